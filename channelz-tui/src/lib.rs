@@ -1,0 +1,1 @@
+//! channelz-tui library.

@@ -1,0 +1,1 @@
+//! grpc-probe library: connection layer and health checking.
