@@ -1,1 +1,3 @@
-//! channelz-tui library.
+//! `channelz-tui` as a library: model, update, view, poller and the demo.
+
+pub mod demo;

@@ -1,1 +1,3 @@
-//! Test kit.
+//! The test kit every integration test in `tests/tests/` uses: in-process
+//! tonic servers, faults on demand, TLS material made at run time, and the
+//! real gRPC peers (Python grpcio, Node grpc-js, Go grpc-go).

@@ -1,0 +1,1 @@
+//! A grpc.channelz.v1 Channelz service for tonic: registry, server layer, instrumented channels.
