@@ -1,3 +1,21 @@
 //! `channelz-tui` as a library: model, update, view, poller and the demo.
+//!
+//! The dashboard is Elm-shaped: [`model::Model`] is plain data,
+//! [`update::update`] is the only place it changes, [`view::view`] draws it,
+//! and [`poll`] is the I/O task that turns Channelz responses into
+//! [`update::Msg`]s. Rendering never waits on the network.
 
+pub mod app;
+pub mod cli;
+pub mod decode;
 pub mod demo;
+pub mod input;
+pub mod json;
+pub mod model;
+pub mod poll;
+pub mod terminal;
+pub mod update;
+pub mod view;
+
+#[cfg(test)]
+mod fixtures;

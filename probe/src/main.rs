@@ -1,1 +1,10 @@
-fn main() {}
+//! `grpc-probe`: a drop-in `grpc_health_probe` replacement. All logic lives
+//! in the library so tests run it in-process; this only binds the process's
+//! argv, stdout and stderr, and turns the status into the exit code.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    grpc_probe::run_cli(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock()).into()
+}

@@ -1,3 +1,9 @@
 //! The test kit every integration test in `tests/tests/` uses: in-process
 //! tonic servers, faults on demand, TLS material made at run time, and the
 //! real gRPC peers (Python grpcio, Node grpc-js, Go grpc-go).
+
+pub mod peers;
+pub mod faults;
+pub mod health;
+pub mod servers;
+pub mod tls;

@@ -4,30 +4,35 @@
 //! into [`ConnectOptions`], and call [`connect`]. A [`Connection`] is only
 //! handed out once the server's first HTTP/2 SETTINGS frame has arrived
 //! (grpc-go's READY), so every failure before that point is a
-//! [`ConnectError`] and never looks like a failed RPC.
-//!
-//! SKELETON: the signatures below are the contract other modules code
-//! against; the bodies are being written.
+//! [`ConnectError`] and never looks like a failed RPC. RPCs made on it fail
+//! with [`RpcError`]; [`call`] enforces the RPC timeout locally as well as
+//! sending it as the gRPC deadline.
+
+mod args;
+mod duration;
+mod error;
+mod target;
+mod tls;
+mod transport;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use grpc_toolkit_proto::channelz::v1::channelz_client::ChannelzClient;
+use grpc_toolkit_proto::health::v1::health_client::HealthClient;
+use tokio::sync::oneshot;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{AsciiMetadataKey, BinaryMetadataKey, BinaryMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+
+pub use args::{ConnArgs, UsageError, parse_header};
+pub use duration::{format_go_duration, parse_go_duration};
+pub use error::{ConnectError, ConnectStage, RpcError, code_name, one_line};
+pub use target::{SchemeSecurity, Target, TargetError};
+pub use tls::TrustSource;
 
 use std::path::PathBuf;
-use std::time::Duration;
-
-/// Where to connect, parsed from the `-addr` flag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A TCP host (name, IPv4 or IPv6 literal without brackets) and port.
-    Tcp {
-        /// Host name or IP literal.
-        host: String,
-        /// TCP port.
-        port: u16,
-    },
-    /// A unix domain socket path.
-    Unix {
-        /// Filesystem path of the socket.
-        path: PathBuf,
-    },
-}
 
 /// TLS settings; present only when TLS is on.
 #[derive(Debug, Clone, Default)]
@@ -49,7 +54,8 @@ pub struct TlsOptions {
 pub struct Header {
     /// Lower-cased header name.
     pub name: String,
-    /// The value; never printed (it may be a token).
+    /// The value; never printed (it may be a token). For a name ending in
+    /// `-bin` these are the literal bytes, base64-encoded on the wire.
     pub value: String,
 }
 
@@ -72,7 +78,7 @@ pub struct ConnectOptions {
     pub tls: Option<TlsOptions>,
     /// Metadata sent with every RPC.
     pub headers: Vec<Header>,
-    /// The `user-agent` prefix.
+    /// The `user-agent` prefix; the server sees `"{user_agent} tonic/0.14.x"`.
     pub user_agent: String,
     /// Compress requests with gzip and accept gzip responses.
     pub gzip: bool,
@@ -80,28 +86,232 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
 }
 
-/// Why a connection could not be established.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// Placeholder until the layer lands.
-    #[error("not implemented yet")]
-    Todo,
+impl ConnectOptions {
+    /// Plaintext options for `target` with the defaults of the flags (1s
+    /// connect timeout, no headers): handy for tests and embedding.
+    pub fn plaintext(target: Target, user_agent: &str) -> Self {
+        Self {
+            authority: target.default_authority(),
+            target,
+            tls: None,
+            headers: Vec::new(),
+            user_agent: user_agent.to_owned(),
+            gzip: false,
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
+/// How long [`Connection::close`] waits for the GOAWAY to be written and
+/// the socket closed; local, so it takes microseconds unless the peer has
+/// stopped reading.
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+/// Responses from Channelz on a busy server exceed tonic's 4 MiB default.
+const CHANNELZ_MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
 /// An open, READY connection to one server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Connection {
-    channel: tonic::transport::Channel,
+    channel: Channel,
+    metadata: Arc<MetadataMap>,
+    gzip: bool,
+    closed: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+    established_in: Duration,
+}
+
+// By hand: the metadata holds header values, which are never printed.
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("headers", &self.metadata.len())
+            .field("gzip", &self.gzip)
+            .field("established_in", &self.established_in)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {
     /// The tonic channel to build clients on.
-    pub fn channel(&self) -> tonic::transport::Channel {
+    pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// How long connecting took, up to and including the SETTINGS frame.
+    pub fn established_in(&self) -> Duration {
+        self.established_in
+    }
+
+    /// A request carrying the `-rpc-header` metadata and, when `timeout`
+    /// is set, the gRPC deadline (`grpc-timeout`). Pair it with [`call`]
+    /// to enforce the same timeout locally.
+    pub fn request<T>(&self, message: T, timeout: Option<Duration>) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = (*self.metadata).clone();
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        request
+    }
+
+    /// A `grpc.health.v1.Health` client (gzip on when asked for).
+    pub fn health_client(&self) -> HealthClient<Channel> {
+        let client = HealthClient::new(self.channel());
+        if self.gzip {
+            client
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip)
+        } else {
+            client
+        }
+    }
+
+    /// A `grpc.channelz.v1.Channelz` client (gzip on when asked for).
+    pub fn channelz_client(&self) -> ChannelzClient<Channel> {
+        let client =
+            ChannelzClient::new(self.channel()).max_decoding_message_size(CHANNELZ_MAX_MESSAGE);
+        if self.gzip {
+            client
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip)
+        } else {
+            client
+        }
+    }
+
+    /// Closes the connection gracefully: the HTTP/2 GOAWAY is sent and the
+    /// socket closed before this returns (bounded by a short grace period),
+    /// so a short-lived probe does not leave the server logging a broken
+    /// connection. Only waits when this is the last clone of the
+    /// `Connection`; drop clients made from it first.
+    pub async fn close(self) {
+        let Connection {
+            channel, closed, ..
+        } = self;
+        drop(channel);
+        let last = Arc::strong_count(&closed) == 1;
+        let receiver = closed.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let (true, Some(receiver)) = (last, receiver) {
+            let _ = tokio::time::timeout(CLOSE_GRACE, receiver).await;
+        }
     }
 }
 
-/// Connects and waits for the server's SETTINGS frame.
-pub async fn connect(_options: &ConnectOptions) -> Result<Connection, ConnectError> {
-    Err(ConnectError::Todo)
+/// Awaits an RPC future, enforcing `timeout` locally (the server may never
+/// answer, and tonic's client does not enforce `grpc-timeout` itself).
+pub async fn call<F, T>(timeout: Option<Duration>, rpc: F) -> Result<T, RpcError>
+where
+    F: Future<Output = Result<T, tonic::Status>>,
+{
+    let Some(limit) = timeout else {
+        return rpc.await.map_err(RpcError::Status);
+    };
+    let started = Instant::now();
+    match tokio::time::timeout(limit, rpc).await {
+        // The server enforces the same deadline and may answer first, as
+        // DEADLINE_EXCEEDED or (tonic servers) CANCELLED: once our own
+        // deadline has passed it is a timeout either way, as in grpc-go.
+        Ok(Err(status))
+            if matches!(
+                status.code(),
+                tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+            ) && started.elapsed() >= limit =>
+        {
+            Err(RpcError::Timeout(limit))
+        }
+        Ok(result) => result.map_err(RpcError::Status),
+        Err(_) => Err(RpcError::Timeout(limit)),
+    }
+}
+
+fn build_metadata(headers: &[Header]) -> Result<MetadataMap, ConnectError> {
+    let mut map = MetadataMap::new();
+    for header in headers {
+        args::check_header(header).map_err(|detail| ConnectError::Config { detail })?;
+        let bad = || ConnectError::Config {
+            detail: format!("invalid -rpc-header \"{}\"", header.name),
+        };
+        if header.name.ends_with("-bin") {
+            let key = BinaryMetadataKey::from_bytes(header.name.as_bytes()).map_err(|_| bad())?;
+            map.append_bin(
+                key,
+                BinaryMetadataValue::from_bytes(header.value.as_bytes()),
+            );
+        } else {
+            let key = AsciiMetadataKey::from_bytes(header.name.as_bytes()).map_err(|_| bad())?;
+            let value = header.value.parse().map_err(|_| bad())?;
+            map.append(key, value);
+        }
+    }
+    Ok(map)
+}
+
+/// Connects and waits for the server's SETTINGS frame, all within
+/// `options.connect_timeout`. Fails fast with the precise reason (refused,
+/// DNS, TLS, not HTTP/2, ...) rather than waiting out the timeout.
+pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectError> {
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + options.connect_timeout;
+    let timeout = |stage| ConnectError::Timeout {
+        after: options.connect_timeout,
+        stage,
+    };
+    let metadata = build_metadata(&options.headers)?;
+    let dialer = Arc::new(transport::Dialer::new(options)?);
+    let config = |detail: String| ConnectError::Config { detail };
+
+    // tonic only needs the URI for `:scheme` and `:authority`; our
+    // connector ignores it, and the `http` scheme keeps tonic from looking
+    // for TLS support of its own.
+    let endpoint = Endpoint::from_shared(format!("http://{}", options.authority))
+        .map_err(|_| config(format!("invalid authority \"{}\"", options.authority)))?
+        .user_agent(options.user_agent.clone())
+        .map_err(|_| config("invalid user agent".to_owned()))?;
+    let endpoint = if options.tls.is_some() {
+        let origin = format!("https://{}", options.authority)
+            .parse()
+            .map_err(|_| config(format!("invalid authority \"{}\"", options.authority)))?;
+        endpoint.origin(origin)
+    } else {
+        endpoint
+    };
+
+    let io = dialer.dial(deadline).await?;
+    let (settings_tx, mut settings_rx) = oneshot::channel();
+    let (closed_tx, closed_rx) = oneshot::channel();
+    let connector = transport::Connector {
+        first: Some(transport::Watched::new(
+            io,
+            Some(settings_tx),
+            Some(closed_tx),
+        )),
+        dialer,
+    };
+    let channel =
+        match tokio::time::timeout_at(deadline, endpoint.connect_with_connector(connector)).await {
+            Err(_) => return Err(timeout(ConnectStage::Settings)),
+            Ok(Err(err)) => {
+                // The watcher saw the real reason (e.g. a reset) before hyper
+                // turned it into a generic handshake error.
+                return Err(match settings_rx.try_recv() {
+                    Ok(Err(precise)) => precise,
+                    _ => transport::classify_handshake_error(&err),
+                });
+            }
+            Ok(Ok(channel)) => channel,
+        };
+    match tokio::time::timeout_at(deadline, settings_rx).await {
+        Err(_) => Err(timeout(ConnectStage::Settings)),
+        Ok(Err(_)) => Err(ConnectError::Closed {
+            stage_text: "before sending HTTP/2 SETTINGS",
+        }),
+        Ok(Ok(Err(err))) => Err(err),
+        Ok(Ok(Ok(()))) => Ok(Connection {
+            channel,
+            metadata: Arc::new(metadata),
+            gzip: options.gzip,
+            closed: Arc::new(Mutex::new(Some(closed_rx))),
+            established_in: started.elapsed(),
+        }),
+    }
 }

@@ -1,0 +1,41 @@
+# grpc-probe: a static, non-root, FROM scratch image of the drop-in
+# grpc_health_probe replacement.
+#
+#   docker buildx build --platform linux/amd64,linux/arm64 -t grpc-probe .
+#
+# Each platform builds natively (under emulation for the foreign one), so
+# the musl C toolchain that `ring` needs is the platform's own `musl-gcc`:
+# no cross linker to install. probe/ci/static-check.sh runs these same build
+# steps without a container engine and checks the result in an empty root.
+
+FROM rust:1.95-slim-bookworm AS build
+ARG TARGETARCH
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends musl-tools ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+RUN case "${TARGETARCH:-amd64}" in \
+      amd64) echo x86_64-unknown-linux-musl ;; \
+      arm64) echo aarch64-unknown-linux-musl ;; \
+      *) echo "unsupported TARGETARCH=${TARGETARCH}" >&2; exit 1 ;; \
+    esac > /rust-target \
+ && rustup target add "$(cat /rust-target)"
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p grpc-probe --target "$(cat /rust-target)" \
+ && install -D "target/$(cat /rust-target)/release/grpc-probe" /out/grpc-probe
+# The final root: the binary at the three paths users of the reference image
+# copy from, and CA roots for -tls (the binary also carries Mozilla's roots
+# as a fallback for an empty store).
+RUN mkdir -p /out/bin /out/ko-app /out/etc/ssl/certs \
+ && ln -s /grpc-probe /out/bin/grpc_health_probe \
+ && ln -s /grpc-probe /out/ko-app/grpc-health-probe \
+ && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt \
+ && if readelf -l /out/grpc-probe | grep -q 'program interpreter'; then \
+      echo "grpc-probe is not static" >&2; exit 1; \
+    fi
+
+FROM scratch
+COPY --from=build /out/ /
+# nobody:nogroup by number: there is no /etc/passwd in a scratch image.
+USER 65534:65534
+ENTRYPOINT ["/grpc-probe"]

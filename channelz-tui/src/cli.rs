@@ -1,0 +1,254 @@
+//! The command line: raw clap flags ([`Args`], flattening the connection
+//! flags `grpc-probe` has too) validated into a ready-to-run [`Config`].
+//! Flags may be spelled the Go way (`-addr`, `-tls`) like the probe's, and
+//! may come before or after ADDR.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::Parser;
+use grpc_probe::conn::{ConnArgs, ConnectOptions, parse_go_duration};
+use grpc_probe::goflags::{self, FlagSpec};
+
+/// Raw flags, as clap parses them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "channelz-tui",
+    version,
+    about = "A live terminal dashboard for any gRPC Channelz service",
+    args_override_self = true,
+    after_help = "Exit codes: 0 ok, 1 bad usage or no terminal, 2 cannot connect, 3 RPC failed (--json)."
+)]
+pub struct Args {
+    /// Server address (same forms as --addr)
+    #[arg(value_name = "ADDR")]
+    pub target: Option<String>,
+    /// Connection flags shared with grpc-probe.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// How often to poll, e.g. 500ms, 2s
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_go_duration)]
+    pub interval: Duration,
+    /// Deadline of each Channelz RPC
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_go_duration)]
+    pub rpc_timeout: Duration,
+    /// Print one complete snapshot as JSON and exit
+    #[arg(long)]
+    pub json: bool,
+    /// Output format; `-o json` is --json
+    #[arg(long, short = 'o', value_name = "FORMAT")]
+    pub output: Option<String>,
+    /// With --json: print one snapshot per interval (NDJSON), forever
+    #[arg(long)]
+    pub watch: bool,
+    /// Start a built-in demo server with traffic and open the dashboard on it
+    #[arg(long)]
+    pub demo: bool,
+    /// Run only the demo server on ADDR (e.g. 127.0.0.1:0); prints `listening on HOST:PORT`
+    #[arg(long, value_name = "ADDR")]
+    pub demo_server: Option<String>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// The dashboard.
+    Tui,
+    /// JSON snapshot(s) on stdout.
+    Json {
+        /// One per interval, forever.
+        watch: bool,
+    },
+    /// Only the demo server.
+    DemoServer(String),
+}
+
+/// Where to connect.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A real server, with the user's connection options.
+    Remote(Box<ConnectOptions>),
+    /// The built-in demo, started in-process.
+    Demo,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What to run.
+    pub mode: Mode,
+    /// Where to connect (unused for [`Mode::DemoServer`]).
+    pub source: Source,
+    /// Poll interval.
+    pub interval: Duration,
+    /// Deadline of each RPC.
+    pub rpc_timeout: Duration,
+    /// What the user pointed us at, for titles and JSON.
+    pub target: String,
+}
+
+/// A usage error: one line, exit code 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+const SPEC: FlagSpec<'static> = FlagSpec {
+    bools: &["tls", "tls-no-verify", "gzip", "json", "watch", "demo", "version", "V"],
+    values: &[
+        "addr",
+        "tls-ca-cert",
+        "tls-client-cert",
+        "tls-client-key",
+        "tls-server-name",
+        "user-agent",
+        "connect-timeout",
+        "authority",
+        "interval",
+        "rpc-timeout",
+        "output",
+        "demo-server",
+    ],
+    repeated: &["rpc-header"],
+    aliases: &[("o", "output"), ("V", "version")],
+};
+
+/// Rewrites argv so that Go-style flags (`-addr x`, `-tls`) work and flags
+/// may follow ADDR: Go's flag package stops at the first positional, so we
+/// normalise each run of flags between positionals separately.
+pub fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
+    let mut iter = argv.into_iter();
+    let program = iter.next().unwrap_or_else(|| OsString::from("channelz-tui"));
+    let mut rest: Vec<OsString> = iter.collect();
+    let mut flags = Vec::new();
+    let mut positionals = Vec::new();
+    loop {
+        let out = goflags::normalize(std::iter::once(program.clone()).chain(rest.drain(..)), &SPEC)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let mut out = out.into_iter().skip(1);
+        for arg in out.by_ref() {
+            if arg == "--" {
+                break;
+            }
+            flags.push(arg);
+        }
+        let mut after: Vec<OsString> = out.collect();
+        if after.is_empty() {
+            break;
+        }
+        positionals.push(after.remove(0));
+        rest = after;
+    }
+    let mut result = vec![program];
+    result.extend(flags);
+    if !positionals.is_empty() {
+        result.push(OsString::from("--"));
+        result.extend(positionals);
+    }
+    Ok(result)
+}
+
+impl Args {
+    /// Validates the flags into a [`Config`].
+    pub fn validate(mut self) -> Result<Config, UsageError> {
+        if self.interval.is_zero() {
+            return Err(UsageError("--interval must be greater than zero".into()));
+        }
+        if self.rpc_timeout.is_zero() {
+            return Err(UsageError("--rpc-timeout must be greater than zero".into()));
+        }
+        match self.output.as_deref() {
+            None => {}
+            Some("json") => self.json = true,
+            Some(other) => return Err(UsageError(format!("unknown output format \"{other}\" (expected: json)"))),
+        }
+        if self.watch && !self.json {
+            return Err(UsageError("--watch needs --json".into()));
+        }
+        if let Some(addr) = self.demo_server {
+            if self.json || self.demo || self.target.is_some() || self.conn.addr.is_some() {
+                return Err(UsageError("--demo-server runs only the demo server; give no ADDR, --demo or --json with it".into()));
+            }
+            return Ok(Config {
+                mode: Mode::DemoServer(addr.clone()),
+                source: Source::Demo,
+                interval: self.interval,
+                rpc_timeout: self.rpc_timeout,
+                target: addr,
+            });
+        }
+        let mode = if self.json { Mode::Json { watch: self.watch } } else { Mode::Tui };
+        match (self.target.take(), self.conn.addr.take()) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(UsageError(format!("two addresses given: \"{a}\" and --addr \"{b}\"; give one")));
+            }
+            (Some(a), _) | (None, Some(a)) => self.conn.addr = Some(a),
+            (None, None) => {}
+        }
+        if self.demo {
+            if self.conn.addr.is_some() {
+                return Err(UsageError("--demo starts its own server; give no ADDR with it".into()));
+            }
+            return Ok(Config {
+                mode,
+                source: Source::Demo,
+                interval: self.interval,
+                rpc_timeout: self.rpc_timeout,
+                target: "demo".into(),
+            });
+        }
+        if self.conn.addr.is_none() {
+            return Err(UsageError("no server address: give ADDR (or --addr ADDR), or --demo".into()));
+        }
+        let target = self.conn.addr.clone().unwrap_or_default();
+        let options = self
+            .conn
+            .to_options(concat!("channelz-tui/", env!("CARGO_PKG_VERSION")))
+            .map_err(|e| UsageError(e.to_string()))?;
+        Ok(Config {
+            mode,
+            source: Source::Remote(Box::new(options)),
+            interval: self.interval,
+            rpc_timeout: self.rpc_timeout,
+            target,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let argv: Vec<OsString> = std::iter::once("channelz-tui").chain(args.iter().copied()).map(OsString::from).collect();
+        let argv = normalize(argv).map_err(|e| e.0)?;
+        Args::try_parse_from(argv).map_err(|e| e.to_string())?.validate().map_err(|e| e.0)
+    }
+
+    #[test]
+    fn flags_may_come_before_or_after_addr_in_either_spelling() {
+        let c = parse(&["-interval", "2s", "localhost:1", "--json"]).expect("valid");
+        assert!(matches!(c.mode, Mode::Json { watch: false }));
+        assert_eq!(c.interval, Duration::from_secs(2));
+        assert_eq!(c.target, "localhost:1");
+        let c = parse(&["-addr=localhost:2", "-o", "json", "-watch"]).expect("valid");
+        assert!(matches!(c.mode, Mode::Json { watch: true }));
+        assert_eq!(c.target, "localhost:2");
+    }
+
+    #[test]
+    fn bad_usage_names_what_is_wrong() {
+        assert!(parse(&[]).unwrap_err().contains("no server address"));
+        assert!(parse(&["a:1", "--watch"]).unwrap_err().contains("--watch needs --json"));
+        assert!(parse(&["a:1", "-o", "yaml"]).unwrap_err().contains("\"yaml\""));
+        assert!(parse(&["a:1", "--addr", "b:2"]).unwrap_err().contains("two addresses"));
+        assert!(parse(&["a:1", "--interval", "0s"]).unwrap_err().contains("--interval"));
+        assert!(parse(&["a:1", "-bogus"]).unwrap_err().contains("-bogus"));
+        assert!(parse(&["--demo", "a:1"]).unwrap_err().contains("--demo"));
+    }
+
+    #[test]
+    fn demo_modes() {
+        assert!(matches!(parse(&["--demo"]).expect("valid").source, Source::Demo));
+        assert!(matches!(parse(&["--demo-server", "127.0.0.1:0"]).expect("valid").mode, Mode::DemoServer(_)));
+    }
+}

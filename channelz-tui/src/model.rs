@@ -1,0 +1,631 @@
+//! The dashboard's state as plain data: the last Channelz snapshot, the
+//! detail caches, the rate history and everything the user has chosen
+//! (screen stack, selection, filter, sort, pause).
+//!
+//! Nothing here does I/O or reads a clock: time arrives in messages, so
+//! `update` and `view` are deterministic and testable.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, SystemTime};
+
+use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, SocketRef, Subchannel};
+
+/// How many samples of history each entity keeps: five minutes at the
+/// default one-second interval, enough for a sparkline of "the last minutes".
+pub const HISTORY_LEN: usize = 300;
+
+/// How long a state change stays highlighted.
+pub const STATE_CHANGE_HIGHLIGHT: Duration = Duration::from_secs(10);
+
+/// How many socket refs one server-detail page asks `GetServerSockets` for.
+pub const SERVER_SOCKETS_PAGE: i64 = 100;
+
+/// What the poller should fetch besides the overview: the entity on screen
+/// and its direct children, so detail RPCs follow the user's eyes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Focus {
+    /// Only the overview.
+    Overview,
+    /// A channel and its children.
+    Channel(i64),
+    /// A subchannel and its children.
+    Subchannel(i64),
+    /// One socket.
+    Socket(i64),
+    /// A server and one page of its sockets.
+    Server {
+        /// The server id.
+        id: i64,
+        /// The `start_socket_id` of the page on screen.
+        start: i64,
+    },
+    /// The whole hierarchy under these top channels.
+    Tree(Vec<i64>),
+}
+
+/// One Channelz entity. Ids are shared across kinds in every implementation
+/// we know, but keeping the kind in the key costs nothing and makes the
+/// maps self-describing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityId {
+    /// A top or nested channel.
+    Channel(i64),
+    /// A subchannel.
+    Subchannel(i64),
+    /// A socket (connection or listener).
+    Socket(i64),
+    /// A server.
+    Server(i64),
+}
+
+/// A place in the dashboard; the screen stack is the breadcrumb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    /// Top channels and servers.
+    Overview,
+    /// One channel with its children.
+    Channel(i64),
+    /// One subchannel with its children.
+    Subchannel(i64),
+    /// One socket.
+    Socket(i64),
+    /// One server with its (paged) sockets.
+    Server(i64),
+    /// The channel → subchannel → socket hierarchy.
+    Tree,
+}
+
+/// The state of the link to the server, as the poller reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    /// The first connection attempt is in flight.
+    Connecting,
+    /// Polls succeed (or fail only for single RPCs).
+    Connected,
+    /// The connection failed; the poller retries by itself.
+    Disconnected {
+        /// One-line reason.
+        error: String,
+        /// When the next attempt starts.
+        retry_at: SystemTime,
+    },
+    /// The server answers but has no Channelz service (UNIMPLEMENTED): no
+    /// amount of retrying will help, so the dashboard says so plainly.
+    NoChannelz,
+}
+
+/// One page of a server's sockets, as `GetServerSockets` returned it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerSocketsPage {
+    /// The `start_socket_id` this page was asked with.
+    pub start: i64,
+    /// The refs on the page, in id order.
+    pub refs: Vec<SocketRef>,
+    /// Whether the server said this is the last page.
+    pub end: bool,
+}
+
+/// The health service's answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReport {
+    /// `Check("")`: the server's overall status name, or the error.
+    pub overall: Result<String, String>,
+    /// `List`: every service and its status, sorted; `None` when the server
+    /// has no List method (most servers today).
+    pub services: Option<Vec<(String, String)>>,
+}
+
+/// Cumulative call counters at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// When the poll that saw these counters completed.
+    pub at: SystemTime,
+    /// Calls (or streams) started.
+    pub started: i64,
+    /// Calls succeeded.
+    pub succeeded: i64,
+    /// Calls failed.
+    pub failed: i64,
+}
+
+/// Rates derived from the last two samples.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Rates {
+    /// Calls started per second.
+    pub calls_per_sec: f64,
+    /// Calls failed per second.
+    pub failures_per_sec: f64,
+}
+
+/// A ring of samples of one entity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Oldest first; at most [`HISTORY_LEN`].
+    pub samples: VecDeque<Sample>,
+}
+
+impl History {
+    /// Adds a sample. Counters that go down mean the entity was replaced
+    /// (a restart that kept the id), so the history starts over rather than
+    /// showing a negative rate.
+    /// Samples closer than `min_gap` to the last one are dropped.
+    pub fn push(&mut self, sample: Sample, min_gap: Duration) {
+        if let Some(last) = self.samples.back() {
+            if sample.at <= last.at || sample.at.duration_since(last.at).unwrap_or_default() < min_gap {
+                return;
+            }
+            if sample.started < last.started || sample.failed < last.failed {
+                self.samples.clear();
+            }
+        }
+        if self.samples.len() == HISTORY_LEN {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(sample);
+    }
+
+    /// Rates between the last two samples; `None` before the second poll.
+    pub fn rates(&self) -> Option<Rates> {
+        let n = self.samples.len();
+        if n < 2 {
+            return None;
+        }
+        Some(rates_between(&self.samples[n - 2], &self.samples[n - 1]))
+    }
+
+    /// Calls/s and failures/s for each pair of consecutive samples, oldest first.
+    pub fn series(&self) -> Vec<Rates> {
+        self.samples
+            .iter()
+            .zip(self.samples.iter().skip(1))
+            .map(|(a, b)| rates_between(a, b))
+            .collect()
+    }
+}
+
+fn rates_between(a: &Sample, b: &Sample) -> Rates {
+    let dt = b.at.duration_since(a.at).unwrap_or_default().as_secs_f64();
+    if dt <= 0.0 {
+        return Rates::default();
+    }
+    Rates {
+        calls_per_sec: (b.started - a.started).max(0) as f64 / dt,
+        failures_per_sec: (b.failed - a.failed).max(0) as f64 / dt,
+    }
+}
+
+/// Which overview pane has the focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pane {
+    /// The top-channels table.
+    #[default]
+    Channels,
+    /// The servers table.
+    Servers,
+}
+
+/// How the overview's tables are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// By id: the order Channelz pages in, and stable.
+    #[default]
+    Id,
+    /// Busiest first (calls/s).
+    CallRate,
+    /// Most failed calls first.
+    Failures,
+    /// Worst connectivity state first (TRANSIENT_FAILURE, then CONNECTING, …).
+    State,
+}
+
+impl SortKey {
+    /// The next key in the `s` cycle.
+    pub fn next(self) -> Self {
+        match self {
+            SortKey::Id => SortKey::CallRate,
+            SortKey::CallRate => SortKey::Failures,
+            SortKey::Failures => SortKey::State,
+            SortKey::State => SortKey::Id,
+        }
+    }
+
+    /// The label shown in the status bar.
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Id => "id",
+            SortKey::CallRate => "calls/s",
+            SortKey::Failures => "failures",
+            SortKey::State => "state",
+        }
+    }
+}
+
+/// The selection of one screen: which pane and which row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    /// The pane (overview: 0 channels, 1 servers; details: the child list).
+    pub pane: usize,
+    /// The selected row within the pane.
+    pub row: usize,
+}
+
+/// Everything the dashboard shows and remembers.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// What the user pointed us at, for the title bar.
+    pub target: String,
+    /// The poll interval, for the status bar.
+    pub interval: Duration,
+    /// The link state.
+    pub link: Link,
+    /// "Now" as of the last message; drives relative times.
+    pub now: SystemTime,
+    /// Top channels in id order, from the last overview poll.
+    pub top_channels: Vec<Channel>,
+    /// Servers in id order, from the last overview poll.
+    pub servers: Vec<Server>,
+    /// When the last overview arrived; `None` before the first one.
+    pub overview_at: Option<SystemTime>,
+    /// Channels fetched with `GetChannel` (nested ones, or fresher copies).
+    pub channels: HashMap<i64, Channel>,
+    /// Subchannels fetched with `GetSubchannel`.
+    pub subchannels: HashMap<i64, Subchannel>,
+    /// Sockets fetched with `GetSocket`.
+    pub sockets: HashMap<i64, Socket>,
+    /// How many sockets each server has, from the overview poll.
+    pub server_socket_counts: HashMap<i64, usize>,
+    /// The page of each server's sockets last fetched.
+    pub server_sockets: HashMap<i64, ServerSocketsPage>,
+    /// The `start_socket_id` the user paged to, per server.
+    pub server_page_start: HashMap<i64, i64>,
+    /// The start ids of the pages before the current one, per server, so
+    /// paging back needs no reverse paging (which Channelz lacks).
+    pub server_page_history: HashMap<i64, Vec<i64>>,
+    /// Rows that PageUp/PageDown move; follows the terminal height.
+    pub page: usize,
+    /// Counter history for rates and sparklines.
+    pub history: HashMap<EntityId, History>,
+    /// The last known connectivity state of each channel and subchannel.
+    pub states: HashMap<EntityId, i32>,
+    /// When each entity's state last changed (while we watched).
+    pub state_changed: HashMap<EntityId, SystemTime>,
+    /// The health service's answers; `None` before the first poll.
+    pub health: Option<HealthReport>,
+    /// The screen stack; never empty, `stack[0]` is the overview.
+    pub stack: Vec<Screen>,
+    /// The selection on each screen.
+    pub cursors: HashMap<Screen, Cursor>,
+    /// The overview filter (substring of id, target or address).
+    pub filter: String,
+    /// Whether keys currently edit the filter.
+    pub filter_editing: bool,
+    /// Overview ordering.
+    pub sort: SortKey,
+    /// Whether updates from the poller are held back.
+    pub paused: bool,
+    /// Whether the help overlay is shown.
+    pub help: bool,
+    /// The last failed RPC, shown until the next successful poll.
+    pub last_error: Option<String>,
+    /// Set when the user asked to quit.
+    pub quit: bool,
+}
+
+impl Model {
+    /// A fresh model for `target`, at time `now`.
+    pub fn new(target: impl Into<String>, interval: Duration, now: SystemTime) -> Self {
+        Model {
+            target: target.into(),
+            interval,
+            link: Link::Connecting,
+            now,
+            top_channels: Vec::new(),
+            servers: Vec::new(),
+            overview_at: None,
+            channels: HashMap::new(),
+            subchannels: HashMap::new(),
+            sockets: HashMap::new(),
+            server_sockets: HashMap::new(),
+            server_socket_counts: HashMap::new(),
+            server_page_start: HashMap::new(),
+            server_page_history: HashMap::new(),
+            page: 10,
+            history: HashMap::new(),
+            states: HashMap::new(),
+            state_changed: HashMap::new(),
+            health: None,
+            stack: vec![Screen::Overview],
+            cursors: HashMap::new(),
+            filter: String::new(),
+            filter_editing: false,
+            sort: SortKey::Id,
+            paused: false,
+            help: false,
+            last_error: None,
+            quit: false,
+        }
+    }
+
+    /// The screen on top of the stack.
+    pub fn screen(&self) -> Screen {
+        self.stack.last().copied().unwrap_or(Screen::Overview)
+    }
+
+    /// The selection on the current screen.
+    pub fn cursor(&self) -> Cursor {
+        self.cursors.get(&self.screen()).copied().unwrap_or_default()
+    }
+
+    /// The freshest copy of channel `id`: a detail fetch or the overview.
+    pub fn channel(&self, id: i64) -> Option<&Channel> {
+        self.channels.get(&id).or_else(|| {
+            self.top_channels
+                .iter()
+                .find(|c| c.r#ref.as_ref().map(|r| r.channel_id) == Some(id))
+        })
+    }
+
+    /// Server `id` from the overview.
+    pub fn server(&self, id: i64) -> Option<&Server> {
+        self.servers
+            .iter()
+            .find(|s| s.r#ref.as_ref().map(|r| r.server_id) == Some(id))
+    }
+
+    /// Rates of one entity, when two samples exist.
+    pub fn rates(&self, id: EntityId) -> Option<Rates> {
+        self.history.get(&id).and_then(History::rates)
+    }
+
+    /// Whether the entity's state changed recently enough to highlight.
+    pub fn recently_changed(&self, id: EntityId) -> bool {
+        self.state_changed.get(&id).is_some_and(|at| {
+            self.now
+                .duration_since(*at)
+                .map(|d| d <= STATE_CHANGE_HIGHLIGHT)
+                .unwrap_or(true)
+        })
+    }
+
+    /// Top channels after filter and sort, as the overview shows them.
+    pub fn visible_channels(&self) -> Vec<&Channel> {
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<&Channel> = self
+            .top_channels
+            .iter()
+            .filter(|c| needle.is_empty() || channel_matches(c, &needle))
+            .collect();
+        let key = |c: &Channel| c.r#ref.as_ref().map_or(0, |r| r.channel_id);
+        match self.sort {
+            SortKey::Id => rows.sort_by_key(|c| key(c)),
+            SortKey::CallRate => rows.sort_by(|a, b| {
+                let ra = self.rate_of(EntityId::Channel(key(a)));
+                let rb = self.rate_of(EntityId::Channel(key(b)));
+                rb.total_cmp(&ra).then(key(a).cmp(&key(b)))
+            }),
+            SortKey::Failures => rows.sort_by(|a, b| {
+                let fa = a.data.as_ref().map_or(0, |d| d.calls_failed);
+                let fb = b.data.as_ref().map_or(0, |d| d.calls_failed);
+                fb.cmp(&fa).then(key(a).cmp(&key(b)))
+            }),
+            SortKey::State => rows.sort_by(|a, b| {
+                state_rank(channel_state(a))
+                    .cmp(&state_rank(channel_state(b)))
+                    .then(key(a).cmp(&key(b)))
+            }),
+        }
+        rows
+    }
+
+    /// Servers after filter and sort.
+    pub fn visible_servers(&self) -> Vec<&Server> {
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<&Server> = self
+            .servers
+            .iter()
+            .filter(|s| needle.is_empty() || server_matches(s, &needle))
+            .collect();
+        let key = |s: &Server| s.r#ref.as_ref().map_or(0, |r| r.server_id);
+        match self.sort {
+            SortKey::CallRate => rows.sort_by(|a, b| {
+                let ra = self.rate_of(EntityId::Server(key(a)));
+                let rb = self.rate_of(EntityId::Server(key(b)));
+                rb.total_cmp(&ra).then(key(a).cmp(&key(b)))
+            }),
+            SortKey::Failures => rows.sort_by(|a, b| {
+                let fa = a.data.as_ref().map_or(0, |d| d.calls_failed);
+                let fb = b.data.as_ref().map_or(0, |d| d.calls_failed);
+                fb.cmp(&fa).then(key(a).cmp(&key(b)))
+            }),
+            SortKey::Id | SortKey::State => rows.sort_by_key(|s| key(s)),
+        }
+        rows
+    }
+
+    fn rate_of(&self, id: EntityId) -> f64 {
+        self.rates(id).map_or(0.0, |r| r.calls_per_sec)
+    }
+}
+
+/// The connectivity state number of a channel (0, UNKNOWN, when absent).
+pub fn channel_state(c: &Channel) -> i32 {
+    c.data
+        .as_ref()
+        .and_then(|d| d.state.as_ref())
+        .map_or(0, |s| s.state)
+}
+
+/// Sort rank of a state: the ones an operator must look at first come first.
+fn state_rank(state: i32) -> u8 {
+    match state {
+        4 => 0, // TRANSIENT_FAILURE
+        2 => 1, // CONNECTING
+        5 => 2, // SHUTDOWN
+        0 => 3, // UNKNOWN
+        1 => 4, // IDLE
+        _ => 5, // READY
+    }
+}
+
+fn channel_matches(c: &Channel, needle: &str) -> bool {
+    let id = c.r#ref.as_ref().map_or(0, |r| r.channel_id).to_string();
+    let name = c.r#ref.as_ref().map_or("", |r| r.name.as_str());
+    let target = c.data.as_ref().map_or("", |d| d.target.as_str());
+    id == needle || name.to_lowercase().contains(needle) || target.to_lowercase().contains(needle)
+}
+
+fn server_matches(s: &Server, needle: &str) -> bool {
+    let id = s.r#ref.as_ref().map_or(0, |r| r.server_id).to_string();
+    let name = s.r#ref.as_ref().map_or("", |r| r.name.as_str());
+    id == needle
+        || name.to_lowercase().contains(needle)
+        || s.listen_socket
+            .iter()
+            .any(|r| r.name.to_lowercase().contains(needle))
+}
+
+/// How many top channels the tree view expands at once: the tree fetches
+/// every descendant of its roots, so the window is what keeps it cheap.
+pub const TREE_ROOTS: usize = 32;
+
+impl Model {
+    /// The selectable rows of `screen`, in display order (stable: refs are
+    /// sorted by id because grpc-go returns them in a changing order).
+    pub fn rows(&self, screen: Screen) -> Vec<EntityId> {
+        let cursor = self.cursors.get(&screen).copied().unwrap_or_default();
+        match screen {
+            Screen::Overview => {
+                if cursor.pane == 0 {
+                    self.visible_channels()
+                        .iter()
+                        .map(|c| EntityId::Channel(c.r#ref.as_ref().map_or(0, |r| r.channel_id)))
+                        .collect()
+                } else {
+                    self.visible_servers()
+                        .iter()
+                        .map(|s| EntityId::Server(s.r#ref.as_ref().map_or(0, |r| r.server_id)))
+                        .collect()
+                }
+            }
+            Screen::Channel(id) => match self.channel(id) {
+                Some(c) => child_rows(&c.channel_ref, &c.subchannel_ref, &c.socket_ref),
+                None => Vec::new(),
+            },
+            Screen::Subchannel(id) => match self.subchannels.get(&id) {
+                Some(s) => child_rows(&s.channel_ref, &s.subchannel_ref, &s.socket_ref),
+                None => Vec::new(),
+            },
+            Screen::Socket(_) => Vec::new(),
+            Screen::Server(id) => {
+                let mut rows: Vec<EntityId> = self
+                    .server(id)
+                    .map(|s| sorted_ids(s.listen_socket.iter().map(|r| r.socket_id)))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(EntityId::Socket)
+                    .collect();
+                if let Some(page) = self.server_sockets.get(&id) {
+                    rows.extend(
+                        sorted_ids(page.refs.iter().map(|r| r.socket_id))
+                            .into_iter()
+                            .map(EntityId::Socket),
+                    );
+                }
+                rows
+            }
+            Screen::Tree => self.tree_rows().into_iter().map(|(_, id)| id).collect(),
+        }
+    }
+
+    /// The tree view's rows with their depth: each root top channel, then
+    /// its child channels, subchannels and sockets, depth first.
+    pub fn tree_rows(&self) -> Vec<(usize, EntityId)> {
+        let mut out = Vec::new();
+        for id in self.tree_roots() {
+            self.walk_tree(EntityId::Channel(id), 0, &mut out);
+        }
+        out
+    }
+
+    /// The top channels the tree view shows: a window from the overview's
+    /// selected channel on.
+    pub fn tree_roots(&self) -> Vec<i64> {
+        let start = self
+            .cursors
+            .get(&Screen::Overview)
+            .filter(|c| c.pane == 0)
+            .map_or(0, |c| c.row);
+        self.visible_channels()
+            .iter()
+            .skip(start)
+            .take(TREE_ROOTS)
+            .map(|c| c.r#ref.as_ref().map_or(0, |r| r.channel_id))
+            .collect()
+    }
+
+    fn walk_tree(&self, id: EntityId, depth: usize, out: &mut Vec<(usize, EntityId)>) {
+        // Channelz is a tree, but a misbehaving server could send a cycle;
+        // the depth bound keeps the walk finite.
+        if depth > 16 {
+            return;
+        }
+        out.push((depth, id));
+        let children = match id {
+            EntityId::Channel(c) => self
+                .channel(c)
+                .map(|c| child_rows(&c.channel_ref, &c.subchannel_ref, &c.socket_ref)),
+            EntityId::Subchannel(s) => self
+                .subchannels
+                .get(&s)
+                .map(|s| child_rows(&s.channel_ref, &s.subchannel_ref, &s.socket_ref)),
+            _ => None,
+        };
+        for child in children.unwrap_or_default() {
+            self.walk_tree(child, depth + 1, out);
+        }
+    }
+
+    /// What the poller should fetch in detail for the current screen.
+    pub fn focus(&self) -> Focus {
+        match self.screen() {
+            Screen::Overview => Focus::Overview,
+            Screen::Channel(id) => Focus::Channel(id),
+            Screen::Subchannel(id) => Focus::Subchannel(id),
+            Screen::Socket(id) => Focus::Socket(id),
+            Screen::Server(id) => Focus::Server {
+                id,
+                start: self.server_page_start.get(&id).copied().unwrap_or(0),
+            },
+            Screen::Tree => Focus::Tree(self.tree_roots()),
+        }
+    }
+}
+
+fn sorted_ids(ids: impl Iterator<Item = i64>) -> Vec<i64> {
+    let mut v: Vec<i64> = ids.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn child_rows(
+    channels: &[grpc_toolkit_proto::channelz::v1::ChannelRef],
+    subchannels: &[grpc_toolkit_proto::channelz::v1::SubchannelRef],
+    sockets: &[SocketRef],
+) -> Vec<EntityId> {
+    let mut rows: Vec<EntityId> = sorted_ids(channels.iter().map(|r| r.channel_id))
+        .into_iter()
+        .map(EntityId::Channel)
+        .collect();
+    rows.extend(
+        sorted_ids(subchannels.iter().map(|r| r.subchannel_id))
+            .into_iter()
+            .map(EntityId::Subchannel),
+    );
+    rows.extend(
+        sorted_ids(sockets.iter().map(|r| r.socket_id))
+            .into_iter()
+            .map(EntityId::Socket),
+    );
+    rows
+}

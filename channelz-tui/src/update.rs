@@ -1,0 +1,702 @@
+//! `update(&mut Model, Msg)`: the only place the model changes. Pure: no
+//! I/O, no clock (time arrives in the messages), so every behaviour of the
+//! dashboard is a unit test away.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
+
+use crate::model::{
+    EntityId, HealthReport, Link, Model, Sample, Screen, ServerSocketsPage,
+};
+
+/// Detail responses of one poll.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    /// When the poll completed.
+    pub at: Option<SystemTime>,
+    /// Channels from `GetChannel`.
+    pub channels: Vec<Channel>,
+    /// Subchannels from `GetSubchannel`.
+    pub subchannels: Vec<Subchannel>,
+    /// Sockets from `GetSocket`.
+    pub sockets: Vec<Socket>,
+    /// Pages of `GetServerSockets`, by server id.
+    pub server_sockets: Vec<(i64, ServerSocketsPage)>,
+}
+
+/// What the user asked for, decoded from a key by `input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Selection up one row.
+    Up,
+    /// Selection down one row.
+    Down,
+    /// Selection up a page.
+    PageUp,
+    /// Selection down a page.
+    PageDown,
+    /// First row.
+    Top,
+    /// Last row.
+    Bottom,
+    /// Drill into the selected row.
+    Enter,
+    /// Leave the current screen (or the filter, or help).
+    Back,
+    /// Switch the overview pane.
+    NextPane,
+    /// Start editing the filter.
+    StartFilter,
+    /// A character typed into the filter.
+    FilterChar(char),
+    /// Delete the filter's last character.
+    FilterBackspace,
+    /// Stop editing, keep the filter.
+    FilterDone,
+    /// Cycle the sort key.
+    Sort,
+    /// Pause or resume updates.
+    Pause,
+    /// Poll now.
+    Refresh,
+    /// Show or hide help.
+    Help,
+    /// Open the tree view.
+    Tree,
+    /// Next page of server sockets.
+    NextPage,
+    /// Previous page of server sockets.
+    PrevPage,
+    /// Leave the program.
+    Quit,
+}
+
+/// Everything that can happen to the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    /// Time passed (drives relative times and the retry countdown).
+    Tick(SystemTime),
+    /// The poller is (re)connecting.
+    Connecting,
+    /// The poller connected.
+    Connected,
+    /// The poller lost (or never got) the connection.
+    Disconnected {
+        /// One-line reason.
+        error: String,
+        /// When it retries.
+        retry_at: SystemTime,
+    },
+    /// The server has no Channelz service.
+    NoChannelz,
+    /// A complete overview: every page of top channels and servers.
+    Overview {
+        /// When the poll completed.
+        at: SystemTime,
+        /// Top channels.
+        channels: Vec<Channel>,
+        /// Servers.
+        servers: Vec<Server>,
+        /// How many sockets each server has open (all `GetServerSockets` pages).
+        server_socket_counts: Vec<(i64, usize)>,
+    },
+    /// Detail fetches for the focused screen.
+    Details(Details),
+    /// Health service answers.
+    Health(HealthReport),
+    /// An RPC of a poll failed while the connection stayed up.
+    PollFailed(String),
+    /// A key the user pressed.
+    Action(Action),
+    /// The terminal's height changed; sets the page size.
+    Resize {
+        /// Rows available.
+        height: u16,
+    },
+}
+
+/// What the runtime must do after an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Nothing.
+    None,
+    /// Poll now instead of at the next interval.
+    Refresh,
+}
+
+/// Applies `msg` to `model`.
+pub fn update(model: &mut Model, msg: Msg) -> Command {
+    match msg {
+        Msg::Tick(now) => model.now = now,
+        Msg::Connecting => {
+            if model.link != Link::Connected {
+                model.link = Link::Connecting;
+            }
+        }
+        Msg::Connected => {
+            // After an outage the server may have restarted with ids that
+            // start over: whatever we cached may now name something else.
+            if matches!(model.link, Link::Disconnected { .. } | Link::NoChannelz) {
+                forget_entities(model);
+            }
+            model.link = Link::Connected;
+        }
+        Msg::Disconnected { error, retry_at } => {
+            model.link = Link::Disconnected { error, retry_at };
+        }
+        Msg::NoChannelz => model.link = Link::NoChannelz,
+        Msg::Overview {
+            at,
+            channels,
+            servers,
+            server_socket_counts,
+        } => {
+            if !model.paused {
+                apply_overview(model, at, channels, servers);
+                model.server_socket_counts = server_socket_counts.into_iter().collect();
+            }
+        }
+        Msg::Details(details) => {
+            if !model.paused {
+                apply_details(model, details);
+            }
+        }
+        Msg::Health(report) => {
+            if !model.paused {
+                model.health = Some(report);
+            }
+        }
+        Msg::PollFailed(error) => model.last_error = Some(error),
+        Msg::Resize { height } => model.page = usize::from(height.saturating_sub(8)).max(1),
+        Msg::Action(action) => return act(model, action),
+    }
+    Command::None
+}
+
+fn forget_entities(model: &mut Model) {
+    model.top_channels.clear();
+    model.servers.clear();
+    model.channels.clear();
+    model.subchannels.clear();
+    model.sockets.clear();
+    model.server_sockets.clear();
+    model.server_page_start.clear();
+    model.server_page_history.clear();
+    model.server_socket_counts.clear();
+    model.history.clear();
+    model.states.clear();
+    model.state_changed.clear();
+    model.overview_at = None;
+    model.stack.truncate(1);
+    model.cursors.retain(|s, _| *s == Screen::Overview);
+    for c in model.cursors.values_mut() {
+        c.row = 0;
+    }
+}
+
+/// Ids are never reused and grow: an id we have not seen that is lower
+/// than the highest we saw can only mean the process restarted.
+fn restarted(model: &Model, channels: &[Channel], servers: &[Server]) -> bool {
+    let known: HashSet<i64> = model
+        .top_channels
+        .iter()
+        .filter_map(|c| c.r#ref.as_ref().map(|r| r.channel_id))
+        .chain(
+            model
+                .servers
+                .iter()
+                .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)),
+        )
+        .collect();
+    let Some(max_known) = known.iter().copied().max() else {
+        return false;
+    };
+    channels
+        .iter()
+        .filter_map(|c| c.r#ref.as_ref().map(|r| r.channel_id))
+        .chain(servers.iter().filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)))
+        .any(|id| id < max_known && !known.contains(&id))
+}
+
+fn apply_overview(model: &mut Model, at: SystemTime, channels: Vec<Channel>, servers: Vec<Server>) {
+    if restarted(model, &channels, &servers) {
+        forget_entities(model);
+    }
+    model.now = model.now.max(at);
+    for c in &channels {
+        let Some(id) = c.r#ref.as_ref().map(|r| r.channel_id) else {
+            continue;
+        };
+        record_channel(model, EntityId::Channel(id), c.data.as_ref(), at);
+    }
+    for s in &servers {
+        let Some(id) = s.r#ref.as_ref().map(|r| r.server_id) else {
+            continue;
+        };
+        if let Some(d) = &s.data {
+            push_sample(model, EntityId::Server(id), at, d.calls_started, d.calls_succeeded, d.calls_failed);
+        }
+    }
+    // A top channel that is gone must not linger in the detail cache, where
+    // `Model::channel` would still find it.
+    let live: HashSet<i64> = channels
+        .iter()
+        .filter_map(|c| c.r#ref.as_ref().map(|r| r.channel_id))
+        .collect();
+    let old_top: Vec<i64> = model
+        .top_channels
+        .iter()
+        .filter_map(|c| c.r#ref.as_ref().map(|r| r.channel_id))
+        .filter(|id| !live.contains(id))
+        .collect();
+    for id in old_top {
+        model.channels.remove(&id);
+    }
+    model.top_channels = channels;
+    model.servers = servers;
+    model.overview_at = Some(at);
+    model.last_error = None;
+    clamp_cursor(model, Screen::Overview);
+}
+
+fn record_channel(
+    model: &mut Model,
+    id: EntityId,
+    data: Option<&grpc_toolkit_proto::channelz::v1::ChannelData>,
+    at: SystemTime,
+) {
+    let Some(d) = data else { return };
+    push_sample(model, id, at, d.calls_started, d.calls_succeeded, d.calls_failed);
+    let state = d.state.as_ref().map_or(0, |s| s.state);
+    if let Some(prev) = model.states.insert(id, state)
+        && prev != state
+    {
+        model.state_changed.insert(id, at);
+    }
+}
+
+fn push_sample(model: &mut Model, id: EntityId, at: SystemTime, started: i64, succeeded: i64, failed: i64) {
+    // A refresh right after a poll (Enter, `r`) would give a sample a few
+    // milliseconds after the last one and show a false dip to zero.
+    let min_gap = model.interval / 2;
+    model.history.entry(id).or_default().push(
+        Sample {
+            at,
+            started,
+            succeeded,
+            failed,
+        },
+        min_gap,
+    );
+}
+
+fn apply_details(model: &mut Model, details: Details) {
+    let at = details.at.unwrap_or(model.now);
+    for c in details.channels {
+        if let Some(id) = c.r#ref.as_ref().map(|r| r.channel_id) {
+            // Top channels get their samples from the overview; sampling
+            // them twice per poll would halve the interval and skew rates.
+            let is_top = model
+                .top_channels
+                .iter()
+                .any(|t| t.r#ref.as_ref().map(|r| r.channel_id) == Some(id));
+            if !is_top {
+                record_channel(model, EntityId::Channel(id), c.data.as_ref(), at);
+            }
+            model.channels.insert(id, c);
+        }
+    }
+    for s in details.subchannels {
+        if let Some(id) = s.r#ref.as_ref().map(|r| r.subchannel_id) {
+            record_channel(model, EntityId::Subchannel(id), s.data.as_ref(), at);
+            model.subchannels.insert(id, s);
+        }
+    }
+    for s in details.sockets {
+        if let Some(id) = s.r#ref.as_ref().map(|r| r.socket_id) {
+            if let Some(d) = &s.data {
+                push_sample(model, EntityId::Socket(id), at, d.streams_started, d.streams_succeeded, d.streams_failed);
+            }
+            model.sockets.insert(id, s);
+        }
+    }
+    for (server, page) in details.server_sockets {
+        model.server_sockets.insert(server, page);
+    }
+    let screen = model.screen();
+    clamp_cursor(model, screen);
+}
+
+fn clamp_cursor(model: &mut Model, screen: Screen) {
+    let len = model.rows(screen).len();
+    let cursor = model.cursors.entry(screen).or_default();
+    if len == 0 {
+        cursor.row = 0;
+    } else if cursor.row >= len {
+        cursor.row = len - 1;
+    }
+}
+
+fn move_cursor(model: &mut Model, delta: isize) {
+    let screen = model.screen();
+    let len = model.rows(screen).len();
+    let cursor = model.cursors.entry(screen).or_default();
+    if len == 0 {
+        cursor.row = 0;
+        return;
+    }
+    let row = cursor.row as isize + delta;
+    cursor.row = row.clamp(0, len as isize - 1) as usize;
+}
+
+fn act(model: &mut Model, action: Action) -> Command {
+    if model.filter_editing {
+        match action {
+            Action::FilterChar(c) => model.filter.push(c),
+            Action::FilterBackspace => {
+                model.filter.pop();
+            }
+            Action::FilterDone => model.filter_editing = false,
+            Action::Back => {
+                model.filter.clear();
+                model.filter_editing = false;
+            }
+            Action::Quit => model.quit = true,
+            _ => return Command::None,
+        }
+        model.cursors.entry(Screen::Overview).or_default().row = 0;
+        return Command::None;
+    }
+    if model.help {
+        match action {
+            Action::Quit => model.quit = true,
+            Action::Help | Action::Back | Action::FilterDone => model.help = false,
+            _ => {}
+        }
+        return Command::None;
+    }
+    let page = model.page as isize;
+    match action {
+        Action::Up => move_cursor(model, -1),
+        Action::Down => move_cursor(model, 1),
+        Action::PageUp => move_cursor(model, -page),
+        Action::PageDown => move_cursor(model, page),
+        Action::Top => move_cursor(model, isize::MIN / 2),
+        Action::Bottom => move_cursor(model, isize::MAX / 2),
+        Action::Enter | Action::FilterDone => {
+            let screen = model.screen();
+            let rows = model.rows(screen);
+            if let Some(target) = rows.get(model.cursor().row) {
+                let next = match *target {
+                    EntityId::Channel(id) => Screen::Channel(id),
+                    EntityId::Subchannel(id) => Screen::Subchannel(id),
+                    EntityId::Socket(id) => Screen::Socket(id),
+                    EntityId::Server(id) => Screen::Server(id),
+                };
+                model.stack.push(next);
+                return Command::Refresh;
+            }
+        }
+        Action::Back => {
+            if model.stack.len() > 1 {
+                model.stack.pop();
+            } else if !model.filter.is_empty() {
+                model.filter.clear();
+            }
+        }
+        Action::NextPane => {
+            if model.screen() == Screen::Overview {
+                let cursor = model.cursors.entry(Screen::Overview).or_default();
+                cursor.pane = if cursor.pane == 0 { 1 } else { 0 };
+                cursor.row = 0;
+            }
+        }
+        Action::StartFilter => {
+            model.stack.truncate(1);
+            model.filter_editing = true;
+        }
+        Action::FilterChar(_) | Action::FilterBackspace => {}
+        Action::Sort => {
+            model.sort = model.sort.next();
+            clamp_cursor(model, Screen::Overview);
+        }
+        Action::Pause => model.paused = !model.paused,
+        Action::Refresh => return Command::Refresh,
+        Action::Help => model.help = true,
+        Action::Tree => {
+            if model.screen() != Screen::Tree {
+                model.stack.push(Screen::Tree);
+                return Command::Refresh;
+            }
+        }
+        Action::NextPage | Action::PrevPage => {
+            if let Screen::Server(id) = model.screen() {
+                return page_server(model, id, action == Action::NextPage);
+            }
+        }
+        Action::Quit => model.quit = true,
+    }
+    Command::None
+}
+
+fn page_server(model: &mut Model, id: i64, forward: bool) -> Command {
+    let Some(page) = model.server_sockets.get(&id) else {
+        return Command::None;
+    };
+    let start = model.server_page_start.entry(id).or_insert(0);
+    if forward {
+        if page.end {
+            return Command::None;
+        }
+        // Channelz paging: the next page starts right after the last id seen.
+        let Some(last) = page.refs.iter().map(|r| r.socket_id).max() else {
+            return Command::None;
+        };
+        model.server_page_history.entry(id).or_default().push(*start);
+        *start = last + 1;
+    } else {
+        let Some(prev) = model.server_page_history.get_mut(&id).and_then(Vec::pop) else {
+            return Command::None;
+        };
+        *start = prev;
+    }
+    model.server_sockets.remove(&id);
+    model.cursors.entry(Screen::Server(id)).or_default().row = 0;
+    Command::Refresh
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::fixtures::{self, ago, channel, now, server};
+    use crate::model::{Focus, SortKey};
+
+    fn press(m: &mut Model, action: Action) -> Command {
+        update(m, Msg::Action(action))
+    }
+
+    fn overview(m: &mut Model, at: SystemTime, channels: Vec<Channel>) {
+        update(m, Msg::Overview { at, channels, servers: vec![], server_socket_counts: vec![] });
+    }
+
+    #[test]
+    fn rates_come_from_the_delta_between_polls() {
+        let m = fixtures::populated();
+        let r = m.rates(EntityId::Channel(1)).expect("two samples");
+        assert!((r.calls_per_sec - 10.0).abs() < 1e-9, "{r:?}");
+        assert!((r.failures_per_sec - 1.0).abs() < 1e-9, "{r:?}");
+        let s = m.rates(EntityId::Server(8)).expect("two samples");
+        assert!((s.calls_per_sec - 20.0).abs() < 1e-9, "{s:?}");
+    }
+
+    #[test]
+    fn a_refresh_right_after_a_poll_does_not_fake_a_dip() {
+        let mut m = fixtures::populated();
+        overview(&mut m, ago(1) + Duration::from_millis(50), vec![channel(1, "t", 3, (120, 110, 6), &[])]);
+        let r = m.rates(EntityId::Channel(1)).expect("rates");
+        assert!((r.calls_per_sec - 10.0).abs() < 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn counters_going_down_restart_the_history() {
+        let mut m = fixtures::populated();
+        overview(&mut m, now(), vec![channel(1, "t", 3, (3, 3, 0), &[]), channel(2, "t", 3, (54, 21, 33), &[]), channel(7, "t", 1, (0, 0, 0), &[])]);
+        assert_eq!(m.rates(EntityId::Channel(1)), None, "no negative rate after a reset");
+    }
+
+    #[test]
+    fn state_changes_are_highlighted_for_a_while() {
+        let mut m = fixtures::populated();
+        assert!(m.recently_changed(EntityId::Channel(2)));
+        assert!(!m.recently_changed(EntityId::Channel(1)));
+        update(&mut m, Msg::Tick(now() + Duration::from_secs(60)));
+        assert!(!m.recently_changed(EntityId::Channel(2)));
+    }
+
+    #[test]
+    fn child_rows_are_stable_whatever_order_the_server_sends() {
+        let m = fixtures::with_details();
+        assert_eq!(m.rows(Screen::Channel(1)), vec![EntityId::Subchannel(3), EntityId::Subchannel(4)]);
+        let mut shuffled = fixtures::with_details();
+        let mut c = channel(1, "dns:///backend.example:443", 3, (120, 113, 7), &[3, 4]);
+        c.subchannel_ref.reverse();
+        overview(&mut shuffled, now(), vec![c]);
+        assert_eq!(shuffled.rows(Screen::Channel(1)), vec![EntityId::Subchannel(3), EntityId::Subchannel(4)]);
+    }
+
+    #[test]
+    fn enter_drills_down_and_esc_goes_back() {
+        let mut m = fixtures::with_details();
+        assert_eq!(press(&mut m, Action::Enter), Command::Refresh);
+        assert_eq!(m.stack, vec![Screen::Overview, Screen::Channel(1)]);
+        assert_eq!(m.focus(), Focus::Channel(1));
+        press(&mut m, Action::Down);
+        press(&mut m, Action::Enter);
+        assert_eq!(m.screen(), Screen::Subchannel(4));
+        press(&mut m, Action::Back);
+        press(&mut m, Action::Back);
+        assert_eq!(m.stack, vec![Screen::Overview]);
+        press(&mut m, Action::Back);
+        assert_eq!(m.stack, vec![Screen::Overview], "the overview is never popped");
+    }
+
+    #[test]
+    fn tab_switches_to_servers_and_enter_opens_one() {
+        let mut m = fixtures::populated();
+        press(&mut m, Action::NextPane);
+        press(&mut m, Action::Enter);
+        assert_eq!(m.screen(), Screen::Server(8));
+        assert_eq!(m.focus(), Focus::Server { id: 8, start: 0 });
+    }
+
+    #[test]
+    fn selection_stays_within_the_rows() {
+        let mut m = fixtures::populated();
+        for _ in 0..10 {
+            press(&mut m, Action::Down);
+        }
+        assert_eq!(m.cursor().row, 2);
+        press(&mut m, Action::Top);
+        assert_eq!(m.cursor().row, 0);
+        press(&mut m, Action::Bottom);
+        assert_eq!(m.cursor().row, 2);
+        overview(&mut m, now(), vec![channel(1, "t", 3, (120, 113, 7), &[])]);
+        assert_eq!(m.cursor().row, 0, "clamped when rows go away");
+    }
+
+    #[test]
+    fn filter_narrows_the_overview_and_esc_clears_it() {
+        let mut m = fixtures::populated();
+        press(&mut m, Action::StartFilter);
+        for c in "flaky".chars() {
+            press(&mut m, Action::FilterChar(c));
+        }
+        assert_eq!(m.visible_channels().len(), 1);
+        press(&mut m, Action::FilterDone);
+        assert!(!m.filter_editing);
+        assert_eq!(m.rows(Screen::Overview), vec![EntityId::Channel(2)]);
+        press(&mut m, Action::Back);
+        assert!(m.filter.is_empty());
+        assert_eq!(m.visible_channels().len(), 3);
+    }
+
+    #[test]
+    fn q_while_filtering_is_text_but_ctrl_c_quits() {
+        let mut m = fixtures::populated();
+        press(&mut m, Action::StartFilter);
+        press(&mut m, Action::FilterChar('q'));
+        assert!(!m.quit);
+        assert_eq!(m.filter, "q");
+        press(&mut m, Action::Quit);
+        assert!(m.quit);
+    }
+
+    #[test]
+    fn sort_cycles_and_orders_rows() {
+        let mut m = fixtures::populated();
+        press(&mut m, Action::Sort);
+        assert_eq!(m.sort, SortKey::CallRate);
+        press(&mut m, Action::Sort);
+        assert_eq!(m.sort, SortKey::Failures);
+        assert_eq!(m.rows(Screen::Overview)[0], EntityId::Channel(2), "33 failures first");
+        press(&mut m, Action::Sort);
+        assert_eq!(m.sort, SortKey::State);
+        assert_eq!(m.rows(Screen::Overview)[0], EntityId::Channel(2), "TRANSIENT_FAILURE first");
+    }
+
+    #[test]
+    fn paused_models_ignore_polls() {
+        let mut m = fixtures::populated();
+        press(&mut m, Action::Pause);
+        overview(&mut m, now(), vec![]);
+        assert_eq!(m.top_channels.len(), 3);
+        press(&mut m, Action::Pause);
+        overview(&mut m, now(), vec![]);
+        assert!(m.top_channels.is_empty());
+    }
+
+    #[test]
+    fn ids_that_start_over_mean_a_restart() {
+        let mut m = fixtures::with_details();
+        press(&mut m, Action::Enter);
+        // Same process would never hand out id 3 again for a new top channel.
+        overview(&mut m, now(), vec![channel(3, "dns:///new.example", 3, (1, 1, 0), &[])]);
+        assert_eq!(m.stack, vec![Screen::Overview]);
+        assert!(m.subchannels.is_empty());
+        assert!(m.history.keys().all(|k| *k == EntityId::Channel(3)));
+    }
+
+    #[test]
+    fn new_higher_ids_are_not_a_restart() {
+        let mut m = fixtures::with_details();
+        let mut channels = m.top_channels.clone();
+        channels.push(channel(99, "dns:///new.example", 3, (1, 1, 0), &[]));
+        overview(&mut m, now(), channels);
+        assert!(!m.subchannels.is_empty());
+    }
+
+    #[test]
+    fn reconnecting_after_an_outage_forgets_old_ids() {
+        let mut m = fixtures::with_details();
+        press(&mut m, Action::Enter);
+        update(&mut m, Msg::Disconnected { error: "gone".into(), retry_at: now() });
+        assert!(!m.top_channels.is_empty(), "last data stays visible while disconnected");
+        update(&mut m, Msg::Connected);
+        assert!(m.top_channels.is_empty());
+        assert_eq!(m.stack, vec![Screen::Overview]);
+        assert_eq!(m.link, Link::Connected);
+    }
+
+    #[test]
+    fn no_channelz_is_its_own_state() {
+        let mut m = Model::new("x:1", Duration::from_secs(1), now());
+        update(&mut m, Msg::NoChannelz);
+        assert_eq!(m.link, Link::NoChannelz);
+    }
+
+    #[test]
+    fn server_sockets_page_forward_from_last_id_plus_one_and_back() {
+        let mut m = fixtures::populated();
+        m.servers = vec![server(8, &[], (0, 0, 0))];
+        m.stack.push(Screen::Server(8));
+        let page = |start, ids: &[i64], end| ServerSocketsPage {
+            start,
+            refs: ids.iter().map(|i| grpc_toolkit_proto::channelz::v1::SocketRef { socket_id: *i, name: String::new() }).collect(),
+            end,
+        };
+        update(&mut m, Msg::Details(Details { server_sockets: vec![(8, page(0, &[20, 31, 25], false))], ..Default::default() }));
+        assert_eq!(press(&mut m, Action::NextPage), Command::Refresh);
+        assert_eq!(m.focus(), Focus::Server { id: 8, start: 32 });
+        update(&mut m, Msg::Details(Details { server_sockets: vec![(8, page(32, &[40], true))], ..Default::default() }));
+        assert_eq!(press(&mut m, Action::NextPage), Command::None, "no page after the end");
+        press(&mut m, Action::PrevPage);
+        assert_eq!(m.focus(), Focus::Server { id: 8, start: 0 });
+    }
+
+    #[test]
+    fn help_swallows_keys_until_closed() {
+        let mut m = fixtures::populated();
+        press(&mut m, Action::Help);
+        press(&mut m, Action::Down);
+        assert_eq!(m.cursor().row, 0);
+        press(&mut m, Action::Back);
+        assert!(!m.help);
+    }
+
+    #[test]
+    fn tree_rows_follow_the_hierarchy() {
+        let mut m = fixtures::with_details();
+        press(&mut m, Action::Tree);
+        assert_eq!(m.screen(), Screen::Tree);
+        let rows = m.tree_rows();
+        assert_eq!(
+            rows[..4],
+            [(0, EntityId::Channel(1)), (1, EntityId::Subchannel(3)), (2, EntityId::Socket(10)), (1, EntityId::Subchannel(4))]
+        );
+        assert_eq!(m.focus(), Focus::Tree(vec![1, 2, 7]));
+    }
+}

@@ -1,0 +1,256 @@
+//! Pure rendering: `view(&Model, &mut Frame)` draws the whole screen from
+//! the model and nothing else (no clock, no network), so every state is a
+//! snapshot test.
+//!
+//! Layout: a title bar (target, link, sort, pause), the breadcrumb, the
+//! body of the current screen, and a footer (key hints, filter, errors).
+
+mod detail;
+mod overview;
+mod tree;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use crate::decode;
+use crate::model::{Link, Model, Screen};
+
+/// Below this the layout cannot show a table row with its columns.
+pub const MIN_WIDTH: u16 = 60;
+/// Below this the layout cannot show title, breadcrumb, a few rows and footer.
+pub const MIN_HEIGHT: u16 = 12;
+
+/// Draws the dashboard.
+pub fn view(model: &Model, frame: &mut Frame<'_>) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}",
+            area.width, area.height
+        );
+        frame.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).style(Style::new().fg(Color::Yellow)),
+            area,
+        );
+        return;
+    }
+    let [title, crumbs, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    frame.render_widget(title_bar(model), title);
+    frame.render_widget(breadcrumb(model), crumbs);
+    if model.overview_at.is_none() {
+        frame.render_widget(link_notice(model), body);
+    } else {
+        match model.screen() {
+            Screen::Overview => overview::render(model, frame, body),
+            Screen::Channel(id) => detail::channel(model, frame, body, id),
+            Screen::Subchannel(id) => detail::subchannel(model, frame, body, id),
+            Screen::Socket(id) => detail::socket(model, frame, body, id),
+            Screen::Server(id) => detail::server(model, frame, body, id),
+            Screen::Tree => tree::render(model, frame, body),
+        }
+    }
+    frame.render_widget(footer_bar(model), footer);
+    if model.help {
+        help(frame, body);
+    }
+}
+
+fn title_bar(model: &Model) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled(" channelz-tui ", Style::new().add_modifier(Modifier::BOLD).bg(Color::Blue).fg(Color::White)),
+        Span::raw(format!(" {} ", model.target)),
+    ];
+    let (text, color) = match &model.link {
+        Link::Connecting => ("connecting".to_string(), Color::Yellow),
+        Link::Connected => ("connected".to_string(), Color::Green),
+        Link::Disconnected { retry_at, .. } => {
+            let wait = retry_at.duration_since(model.now).unwrap_or_default();
+            (format!("disconnected, retry in {}", decode::short_duration(wait)), Color::Red)
+        }
+        Link::NoChannelz => ("no channelz service".to_string(), Color::Red),
+    };
+    spans.push(Span::styled(format!("● {text}"), Style::new().fg(color)));
+    spans.push(Span::raw(format!(
+        "  every {}  sort: {}",
+        decode::short_duration(model.interval),
+        model.sort.label()
+    )));
+    if model.paused {
+        spans.push(Span::styled("  PAUSED", Style::new().fg(Color::Black).bg(Color::Yellow)));
+    }
+    Line::from(spans)
+}
+
+fn screen_label(model: &Model, screen: Screen) -> String {
+    match screen {
+        Screen::Overview => "overview".into(),
+        Screen::Channel(id) => format!("channel {id}"),
+        Screen::Subchannel(id) => format!("subchannel {id}"),
+        Screen::Socket(id) => {
+            let name = model
+                .sockets
+                .get(&id)
+                .and_then(|s| s.r#ref.as_ref())
+                .map(|r| r.name.as_str())
+                .unwrap_or("");
+            if name.is_empty() { format!("socket {id}") } else { format!("socket {id} ({name})") }
+        }
+        Screen::Server(id) => format!("server {id}"),
+        Screen::Tree => "tree".into(),
+    }
+}
+
+fn breadcrumb(model: &Model) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (i, screen) in model.stack.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" › ", Style::new().fg(Color::DarkGray)));
+        }
+        let style = if i + 1 == model.stack.len() {
+            Style::new().add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(Color::Gray)
+        };
+        spans.push(Span::styled(screen_label(model, *screen), style));
+    }
+    if !model.filter.is_empty() && !model.filter_editing {
+        spans.push(Span::styled(format!("   filter: {}", model.filter), Style::new().fg(Color::Cyan)));
+    }
+    Line::from(spans)
+}
+
+fn link_notice(model: &Model) -> Paragraph<'static> {
+    let lines: Vec<Line<'static>> = match &model.link {
+        Link::Connecting => vec![Line::from(format!("connecting to {}…", model.target))],
+        Link::Connected => vec![Line::from("waiting for the first Channelz answer…")],
+        Link::Disconnected { error, retry_at } => vec![
+            Line::styled(format!("cannot reach {}", model.target), Style::new().fg(Color::Red)),
+            Line::from(error.clone()),
+            Line::from(format!(
+                "retrying in {}",
+                decode::short_duration(retry_at.duration_since(model.now).unwrap_or_default())
+            )),
+        ],
+        Link::NoChannelz => vec![
+            Line::styled("this server has no Channelz service", Style::new().fg(Color::Red)),
+            Line::from("(grpc.channelz.v1.Channelz answered UNIMPLEMENTED)"),
+            Line::from("register it in the server (e.g. tonic-channelz, grpc-go's channelz service) and retry"),
+        ],
+    };
+    Paragraph::new(lines)
+        .block(Block::bordered().title(" status "))
+        .wrap(Wrap { trim: true })
+}
+
+fn footer_bar(model: &Model) -> Line<'static> {
+    if model.filter_editing {
+        return Line::from(vec![
+            Span::styled("/", Style::new().fg(Color::Cyan)),
+            Span::raw(model.filter.clone()),
+            Span::styled("█", Style::new().fg(Color::Cyan)),
+            Span::styled("   Enter keep · Esc clear", Style::new().fg(Color::DarkGray)),
+        ]);
+    }
+    if let Some(err) = &model.last_error {
+        return Line::styled(format!("error: {err}"), Style::new().fg(Color::Red));
+    }
+    if let (Link::Disconnected { error, .. }, Some(_)) = (&model.link, model.overview_at) {
+        return Line::styled(format!("disconnected (showing last data): {error}"), Style::new().fg(Color::Red));
+    }
+    let hints = match model.screen() {
+        Screen::Overview => "↑↓/jk move · Enter open · Tab pane · / filter · s sort · t tree · p pause · r refresh · ? help · q quit",
+        Screen::Server(_) => "↑↓ move · Enter open · n/N next/prev page · Esc back · p pause · ? help · q quit",
+        _ => "↑↓ move · Enter open · Esc back · p pause · r refresh · ? help · q quit",
+    };
+    Line::styled(hints, Style::new().fg(Color::DarkGray))
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("↑ ↓  j k", "move the selection"),
+    ("PgUp PgDn g G", "page, first, last"),
+    ("Enter", "open the selected channel, subchannel, socket or server"),
+    ("Esc  Backspace", "go back (the breadcrumb shows where you are)"),
+    ("Tab", "switch between channels and servers"),
+    ("/", "filter by id, target or address (Esc clears)"),
+    ("s", "sort: id, calls/s, failures, state"),
+    ("t", "tree of channels, subchannels and sockets"),
+    ("n  N", "next / previous page of server sockets"),
+    ("p", "pause or resume updates"),
+    ("r", "refresh now"),
+    ("?", "this help"),
+    ("q  Ctrl-C", "quit"),
+];
+
+fn help(frame: &mut Frame<'_>, body: Rect) {
+    let width = body.width.min(72);
+    let height = body.height.min(HELP.len() as u16 + 2);
+    let area = Rect {
+        x: body.x + (body.width - width) / 2,
+        y: body.y + (body.height - height) / 2,
+        width,
+        height,
+    };
+    let lines: Vec<Line<'static>> = HELP
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:<15}"), Style::new().fg(Color::Cyan)),
+                Span::raw(*v),
+            ])
+        })
+        .collect();
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" help (Esc closes) ")), area);
+}
+
+/// The colour of a connectivity state.
+pub(crate) fn state_style(state: i32) -> Style {
+    match state {
+        3 => Style::new().fg(Color::Green),
+        2 => Style::new().fg(Color::Yellow),
+        4 => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        1 => Style::new().fg(Color::Blue),
+        5 => Style::new().fg(Color::DarkGray),
+        _ => Style::new(),
+    }
+}
+
+/// Unicode block sparkline of `values`, scaled to their maximum, right
+/// aligned in `width` cells.
+pub(crate) fn sparkline(values: &[f64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let tail = &values[values.len().saturating_sub(width)..];
+    let max = tail.iter().copied().fold(0.0_f64, f64::max);
+    let mut out: String = " ".repeat(width - tail.len());
+    for v in tail {
+        let idx = if max <= 0.0 { 0 } else { ((v / max) * 7.0).round() as usize };
+        out.push(BARS[idx.min(7)]);
+    }
+    out
+}
+
+/// A rate with a sensible number of digits.
+pub(crate) fn rate(v: Option<f64>) -> String {
+    match v {
+        None => "–".into(),
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.1}"),
+    }
+}
+
+/// The first row of the window that keeps `selected` visible in `height` rows.
+pub(crate) fn window_start(selected: usize, height: usize) -> usize {
+    if height == 0 || selected < height { 0 } else { selected + 1 - height }
+}
+
+#[cfg(test)]
+mod tests;

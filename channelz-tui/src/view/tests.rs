@@ -1,0 +1,170 @@
+//! Snapshot tests of every screen and state, at a fixed "now".
+
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::view;
+use crate::fixtures::{self, now};
+use crate::model::{Link, Model};
+use crate::update::{Action, Msg, update};
+
+fn render(model: &Model, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    terminal.draw(|f| view(model, f)).expect("draw");
+    terminal.backend().to_string()
+}
+
+fn press(m: &mut Model, actions: &[Action]) {
+    for a in actions {
+        update(m, Msg::Action(*a));
+    }
+}
+
+#[test]
+fn overview() {
+    insta::assert_snapshot!(render(&fixtures::populated(), 120, 30));
+}
+
+#[test]
+fn overview_servers_pane_sorted_by_failures() {
+    let mut m = fixtures::populated();
+    press(&mut m, &[Action::Sort, Action::Sort, Action::NextPane]);
+    insta::assert_snapshot!(render(&m, 120, 30));
+}
+
+#[test]
+fn overview_filter_being_typed() {
+    let mut m = fixtures::populated();
+    press(&mut m, &[Action::StartFilter, Action::FilterChar('f'), Action::FilterChar('l')]);
+    insta::assert_snapshot!(render(&m, 120, 30));
+}
+
+#[test]
+fn empty_server() {
+    let mut m = Model::new("localhost:50051", Duration::from_secs(1), now());
+    update(&mut m, Msg::Connected);
+    update(&mut m, Msg::Overview { at: now(), channels: vec![], servers: vec![], server_socket_counts: vec![] });
+    insta::assert_snapshot!(render(&m, 100, 20));
+}
+
+#[test]
+fn connecting() {
+    let m = Model::new("localhost:50051", Duration::from_secs(1), now());
+    insta::assert_snapshot!(render(&m, 100, 14));
+}
+
+#[test]
+fn disconnected_before_any_data() {
+    insta::assert_snapshot!(render(&fixtures::disconnected(), 100, 14));
+}
+
+#[test]
+fn disconnected_keeps_last_data() {
+    let mut m = fixtures::populated();
+    update(&mut m, Msg::Disconnected { error: "transport error: connection reset".into(), retry_at: now() + Duration::from_secs(2) });
+    insta::assert_snapshot!(render(&m, 120, 30));
+}
+
+#[test]
+fn no_channelz_service() {
+    let mut m = Model::new("localhost:50051", Duration::from_secs(1), now());
+    update(&mut m, Msg::NoChannelz);
+    insta::assert_snapshot!(render(&m, 100, 14));
+}
+
+#[test]
+fn rpc_error_in_footer() {
+    let mut m = fixtures::populated();
+    update(&mut m, Msg::PollFailed("GetChannel(1): DEADLINE_EXCEEDED: rpc did not complete within 5s".into()));
+    insta::assert_snapshot!(render(&m, 120, 30));
+}
+
+#[test]
+fn too_small() {
+    insta::assert_snapshot!(render(&fixtures::populated(), 40, 8));
+}
+
+#[test]
+fn help_overlay() {
+    let mut m = fixtures::populated();
+    press(&mut m, &[Action::Help]);
+    insta::assert_snapshot!(render(&m, 120, 30));
+}
+
+#[test]
+fn paused() {
+    let mut m = fixtures::populated();
+    press(&mut m, &[Action::Pause]);
+    insta::assert_snapshot!(render(&m, 120, 30));
+}
+
+#[test]
+fn channel_detail() {
+    let mut m = fixtures::with_details();
+    press(&mut m, &[Action::Enter]);
+    insta::assert_snapshot!(render(&m, 120, 34));
+}
+
+#[test]
+fn channel_detail_not_loaded_yet() {
+    let mut m = fixtures::populated();
+    m.stack.push(crate::model::Screen::Channel(42));
+    insta::assert_snapshot!(render(&m, 100, 16));
+}
+
+#[test]
+fn subchannel_detail() {
+    let mut m = fixtures::with_details();
+    press(&mut m, &[Action::Enter, Action::Enter]);
+    insta::assert_snapshot!(render(&m, 120, 34));
+}
+
+#[test]
+fn socket_detail_with_tcp_info() {
+    let mut m = fixtures::with_details();
+    press(&mut m, &[Action::Enter, Action::Enter, Action::Enter]);
+    insta::assert_snapshot!(render(&m, 140, 24));
+}
+
+#[test]
+fn socket_detail_with_tls() {
+    let mut m = fixtures::with_details();
+    m.stack.push(crate::model::Screen::Socket(11));
+    insta::assert_snapshot!(render(&m, 140, 24));
+}
+
+#[test]
+fn server_detail() {
+    let mut m = fixtures::with_details();
+    press(&mut m, &[Action::NextPane, Action::Enter]);
+    update(&mut m, Msg::Details(crate::update::Details {
+        sockets: vec![fixtures::socket(12)],
+        server_sockets: vec![(8, crate::model::ServerSocketsPage {
+            start: 0,
+            refs: vec![grpc_toolkit_proto::channelz::v1::SocketRef { socket_id: 12, name: String::new() }],
+            end: false,
+        })],
+        ..Default::default()
+    }));
+    insta::assert_snapshot!(render(&m, 120, 30));
+}
+
+#[test]
+fn tree() {
+    let mut m = fixtures::with_details();
+    press(&mut m, &[Action::Tree, Action::Down]);
+    insta::assert_snapshot!(render(&m, 120, 20));
+}
+
+#[test]
+fn link_states_have_distinct_titles() {
+    let mut m = fixtures::populated();
+    fixtures::set_link(&mut m, Link::Connecting);
+    let connecting = render(&m, 120, 30);
+    fixtures::set_link(&mut m, Link::Connected);
+    let connected = render(&m, 120, 30);
+    assert!(connecting.contains("connecting"));
+    assert!(connected.contains("● connected"));
+}

@@ -1,0 +1,73 @@
+//! The tree view: top channels with their child channels, subchannels and
+//! sockets, indented, with state and counters on each line.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::{state_style, window_start};
+use crate::decode;
+use crate::model::{EntityId, Model, Screen};
+
+pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
+    let rows = model.tree_rows();
+    let selected = model.cursors.get(&Screen::Tree).map_or(0, |c| c.row);
+    let height = area.height.saturating_sub(2) as usize;
+    let start = window_start(selected, height);
+    let lines: Vec<Line<'static>> = rows
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(height)
+        .map(|(i, (depth, id))| {
+            let mut spans = vec![Span::raw(format!("{}{} ", "  ".repeat(*depth), if *depth == 0 { "●" } else { "└" }))];
+            spans.extend(describe(model, *id));
+            let line = Line::from(spans);
+            if i == selected { line.style(Style::new().add_modifier(Modifier::REVERSED)) } else { line }
+        })
+        .collect();
+    let title = format!(" tree: {} top channels from the selection, {} rows ", model.tree_roots().len(), rows.len());
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
+}
+
+fn describe(model: &Model, id: EntityId) -> Vec<Span<'static>> {
+    let data = match id {
+        EntityId::Channel(n) => model.channel(n).and_then(|c| c.data.as_ref()),
+        EntityId::Subchannel(n) => model.subchannels.get(&n).and_then(|c| c.data.as_ref()),
+        EntityId::Socket(n) => {
+            let text = match model.sockets.get(&n) {
+                Some(s) => {
+                    let d = s.data.clone().unwrap_or_default();
+                    format!(
+                        "socket {n} {} → {}  streams {}/{}/{}",
+                        decode::address(s.local.as_ref()),
+                        decode::address(s.remote.as_ref()),
+                        d.streams_started,
+                        d.streams_succeeded,
+                        d.streams_failed
+                    )
+                }
+                None => format!("socket {n} …"),
+            };
+            return vec![Span::raw(text)];
+        }
+        EntityId::Server(n) => return vec![Span::raw(format!("server {n}"))],
+    };
+    let kind = if matches!(id, EntityId::Channel(_)) { "channel" } else { "subchannel" };
+    let n = match id {
+        EntityId::Channel(n) | EntityId::Subchannel(n) | EntityId::Socket(n) | EntityId::Server(n) => n,
+    };
+    match data {
+        None => vec![Span::raw(format!("{kind} {n} …"))],
+        Some(d) => {
+            let state = d.state.as_ref().map_or(0, |s| s.state);
+            vec![
+                Span::raw(format!("{kind} {n} ")),
+                Span::styled(decode::state_name(state), state_style(state)),
+                Span::raw(format!("  {}  calls {}/{}/{}", d.target, d.calls_started, d.calls_succeeded, d.calls_failed)),
+            ]
+        }
+    }
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# grpc-probe benchmark: one command, against a local grpcio server.
+#
+#   bash probe/bench/run.sh            # from anywhere in the repository
+#
+# Builds the release binary (the workspace's release profile), starts a
+# local Python grpcio health server (plaintext and TLS), then measures:
+#   - median wall time per check (hyperfine), for grpc-probe and for the
+#     baseline, a plain Python grpcio health client;
+#   - peak RSS (/usr/bin/time -v), for both;
+#   - the binary's size;
+#   - a breakdown: process start (-version: exec + argv parsing, no
+#     runtime), runtime + a failed connect (refused port), TLS setup (TLS
+#     check minus plaintext check), and connect / RPC from -v's timings.
+# Needs: hyperfine, GNU time, openssl, and the test peers' venv
+# (target/peers/venv, made by tests/peers/setup.sh) or python3 with grpcio.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+root_dir=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root_dir/target}
+runs=${BENCH_RUNS:-300}
+
+cargo build --release --locked -p grpc-probe >&2
+bin=$CARGO_TARGET_DIR/release/grpc-probe
+python=python3
+[ -x "$root_dir/target/peers/venv/bin/python" ] && python=$root_dir/target/peers/venv/bin/python
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_server() { # $1 = port file, rest = server args
+  local port_file=$1; shift
+  "$python" "$root_dir/probe/bench/health_server.py" "$@" >"$port_file" 2>>"$work/server.err" &
+  pids+=($!)
+  for _ in $(seq 1 100); do [ -s "$port_file" ] && break; sleep 0.1; done
+  [ -s "$port_file" ] || { cat "$work/server.err" >&2; exit 1; }
+  head -n1 "$port_file"
+}
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+port=$(start_server "$work/port")
+tls_port=$(start_server "$work/tls_port" --tls "$work/cert.pem" "$work/key.pem")
+addr=127.0.0.1:$port
+tls_addr=127.0.0.1:$tls_port
+closed=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+"$bin" -addr "$addr" >/dev/null 2>&1 || { echo "grpc-probe cannot check $addr" >&2; exit 1; }
+
+median_ms() { # hyperfine JSON -> median in ms
+  "$python" -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.3f" % (r["median"]*1000))' "$1"
+}
+bench() { # $1 = name, $2 = command
+  hyperfine -N --warmup 20 --runs "$runs" -i --export-json "$work/$1.json" "$2" >/dev/null 2>&1
+  median_ms "$work/$1.json"
+}
+peak_rss_kb() { # max over 20 runs of "Maximum resident set size"
+  local max=0 kb
+  for _ in $(seq 1 20); do
+    kb=$( (/usr/bin/time -v "$@" 2>&1 >/dev/null) | awk '/Maximum resident/ {print $6}')
+    [ "$kb" -gt "$max" ] && max=$kb
+  done
+  echo "$max"
+}
+
+check="$bin -addr $addr"
+py_check="$python $root_dir/probe/bench/python_client.py $addr"
+
+echo "build:      $(git -C "$root_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root_dir" diff --quiet 2>/dev/null || echo +dirty), $(rustc --version), profile.release as in Cargo.toml"
+echo "machine:    $(nproc) cores, $(uname -sr)"
+echo "binary:     $(stat -c %s "$bin") bytes ($bin)"
+echo
+echo "median wall time per check (hyperfine -N, $runs runs):"
+printf '  %-44s %8s ms\n' "grpc-probe plaintext check" "$(bench check "$check")"
+printf '  %-44s %8s ms\n' "grpc-probe TLS check (-tls-ca-cert)" \
+  "$(bench tls "$bin -addr $tls_addr -tls -tls-ca-cert $work/cert.pem")"
+printf '  %-44s %8s ms\n' "python grpcio client (baseline)" "$(bench python "$py_check")"
+echo
+echo "breakdown (medians):"
+printf '  %-44s %8s ms\n' "process start + argv (-version)" "$(bench version "$bin -version")"
+printf '  %-44s %8s ms\n' "+ runtime + refused connect" "$(bench refused "$bin -addr 127.0.0.1:$closed")"
+# In-process phase timings from -v, median over 50 runs.
+for _ in $(seq 1 50); do "$bin" -addr "$addr" -v 2>&1 >/dev/null; done >"$work/verbose.txt"
+"$python" - "$work/verbose.txt" <<'PY'
+import re, statistics, sys
+def ms(text):
+    m = re.match(r"([0-9.]+)(ns|µs|us|ms|s)$", text)
+    v, u = float(m.group(1)), m.group(2)
+    return v * {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1, "s": 1e3}[u]
+conn, rpc = [], []
+for line in open(sys.argv[1], encoding="utf-8"):
+    if m := re.search(r"connection established \(took (\S+)\)", line):
+        conn.append(ms(m.group(1)))
+    if m := re.search(r"time elapsed: .*rpc=(\S+)", line):
+        rpc.append(ms(m.group(1)))
+print("  %-44s %8.3f ms" % ("connect (TCP + HTTP/2 SETTINGS), in-process", statistics.median(conn)))
+print("  %-44s %8.3f ms" % ("health Check RPC, in-process", statistics.median(rpc)))
+PY
+echo
+echo "peak RSS (max of 20 runs, /usr/bin/time -v):"
+printf '  %-44s %8s KiB\n' "grpc-probe plaintext check" "$(peak_rss_kb $check)"
+printf '  %-44s %8s KiB\n' "grpc-probe TLS check" "$(peak_rss_kb "$bin" -addr "$tls_addr" -tls -tls-ca-cert "$work/cert.pem")"
+printf '  %-44s %8s KiB\n' "python grpcio client (baseline)" "$(peak_rss_kb $py_check)"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The container build without a container engine: the same static musl
+# build the Dockerfile runs, then proof that the binary needs nothing from
+# its root: it runs `-version` and a real health check inside an empty
+# chroot (no libc, no CA store, no /etc/hosts).
+#
+# Usage: bash probe/ci/static-check.sh     (from anywhere in the repository)
+# Needs: rustup, musl-tools (musl-gcc), unshare + chroot (util-linux,
+# coreutils), and python3 with grpcio for the local server (the test peers'
+# venv under target/peers/venv is used when present).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+root_dir=$PWD
+target=x86_64-unknown-linux-musl
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root_dir/target}
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf 'static-check: FAILED: %s\n' "$*" >&2; exit 1; }
+
+step "rustup target add $target"
+rustup target add "$target" >/dev/null
+
+step "cargo build --release --locked -p grpc-probe --target $target"
+cargo build --release --locked -p grpc-probe --target "$target"
+bin=$CARGO_TARGET_DIR/$target/release/grpc-probe
+
+step "the binary is static"
+file_out=$(file -b "$bin" || true)
+echo "$file_out"
+case "$file_out" in
+  *"static-pie linked"* | *"statically linked"*) ;;
+  *) fail "not statically linked: $file_out" ;;
+esac
+if readelf -l "$bin" | grep -q 'Requesting program interpreter'; then
+  fail "has a program interpreter (dynamic loader)"
+fi
+if readelf -d "$bin" 2>/dev/null | grep -q '(NEEDED)'; then
+  fail "needs shared libraries: $(readelf -d "$bin" | grep NEEDED)"
+fi
+ls -l "$bin"
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# An empty root with nothing but the binary.
+mkdir -p "$work/root"
+cp "$bin" "$work/root/grpc-probe"
+in_empty_root() {
+  # A user namespace makes chroot work without real root; as root it is
+  # harmless.
+  unshare --map-root-user chroot "$work/root" /grpc-probe "$@"
+}
+
+step "-version in an empty root"
+in_empty_root -version
+
+python=python3
+if [ -x "$root_dir/target/peers/venv/bin/python" ]; then
+  python=$root_dir/target/peers/venv/bin/python
+fi
+step "local health server ($python)"
+"$python" "$root_dir/probe/bench/health_server.py" >"$work/port" 2>"$work/server.err" &
+server_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$work/port" ] && break
+  sleep 0.1
+done
+port=$(head -n1 "$work/port" || true)
+[ -n "$port" ] || fail "the health server did not start: $(cat "$work/server.err")"
+echo "listening on 127.0.0.1:$port"
+
+step "checks in an empty root"
+in_empty_root -addr "127.0.0.1:$port" || fail "SERVING check did not exit 0"
+set +e
+in_empty_root -addr "127.0.0.1:$port" -service down
+code=$?
+set -e
+[ "$code" -eq 4 ] || fail "NOT_SERVING check exited $code, expected 4"
+set +e
+in_empty_root -addr "127.0.0.1:$port" -tls -connect-timeout 2s
+code=$?
+set -e
+# No CA store at all in the root: the bundled Mozilla roots are used, and a
+# plaintext server must still be reported as a connection failure.
+[ "$code" -eq 2 ] || fail "TLS against a plaintext server exited $code, expected 2"
+
+printf '\nstatic-check: OK (%s bytes)\n' "$(stat -c %s "$bin")"

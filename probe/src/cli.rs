@@ -1,0 +1,378 @@
+//! The command line: raw flags ([`ProbeArgs`], clap derive) and the checked,
+//! ready-to-run [`Config`] they are validated into.
+//!
+//! argv first goes through [`goflags::normalize`] so every Go spelling that
+//! `grpc_health_probe` accepts works here too. Validation follows the
+//! reference tool's rules and wording (`-addr not specified`, `specified
+//! -tls-ca-cert without specifying -tls`, ...); every violation is a
+//! [`UsageError`], exit 1, before anything touches the network.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+
+use crate::conn::{ConnArgs, ConnectOptions, format_go_duration, parse_go_duration};
+use crate::goflags::{self, FlagSpec};
+use crate::output::OutputFormat;
+
+/// The user agent the reference tool sends, so server-side filters and
+/// dashboards keyed on it keep matching.
+pub const DEFAULT_USER_AGENT: &str = "grpc_health_probe";
+
+/// The raw command line, as clap reads it (after Go-flag normalisation).
+#[derive(Debug, Parser)]
+#[command(
+    name = "grpc-probe",
+    about = "Checks a gRPC server's health (grpc.health.v1) and answers with an exit code.",
+    after_help = "Flags may be written Go-style (-addr=host:port, -tls) as with grpc_health_probe.\n\
+                  Exit codes: 0 serving, 1 bad arguments, 2 connection failure, 3 RPC failure, \
+                  4 not serving, 20 SPIFFE unsupported.",
+    disable_version_flag = true
+)]
+pub struct ProbeArgs {
+    /// Connection flags shared with channelz-tui.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+
+    /// Service to check (repeatable: checked concurrently on one
+    /// connection); "" is the whole server.
+    #[arg(long = "service", value_name = "NAME", action = ArgAction::Append)]
+    pub service: Vec<String>,
+
+    /// Timeout of each health RPC (Go duration).
+    #[arg(long = "rpc-timeout", value_name = "DURATION", default_value = "1s")]
+    pub rpc_timeout: String,
+
+    /// Verbose logs on stderr (never header values).
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// Print the version and exit.
+    #[arg(long = "version")]
+    pub version: bool,
+
+    /// Use SPIFFE for mTLS (not supported: exits 20 as the reference tool
+    /// does when SPIFFE fails).
+    #[arg(long = "spiffe")]
+    pub spiffe: bool,
+
+    /// Use ALTS (refused: ALTS works only on Google Cloud).
+    #[arg(long = "alts")]
+    pub alts: bool,
+
+    /// `text` (stderr lines) or `json` (one object on stdout as well).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT")]
+    pub output: Option<String>,
+
+    /// Same as `--output json`.
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Follow the Watch stream: one line per status change, until a signal
+    /// or `--timeout`.
+    #[arg(long = "watch")]
+    pub watch: bool,
+
+    /// List every service the server knows (the List RPC).
+    #[arg(long = "list")]
+    pub list: bool,
+
+    /// Retry with backoff until serving or this much time has passed.
+    #[arg(long = "wait", value_name = "DURATION")]
+    pub wait: Option<String>,
+
+    /// One deadline over the whole run; each phase gets
+    /// min(its own timeout, time left).
+    #[arg(long = "timeout", value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+/// What to do with the health service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One Check per service (the reference behaviour).
+    Check,
+    /// Follow the Watch stream.
+    Watch,
+    /// The List RPC.
+    List,
+}
+
+/// A validated run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `-addr` exactly as given, for messages.
+    pub addr: String,
+    /// How to connect.
+    pub connect: ConnectOptions,
+    /// The services to check, in order; never empty (`[""]` by default).
+    pub services: Vec<String>,
+    /// Timeout of each health RPC.
+    pub rpc_timeout: Duration,
+    /// `-v`.
+    pub verbose: bool,
+    /// Text or JSON.
+    pub format: OutputFormat,
+    /// Check, Watch or List.
+    pub mode: Mode,
+    /// `--wait`: keep retrying until serving for this long.
+    pub wait: Option<Duration>,
+    /// `--timeout`: the deadline over the whole run.
+    pub timeout: Option<Duration>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Check health.
+    Run(Box<Config>),
+    /// `-version`: print the version, exit 0.
+    Version,
+    /// `-help`: print this text on stdout, exit 0.
+    Help(String),
+    /// `-spiffe` with otherwise valid flags: exit 20.
+    Spiffe,
+}
+
+/// A bad command line: printed as one line on stderr, exit 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    fn arg(message: impl std::fmt::Display) -> UsageError {
+        UsageError(format!("error: {message}"))
+    }
+}
+
+/// The Go flag spec of [`ProbeArgs`], read from clap's own definition so a
+/// flag added to `ConnArgs` is accepted Go-style without touching this file.
+pub fn flag_spec(command: &clap::Command) -> OwnedFlagSpec {
+    let mut spec = OwnedFlagSpec::default();
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        match arg.get_action() {
+            ArgAction::SetTrue | ArgAction::SetFalse | ArgAction::Count => {
+                spec.bools.push(long.to_owned())
+            }
+            ArgAction::Append => spec.repeated.push(long.to_owned()),
+            ArgAction::Set => spec.values.push(long.to_owned()),
+            // Help and version are handled by goflags itself.
+            _ => continue,
+        }
+        if let Some(short) = arg.get_short() {
+            spec.aliases.push((short.to_string(), long.to_owned()));
+        }
+        for alias in arg.get_all_aliases().into_iter().flatten() {
+            spec.aliases.push((alias.to_owned(), long.to_owned()));
+        }
+    }
+    // The reference tool spells verbose `-v`; ours is `-v`/`--verbose`.
+    spec
+}
+
+/// Owned storage behind a [`FlagSpec`] built at run time.
+#[derive(Debug, Default, Clone)]
+pub struct OwnedFlagSpec {
+    bools: Vec<String>,
+    values: Vec<String>,
+    repeated: Vec<String>,
+    aliases: Vec<(String, String)>,
+}
+
+impl OwnedFlagSpec {
+    /// Normalises `argv` against this spec.
+    pub fn normalize<I, A>(&self, argv: I) -> Result<Vec<OsString>, goflags::FlagError>
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<OsString>,
+    {
+        let bools: Vec<&str> = self.bools.iter().map(String::as_str).collect();
+        let values: Vec<&str> = self.values.iter().map(String::as_str).collect();
+        let repeated: Vec<&str> = self.repeated.iter().map(String::as_str).collect();
+        let aliases: Vec<(&str, &str)> = self
+            .aliases
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        goflags::normalize(
+            argv,
+            &FlagSpec {
+                bools: &bools,
+                values: &values,
+                repeated: &repeated,
+                aliases: &aliases,
+            },
+        )
+    }
+}
+
+/// Reads a whole argv (program name first) into an [`Invocation`].
+pub fn parse<I, A>(argv: I) -> Result<Invocation, UsageError>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString>,
+{
+    let mut command = ProbeArgs::command();
+    let argv = flag_spec(&command)
+        .normalize(argv)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let matches = match command.try_get_matches_from_mut(argv) {
+        Ok(matches) => matches,
+        Err(err) if err.kind() == clap::error::ErrorKind::DisplayHelp => {
+            return Ok(Invocation::Help(command.render_help().to_string()));
+        }
+        Err(err) => return Err(UsageError(clap_one_line(&err))),
+    };
+    let args = ProbeArgs::from_arg_matches(&matches).map_err(|e| UsageError(clap_one_line(&e)))?;
+    if args.version {
+        return Ok(Invocation::Version);
+    }
+    let spiffe = args.spiffe;
+    let config = Config::try_from(args)?;
+    if spiffe {
+        return Ok(Invocation::Spiffe);
+    }
+    Ok(Invocation::Run(Box::new(config)))
+}
+
+/// One line from a clap error. A bad value is worded as Go's flag package
+/// words it (`invalid value "5" for flag -connect-timeout: <reason>`);
+/// anything else keeps clap's first line, without its tips.
+fn clap_one_line(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() == ErrorKind::ValueValidation {
+        let arg = match err.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(arg)) => arg.split_whitespace().next().map(str::to_owned),
+            _ => None,
+        };
+        let value = match err.get(ContextKind::InvalidValue) {
+            Some(ContextValue::String(value)) => Some(value.clone()),
+            _ => None,
+        };
+        if let (Some(arg), Some(value)) = (arg, value) {
+            let reason = std::error::Error::source(err)
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "parse error".to_owned());
+            return format!(
+                "invalid value \"{value}\" for flag -{}: {reason}",
+                arg.trim_start_matches('-')
+            );
+        }
+    }
+    let rendered = err.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim();
+    // clap quotes our long names as `--name`; the Go spelling is `-name`.
+    first.replace("'--", "'-")
+}
+
+fn go_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
+    parse_go_duration(text).map_err(|reason| {
+        UsageError(format!(
+            "invalid value \"{text}\" for flag -{flag}: {reason}"
+        ))
+    })
+}
+
+impl TryFrom<ProbeArgs> for Config {
+    type Error = UsageError;
+
+    fn try_from(args: ProbeArgs) -> Result<Config, UsageError> {
+        let addr = args.conn.addr.clone().unwrap_or_default();
+        if addr.is_empty() {
+            return Err(UsageError::arg("-addr not specified"));
+        }
+        let rpc_timeout = go_duration("rpc-timeout", &args.rpc_timeout)?;
+        if rpc_timeout.is_zero() {
+            return Err(UsageError::arg(format!(
+                "-rpc-timeout must be greater than zero (specified: {})",
+                format_go_duration(rpc_timeout)
+            )));
+        }
+        if args.alts {
+            return Err(UsageError::arg(
+                "-alts is not supported (ALTS works only on Google Cloud; use -tls)",
+            ));
+        }
+        if args.spiffe && args.conn.tls {
+            return Err(UsageError::arg(
+                "-tls and -spiffe are mutually incompatible",
+            ));
+        }
+        let connect = args
+            .conn
+            .to_options(DEFAULT_USER_AGENT)
+            .map_err(|e| UsageError::arg(e))?;
+
+        let format = match (args.output.as_deref(), args.json) {
+            (None | Some("text"), false) => OutputFormat::Text,
+            (None | Some("json"), true) | (Some("json"), false) => OutputFormat::Json,
+            (Some("text"), true) => {
+                return Err(UsageError::arg("--json contradicts --output text"));
+            }
+            (Some(other), _) => {
+                return Err(UsageError(format!(
+                    "invalid value \"{other}\" for flag -output: expected text or json"
+                )));
+            }
+        };
+
+        let mode = match (args.watch, args.list) {
+            (true, true) => return Err(UsageError::arg("--watch and --list cannot be combined")),
+            (true, false) => Mode::Watch,
+            (false, true) => Mode::List,
+            (false, false) => Mode::Check,
+        };
+        if mode == Mode::List && !args.service.is_empty() {
+            return Err(UsageError::arg(
+                "--list reports every service; it cannot be combined with -service",
+            ));
+        }
+        if mode == Mode::Watch && args.service.len() > 1 {
+            return Err(UsageError::arg(
+                "--watch follows one service; give -service at most once",
+            ));
+        }
+
+        let positive =
+            |flag: &str, text: Option<&String>| -> Result<Option<Duration>, UsageError> {
+                let Some(text) = text else { return Ok(None) };
+                let d = go_duration(flag, text)?;
+                if d.is_zero() {
+                    return Err(UsageError::arg(format!(
+                        "--{flag} must be greater than zero (specified: {})",
+                        format_go_duration(d)
+                    )));
+                }
+                Ok(Some(d))
+            };
+        let wait = positive("wait", args.wait.as_ref())?;
+        let timeout = positive("timeout", args.timeout.as_ref())?;
+        if wait.is_some() && mode == Mode::Watch {
+            return Err(UsageError::arg(
+                "--wait and --watch cannot be combined (--watch already waits)",
+            ));
+        }
+
+        let mut services = args.service;
+        if services.is_empty() {
+            services.push(String::new());
+        }
+        Ok(Config {
+            addr,
+            connect,
+            services,
+            rpc_timeout,
+            verbose: args.verbose,
+            format,
+            mode,
+            wait,
+            timeout,
+        })
+    }
+}

@@ -1,0 +1,537 @@
+//! Our own connector: TCP (nodelay) or unix socket, then optional TLS over
+//! either, wrapped in [`Watched`], which reads the first inbound HTTP/2
+//! frame header and reports whether it was the server's SETTINGS. hyper's
+//! handshake only writes our preface, so this is how `connect` learns that
+//! the server really speaks HTTP/2 (grpc-go's READY).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsConnector;
+
+use super::error::{ConnectError, ConnectStage};
+use super::target::Target;
+use super::{ConnectOptions, tls};
+
+/// Any byte stream we can run HTTP/2 over.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// Opens streams to one target, for the first connect and any reconnect.
+pub(crate) struct Dialer {
+    target: Target,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    connect_timeout: std::time::Duration,
+}
+
+impl Dialer {
+    pub(crate) fn new(options: &ConnectOptions) -> Result<Self, ConnectError> {
+        let tls = match &options.tls {
+            None => None,
+            Some(tls_options) => {
+                let (config, _) = tls::client_config(tls_options)
+                    .map_err(|detail| ConnectError::Config { detail })?;
+                let name = tls::server_name(tls_options, &options.authority)
+                    .map_err(|detail| ConnectError::Config { detail })?;
+                Some((TlsConnector::from(Arc::new(config)), name))
+            }
+        };
+        Ok(Self {
+            target: options.target.clone(),
+            tls,
+            connect_timeout: options.connect_timeout,
+        })
+    }
+
+    /// Dials and completes TLS, all before `deadline`.
+    pub(crate) async fn dial(&self, deadline: Instant) -> Result<Box<dyn Io>, ConnectError> {
+        let timeout = |stage| ConnectError::Timeout {
+            after: self.connect_timeout,
+            stage,
+        };
+        let stream = timeout_at(deadline, self.open())
+            .await
+            .map_err(|_| timeout(ConnectStage::Dial))??;
+        let Some((connector, name)) = &self.tls else {
+            return Ok(stream);
+        };
+        let tls_stream = timeout_at(deadline, connector.connect(name.clone(), stream))
+            .await
+            .map_err(|_| timeout(ConnectStage::TlsHandshake))?
+            .map_err(|e| classify_tls_error(&e, name))?;
+        Ok(Box::new(tls_stream))
+    }
+
+    async fn open(&self) -> Result<Box<dyn Io>, ConnectError> {
+        match &self.target {
+            Target::Tcp { host, port } => {
+                let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), *port))
+                    .await
+                    .map_err(|e| ConnectError::Dns {
+                        host: host.clone(),
+                        detail: dns_detail(&e),
+                    })?
+                    .collect();
+                let mut last = ConnectError::Dns {
+                    host: host.clone(),
+                    detail: "no addresses found".to_owned(),
+                };
+                // In resolver order, like grpc-go's pick_first: `localhost`
+                // may resolve to ::1 first while the server listens on
+                // 127.0.0.1 only.
+                for addr in addrs {
+                    match tokio::net::TcpStream::connect(addr).await {
+                        Ok(stream) => {
+                            // Small gRPC frames must not wait for Nagle.
+                            stream.set_nodelay(true).map_err(|e| io_error(&e))?;
+                            return Ok(Box::new(stream));
+                        }
+                        Err(e) => last = dial_error(&e, &addr.to_string()),
+                    }
+                }
+                Err(last)
+            }
+            Target::Unix { path } => match tokio::net::UnixStream::connect(path).await {
+                Ok(stream) => Ok(Box::new(stream)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Err(ConnectError::NoSuchSocket { path: path.clone() })
+                }
+                Err(e) => Err(dial_error(&e, &path.display().to_string())),
+            },
+        }
+    }
+}
+
+fn dns_detail(err: &io::Error) -> String {
+    // The resolver's text is "failed to lookup address information: Name
+    // or service not known"; the prefix only repeats what we already say.
+    let text = err.to_string();
+    text.strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&text)
+        .to_ascii_lowercase()
+}
+
+fn dial_error(err: &io::Error, addr: &str) -> ConnectError {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => ConnectError::Refused {
+            addr: addr.to_owned(),
+        },
+        _ => ConnectError::Io {
+            detail: format!("cannot connect to {addr}: {}", io_text(err)),
+        },
+    }
+}
+
+fn io_error(err: &io::Error) -> ConnectError {
+    ConnectError::Io {
+        detail: io_text(err),
+    }
+}
+
+/// io::Error text without the "(os error N)" suffix.
+fn io_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_ascii_lowercase(),
+        None => text,
+    }
+}
+
+fn rustls_error(err: &io::Error) -> Option<&rustls::Error> {
+    err.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// Alerts a server sends when it does not accept our client certificate
+/// (or wanted one and got none).
+fn is_client_cert_alert(alert: &rustls::AlertDescription) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        alert,
+        A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::CertificateRequired
+            | A::AccessDenied
+    )
+}
+
+fn alert_text(alert: &rustls::AlertDescription) -> String {
+    use rustls::AlertDescription as A;
+    match alert {
+        A::CertificateRequired => {
+            "the server requires a client certificate (alert certificate_required)".to_owned()
+        }
+        A::UnknownCA => "the server does not trust its issuer (alert unknown_ca)".to_owned(),
+        A::BadCertificate => "alert bad_certificate".to_owned(),
+        other => format!("alert {other:?}"),
+    }
+}
+
+fn classify_tls_error(err: &io::Error, name: &ServerName<'_>) -> ConnectError {
+    if let Some(tls_err) = rustls_error(err) {
+        return match tls_err {
+            rustls::Error::InvalidCertificate(cert) => {
+                let detail = strip_rustls_prefix(&tls_err.to_string());
+                use rustls::CertificateError as C;
+                match cert {
+                    C::NotValidForName | C::NotValidForNameContext { .. } => {
+                        // rustls says "not valid for name X; certificate is
+                        // only valid for ...": we already name X.
+                        let detail = match detail.split_once("; ") {
+                            Some((_, valid_for)) => valid_for.to_owned(),
+                            None => detail,
+                        };
+                        ConnectError::TlsNameMismatch {
+                            name: name.to_str().into_owned(),
+                            detail,
+                        }
+                    }
+                    C::UnknownIssuer => ConnectError::TlsUntrusted {
+                        detail: "issued by an unknown certificate authority".to_owned(),
+                    },
+                    C::Expired | C::ExpiredContext { .. } => ConnectError::TlsUntrusted {
+                        detail: format!("expired ({detail})"),
+                    },
+                    C::NotValidYet | C::NotValidYetContext { .. } => ConnectError::TlsUntrusted {
+                        detail: format!("not valid yet ({detail})"),
+                    },
+                    _ => ConnectError::TlsUntrusted { detail },
+                }
+            }
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                ConnectError::TlsPlaintextServer
+            }
+            rustls::Error::AlertReceived(alert) if is_client_cert_alert(alert) => {
+                ConnectError::TlsClientCertRejected {
+                    detail: alert_text(alert),
+                }
+            }
+            other => ConnectError::Tls {
+                detail: strip_rustls_prefix(&other.to_string()),
+            },
+        };
+    }
+    match err.kind() {
+        io::ErrorKind::UnexpectedEof => ConnectError::Closed {
+            stage_text: "during the TLS handshake",
+        },
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => ConnectError::Reset {
+            stage_text: "during the TLS handshake",
+        },
+        _ => ConnectError::Tls {
+            detail: io_text(err),
+        },
+    }
+}
+
+fn strip_rustls_prefix(text: &str) -> String {
+    text.strip_prefix("invalid peer certificate: ")
+        .unwrap_or(text)
+        .to_owned()
+}
+
+/// An error reading before SETTINGS arrived.
+fn classify_read_error(err: &io::Error) -> ConnectError {
+    const STAGE: &str = "before sending HTTP/2 SETTINGS";
+    if let Some(tls_err) = rustls_error(err) {
+        // TLS 1.3 servers judge the client certificate after the client has
+        // finished its handshake, so the rejection is our first read.
+        return match tls_err {
+            rustls::Error::AlertReceived(alert) if is_client_cert_alert(alert) => {
+                ConnectError::TlsClientCertRejected {
+                    detail: alert_text(alert),
+                }
+            }
+            other => ConnectError::Tls {
+                detail: strip_rustls_prefix(&other.to_string()),
+            },
+        };
+    }
+    match err.kind() {
+        io::ErrorKind::UnexpectedEof => ConnectError::Closed { stage_text: STAGE },
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+            ConnectError::Reset { stage_text: STAGE }
+        }
+        _ => io_error(err),
+    }
+}
+
+/// Classifies a failure tonic reported while handshaking (writing the
+/// preface), by the io::Error at the bottom of its chain.
+pub(crate) fn classify_handshake_error(err: &tonic::transport::Error) -> ConnectError {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(io_err) = e.downcast_ref::<io::Error>() {
+            return classify_read_error(io_err);
+        }
+        if let Some(own) = e.downcast_ref::<ConnectError>() {
+            return ConnectError::Io {
+                detail: own.to_string(),
+            };
+        }
+        next = e.source();
+    }
+    ConnectError::Io {
+        detail: super::error::one_line(err),
+    }
+}
+
+/// Watches the first 9 inbound bytes (an HTTP/2 frame header) and reports
+/// whether they are a SETTINGS frame; reports when the stream is dropped
+/// (the HTTP/2 connection task has finished, after its GOAWAY).
+pub(crate) struct Watched {
+    io: Box<dyn Io>,
+    first: Option<FirstFrame>,
+    on_drop: Option<oneshot::Sender<()>>,
+}
+
+struct FirstFrame {
+    head: [u8; 9],
+    len: usize,
+    tx: oneshot::Sender<Result<(), ConnectError>>,
+}
+
+impl Watched {
+    pub(crate) fn new(
+        io: Box<dyn Io>,
+        settings: Option<oneshot::Sender<Result<(), ConnectError>>>,
+        on_drop: Option<oneshot::Sender<()>>,
+    ) -> Self {
+        Self {
+            io,
+            first: settings.map(|tx| FirstFrame {
+                head: [0; 9],
+                len: 0,
+                tx,
+            }),
+            on_drop,
+        }
+    }
+
+    fn report(&mut self, result: Result<(), ConnectError>) {
+        if let Some(first) = self.first.take() {
+            // The receiver is gone only if connect() already gave up.
+            let _ = first.tx.send(result);
+        }
+    }
+
+    fn inspect(&mut self, fresh: &[u8]) {
+        let Some(first) = self.first.as_mut() else {
+            return;
+        };
+        let take = fresh.len().min(9 - first.len);
+        first.head[first.len..first.len + take].copy_from_slice(&fresh[..take]);
+        first.len += take;
+        if first.len == 9 {
+            let verdict = judge_first_frame(&first.head);
+            self.report(verdict);
+        }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(tx) = self.on_drop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+const FRAME_TYPES: [&str; 10] = [
+    "DATA",
+    "HEADERS",
+    "PRIORITY",
+    "RST_STREAM",
+    "SETTINGS",
+    "PUSH_PROMISE",
+    "PING",
+    "GOAWAY",
+    "WINDOW_UPDATE",
+    "CONTINUATION",
+];
+const SETTINGS: u8 = 4;
+const ACK: u8 = 1;
+
+fn judge_first_frame(head: &[u8; 9]) -> Result<(), ConnectError> {
+    if head.starts_with(b"HTTP/") {
+        return Err(ConnectError::NotHttp2 {
+            detail: format!(
+                "it answered with an HTTP/1 response (\"{}...\")",
+                head.escape_ascii()
+            ),
+        });
+    }
+    // A TLS record (alert 0x15 or handshake 0x16, version 3.x): the server
+    // speaks TLS and we did not.
+    if matches!(head[0], 0x15 | 0x16) && head[1] == 0x03 && head[2] <= 0x04 {
+        return Err(ConnectError::NotHttp2 {
+            detail: "it answered with TLS (connect with -tls)".to_owned(),
+        });
+    }
+    let length = u32::from_be_bytes([0, head[0], head[1], head[2]]);
+    let kind = head[3];
+    let flags = head[4];
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let plausible_frame = length <= 16_384 * 4 && (kind as usize) < FRAME_TYPES.len();
+    if kind == SETTINGS && flags & ACK == 0 && stream == 0 && length.is_multiple_of(6) {
+        return Ok(());
+    }
+    let detail = if plausible_frame {
+        format!(
+            "its first frame was {}{} on stream {stream}, not SETTINGS",
+            FRAME_TYPES[kind as usize],
+            if kind == SETTINGS && flags & ACK != 0 {
+                " (ACK)"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "it sent bytes that are not an HTTP/2 frame (\"{}...\")",
+            head.escape_ascii()
+        )
+    };
+    Err(ConnectError::NotHttp2 { detail })
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.io).poll_read(cx, buf);
+        if this.first.is_some() {
+            match &result {
+                Poll::Ready(Ok(())) => {
+                    let fresh = &buf.filled()[before..];
+                    if fresh.is_empty() {
+                        let seen = this.first.as_ref().map_or(0, |f| f.len);
+                        let verdict = if seen == 0 {
+                            ConnectError::Closed {
+                                stage_text: "before sending HTTP/2 SETTINGS",
+                            }
+                        } else {
+                            let head = this
+                                .first
+                                .as_ref()
+                                .map(|f| f.head[..f.len].escape_ascii().to_string());
+                            ConnectError::NotHttp2 {
+                                detail: format!(
+                                    "it sent {seen} bytes (\"{}\") and closed the connection",
+                                    head.unwrap_or_default()
+                                ),
+                            }
+                        };
+                        this.report(Err(verdict));
+                    } else {
+                        this.inspect(fresh);
+                    }
+                }
+                Poll::Ready(Err(e)) => {
+                    let verdict = classify_read_error(e);
+                    this.report(Err(verdict));
+                }
+                Poll::Pending => {}
+            }
+        }
+        result
+    }
+}
+
+impl Watched {
+    /// A write error before the verdict is the verdict: a reset often
+    /// shows first as a failed write of our preface.
+    fn watch_write<T>(&mut self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let (Poll::Ready(Err(e)), true) = (&result, self.first.is_some()) {
+            let verdict = classify_read_error(e);
+            self.report(Err(verdict));
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.watch_write(result)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.io).poll_flush(cx);
+        this.watch_write(result)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.watch_write(result)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.watch_write(result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// The tower service tonic calls for a stream: hands over the stream that
+/// `connect` already opened and is watching, then dials afresh for any
+/// reconnect tonic makes later.
+pub(crate) struct Connector {
+    pub(crate) first: Option<Watched>,
+    pub(crate) dialer: Arc<Dialer>,
+}
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<TokioIo<Watched>, ConnectError>> + Send + 'static>>;
+
+impl tower::Service<http::Uri> for Connector {
+    type Response = TokioIo<Watched>;
+    type Error = ConnectError;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: http::Uri) -> Self::Future {
+        if let Some(first) = self.first.take() {
+            return Box::pin(async move { Ok(TokioIo::new(first)) });
+        }
+        let dialer = self.dialer.clone();
+        Box::pin(async move {
+            let deadline = Instant::now() + dialer.connect_timeout;
+            let io = dialer.dial(deadline).await?;
+            Ok(TokioIo::new(Watched::new(io, None, None)))
+        })
+    }
+}

@@ -1,0 +1,344 @@
+//! What a run found, and how it is printed.
+//!
+//! One data model ([`Report`]) feeds both printers: the stderr lines worded
+//! exactly as `grpc_health_probe` words them (log alerts and scripts match
+//! them), and the JSON object on stdout whose shape is fixed by
+//! `probe/schema/result.schema.json`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+use serde_json::{Value, json};
+
+use crate::conn::{ConnectError, RpcError, code_name, format_go_duration};
+use crate::exit::Status;
+
+/// `text` (reference stderr lines only) or `json` (plus one object on stdout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// Human and log-matcher friendly lines on stderr.
+    #[default]
+    Text,
+    /// The stderr lines, plus one JSON object on stdout.
+    Json,
+}
+
+/// Which side a failure came from; the JSON `error.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// No READY connection.
+    Connect,
+    /// The health RPC failed on a READY connection.
+    Rpc,
+}
+
+/// One failure, as JSON reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Connect or RPC.
+    pub kind: FailureKind,
+    /// For RPCs the UPPER_SNAKE gRPC code; for connects the reason code of
+    /// [`ConnectError::code`] (or `CANCELLED` on a signal).
+    pub code: String,
+    /// The one-line message (the same text the stderr line carries).
+    pub message: String,
+}
+
+impl Failure {
+    /// From a connect error.
+    pub fn connect(err: &ConnectError) -> Failure {
+        Failure {
+            kind: FailureKind::Connect,
+            code: err.code().to_owned(),
+            message: err.to_string(),
+        }
+    }
+
+    /// From an RPC error.
+    pub fn rpc(err: &RpcError) -> Failure {
+        Failure {
+            kind: FailureKind::Rpc,
+            code: code_name(err.code()).to_owned(),
+            message: err.to_string(),
+        }
+    }
+
+    /// A run cut short by SIGINT/SIGTERM.
+    pub fn cancelled(kind: FailureKind, signal: &str) -> Failure {
+        Failure {
+            kind,
+            code: "CANCELLED".to_owned(),
+            message: format!("cancellation received (signal: {signal})"),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "kind": match self.kind {
+                FailureKind::Connect => "connect",
+                FailureKind::Rpc => "rpc",
+            },
+            "code": self.code,
+            "message": self.message,
+        })
+    }
+}
+
+/// The answer for one service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceResult {
+    /// The service name (`""` is the whole server).
+    pub service: String,
+    /// The status the server answered, when it answered.
+    pub status: Option<ServingStatus>,
+    /// How long this service's RPC took, when it ran.
+    pub elapsed: Option<Duration>,
+    /// Why the RPC failed, when it did.
+    pub error: Option<Failure>,
+}
+
+impl ServiceResult {
+    /// A service the run never got to ask about (the connection failed).
+    pub fn not_asked(service: &str) -> ServiceResult {
+        ServiceResult {
+            service: service.to_owned(),
+            status: None,
+            elapsed: None,
+            error: None,
+        }
+    }
+
+    /// The exit status this result alone would give.
+    pub fn exit_status(&self) -> Status {
+        match (&self.error, self.status) {
+            (Some(_), _) => Status::RpcFailure,
+            (None, Some(ServingStatus::Serving)) => Status::Serving,
+            (None, Some(_)) => Status::NotServing,
+            (None, None) => Status::ConnectFailure,
+        }
+    }
+
+    /// This result as a JSON object (the `results[]` items, and the watch
+    /// lines without `time`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "service": self.service,
+            "status": self.status.map(|s| s.as_str_name()),
+            "elapsed_ms": self.elapsed.map(millis),
+            "error": self.error.as_ref().map(Failure::to_json),
+        })
+    }
+}
+
+/// Everything one run found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// `-addr` as given.
+    pub target: String,
+    /// The exit status.
+    pub status: Status,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// The run-level failure: the connect failure, or else the first
+    /// service's RPC failure.
+    pub error: Option<Failure>,
+    /// One entry per service, in the order asked (or listed).
+    pub results: Vec<ServiceResult>,
+}
+
+impl Report {
+    /// The JSON object printed on stdout with `--output json`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "target": self.target,
+            "exit_code": self.status.code(),
+            "elapsed_ms": millis(self.elapsed),
+            "error": self.error.as_ref().map(Failure::to_json),
+            "results": self.results.iter().map(ServiceResult::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Milliseconds as a float with microsecond resolution.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
+}
+
+/// The name grpc-go prints for a status: the enum name, or the number for a
+/// value this proto does not know.
+pub fn status_name(raw: i32) -> String {
+    ServingStatus::try_from(raw)
+        .map(|s| s.as_str_name().to_owned())
+        .unwrap_or_else(|_| raw.to_string())
+}
+
+/// `status: SERVING` or `service unhealthy (responded with "NOT_SERVING")`.
+pub fn status_line(raw: i32) -> String {
+    if raw == ServingStatus::Serving as i32 {
+        "status: SERVING".to_owned()
+    } else {
+        format!(
+            "service unhealthy (responded with \"{}\")",
+            status_name(raw)
+        )
+    }
+}
+
+/// A timeout as messages show it: Go's format, rounded to the millisecond
+/// when it was cut by `--timeout` (299.993167ms reads as 300ms).
+pub fn shown(d: Duration) -> String {
+    if d >= Duration::from_millis(10) && d.subsec_nanos() % 1_000_000 != 0 {
+        let ms = (d.as_nanos() + 500_000) / 1_000_000;
+        format_go_duration(Duration::from_millis(ms as u64))
+    } else {
+        format_go_duration(d)
+    }
+}
+
+/// The reference tool's connect failure line.
+pub fn connect_error_line(addr: &str, err: &ConnectError, effective_timeout: Duration) -> String {
+    if err.is_timeout() {
+        format!(
+            "timeout: failed to connect service \"{addr}\" within {}",
+            shown(effective_timeout)
+        )
+    } else {
+        format!("error: failed to connect service at \"{addr}\": {err}")
+    }
+}
+
+/// The reference tool's health RPC failure line; `what` names the RPC for
+/// List and Watch, whose failures mean something else.
+pub fn rpc_error_line(err: &RpcError, effective_timeout: Duration) -> String {
+    match err {
+        RpcError::Status(status) if status.code() == tonic::Code::Unimplemented => format!(
+            "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
+            one_line_message(status.message())
+        ),
+        err if err.is_timeout() => format!(
+            "timeout: health rpc did not complete within {}",
+            shown(effective_timeout)
+        ),
+        err => format!("error: health rpc failed: {err}"),
+    }
+}
+
+/// A server message flattened to one line.
+pub fn one_line_message(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `SERVICE: ` in front of a line when several services share stderr;
+/// the whole-server service `""` is shown as `""`.
+pub fn prefixed(service: &str, line: &str, with_prefix: bool) -> String {
+    if !with_prefix {
+        line.to_owned()
+    } else if service.is_empty() {
+        format!("\"\": {line}")
+    } else {
+        format!("{service}: {line}")
+    }
+}
+
+/// Now as RFC 3339 UTC with milliseconds, e.g. `2026-11-25T12:00:00.123Z`
+/// (for `--watch --output json`).
+pub fn rfc3339_now() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// `time` as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm), so we need no date crate for one timestamp.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_are_worded_as_the_reference_tool_words_them() {
+        assert_eq!(status_line(1), "status: SERVING");
+        assert_eq!(
+            status_line(2),
+            "service unhealthy (responded with \"NOT_SERVING\")"
+        );
+        assert_eq!(
+            status_line(3),
+            "service unhealthy (responded with \"SERVICE_UNKNOWN\")"
+        );
+        assert_eq!(status_line(9), "service unhealthy (responded with \"9\")");
+    }
+
+    #[test]
+    fn rpc_lines_name_the_effective_timeout() {
+        let timeout = RpcError::Timeout(Duration::from_millis(300));
+        assert_eq!(
+            rpc_error_line(&timeout, Duration::from_millis(300)),
+            "timeout: health rpc did not complete within 300ms"
+        );
+        let unimplemented = RpcError::Status(tonic::Status::unimplemented("no\nhealth"));
+        assert_eq!(
+            rpc_error_line(&unimplemented, Duration::from_secs(1)),
+            "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): no health"
+        );
+        let not_found = RpcError::Status(tonic::Status::not_found("unknown service"));
+        assert_eq!(
+            rpc_error_line(&not_found, Duration::from_secs(1)),
+            "error: health rpc failed: NOT_FOUND: unknown service"
+        );
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_709_210_096_789);
+        assert_eq!(rfc3339(t), "2024-02-29T12:34:56.789Z");
+    }
+
+    #[test]
+    fn prefixes_only_with_several_services() {
+        assert_eq!(prefixed("a", "status: SERVING", false), "status: SERVING");
+        assert_eq!(prefixed("a", "status: SERVING", true), "a: status: SERVING");
+        assert_eq!(
+            prefixed("", "status: SERVING", true),
+            "\"\": status: SERVING"
+        );
+    }
+
+    #[test]
+    fn results_map_to_exit_statuses() {
+        let mut r = ServiceResult::not_asked("x");
+        assert_eq!(r.exit_status(), Status::ConnectFailure);
+        r.status = Some(ServingStatus::NotServing);
+        assert_eq!(r.exit_status(), Status::NotServing);
+        r.status = Some(ServingStatus::Serving);
+        assert_eq!(r.exit_status(), Status::Serving);
+        r.error = Some(Failure::rpc(&RpcError::Timeout(Duration::from_secs(1))));
+        assert_eq!(r.exit_status(), Status::RpcFailure);
+    }
+}

@@ -1,0 +1,580 @@
+//! Running a validated [`Config`]: connect, ask, report, with one deadline
+//! and cancellation by signal.
+//!
+//! Everything here is async and writes through the two `Write`s it is given,
+//! so tests run it in-process against in-process servers; the binary wraps
+//! it in a current-thread runtime (see [`crate::run_cli`]).
+//!
+//! Time: `--timeout` sets one deadline `D`; the connect phase gets
+//! `min(-connect-timeout, D - now)` and each RPC `min(-rpc-timeout, D -
+//! now)`, and the messages print that effective value. `--wait` retries
+//! whole attempts with backoff until serving or its own end (capped by `D`).
+
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+use grpc_toolkit_proto::health::v1::{HealthCheckRequest, HealthListRequest};
+
+use crate::cli::{Config, Mode};
+use crate::conn::{self, Connection, RpcError, format_go_duration};
+use crate::exit::Status;
+use crate::output::{
+    self, Failure, FailureKind, OutputFormat, Report, ServiceResult, connect_error_line, prefixed,
+    rpc_error_line, status_line,
+};
+
+/// Resolves with the signal's Go name (`interrupt`, `terminated`) when the
+/// run must stop.
+pub type Cancel<'a> = Pin<Box<dyn Future<Output = &'static str> + 'a>>;
+
+/// A cancel that never fires (tests, and runs without signal handling).
+pub fn never_cancel() -> Cancel<'static> {
+    Box::pin(std::future::pending())
+}
+
+/// First backoff between `--wait` attempts; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Backoff cap: a startup probe should notice readiness within a second.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Where the run writes.
+pub struct Sinks<'a> {
+    /// JSON (and nothing else) goes here.
+    pub stdout: &'a mut dyn Write,
+    /// The reference tool's lines go here.
+    pub stderr: &'a mut dyn Write,
+}
+
+impl Sinks<'_> {
+    fn line(&mut self, text: &str) {
+        // A closed stderr must not turn a health answer into a crash.
+        let _ = writeln!(self.stderr, "{text}");
+    }
+    fn json(&mut self, value: &serde_json::Value) {
+        let _ = writeln!(self.stdout, "{value}");
+        let _ = self.stdout.flush();
+    }
+}
+
+/// Runs `config` to the end and returns its exit status, having printed
+/// its lines (and JSON) to `sinks`.
+pub async fn execute(config: &Config, mut cancel: Cancel<'_>, sinks: &mut Sinks<'_>) -> Status {
+    let start = Instant::now();
+    let deadline = config.timeout.map(|t| start + t);
+    if config.verbose {
+        verbose_options(config, sinks);
+    }
+    match config.mode {
+        Mode::Check | Mode::List => {
+            let report = attempts(config, start, deadline, &mut cancel, sinks).await;
+            if config.format == OutputFormat::Json {
+                sinks.json(&report.to_json());
+            }
+            report.status
+        }
+        Mode::Watch => watch(config, deadline, &mut cancel, sinks).await,
+    }
+}
+
+fn verbose_options(config: &Config, sinks: &mut Sinks<'_>) {
+    let c = &config.connect;
+    sinks.line("parsed options:");
+    sinks.line(&format!(
+        "> addr={} conn_timeout={} rpc_timeout={}",
+        config.addr,
+        format_go_duration(c.connect_timeout),
+        format_go_duration(config.rpc_timeout)
+    ));
+    if !c.headers.is_empty() {
+        // Names only: values may be credentials.
+        let names: Vec<&str> = c.headers.iter().map(|h| h.name.as_str()).collect();
+        sinks.line(&format!("> headers: {} (values hidden)", names.join(", ")));
+    }
+    sinks.line(&format!("> tls={}", c.tls.is_some()));
+    if let Some(tls) = &c.tls {
+        let path = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        sinks.line(&format!("  > no-verify={}", tls.insecure_skip_verify));
+        sinks.line(&format!("  > ca-cert={}", path(&tls.ca_file)));
+        sinks.line(&format!("  > client-cert={}", path(&tls.client_cert)));
+        sinks.line(&format!("  > client-key={}", path(&tls.client_key)));
+        sinks.line(&format!(
+            "  > server-name={}",
+            tls.server_name.as_deref().unwrap_or_default()
+        ));
+    }
+}
+
+/// The smaller of `own` and the time left before `until`.
+fn effective(own: Duration, until: Option<Instant>) -> Duration {
+    match until {
+        Some(until) => own.min(until.saturating_duration_since(Instant::now())),
+        None => own,
+    }
+}
+
+/// One attempt's findings, before deciding whether to retry.
+struct Attempt {
+    lines: Vec<String>,
+    error: Option<Failure>,
+    results: Vec<ServiceResult>,
+    status: Status,
+    cancelled: bool,
+}
+
+/// Check (or List) once, or with `--wait` until serving or out of time.
+async fn attempts(
+    config: &Config,
+    start: Instant,
+    deadline: Option<Instant>,
+    cancel: &mut Cancel<'_>,
+    sinks: &mut Sinks<'_>,
+) -> Report {
+    let wait_until = config.wait.map(|w| {
+        let end = start + w;
+        deadline.map_or(end, |d| d.min(end))
+    });
+    let until = wait_until.or(deadline);
+    let mut backoff = FIRST_BACKOFF;
+    let mut number = 1u32;
+    loop {
+        let attempt = attempt(config, until, cancel, sinks).await;
+        let retry = match wait_until {
+            Some(end) if !attempt.cancelled && attempt.status != Status::Serving => {
+                Instant::now() + backoff < end
+            }
+            _ => false,
+        };
+        if !retry {
+            for line in &attempt.lines {
+                sinks.line(line);
+            }
+            return Report {
+                target: config.addr.clone(),
+                status: attempt.status,
+                elapsed: start.elapsed(),
+                error: attempt.error,
+                results: attempt.results,
+            };
+        }
+        if config.verbose {
+            for line in &attempt.lines {
+                sinks.line(&format!("attempt {number}: {line}"));
+            }
+            sinks.line(&format!(
+                "attempt {number}: retrying in {}",
+                format_go_duration(backoff)
+            ));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            signal = cancel.as_mut() => {
+                sinks.line(&format!("cancellation received (signal: {signal})"));
+                for line in &attempt.lines {
+                    sinks.line(line);
+                }
+                return Report {
+                    target: config.addr.clone(),
+                    status: attempt.status,
+                    elapsed: start.elapsed(),
+                    error: attempt.error,
+                    results: attempt.results,
+                };
+            }
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        number += 1;
+    }
+}
+
+/// Connects with the effective connect timeout, or reports why not.
+async fn open(
+    config: &Config,
+    until: Option<Instant>,
+    cancel: &mut Cancel<'_>,
+    sinks: &mut Sinks<'_>,
+) -> Result<Connection, (String, Failure, bool)> {
+    let mut options = config.connect.clone();
+    options.connect_timeout = effective(options.connect_timeout, until);
+    if config.verbose {
+        sinks.line("establishing connection");
+    }
+    let started = Instant::now();
+    tokio::select! {
+        result = conn::connect(&options) => match result {
+            Ok(connection) => {
+                if config.verbose {
+                    sinks.line(&format!(
+                        "connection established (took {})",
+                        format_go_duration(started.elapsed())
+                    ));
+                }
+                Ok(connection)
+            }
+            Err(err) => Err((
+                connect_error_line(&config.addr, &err, options.connect_timeout),
+                Failure::connect(&err),
+                false,
+            )),
+        },
+        signal = cancel.as_mut() => Err(cancelled_connect(config, signal)),
+    }
+}
+
+fn cancelled_connect(config: &Config, signal: &'static str) -> (String, Failure, bool) {
+    let failure = Failure::cancelled(FailureKind::Connect, signal);
+    let line = format!(
+        "{}\nerror: failed to connect service at \"{}\": context canceled",
+        failure.message, config.addr
+    );
+    (line, failure, true)
+}
+
+async fn attempt(
+    config: &Config,
+    until: Option<Instant>,
+    cancel: &mut Cancel<'_>,
+    sinks: &mut Sinks<'_>,
+) -> Attempt {
+    let connection = match open(config, until, cancel, sinks).await {
+        Ok(connection) => connection,
+        Err((line, failure, cancelled)) => {
+            return Attempt {
+                lines: line.lines().map(str::to_owned).collect(),
+                error: Some(failure),
+                results: config
+                    .services
+                    .iter()
+                    .map(|s| ServiceResult::not_asked(s))
+                    .collect(),
+                status: Status::ConnectFailure,
+                cancelled,
+            };
+        }
+    };
+    let connect_took = connection.established_in();
+    let rpc_timeout = effective(config.rpc_timeout, until);
+    let rpc_started = Instant::now();
+    let asked = match config.mode {
+        Mode::List => list(&connection, rpc_timeout, cancel).await,
+        _ => check_all(&connection, &config.services, rpc_timeout, cancel).await,
+    };
+    close(connection).await;
+    let mut attempt = match asked {
+        Ok(attempt) => attempt,
+        Err(signal) => {
+            let failure = Failure::cancelled(FailureKind::Rpc, signal);
+            Attempt {
+                lines: vec![
+                    failure.message.clone(),
+                    "error: health rpc failed: CANCELLED: context canceled".to_owned(),
+                ],
+                error: Some(failure),
+                results: config
+                    .services
+                    .iter()
+                    .map(|s| ServiceResult::not_asked(s))
+                    .collect(),
+                status: Status::RpcFailure,
+                cancelled: true,
+            }
+        }
+    };
+    if config.verbose && attempt.status == Status::Serving {
+        attempt.lines.insert(
+            0,
+            format!(
+                "time elapsed: connect={} rpc={}",
+                format_go_duration(connect_took),
+                format_go_duration(rpc_started.elapsed())
+            ),
+        );
+    }
+    attempt
+}
+
+/// Graceful close, so the server sees GOAWAY instead of a broken
+/// connection (the layer bounds the wait).
+async fn close(connection: Connection) {
+    connection.close().await;
+}
+
+/// One Check per service, all at once on the one connection.
+async fn check_all(
+    connection: &Connection,
+    services: &[String],
+    rpc_timeout: Duration,
+    cancel: &mut Cancel<'_>,
+) -> Result<Attempt, &'static str> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, service) in services.iter().enumerate() {
+        let mut client = connection.health_client();
+        let request = connection.request(
+            HealthCheckRequest {
+                service: service.clone(),
+            },
+            Some(rpc_timeout),
+        );
+        tasks.spawn(async move {
+            let started = Instant::now();
+            let answer = conn::call(Some(rpc_timeout), client.check(request)).await;
+            (index, answer, started.elapsed())
+        });
+    }
+    let mut answers = Vec::with_capacity(services.len());
+    let all = async {
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(answer) = joined {
+                answers.push(answer);
+            }
+        }
+    };
+    tokio::select! {
+        () = all => {}
+        signal = cancel.as_mut() => return Err(signal),
+    }
+    answers.sort_by_key(|(index, _, _)| *index);
+
+    let several = services.len() > 1;
+    let mut lines = Vec::new();
+    let mut results = Vec::new();
+    for (index, answer, elapsed) in answers {
+        let service = &services[index];
+        let (line, result) = match answer {
+            Ok(response) => {
+                let raw = response.into_inner().status;
+                (
+                    status_line(raw),
+                    ServiceResult {
+                        service: service.clone(),
+                        status: Some(
+                            ServingStatus::try_from(raw).unwrap_or(ServingStatus::Unknown),
+                        ),
+                        elapsed: Some(elapsed),
+                        error: None,
+                    },
+                )
+            }
+            Err(err) => (
+                rpc_error_line(&err, rpc_timeout),
+                ServiceResult {
+                    service: service.clone(),
+                    status: None,
+                    elapsed: Some(elapsed),
+                    error: Some(Failure::rpc(&err)),
+                },
+            ),
+        };
+        // A single SERVING or unhealthy answer prints exactly the reference
+        // line; with several services each line names its service.
+        lines.push(prefixed(service, &line, several));
+        results.push(result);
+    }
+    let status = Status::combine(results.iter().map(ServiceResult::exit_status));
+    let error = results.iter().find_map(|r| r.error.clone());
+    Ok(Attempt {
+        lines,
+        error,
+        results,
+        status,
+        cancelled: false,
+    })
+}
+
+/// The List RPC: every service the server knows, sorted by name.
+async fn list(
+    connection: &Connection,
+    rpc_timeout: Duration,
+    cancel: &mut Cancel<'_>,
+) -> Result<Attempt, &'static str> {
+    let mut client = connection.health_client();
+    let request = connection.request(HealthListRequest {}, Some(rpc_timeout));
+    let started = Instant::now();
+    let answer = tokio::select! {
+        answer = conn::call(Some(rpc_timeout), client.list(request)) => answer,
+        signal = cancel.as_mut() => return Err(signal),
+    };
+    let elapsed = started.elapsed();
+    let response = match answer {
+        Ok(response) => response,
+        Err(err) => {
+            let line = match &err {
+                RpcError::Status(s) if s.code() == tonic::Code::Unimplemented => format!(
+                    "error: this server does not implement the health List RPC (grpc.health.v1.Health/List): {}",
+                    output::one_line_message(s.message())
+                ),
+                RpcError::Status(s) if s.code() == tonic::Code::ResourceExhausted => format!(
+                    "error: the server has too many services to list (RESOURCE_EXHAUSTED, the limit is 100): {}",
+                    output::one_line_message(s.message())
+                ),
+                err => rpc_error_line(err, rpc_timeout),
+            };
+            return Ok(Attempt {
+                lines: vec![line],
+                error: Some(Failure::rpc(&err)),
+                results: Vec::new(),
+                status: Status::RpcFailure,
+                cancelled: false,
+            });
+        }
+    };
+    let mut statuses: Vec<(String, i32)> = response
+        .into_inner()
+        .statuses
+        .into_iter()
+        .map(|(name, check)| (name, check.status))
+        .collect();
+    statuses.sort();
+    let mut lines = Vec::new();
+    let mut results = Vec::new();
+    for (service, raw) in statuses {
+        lines.push(prefixed(&service, &status_line(raw), true));
+        results.push(ServiceResult {
+            service,
+            status: Some(ServingStatus::try_from(raw).unwrap_or(ServingStatus::Unknown)),
+            elapsed: Some(elapsed),
+            error: None,
+        });
+    }
+    let status = Status::combine(results.iter().map(ServiceResult::exit_status));
+    Ok(Attempt {
+        lines,
+        error: None,
+        results,
+        status,
+        cancelled: false,
+    })
+}
+
+/// `--watch`: one line per status change until a signal, `--timeout`, or
+/// the stream fails.
+async fn watch(
+    config: &Config,
+    deadline: Option<Instant>,
+    cancel: &mut Cancel<'_>,
+    sinks: &mut Sinks<'_>,
+) -> Status {
+    let start = Instant::now();
+    let service = config.services.first().cloned().unwrap_or_default();
+    let json = config.format == OutputFormat::Json;
+    let emit_failure = |sinks: &mut Sinks<'_>, line: &str, failure: Failure| {
+        sinks.line(line);
+        if json {
+            let mut result = ServiceResult::not_asked(&service);
+            result.elapsed = Some(start.elapsed());
+            result.error = Some(failure);
+            let mut value = result.to_json();
+            value["time"] = output::rfc3339_now().into();
+            sinks.json(&value);
+        }
+    };
+    let connection = match open(config, deadline, cancel, sinks).await {
+        Ok(connection) => connection,
+        Err((lines, failure, _)) => {
+            for line in lines.lines() {
+                sinks.line(line);
+            }
+            if json {
+                emit_failure(sinks, "", failure);
+            }
+            return Status::ConnectFailure;
+        }
+    };
+    let sleep_until_deadline = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep_until_deadline);
+
+    let mut client = connection.health_client();
+    // No deadline on the stream itself: -rpc-timeout does not apply to
+    // Watch, only --timeout (enforced by the select below).
+    let request = connection.request(
+        HealthCheckRequest {
+            service: service.clone(),
+        },
+        None,
+    );
+    let mut last: Option<i32> = None;
+    let outcome = async {
+        let mut stream = match client.watch(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => return RpcError::Status(status),
+        };
+        loop {
+            match stream.message().await {
+                Ok(Some(update)) => {
+                    if last != Some(update.status) {
+                        last = Some(update.status);
+                        let line = status_line(update.status);
+                        sinks.line(&line);
+                        if json {
+                            let result = ServiceResult {
+                                service: service.clone(),
+                                status: Some(
+                                    ServingStatus::try_from(update.status)
+                                        .unwrap_or(ServingStatus::Unknown),
+                                ),
+                                elapsed: Some(start.elapsed()),
+                                error: None,
+                            };
+                            let mut value = result.to_json();
+                            value["time"] = output::rfc3339_now().into();
+                            sinks.json(&value);
+                        }
+                    }
+                }
+                Ok(None) => {
+                    return RpcError::Status(tonic::Status::unavailable(
+                        "the server ended the watch stream",
+                    ));
+                }
+                Err(status) => return RpcError::Status(status),
+            }
+        }
+    };
+    let ended = tokio::select! {
+        err = outcome => Some(Err(err)),
+        signal = cancel.as_mut() => Some(Ok(format!("cancellation received (signal: {signal})"))),
+        () = &mut sleep_until_deadline => None,
+    };
+    close(connection).await;
+    match ended {
+        Some(Err(err)) => {
+            let line = rpc_error_line(&err, Duration::ZERO);
+            emit_failure(sinks, &line, Failure::rpc(&err));
+            Status::RpcFailure
+        }
+        Some(Ok(line)) => {
+            sinks.line(&line);
+            watch_status(last)
+        }
+        None => {
+            if config.verbose {
+                sinks.line(&format!(
+                    "--timeout reached after {}",
+                    format_go_duration(start.elapsed())
+                ));
+            }
+            watch_status(last)
+        }
+    }
+}
+
+/// The exit code of a watch that ended by signal or deadline: the last
+/// status's, and an RPC failure if none arrived.
+fn watch_status(last: Option<i32>) -> Status {
+    match last {
+        Some(raw) if raw == ServingStatus::Serving as i32 => Status::Serving,
+        Some(_) => Status::NotServing,
+        None => Status::RpcFailure,
+    }
+}

@@ -1,0 +1,438 @@
+//! Real gRPC peers: a Python `grpcio` (C-core) server, a Node
+//! `@grpc/grpc-js` server and a Go `grpc-go` server, each started per test
+//! as a child process.
+//!
+//! In-process tonic servers cannot show that the tools work against the
+//! implementations operators actually run, so these peers do: each serves
+//! `grpc.health.v1` (statuses per service, changeable while running) and
+//! `grpc.channelz.v1`, and keeps a little traffic going through client
+//! channels to itself so Channelz has channels, subchannels and sockets with
+//! non-zero counts.
+//!
+//! The peers are installed by `tests/peers/setup.sh` under `target/peers/`
+//! (or `$GRPC_TOOLKIT_PEERS_DIR`) on first use; the script is idempotent and
+//! serialises concurrent runs with a lock file. A peer never outlives its
+//! test: the child is killed when the [`Peer`] drops, and the peer itself
+//! exits as soon as its stdin closes, which also covers a test process that
+//! dies without running destructors.
+//!
+//! Policy: with `CI=true` a peer that cannot start fails the test; elsewhere
+//! [`start_or_skip`] prints a loud notice and the test skips, so a laptop
+//! without Go or Node still runs everything else.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::OnceCell;
+
+/// How long a peer may take to print its address: the first start of a
+/// Python or Node interpreter on a cold, busy 2-core machine is slow.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a peer may take to answer one stdin command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the one-time installation may take (pip, npm and a Go build).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Which gRPC implementation a peer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerKind {
+    /// Python `grpcio` 1.85 (the C-core), `grpcio-health-checking` and
+    /// `grpcio-channelz`.
+    Python,
+    /// Node `@grpc/grpc-js` 1.14 with its built-in Channelz and a health
+    /// service loaded from this repository's `health.proto`.
+    Node,
+    /// `grpc-go` from Debian's `golang-google-grpc-dev`, built offline.
+    Go,
+}
+
+impl PeerKind {
+    /// All three kinds, for tests that run against every peer.
+    pub const ALL: [PeerKind; 3] = [PeerKind::Python, PeerKind::Node, PeerKind::Go];
+
+    /// The lower-case name `setup.sh` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerKind::Python => "python",
+            PeerKind::Node => "node",
+            PeerKind::Go => "go",
+        }
+    }
+}
+
+impl fmt::Display for PeerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to start a peer. `PeerOptions::default()` is a plain TCP peer on
+/// `127.0.0.1` with one client channel to itself.
+#[derive(Debug, Clone, Default)]
+pub struct PeerOptions {
+    /// Extra client channels the peer opens to itself (each makes one call),
+    /// so Channelz lists more entities than fit on one page (grpc-go pages
+    /// 50 channels at a time).
+    pub channels: usize,
+    /// PEM certificate and key files: the peer serves TLS with them. Its own
+    /// client channels trust this certificate as `localhost`, so it should
+    /// name `localhost`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Listen on this unix socket path instead of TCP.
+    pub unix: Option<PathBuf>,
+}
+
+/// Why a peer could not be started or driven.
+#[derive(Debug)]
+pub struct PeerError {
+    kind: PeerKind,
+    reason: String,
+}
+
+impl PeerError {
+    fn new(kind: PeerKind, reason: impl Into<String>) -> Self {
+        PeerError {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} peer: {}", self.kind, self.reason)
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+/// A running peer; stopped when dropped.
+#[derive(Debug)]
+pub struct Peer {
+    kind: PeerKind,
+    addr: String,
+    port: Option<u16>,
+    // Two ways out, so no peer outlives its test: dropping `_child` kills
+    // the process (kill_on_drop), and if the test process dies before any
+    // Drop runs, the kernel closes the pipe behind `stdin` and the peer
+    // exits on end of input.
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    _child: Child,
+}
+
+impl Peer {
+    /// Installs the peer if needed (once per process and kind), starts it,
+    /// and waits until it prints its address.
+    pub async fn start(kind: PeerKind, options: PeerOptions) -> Result<Peer, PeerError> {
+        install(kind).await?;
+        let dir = peers_dir();
+        let mut command = match kind {
+            PeerKind::Python => {
+                let mut command = Command::new(dir.join("venv/bin/python"));
+                command.arg(source_dir().join("python/peer.py"));
+                command
+            }
+            PeerKind::Node => {
+                let mut command = Command::new("node");
+                command
+                    .arg(source_dir().join("node/peer.js"))
+                    .env("NODE_PATH", dir.join("node/node_modules"));
+                command
+            }
+            PeerKind::Go => Command::new(dir.join("go/bin/grpc-peer-go")),
+        };
+        command.arg("--channels").arg(options.channels.to_string());
+        if let Some((cert, key)) = &options.tls {
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+        }
+        if let Some(path) = &options.unix {
+            command.arg("--unix").arg(path);
+        }
+        // The peers log to stderr (grpc-go's startup notes, C-core warnings);
+        // it is kept aside and shown only when the peer fails to start.
+        let stderr_file = tempfile::tempfile()
+            .map_err(|e| PeerError::new(kind, format!("cannot create a file for stderr: {e}")))?;
+        let stderr_copy = stderr_file
+            .try_clone()
+            .map_err(|e| PeerError::new(kind, format!("cannot create a file for stderr: {e}")))?;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr_file))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| PeerError::new(kind, format!("cannot run {command:?}: {e}")))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(PeerError::new(kind, "stdin or stdout was not piped"));
+        };
+        let mut stdout = BufReader::new(stdout).lines();
+
+        let first = tokio::time::timeout(START_TIMEOUT, stdout.next_line()).await;
+        let first = match first {
+            Ok(Ok(Some(line))) => line,
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let why = match first {
+                    Err(_) => format!("printed no address within {START_TIMEOUT:?}"),
+                    _ => "exited before printing its address".to_owned(),
+                };
+                let stderr = read_tail(stderr_copy).await;
+                return Err(PeerError::new(kind, format!("{why}; stderr: {stderr}")));
+            }
+        };
+        let (addr, port) = parse_address_line(&first)
+            .ok_or_else(|| PeerError::new(kind, format!("unexpected first line {first:?}")))?;
+        Ok(Peer {
+            kind,
+            addr,
+            port,
+            stdin,
+            stdout,
+            _child: child,
+        })
+    }
+
+    /// Which implementation this is.
+    pub fn kind(&self) -> PeerKind {
+        self.kind
+    }
+
+    /// The address in the form the tools' `-addr` takes: `127.0.0.1:PORT`,
+    /// or `unix:/path` for a unix socket peer.
+    pub fn addr(&self) -> String {
+        self.addr.clone()
+    }
+
+    /// The TCP port, `None` for a unix socket peer.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Sets the health status of `service` (`""` is the server as a whole)
+    /// and waits until the peer has applied it.
+    pub async fn set_status(
+        &mut self,
+        service: &str,
+        status: ServingStatus,
+    ) -> Result<(), PeerError> {
+        // One command per line, words split on whitespace, `""` for the
+        // empty name: names that would not survive that are refused here.
+        if service.contains(char::is_whitespace) || service == "\"\"" {
+            return Err(PeerError::new(
+                self.kind,
+                format!("service name {service:?} cannot be sent to a peer"),
+            ));
+        }
+        let name = if service.is_empty() { "\"\"" } else { service };
+        let line = format!("set {name} {}\n", status.as_str_name());
+        let kind = self.kind;
+        let exchange = async {
+            self.stdin.write_all(line.as_bytes()).await?;
+            self.stdin.flush().await?;
+            self.stdout.next_line().await
+        };
+        match tokio::time::timeout(COMMAND_TIMEOUT, exchange).await {
+            Ok(Ok(Some(answer))) if answer == "ok" => Ok(()),
+            Ok(Ok(Some(answer))) => Err(PeerError::new(
+                kind,
+                format!("refused {:?}: {answer}", line.trim()),
+            )),
+            Ok(Ok(None)) => Err(PeerError::new(kind, "exited while setting a status")),
+            Ok(Err(e)) => Err(PeerError::new(
+                kind,
+                format!("cannot talk to the peer: {e}"),
+            )),
+            Err(_) => Err(PeerError::new(
+                kind,
+                format!("did not answer within {COMMAND_TIMEOUT:?}"),
+            )),
+        }
+    }
+}
+
+/// Starts a peer, applying the policy of [`or_skip`] when it cannot start.
+///
+/// ```no_run
+/// # async fn example() {
+/// use testkit::peers::{start_or_skip, PeerKind, PeerOptions};
+/// let Some(peer) = start_or_skip(PeerKind::Go, PeerOptions::default()).await else {
+///     return;
+/// };
+/// println!("{}", peer.addr());
+/// # }
+/// ```
+pub async fn start_or_skip(kind: PeerKind, options: PeerOptions) -> Option<Peer> {
+    or_skip(Peer::start(kind, options).await)
+}
+
+/// The policy for a peer (or the peers' Python) that is not available: with
+/// `CI=true` it panics with the reason, since a missing peer in CI is a
+/// failure and never a silent skip; elsewhere it prints a loud notice and
+/// returns `None`, and the test returns early.
+pub fn or_skip<T>(result: Result<T, PeerError>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(error) if in_ci() => panic!("{error} (CI=true: real peers are required)"),
+        Err(error) => {
+            eprintln!(
+                "\n!!!!! SKIPPED: {error}\n!!!!! run tests/peers/setup.sh to install the real peers; \
+                 with CI=true this is a failure\n"
+            );
+            None
+        }
+    }
+}
+
+/// Whether the CI policy (missing peers fail) is on.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
+}
+
+/// Where the peer sources (`tests/peers/`) live.
+pub fn source_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("peers")
+}
+
+/// Where the installed peers live: `$GRPC_TOOLKIT_PEERS_DIR`, or
+/// `target/peers/` at the workspace root. Fixed rather than under
+/// `CARGO_TARGET_DIR`, so that every build directory shares one install.
+pub fn peers_dir() -> PathBuf {
+    match std::env::var_os("GRPC_TOOLKIT_PEERS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("target/peers"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().unwrap_or(tests).to_path_buf()
+}
+
+/// The path of the venv's Python, for tests that run Python helpers (such
+/// as the descriptor dump of `proto_compat.rs`). Installs it if needed.
+pub async fn python() -> Result<PathBuf, PeerError> {
+    install(PeerKind::Python).await?;
+    Ok(peers_dir().join("venv/bin/python"))
+}
+
+/// Installs one kind of peer (runs `setup.sh KIND`) once per process; the
+/// script itself is idempotent and holds a lock, so concurrent test
+/// binaries are safe. [`Peer::start`] calls it; call it directly to tell
+/// "not installed" apart from "installed but failed to start".
+pub async fn install(kind: PeerKind) -> Result<(), PeerError> {
+    static PYTHON: OnceCell<Result<(), String>> = OnceCell::const_new();
+    static NODE: OnceCell<Result<(), String>> = OnceCell::const_new();
+    static GO: OnceCell<Result<(), String>> = OnceCell::const_new();
+    let cell = match kind {
+        PeerKind::Python => &PYTHON,
+        PeerKind::Node => &NODE,
+        PeerKind::Go => &GO,
+    };
+    cell.get_or_init(|| run_setup(kind))
+        .await
+        .clone()
+        .map_err(|reason| PeerError::new(kind, reason))
+}
+
+async fn run_setup(kind: PeerKind) -> Result<(), String> {
+    let script = source_dir().join("setup.sh");
+    let run = Command::new("bash")
+        .arg(&script)
+        .arg(kind.name())
+        .env("GRPC_TOOLKIT_PEERS_DIR", peers_dir())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = match tokio::time::timeout(SETUP_TIMEOUT, run).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(format!("cannot run {}: {e}", script.display())),
+        Err(_) => {
+            return Err(format!(
+                "{} took longer than {SETUP_TIMEOUT:?}",
+                script.display()
+            ));
+        }
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("no output");
+    Err(format!("setup failed ({}): {last}", output.status))
+}
+
+/// `PORT 123` → `127.0.0.1:123`; `UNIX /p` → `unix:/p`.
+fn parse_address_line(line: &str) -> Option<(String, Option<u16>)> {
+    match line.trim().split_once(' ')? {
+        ("PORT", port) => {
+            let port: u16 = port.parse().ok()?;
+            Some((format!("127.0.0.1:{port}"), Some(port)))
+        }
+        ("UNIX", path) => Some((format!("unix:{path}"), None)),
+        _ => None,
+    }
+}
+
+/// The last lines of a peer's stderr, on one line, for an error message.
+async fn read_tail(file: std::fs::File) -> String {
+    use std::io::Seek;
+    let mut file = file;
+    if file.rewind().is_err() {
+        return "unreadable".to_owned();
+    }
+    let mut text = String::new();
+    if tokio::fs::File::from_std(file)
+        .read_to_string(&mut text)
+        .await
+        .is_err()
+    {
+        return "unreadable".to_owned();
+    }
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+    if tail.is_empty() {
+        "empty".to_owned()
+    } else {
+        tail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_lines_parse() {
+        assert_eq!(
+            parse_address_line("PORT 4242"),
+            Some(("127.0.0.1:4242".to_owned(), Some(4242)))
+        );
+        assert_eq!(
+            parse_address_line("UNIX /tmp/s.sock"),
+            Some(("unix:/tmp/s.sock".to_owned(), None))
+        );
+        assert_eq!(parse_address_line("PORT x"), None);
+        assert_eq!(parse_address_line("PORT 70000"), None);
+        assert_eq!(parse_address_line("hello"), None);
+    }
+}

@@ -1,0 +1,563 @@
+//! `tonic-channelz` read by a real client: the Python grpcio Channelz stubs
+//! (`tests/peers/python/channelz_client.py`) query every RPC of our service
+//! and print what they saw as JSON; these tests check that it is valid and
+//! consistent with the calls and connections the test made. The demo server
+//! of `channelz-tui` is checked the same way.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use grpc_toolkit_proto::channelz::v1 as pb;
+use grpc_toolkit_proto::channelz::v1::channelz_client::ChannelzClient;
+use grpc_toolkit_proto::health::v1::HealthCheckRequest;
+use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+use grpc_toolkit_proto::health::v1::health_client::HealthClient;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tonic::transport::{Endpoint, Server};
+use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry, ServerHandle, ServerTls};
+
+/// An app server (health, counted by our layer) and an admin server (our
+/// Channelz) in one registry, so the reader's own calls never change the
+/// app server's counts.
+struct Fixture {
+    registry: Registry,
+    app_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    app: ServerHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn start_fixture(registry: Registry) -> Fixture {
+    let app = registry.register_server("app");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
+    let app_addr = listener.local_addr().expect("app addr");
+    let incoming = app.incoming(listener).expect("app incoming");
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let layer = app.layer();
+    let app_task = tokio::spawn(async move {
+        let _reporter = _reporter;
+        Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .serve_with_incoming(incoming)
+            .await
+            .expect("app server");
+    });
+
+    let admin = registry.register_server("admin");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+    let admin_addr = listener.local_addr().expect("admin addr");
+    let incoming = admin.incoming(listener).expect("admin incoming");
+    let channelz = ChannelzService::new(registry.clone()).into_server();
+    let admin_task = tokio::spawn(async move {
+        Server::builder()
+            .layer(admin.layer())
+            .add_service(channelz)
+            .serve_with_incoming(incoming)
+            .await
+            .expect("admin server");
+    });
+    Fixture {
+        registry,
+        app_addr,
+        admin_addr,
+        app,
+        tasks: vec![app_task, admin_task],
+    }
+}
+
+/// Runs the Python reader against `target`; `None` when the venv is
+/// missing outside CI (the test kit's skip policy).
+async fn python_read(target: &str, args: &[&str]) -> Option<Value> {
+    let python = testkit::peers::or_skip(testkit::peers::python().await)?;
+    let script = testkit::peers::source_dir().join("python/channelz_client.py");
+    let child = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(target)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the python channelz reader");
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("python channelz reader timed out")
+        .expect("python channelz reader ran");
+    assert!(
+        out.status.success(),
+        "python channelz reader failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("the reader prints JSON"))
+}
+
+/// proto3 JSON writes int64 as a string and leaves out zero values.
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::String(s) => s.parse().expect("an int64 string"),
+        Value::Number(n) => n.as_i64().expect("an integer"),
+        Value::Null => 0,
+        other => panic!("not an integer: {other}"),
+    }
+}
+
+fn by_name<'a>(items: &'a Value, name: &str) -> &'a Value {
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|item| item["ref"]["name"] == name)
+        .unwrap_or_else(|| panic!("no entity named {name} in {items}"))
+}
+
+/// proto3 JSON writes `bytes` as standard base64.
+fn bytes(v: &Value) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let text = v.as_str().expect("base64 text");
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c)
+            .unwrap_or_else(|| panic!("not base64: {text}"));
+        acc = (acc << 6) | value as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// An `Address` message as a socket address.
+fn address(v: &Value) -> SocketAddr {
+    let tcp = &v["tcpip_address"];
+    let ip = bytes(&tcp["ip_address"]);
+    let ip: std::net::IpAddr = match ip.len() {
+        4 => <[u8; 4]>::try_from(ip.as_slice()).expect("4 bytes").into(),
+        16 => <[u8; 16]>::try_from(ip.as_slice()).expect("16 bytes").into(),
+        n => panic!("ip address of {n} bytes"),
+    };
+    SocketAddr::new(ip, u16::try_from(int(&tcp["port"])).expect("a port"))
+}
+
+fn page_ids(pages: &Value) -> Vec<i64> {
+    pages
+        .as_array()
+        .expect("pages")
+        .iter()
+        .flat_map(|p| p["ids"].as_array().expect("ids").iter().map(int))
+        .collect()
+}
+
+async fn check(client: &mut HealthClient<InstrumentedChannel>, service: &str) -> bool {
+    client
+        .check(HealthCheckRequest {
+            service: service.to_string(),
+        })
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_reads_counts_that_match_the_calls_made() {
+    let fx = start_fixture(Registry::new()).await;
+    let endpoint = Endpoint::from_shared(format!("http://{}", fx.app_addr)).expect("endpoint");
+    let channel = InstrumentedChannel::connect(&fx.registry, endpoint)
+        .await
+        .expect("connect");
+    let mut client = HealthClient::new(channel);
+    let (mut ok, mut failed) = (0, 0);
+    for i in 0..10 {
+        // tonic-health answers an unknown service with a trailers-only
+        // NOT_FOUND, the known one with a message and OK trailers: both
+        // ways of ending a call are counted.
+        let service = if i % 3 == 2 { "no.such.Service" } else { "" };
+        if check(&mut client, service).await {
+            ok += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    assert_eq!((ok, failed), (7, 3));
+
+    let Some(seen) = python_read(&fx.admin_addr.to_string(), &[]).await else {
+        return;
+    };
+
+    let app = by_name(&seen["servers"], "app");
+    let data = &app["data"];
+    assert_eq!(int(&data["calls_started"]), 10, "{app}");
+    assert_eq!(int(&data["calls_succeeded"]), 7, "{app}");
+    assert_eq!(int(&data["calls_failed"]), 3, "{app}");
+    assert!(data["last_call_started_timestamp"].is_string());
+    let listen_id = int(&app["listen_socket"][0]["socket_id"]);
+    let listen = &seen["sockets"][listen_id.to_string()];
+    assert_eq!(address(&listen["local"]), fx.app_addr);
+    assert!(listen.get("remote").is_none(), "a listener has no peer");
+
+    let app_id = int(&app["ref"]["server_id"]);
+    let app_sockets = page_ids(&seen["server_sockets"][app_id.to_string()]);
+    assert_eq!(app_sockets.len(), 1, "only our one connection");
+    let server_side = &seen["sockets"][app_sockets[0].to_string()];
+    let sd = &server_side["data"];
+    assert_eq!(int(&sd["streams_started"]), 10, "{server_side}");
+    assert_eq!(int(&sd["streams_succeeded"]), 10, "every call ended its stream");
+    assert_eq!(int(&sd["streams_failed"]), 0);
+    assert_eq!(int(&sd["messages_received"]), 10, "one request each");
+    assert_eq!(int(&sd["messages_sent"]), 7, "trailers-only answers carry none");
+    assert!(sd["last_remote_stream_created_timestamp"].is_string());
+    // Fields hyper and h2 do not expose are left out, not faked.
+    assert!(sd.get("local_flow_control_window").is_none());
+    assert!(sd.get("remote_flow_control_window").is_none());
+    assert!(sd.get("keep_alives_sent").is_none());
+    let summary = &seen["socket_summaries"][app_sockets[0].to_string()];
+    assert!(summary.get("data").is_none(), "summary leaves the data out");
+    assert_eq!(summary["ref"], server_side["ref"]);
+
+    let target = format!("http://{}", fx.app_addr);
+    let channel = by_name(&seen["channels"], &target);
+    let cd = &channel["data"];
+    assert_eq!(cd["target"], target.as_str());
+    assert_eq!(cd["state"]["state"], "READY");
+    assert_eq!(
+        (int(&cd["calls_started"]), int(&cd["calls_succeeded"]), int(&cd["calls_failed"])),
+        (10, 7, 3)
+    );
+    let events: Vec<&str> = cd["trace"]["events"]
+        .as_array()
+        .expect("trace events")
+        .iter()
+        .filter_map(|e| e["description"].as_str())
+        .collect();
+    assert!(
+        events.iter().any(|e| e.starts_with("resolved 127.0.0.1:")),
+        "{events:?}"
+    );
+    assert!(events.contains(&"state changed to READY"), "{events:?}");
+    assert!(int(&cd["trace"]["num_events_logged"]) >= events.len() as i64);
+
+    let sub_refs = channel["subchannel_ref"].as_array().expect("subchannels");
+    assert_eq!(sub_refs.len(), 1, "one subchannel per resolved address");
+    let sub_id = int(&sub_refs[0]["subchannel_id"]);
+    let sub = seen["subchannels"]
+        .as_array()
+        .expect("subchannels")
+        .iter()
+        .find(|s| int(&s["ref"]["subchannel_id"]) == sub_id)
+        .expect("the subchannel was fetched");
+    assert_eq!(sub["data"]["target"], fx.app_addr.to_string().as_str());
+    assert_eq!(sub["data"]["state"]["state"], "READY");
+    assert_eq!(int(&sub["data"]["calls_started"]), 10);
+    let client_socket_id = int(&sub["socket_ref"][0]["socket_id"]);
+    let client_side = &seen["sockets"][client_socket_id.to_string()];
+    let cs = &client_side["data"];
+    assert_eq!(int(&cs["streams_started"]), 10, "{client_side}");
+    assert_eq!(int(&cs["streams_succeeded"]), 10);
+    assert_eq!(int(&cs["messages_sent"]), 10);
+    assert_eq!(int(&cs["messages_received"]), 7);
+    assert!(cs["last_local_stream_created_timestamp"].is_string());
+
+    // The two ends of the one connection agree on its addresses.
+    assert_eq!(address(&client_side["remote"]), fx.app_addr);
+    assert_eq!(
+        address(&client_side["local"]),
+        address(&server_side["remote"])
+    );
+    assert_eq!(address(&server_side["local"]), fx.app_addr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_sockets_appear_and_disappear_with_connections() {
+    let fx = start_fixture(Registry::new()).await;
+    let channel = Endpoint::from_shared(format!("http://{}", fx.app_addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = HealthClient::new(channel);
+    client
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("health check");
+
+    let Some(seen) = python_read(&fx.admin_addr.to_string(), &[]).await else {
+        return;
+    };
+    let app_id = fx.app.id();
+    let open = page_ids(&seen["server_sockets"][app_id.to_string()]);
+    assert_eq!(open.len(), 1, "{}", seen["server_sockets"]);
+    assert!(seen["sockets"][open[0].to_string()].is_object());
+
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fx.app.node().sockets_page(0, 10).0.is_empty() {
+        assert!(Instant::now() < deadline, "the closed connection is still listed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let gone = open[0].to_string();
+    let Some(seen) = python_read(&fx.admin_addr.to_string(), &["--unknown-id", &gone]).await
+    else {
+        return;
+    };
+    assert!(page_ids(&seen["server_sockets"][app_id.to_string()]).is_empty());
+    assert_eq!(seen["unknown_id"]["GetSocket"], "NOT_FOUND");
+    let app = by_name(&seen["servers"], "app");
+    assert_eq!(
+        app["listen_socket"].as_array().map(Vec::len),
+        Some(1),
+        "the listener stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_walks_thousands_of_channels_without_gaps_or_repeats() {
+    let registry = Registry::new();
+    let mut channels: Vec<_> = (0..2_500)
+        .map(|i| registry.register_channel(format!("dns:///backend-{i}:443")))
+        .collect();
+    // Holes in the id space: a page must skip them, not stop at them.
+    channels.retain(|c| c.id() % 7 != 3);
+    let expected: Vec<i64> = channels.iter().map(|c| c.id()).collect();
+    let fx = start_fixture(registry).await;
+    let target = fx.admin_addr.to_string();
+
+    for (page_size, expected_page) in [("0", 100usize), ("7", 7), ("5000", 100)] {
+        let Some(seen) =
+            python_read(&target, &["--walk-only", "--page-size", page_size]).await
+        else {
+            return;
+        };
+        let pages = seen["top_channel_pages"].as_array().expect("pages");
+        assert_eq!(page_ids(&seen["top_channel_pages"]), expected, "page size {page_size}");
+        let (last, full) = pages.split_last().expect("at least one page");
+        assert_eq!(last["end"], true);
+        for page in full {
+            assert_eq!(page["end"], false, "end only on the last page");
+            assert_eq!(page["ids"].as_array().map(Vec::len), Some(expected_page));
+        }
+        assert!(last["ids"].as_array().map(Vec::len) <= Some(expected_page));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ids_and_ids_of_another_kind_are_not_found() {
+    let registry = Registry::new();
+    let channel = registry.register_channel("dns:///x:1");
+    let fx = start_fixture(registry).await;
+    let target = fx.admin_addr.to_string();
+
+    let Some(seen) = python_read(&target, &["--walk-only", "--unknown-id", "987654321"]).await
+    else {
+        return;
+    };
+    for rpc in ["GetChannel", "GetSubchannel", "GetServer", "GetServerSockets", "GetSocket"] {
+        assert_eq!(seen["unknown_id"][rpc], "NOT_FOUND", "{rpc}");
+    }
+
+    // A channel id is not a server, subchannel or socket id.
+    let id = channel.id().to_string();
+    let Some(seen) = python_read(&target, &["--walk-only", "--unknown-id", &id]).await else {
+        return;
+    };
+    assert_eq!(seen["unknown_id"]["GetChannel"], "OK");
+    for rpc in ["GetSubchannel", "GetServer", "GetServerSockets", "GetSocket"] {
+        assert_eq!(seen["unknown_id"][rpc], "NOT_FOUND", "{rpc}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_terminated_by_the_accept_wrapper_shows_suite_and_certificates() {
+    let pki = testkit::tls::TestPki::generate();
+    let pem = |path| std::fs::read(path).expect("read pem");
+    let der = |path| {
+        rustls_pemfile::certs(&mut pem(path).as_slice())
+            .next()
+            .expect("one certificate")
+            .expect("a valid certificate")
+            .to_vec()
+    };
+    let server_der = der(pki.server_cert());
+    let client_der = der(pki.client_cert());
+
+    let registry = Registry::new();
+    let server = registry.register_server("secure");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let incoming = server
+        .incoming_tls(
+            listener,
+            ServerTls::new(pki.mtls_server_config(), server_der.clone()),
+        )
+        .expect("incoming");
+    let channelz = ChannelzService::new(registry.clone()).into_server();
+    let layer = server.layer();
+    let task = tokio::spawn(async move {
+        Server::builder()
+            .layer(layer)
+            .add_service(channelz)
+            .serve_with_incoming(incoming)
+            .await
+            .expect("tls server");
+    });
+
+    let ca = pki.ca_cert();
+    let cert = pki.client_cert();
+    let key = pki.client_key();
+    let args = [
+        "--ca",
+        ca.to_str().expect("utf-8 path"),
+        "--cert",
+        cert.to_str().expect("utf-8 path"),
+        "--key",
+        key.to_str().expect("utf-8 path"),
+    ];
+    let Some(seen) = python_read(&format!("localhost:{}", addr.port()), &args).await else {
+        task.abort();
+        return;
+    };
+    task.abort();
+
+    let ids = page_ids(&seen["server_sockets"][server.id().to_string()]);
+    assert_eq!(ids.len(), 1, "the reader's own connection");
+    let socket = &seen["sockets"][ids[0].to_string()];
+    let tls = &socket["security"]["tls"];
+    let suite = tls["standard_name"].as_str().expect("a standard cipher name");
+    assert!(suite.starts_with("TLS_"), "{suite}");
+    assert_eq!(bytes(&tls["local_certificate"]), server_der);
+    assert_eq!(bytes(&tls["remote_certificate"]), client_der);
+    assert!(
+        seen["socket_summaries"][ids[0].to_string()]
+            .get("security")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_server_is_healthy_and_shows_its_channels_and_servers() {
+    let demo = channelz_tui::demo::DemoServer::start("127.0.0.1:0")
+        .await
+        .expect("start the demo");
+    let endpoint = Endpoint::from_shared(format!("http://{}", demo.local_addr())).expect("uri");
+    let channel = endpoint.connect().await.expect("connect to the demo");
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("health check")
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+
+    // Traffic starts at once; wait (bounded) until both channels have had
+    // a connected subchannel, the steady one has seen a failure and the
+    // flapping one a TRANSIENT_FAILURE.
+    let mut channelz = ChannelzClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let channels = loop {
+        let channels = channelz
+            .get_top_channels(pb::GetTopChannelsRequest::default())
+            .await
+            .expect("GetTopChannels")
+            .into_inner()
+            .channel;
+        let mut connected = 0;
+        for c in &channels {
+            for sref in &c.subchannel_ref {
+                let sub = channelz
+                    .get_subchannel(pb::GetSubchannelRequest {
+                        subchannel_id: sref.subchannel_id,
+                    })
+                    .await
+                    .map(|r| r.into_inner().subchannel);
+                if let Ok(Some(sub)) = sub {
+                    let ever_ready = sub.data.and_then(|d| d.trace).is_some_and(|t| {
+                        t.events
+                            .iter()
+                            .any(|e| e.description == "state changed to READY")
+                    });
+                    if ever_ready {
+                        connected += 1;
+                    }
+                }
+            }
+        }
+        let failed = channels
+            .iter()
+            .any(|c| c.data.as_ref().is_some_and(|d| d.calls_failed > 0));
+        // The flapping backend goes down after a few seconds; its channel
+        // must say so.
+        let flapped = channels.iter().any(|c| {
+            c.data
+                .as_ref()
+                .and_then(|d| d.trace.as_ref())
+                .is_some_and(|t| {
+                    t.events
+                        .iter()
+                        .any(|e| e.description == "state changed to TRANSIENT_FAILURE")
+                })
+        });
+        if channels.len() >= 2 && connected >= 2 && failed && flapped {
+            break channels;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not show two connected channels, failures and a flap: {channels:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(channels.iter().all(|c| !c.subchannel_ref.is_empty()));
+
+    let servers = channelz
+        .get_servers(pb::GetServersRequest::default())
+        .await
+        .expect("GetServers")
+        .into_inner();
+    assert!(servers.end);
+    let names: Vec<&str> = servers
+        .server
+        .iter()
+        .filter_map(|s| s.r#ref.as_ref().map(|r| r.name.as_str()))
+        .collect();
+    assert!(names.contains(&"demo"), "{names:?}");
+    let main = servers
+        .server
+        .iter()
+        .find(|s| s.r#ref.as_ref().is_some_and(|r| r.name == "demo"))
+        .expect("the demo server");
+    assert_eq!(main.listen_socket.len(), 1);
+    let main_id = main.r#ref.as_ref().map(|r| r.server_id).expect("ref");
+    let sockets = channelz
+        .get_server_sockets(pb::GetServerSocketsRequest {
+            server_id: main_id,
+            ..Default::default()
+        })
+        .await
+        .expect("GetServerSockets")
+        .into_inner();
+    assert!(
+        sockets.socket_ref.len() >= 2,
+        "its own traffic channel and this test's connection: {sockets:?}"
+    );
+
+    // The Python stubs read the demo as well.
+    if let Some(seen) = python_read(&demo.local_addr().to_string(), &[]).await {
+        assert!(seen["channels"].as_array().is_some_and(|c| c.len() >= 2));
+        assert!(seen["servers"].as_array().is_some_and(|s| s.len() >= 2));
+    }
+    demo.shutdown().await;
+}

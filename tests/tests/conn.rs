@@ -1,0 +1,928 @@
+//! The shared connection layer (`grpc_probe::conn`) against in-process
+//! servers: the target table, TLS and mTLS over TCP and unix sockets,
+//! IPv6, metadata arriving at the server, and "connected means the
+//! server's SETTINGS frame arrived" against every fault.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use grpc_probe::conn::{
+    self, ConnArgs, ConnectError, ConnectOptions, Connection, RpcError, SchemeSecurity, Target,
+};
+use grpc_toolkit_proto::health::v1::HealthCheckRequest;
+use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+use testkit::faults::Fault;
+use testkit::health::SpecHealth;
+use testkit::servers::{HealthKind, TestServer, Transport};
+use testkit::tls::TestPki;
+
+const UA: &str = "conn-test/1.0";
+
+fn args(addr: &str) -> ConnArgs {
+    ConnArgs {
+        addr: Some(addr.to_owned()),
+        ..ConnArgs::default()
+    }
+}
+
+fn options(args: &ConnArgs) -> ConnectOptions {
+    args.to_options(UA)
+        .unwrap_or_else(|e| panic!("flags {args:?} should be valid: {e}"))
+}
+
+async fn try_connect(args: &ConnArgs) -> Result<Connection, ConnectError> {
+    conn::connect(&options(args)).await
+}
+
+async fn connect_ok(args: &ConnArgs) -> Connection {
+    try_connect(args)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {:?} failed: {e} [{}]", args.addr, e.code()))
+}
+
+async fn connect_err(args: &ConnArgs) -> ConnectError {
+    match try_connect(args).await {
+        Ok(_) => panic!("connect to {:?} should have failed", args.addr),
+        Err(e) => e,
+    }
+}
+
+async fn check(conn: &Connection, service: &str) -> Result<ServingStatus, RpcError> {
+    let timeout = Some(Duration::from_secs(5));
+    let mut client = conn.health_client();
+    let request = conn.request(
+        HealthCheckRequest {
+            service: service.to_owned(),
+        },
+        timeout,
+    );
+    let response = conn::call(timeout, client.check(request)).await?;
+    Ok(response.into_inner().status())
+}
+
+fn tls_args(addr: &str, pki: &TestPki) -> ConnArgs {
+    ConnArgs {
+        tls: true,
+        tls_ca_cert: Some(pki.ca_cert()),
+        ..args(addr)
+    }
+}
+
+fn mtls_args(addr: &str, pki: &TestPki, cert: PathBuf, key: PathBuf) -> ConnArgs {
+    ConnArgs {
+        tls_client_cert: Some(cert),
+        tls_client_key: Some(key),
+        ..tls_args(addr, pki)
+    }
+}
+
+// ---------------------------------------------------------------- targets
+
+#[test]
+fn target_table() {
+    let tcp = |host: &str, port| Target::Tcp {
+        host: host.to_owned(),
+        port,
+    };
+    let unix = |path: &str| Target::Unix {
+        path: PathBuf::from(path),
+    };
+    let cases = [
+        (
+            "localhost:50051",
+            tcp("localhost", 50051),
+            "localhost:50051",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            ":50051",
+            tcp("localhost", 50051),
+            "localhost:50051",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "10.0.0.1:80",
+            tcp("10.0.0.1", 80),
+            "10.0.0.1:80",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "[::1]:50051",
+            tcp("::1", 50051),
+            "[::1]:50051",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "[fe80::1]:1",
+            tcp("fe80::1", 1),
+            "[fe80::1]:1",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "dns:///svc.ns:8080",
+            tcp("svc.ns", 8080),
+            "svc.ns:8080",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "dns:svc.ns:8080",
+            tcp("svc.ns", 8080),
+            "svc.ns:8080",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "passthrough:///h:1",
+            tcp("h", 1),
+            "h:1",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "unix:rel/s.sock",
+            unix("rel/s.sock"),
+            "localhost",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "unix:/abs/s.sock",
+            unix("/abs/s.sock"),
+            "localhost",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "unix:///abs/s.sock",
+            unix("/abs/s.sock"),
+            "localhost",
+            SchemeSecurity::Unspecified,
+        ),
+        (
+            "http://h:8080",
+            tcp("h", 8080),
+            "h:8080",
+            SchemeSecurity::Plaintext,
+        ),
+        ("http://h", tcp("h", 80), "h:80", SchemeSecurity::Plaintext),
+        (
+            "https://h:8443/",
+            tcp("h", 8443),
+            "h:8443",
+            SchemeSecurity::Tls,
+        ),
+        ("https://h", tcp("h", 443), "h:443", SchemeSecurity::Tls),
+        (
+            "https://[::1]:9",
+            tcp("::1", 9),
+            "[::1]:9",
+            SchemeSecurity::Tls,
+        ),
+    ];
+    for (input, want, authority, security) in cases {
+        let (got, got_security) =
+            Target::parse_with_security(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(got, want, "{input}");
+        assert_eq!(got.default_authority(), authority, "{input}");
+        assert_eq!(got_security, security, "{input}");
+        assert_eq!(Target::parse(input).ok(), Some(want), "{input}");
+    }
+}
+
+#[test]
+fn bad_targets_are_one_line_errors_naming_the_input() {
+    for input in [
+        "",
+        "localhost",
+        "localhost:",
+        "localhost:http",
+        "localhost:70000",
+        "host:0",
+        "::1:50051",
+        "[::1",
+        "[::1]50051",
+        "[nothex]:1",
+        "unix:",
+        "unix://host/abs",
+        "dns://8.8.8.8/h:1",
+        "xds:///svc",
+        "unix-abstract:name",
+        "https://h:1/path",
+        "a b:1",
+    ] {
+        let err = Target::parse(input).expect_err(input);
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("invalid address \"{input}\": ")),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "{text}");
+    }
+}
+
+/// `path` relative to the current directory, without changing it (the
+/// current directory is shared by every test in the process).
+fn relative_to_cwd(path: &std::path::Path) -> String {
+    let cwd = std::env::current_dir().expect("current dir");
+    let ups = cwd.components().count().saturating_sub(1);
+    let tail = path.strip_prefix("/").expect("an absolute path");
+    format!("{}{}", "../".repeat(ups), tail.display())
+}
+
+#[tokio::test]
+async fn every_address_form_connects() {
+    let tcp = TestServer::builder().start().await;
+    let port = tcp
+        .addr()
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_owned())
+        .expect("port");
+    let unix = TestServer::builder()
+        .transport(Transport::Unix)
+        .start()
+        .await;
+    let socket = unix
+        .addr()
+        .strip_prefix("unix://")
+        .expect("unix:// address")
+        .to_owned();
+    let forms = [
+        (format!(":{port}"), &tcp),
+        (format!("localhost:{port}"), &tcp),
+        (format!("dns:///localhost:{port}"), &tcp),
+        (format!("passthrough:///127.0.0.1:{port}"), &tcp),
+        (format!("http://127.0.0.1:{port}"), &tcp),
+        (format!("unix:{socket}"), &unix),
+        (format!("unix://{socket}"), &unix),
+        (
+            format!("unix:{}", relative_to_cwd(std::path::Path::new(&socket))),
+            &unix,
+        ),
+    ];
+    for (addr, server) in forms {
+        let before = server.requests().len();
+        let conn = connect_ok(&args(&addr)).await;
+        assert_eq!(
+            check(&conn, "").await.expect(&addr),
+            ServingStatus::Serving,
+            "{addr}"
+        );
+        assert_eq!(
+            server.requests().len(),
+            before + 1,
+            "{addr} reached its server"
+        );
+    }
+}
+
+#[tokio::test]
+async fn https_address_and_tls_over_ipv6() {
+    let pki = TestPki::generate();
+    let server = TestServer::builder()
+        .transport(Transport::Ipv6)
+        .tls(&pki)
+        .start()
+        .await;
+    let flags = ConnArgs {
+        tls_ca_cert: Some(pki.ca_cert()),
+        ..args(&format!("https://{}", server.addr()))
+    };
+    let conn = connect_ok(&flags).await;
+    assert_eq!(
+        check(&conn, "").await.expect("check"),
+        ServingStatus::Serving
+    );
+    // Without a CA file the OS store is used, which does not know our CA.
+    let err = connect_err(&args(&format!("https://{}", server.addr()))).await;
+    assert_eq!(err.code(), "TLS_UNTRUSTED", "{err}");
+}
+
+// ------------------------------------------------------------ flag checks
+
+#[test]
+fn flag_rules_match_grpc_health_probe() {
+    let pki = TestPki::generate();
+    let base = || args("127.0.0.1:1");
+    let cases: Vec<(ConnArgs, &str)> = vec![
+        (
+            ConnArgs {
+                addr: None,
+                ..base()
+            },
+            "-addr not specified",
+        ),
+        (
+            ConnArgs {
+                tls_no_verify: true,
+                ..base()
+            },
+            "specified -tls-no-verify without specifying -tls",
+        ),
+        (
+            ConnArgs {
+                tls_ca_cert: Some(pki.ca_cert()),
+                ..base()
+            },
+            "specified -tls-ca-cert without specifying -tls",
+        ),
+        (
+            ConnArgs {
+                tls_client_cert: Some(pki.client_cert()),
+                ..base()
+            },
+            "specified -tls-client-cert without specifying -tls",
+        ),
+        (
+            ConnArgs {
+                tls_server_name: Some("x".into()),
+                ..base()
+            },
+            "specified -tls-server-name without specifying -tls",
+        ),
+        (
+            ConnArgs {
+                tls: true,
+                tls_client_cert: Some(pki.client_cert()),
+                ..base()
+            },
+            "specified -tls-client-cert without specifying -tls-client-key",
+        ),
+        (
+            ConnArgs {
+                tls: true,
+                tls_client_key: Some(pki.client_key()),
+                ..base()
+            },
+            "specified -tls-client-key without specifying -tls-client-cert",
+        ),
+        (
+            ConnArgs {
+                tls: true,
+                tls_no_verify: true,
+                tls_ca_cert: Some(pki.ca_cert()),
+                ..base()
+            },
+            "cannot specify -tls-ca-cert with -tls-no-verify (CA cert would not be used)",
+        ),
+        (
+            ConnArgs {
+                tls: true,
+                tls_no_verify: true,
+                tls_server_name: Some("x".into()),
+                ..base()
+            },
+            "cannot specify -tls-server-name with -tls-no-verify (server name would not be used)",
+        ),
+        (
+            ConnArgs {
+                connect_timeout: Duration::ZERO,
+                ..base()
+            },
+            "-connect-timeout must be greater than zero (specified: 0s)",
+        ),
+        (
+            ConnArgs {
+                tls: true,
+                ..args("http://h:1")
+            },
+            "specified -tls with the plaintext address \"http://h:1\" (use https:// or drop http://)",
+        ),
+    ];
+    for (flags, want) in cases {
+        let err = flags.to_options(UA).expect_err(want);
+        assert_eq!(err.to_string(), want);
+    }
+}
+
+#[test]
+fn unreadable_or_empty_tls_files_are_usage_errors_naming_the_flag() {
+    let pki = TestPki::generate();
+    let missing = pki.dir().join("missing.pem");
+    let not_pem = pki.dir().join("not.pem");
+    std::fs::write(&not_pem, "hello").expect("write a file");
+    let cases = [
+        (
+            ConnArgs {
+                tls_ca_cert: Some(missing.clone()),
+                ..tls_args("h:1", &pki)
+            },
+            format!(
+                "cannot read -tls-ca-cert file \"{}\": no such file",
+                missing.display()
+            ),
+        ),
+        (
+            ConnArgs {
+                tls_ca_cert: Some(not_pem.clone()),
+                ..tls_args("h:1", &pki)
+            },
+            format!(
+                "no PEM certificates found in -tls-ca-cert file \"{}\"",
+                not_pem.display()
+            ),
+        ),
+        (
+            mtls_args("h:1", &pki, missing.clone(), pki.client_key()),
+            format!(
+                "cannot read -tls-client-cert file \"{}\": no such file",
+                missing.display()
+            ),
+        ),
+        (
+            mtls_args("h:1", &pki, pki.client_cert(), not_pem.clone()),
+            format!(
+                "no PEM private key found in -tls-client-key file \"{}\"",
+                not_pem.display()
+            ),
+        ),
+    ];
+    for (flags, want) in cases {
+        assert_eq!(flags.to_options(UA).expect_err(&want).to_string(), want);
+    }
+}
+
+#[test]
+fn https_implies_tls_and_the_authority_names_the_host() {
+    let opts = options(&args("https://example.com"));
+    assert!(opts.tls.is_some());
+    assert_eq!(opts.authority, "example.com:443");
+    let opts = options(&ConnArgs {
+        authority: Some("override.svc".into()),
+        ..args(":8080")
+    });
+    assert_eq!(opts.authority, "override.svc");
+    assert_eq!(options(&args(":8080")).authority, "localhost:8080");
+    assert_eq!(options(&args(":8080")).user_agent, UA);
+}
+
+#[test]
+fn headers_parse_like_grpc_health_probe() {
+    let h = conn::parse_header("X-Token:  a:b:c  ").expect("valid header");
+    assert_eq!((h.name.as_str(), h.value.as_str()), ("x-token", "a:b:c"));
+    let h = conn::parse_header("trace-bin: \u{1}\u{2}").expect("binary header");
+    assert_eq!(h.name, "trace-bin");
+    for bad in [
+        "no-colon-here",
+        ": value",
+        "bad name: v",
+        "grpc-timeout: 1S",
+    ] {
+        conn::parse_header(bad).expect_err(bad);
+    }
+    let err = conn::parse_header("x-token: caf\u{e9}").expect_err("non-ascii value");
+    assert!(err.to_string().contains("-bin"), "{err}");
+}
+
+#[test]
+fn header_values_never_appear_in_debug_or_display() {
+    const SECRET: &str = "s3cr3t-t0ken-value";
+    let flags = ConnArgs {
+        rpc_header: vec![
+            format!("authorization: Bearer {SECRET}"),
+            format!("x-k-bin: {SECRET}"),
+        ],
+        ..args("127.0.0.1:1")
+    };
+    let opts = options(&flags);
+    let dumps = [
+        format!("{flags:?}"),
+        format!("{opts:?}"),
+        format!("{:?}", opts.headers),
+    ];
+    for dump in &dumps {
+        assert!(!dump.contains(SECRET), "leaked in {dump}");
+        assert!(dump.contains("authorization"), "names stay visible: {dump}");
+    }
+    // Errors about headers name the header, never the value.
+    for raw in [
+        format!("Bearer{SECRET}"),
+        format!("x-a: {SECRET}\u{e9}"),
+        format!("grpc-x: {SECRET}"),
+        format!("{SECRET} x: v"),
+    ] {
+        let err = conn::parse_header(&raw).expect_err(&raw);
+        assert!(!err.to_string().contains(SECRET), "leaked in {err}");
+        let flags = ConnArgs {
+            rpc_header: vec![raw.clone()],
+            ..args("h:1")
+        };
+        let err = flags.to_options(UA).expect_err(&raw);
+        assert!(
+            !format!("{err} {err:?}").contains(SECRET),
+            "leaked in {err:?}"
+        );
+    }
+}
+
+// -------------------------------------------------------------- plaintext
+
+#[tokio::test]
+async fn plaintext_tcp_check_and_metadata_arrive() {
+    let server = TestServer::builder().start().await;
+    let flags = ConnArgs {
+        rpc_header: vec![
+            "X-Tenant: blue ".to_owned(),
+            "x-tenant: green".to_owned(),
+            "trace-bin: \u{1}raw\u{7f}".to_owned(),
+        ],
+        user_agent: Some("probe-ua/2".to_owned()),
+        gzip: true,
+        ..args(server.addr())
+    };
+    let conn = connect_ok(&flags).await;
+    assert_eq!(
+        check(&conn, "").await.expect("check"),
+        ServingStatus::Serving
+    );
+    let seen = server.last_request().expect("a request arrived");
+    assert_eq!(seen.path, "/grpc.health.v1.Health/Check");
+    assert_eq!(
+        seen.header_all("x-tenant"),
+        [b"blue".to_vec(), b"green".to_vec()]
+    );
+    // A -bin header carries the literal bytes, base64 on the wire.
+    let wire = seen.header("trace-bin").expect("binary header arrived");
+    let decoded = base64_decode(wire);
+    assert_eq!(decoded, b"\x01raw\x7f");
+    let ua = seen.user_agent().expect("user agent");
+    assert!(ua.starts_with("probe-ua/2 tonic/"), "{ua}");
+    assert_eq!(seen.grpc_encoding(), Some("gzip"));
+    assert!(
+        seen.grpc_accept_encoding()
+            .is_some_and(|e| e.contains("gzip"))
+    );
+    assert!(
+        seen.grpc_timeout().is_some(),
+        "the RPC timeout is sent as grpc-timeout"
+    );
+    assert_eq!(seen.authority.as_deref(), Some(server.addr()));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
+    engine
+        .decode(text.trim_end_matches('='))
+        .unwrap_or_else(|e| panic!("{text:?} is not base64: {e}"))
+}
+
+#[tokio::test]
+async fn default_user_agent_and_localhost_authority_for_unix() {
+    let server = TestServer::builder()
+        .transport(Transport::Unix)
+        .start()
+        .await;
+    let conn = connect_ok(&args(server.addr())).await;
+    check(&conn, "").await.expect("check over a unix socket");
+    let seen = server.last_request().expect("a request arrived");
+    assert!(
+        seen.user_agent()
+            .is_some_and(|ua| ua.starts_with("conn-test/1.0 "))
+    );
+    assert_eq!(seen.authority.as_deref(), Some("localhost"));
+    assert_eq!(seen.grpc_encoding(), None, "no gzip unless asked");
+}
+
+#[tokio::test]
+async fn ipv6_loopback() {
+    let server = TestServer::builder()
+        .transport(Transport::Ipv6)
+        .start()
+        .await;
+    assert!(server.addr().starts_with("[::1]:"), "{}", server.addr());
+    let conn = connect_ok(&args(server.addr())).await;
+    assert_eq!(
+        check(&conn, "").await.expect("check"),
+        ServingStatus::Serving
+    );
+}
+
+#[tokio::test]
+async fn rpc_failures_are_rpc_errors_not_connect_errors() {
+    let health = SpecHealth::new();
+    let server = TestServer::builder()
+        .health(HealthKind::Spec(health.clone()))
+        .start()
+        .await;
+    let conn = connect_ok(&args(server.addr())).await;
+    let err = check(&conn, "nope").await.expect_err("unknown service");
+    assert_eq!(err.to_string(), "NOT_FOUND: unknown service \"nope\"");
+    health.set_hang(true);
+    let timeout = Some(Duration::from_millis(300));
+    let started = Instant::now();
+    let mut client = conn.health_client();
+    let err = conn::call(
+        timeout,
+        client.check(conn.request(HealthCheckRequest::default(), timeout)),
+    )
+    .await
+    .expect_err("a hung handler times out");
+    let took = started.elapsed();
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(800),
+        "{took:?}"
+    );
+
+    let none = TestServer::builder().health(HealthKind::None).start().await;
+    let conn = connect_ok(&args(none.addr())).await;
+    let err = check(&conn, "").await.expect_err("no health service");
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err}");
+}
+
+// -------------------------------------------------------------------- TLS
+
+const TRANSPORTS: [Transport; 2] = [Transport::Tcp, Transport::Unix];
+
+#[tokio::test]
+async fn tls_verification_over_tcp_and_unix() {
+    let pki = TestPki::generate();
+    for transport in TRANSPORTS {
+        let server = TestServer::builder()
+            .transport(transport)
+            .tls(&pki)
+            .start()
+            .await;
+        let addr = server.addr();
+
+        let conn = connect_ok(&tls_args(addr, &pki)).await;
+        assert_eq!(
+            check(&conn, "").await.expect("check over TLS"),
+            ServingStatus::Serving
+        );
+
+        let untrusted = ConnArgs {
+            tls_ca_cert: Some(pki.foreign_ca_cert()),
+            ..tls_args(addr, &pki)
+        };
+        let err = connect_err(&untrusted).await;
+        assert_eq!(err.code(), "TLS_UNTRUSTED", "{transport:?}: {err}");
+
+        let system_roots = ConnArgs {
+            tls_ca_cert: None,
+            ..tls_args(addr, &pki)
+        };
+        assert_eq!(
+            connect_err(&system_roots).await.code(),
+            "TLS_UNTRUSTED",
+            "{transport:?}"
+        );
+
+        let wrong_name = ConnArgs {
+            tls_server_name: Some("wrong.example".into()),
+            ..tls_args(addr, &pki)
+        };
+        let err = connect_err(&wrong_name).await;
+        assert_eq!(err.code(), "TLS_NAME_MISMATCH", "{transport:?}: {err}");
+        assert!(err.to_string().contains("wrong.example"), "{err}");
+
+        let skip = ConnArgs {
+            tls: true,
+            tls_no_verify: true,
+            ..args(addr)
+        };
+        let conn = connect_ok(&skip).await;
+        check(&conn, "").await.expect("check with -tls-no-verify");
+
+        let plaintext_client = args(addr);
+        let err = connect_err(&plaintext_client).await;
+        assert!(
+            !err.is_timeout(),
+            "a TLS server answering plaintext fails fast: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tls_server_name_override() {
+    let pki = TestPki::generate();
+    let server = TestServer::builder().tls(&pki).start().await;
+    // Connect by a name the certificate does not have (the port is right,
+    // the host resolves to loopback), verify as "localhost", which it has.
+    let port = server
+        .addr()
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_owned())
+        .expect("port");
+    let addr = format!("127.0.0.1:{port}");
+    let flags = ConnArgs {
+        authority: Some(format!("not-in-cert.test:{port}")),
+        ..tls_args(&addr, &pki)
+    };
+    assert_eq!(connect_err(&flags).await.code(), "TLS_NAME_MISMATCH");
+    let flags = ConnArgs {
+        tls_server_name: Some("localhost".into()),
+        ..flags
+    };
+    let conn = connect_ok(&flags).await;
+    check(&conn, "")
+        .await
+        .expect("check with a server name override");
+    assert_eq!(
+        server.last_request().and_then(|r| r.authority),
+        Some(format!("not-in-cert.test:{port}"))
+    );
+}
+
+#[tokio::test]
+async fn tls_client_against_plaintext_server() {
+    let server = TestServer::builder().start().await;
+    let pki = TestPki::generate();
+    let err = connect_err(&tls_args(server.addr(), &pki)).await;
+    assert_eq!(err.code(), "TLS_PLAINTEXT_SERVER", "{err}");
+}
+
+#[tokio::test]
+async fn mtls_over_tcp_and_unix_with_tls13_and_tls12() {
+    let pki = TestPki::generate();
+    for transport in TRANSPORTS {
+        for config in [pki.mtls_server_config(), pki.mtls_server_config_tls12()] {
+            let server = TestServer::builder()
+                .transport(transport)
+                .tls_config(config)
+                .start()
+                .await;
+            let addr = server.addr();
+            let good = mtls_args(addr, &pki, pki.client_cert(), pki.client_key());
+            let conn = connect_ok(&good).await;
+            check(&conn, "").await.expect("check over mTLS");
+
+            let err = connect_err(&tls_args(addr, &pki)).await;
+            assert_eq!(
+                err.code(),
+                "TLS_CLIENT_CERT_REJECTED",
+                "{transport:?} no cert: {err}"
+            );
+
+            let foreign = mtls_args(
+                addr,
+                &pki,
+                pki.foreign_client_cert(),
+                pki.foreign_client_key(),
+            );
+            let err = connect_err(&foreign).await;
+            assert_eq!(
+                err.code(),
+                "TLS_CLIENT_CERT_REJECTED",
+                "{transport:?} foreign: {err}"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------- connected means SETTINGS
+
+#[tokio::test]
+async fn every_fault_is_its_own_connect_error() {
+    let expected = [
+        (Fault::Http1, "NOT_HTTP2"),
+        (Fault::Garbage, "NOT_HTTP2"),
+        (Fault::Reset, "RESET"),
+        (Fault::CloseAfterAccept, "CLOSED"),
+    ];
+    for (fault, code) in expected {
+        let server = fault.start().await;
+        // A long timeout: a fault must fail on its own, not by timing out.
+        let flags = ConnArgs {
+            connect_timeout: Duration::from_secs(30),
+            ..args(server.addr())
+        };
+        let err = connect_err(&flags).await;
+        assert_eq!(err.code(), code, "{fault:?}: {err}");
+        let text = err.to_string();
+        assert!(!text.contains('\n'), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn http1_reply_is_named() {
+    let server = Fault::Http1.start().await;
+    let err = connect_err(&args(server.addr())).await;
+    assert!(err.to_string().contains("HTTP/1"), "{err}");
+}
+
+#[tokio::test]
+async fn silent_server_times_out_within_the_connect_timeout() {
+    for tls in [false, true] {
+        let pki = TestPki::generate();
+        let server = Fault::AcceptSilent.start().await;
+        let timeout = Duration::from_millis(400);
+        let flags = if tls {
+            ConnArgs {
+                connect_timeout: timeout,
+                ..tls_args(server.addr(), &pki)
+            }
+        } else {
+            ConnArgs {
+                connect_timeout: timeout,
+                ..args(server.addr())
+            }
+        };
+        let started = Instant::now();
+        let err = connect_err(&flags).await;
+        let took = started.elapsed();
+        assert!(err.is_timeout(), "{err}");
+        assert_eq!(err.code(), "TIMEOUT");
+        assert!(
+            took >= timeout && took < timeout + Duration::from_millis(500),
+            "{took:?}"
+        );
+        let stage = if tls {
+            "during the TLS handshake"
+        } else {
+            "SETTINGS"
+        };
+        assert!(err.to_string().contains(stage), "{err}");
+        assert!(
+            err.to_string().starts_with("timed out after 400ms"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn http2_that_is_not_grpc_connects_then_fails_the_rpc() {
+    let server = Fault::Http2NotGrpc.start().await;
+    let conn = connect_ok(&args(server.addr())).await;
+    let err = check(&conn, "")
+        .await
+        .expect_err("a 404 is not a health answer");
+    // tonic reads the 404's body as a gRPC message before it looks at the
+    // HTTP status; what matters is that this is an RPC failure naming the
+    // 404, not a connection failure.
+    assert!(matches!(err, RpcError::Status(_)), "{err:?}");
+    assert!(err.to_string().contains("404"), "{err}");
+}
+
+#[tokio::test]
+async fn refused_dns_and_missing_socket_fail_fast_with_their_code() {
+    // Bind then drop to find a port nothing listens on.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let long = Duration::from_secs(60);
+    let cases = [
+        (format!("127.0.0.1:{port}"), "REFUSED"),
+        ("no-such-host.invalid:50051".to_owned(), "DNS"),
+        (
+            "unix:///nonexistent-dir/grpc.sock".to_owned(),
+            "NO_SUCH_SOCKET",
+        ),
+    ];
+    for (addr, code) in cases {
+        let flags = ConnArgs {
+            connect_timeout: long,
+            ..args(&addr)
+        };
+        // A 60s timeout: only failing fast can give anything but TIMEOUT.
+        let err = connect_err(&flags).await;
+        assert_eq!(err.code(), code, "{addr}: {err}");
+    }
+}
+
+// ------------------------------------------------------------- closing
+
+/// Runs a client on its own runtime and drops that runtime right after,
+/// as a probe process exits; returns how the server saw the connection end.
+fn client_then_exit(close: bool) -> testkit::servers::CloseCounts {
+    let server_rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = server_rt.block_on(TestServer::builder().start());
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let flags = args(server.addr());
+    client_rt.block_on(async {
+        let conn = connect_ok(&flags).await;
+        check(&conn, "").await.expect("check");
+        if close {
+            conn.close().await;
+        } else {
+            // The process "exits" with the connection still open.
+            std::mem::forget(conn);
+        }
+    });
+    drop(client_rt);
+    server_rt.block_on(server.wait_for_closes(1, Duration::from_secs(5)))
+}
+
+#[test]
+fn close_sends_goaway_before_returning() {
+    let closes = client_then_exit(true);
+    assert_eq!(
+        closes,
+        testkit::servers::CloseCounts {
+            graceful: 1,
+            abrupt: 0
+        }
+    );
+}
+
+#[test]
+fn exiting_without_close_is_abrupt() {
+    let closes = client_then_exit(false);
+    assert_eq!(
+        closes,
+        testkit::servers::CloseCounts {
+            graceful: 0,
+            abrupt: 1
+        }
+    );
+}

@@ -1,0 +1,179 @@
+//! `channelz-tui --json`: the snapshot is proto3 JSON. Each entity, with
+//! the added keys (`childChannels`, `subchannels`, `sockets`,
+//! `listenSockets`, `rates`) removed, parses back into its Channelz message
+//! with prost-reflect's strict proto3 JSON parser; the added arrays hold the
+//! resolved children. Also the binary's exit codes and NDJSON error lines.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use channelz_tui::demo::DemoServer;
+use channelz_tui::json;
+use channelz_tui::poll::Api;
+use grpc_probe::conn::{ConnectOptions, Target, connect};
+use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage};
+use serde_json::Value;
+
+const ADDED: [&str; 5] = ["childChannels", "subchannels", "sockets", "listenSockets", "rates"];
+
+fn pool() -> DescriptorPool {
+    DescriptorPool::decode(grpc_toolkit_proto::FILE_DESCRIPTOR_SET).expect("descriptor set")
+}
+
+/// Parses `value` minus the added keys as message `name`, strictly (unknown
+/// fields are errors), and recurses into the added arrays. Returns how many
+/// entities were checked.
+fn check(pool: &DescriptorPool, value: &Value, name: &str) -> usize {
+    let mut plain = value.clone();
+    let obj = plain.as_object_mut().expect("entity is an object");
+    for key in ADDED {
+        obj.remove(key);
+    }
+    let desc = pool.get_message_by_name(name).expect("known message");
+    let options = DeserializeOptions::new().deny_unknown_fields(true);
+    let text = plain.to_string();
+    let mut de = serde_json::Deserializer::from_str(&text);
+    DynamicMessage::deserialize_with_options(desc, &mut de, &options)
+        .unwrap_or_else(|e| panic!("{name} is not proto3 JSON: {e}\n{plain}"));
+    let rates = value.get("rates").expect("rates object");
+    assert!(rates.get("callsPerSecond").is_some() && rates.get("failuresPerSecond").is_some(), "{rates}");
+    let mut n = 1;
+    for (key, child) in [
+        ("childChannels", "grpc.channelz.v1.Channel"),
+        ("subchannels", "grpc.channelz.v1.Subchannel"),
+        ("sockets", "grpc.channelz.v1.Socket"),
+        ("listenSockets", "grpc.channelz.v1.Socket"),
+    ] {
+        for item in value.get(key).and_then(Value::as_array).into_iter().flatten() {
+            n += check(pool, item, child);
+        }
+    }
+    n
+}
+
+async fn api(addr: std::net::SocketAddr) -> Api {
+    let options = ConnectOptions::plaintext(Target::Tcp { host: addr.ip().to_string(), port: addr.port() }, "tui-json-test");
+    Api::new(connect(&options).await.expect("demo accepts"), Duration::from_secs(5))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_is_proto3_json_with_resolved_children_and_rates() {
+    let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
+    let api = api(demo.local_addr()).await;
+    // The demo's traffic starts with the server; give it a poll interval.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let first = json::take(&api).await.expect("snapshot");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = json::take(&api).await.expect("snapshot");
+    let doc = second.to_json("demo", Some(&first.counters()));
+    // Round trip through text, as a consumer would read it.
+    let doc: Value = serde_json::from_str(&doc.to_string()).expect("valid JSON");
+
+    let pool = pool();
+    let channels = doc["channels"].as_array().expect("channels array");
+    let servers = doc["servers"].as_array().expect("servers array");
+    assert!(!channels.is_empty() && !servers.is_empty(), "{doc}");
+    let mut checked = 0;
+    for c in channels {
+        checked += check(&pool, c, "grpc.channelz.v1.Channel");
+    }
+    for s in servers {
+        checked += check(&pool, s, "grpc.channelz.v1.Server");
+    }
+    assert!(checked > channels.len() + servers.len(), "children were resolved and checked ({checked})");
+
+    // Exact mapping details: int64 as strings, enums by name, RFC 3339.
+    let c = &channels[0];
+    assert!(c["ref"]["channelId"].is_string(), "int64 is a string: {}", c["ref"]);
+    assert!(c["data"]["state"]["state"].as_str().is_some_and(|s| s.chars().all(|c| c.is_ascii_uppercase() || c == '_')));
+    let ts = c["data"]["trace"]["creationTimestamp"].as_str().expect("timestamp");
+    assert!(ts.ends_with('Z') && ts.contains('T'), "{ts}");
+
+    // Resolved subchannels match the refs they resolve.
+    let with_subs = channels.iter().find(|c| c["subchannelRef"].as_array().is_some_and(|a| !a.is_empty())).expect("a channel with subchannels");
+    let refs: Vec<&str> = with_subs["subchannelRef"].as_array().into_iter().flatten().filter_map(|r| r["subchannelId"].as_str()).collect();
+    let resolved: Vec<&str> = with_subs["subchannels"].as_array().into_iter().flatten().filter_map(|s| s["ref"]["subchannelId"].as_str()).collect();
+    let mut refs_sorted = refs.clone();
+    refs_sorted.sort_by_key(|s| s.parse::<i64>().unwrap_or(0));
+    assert_eq!(resolved, refs_sorted);
+
+    // The demo's first channel calls every poll: a rate over two snapshots.
+    let rate = channels.iter().filter_map(|c| c["rates"]["callsPerSecond"].as_f64()).fold(0.0, f64::max);
+    assert!(rate > 0.0, "a positive calls/s from two snapshots: {}", channels[0]["rates"]);
+    // The first snapshot alone has no rates.
+    let alone = first.to_json("demo", None);
+    assert!(alone["channels"][0]["rates"]["callsPerSecond"].is_null());
+    demo.shutdown().await;
+}
+
+/// The `channelz-tui` binary, built on demand (a test of another package
+/// does not get its binaries built by cargo).
+fn binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-q", "-p", "channelz-tui", "--bin", "channelz-tui"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building channelz-tui");
+    dir.join("channelz-tui")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_and_watch_error_lines() {
+    let bin = binary();
+    // Nothing listens on a port we bound and closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let dead = format!("127.0.0.1:{port}");
+
+    let out = tokio::process::Command::new(&bin).args([dead.as_str(), "--json"]).output().await.expect("runs");
+    assert_eq!(out.status.code(), Some(2), "cannot connect is exit 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&dead), "{stderr}");
+
+    let out = tokio::process::Command::new(&bin).args(["--json", "-o", "yaml", "x:1"]).output().await.expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("yaml"));
+
+    // A server without Channelz: exit 3, said plainly.
+    let server = testkit::servers::TestServer::builder().start().await;
+    let out = tokio::process::Command::new(&bin).args([server.addr(), "--json"]).output().await.expect("runs");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Channelz service"));
+
+    // --watch against a dead server: `{"error": ...}` lines, and it keeps going.
+    let mut child = tokio::process::Command::new(&bin)
+        .args([dead.as_str(), "--json", "--watch", "--interval", "100ms"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    for _ in 0..3 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("a line in time").expect("read").expect("line");
+        let v: Value = serde_json::from_str(&line).expect("NDJSON line");
+        assert!(v["error"].as_str().is_some_and(|e| e.contains("cannot connect")), "{line}");
+    }
+    let _ = child.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_json_snapshot_of_the_demo() {
+    let bin = binary();
+    let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
+    let out = tokio::process::Command::new(&bin)
+        .args(["-addr", &demo.local_addr().to_string(), "-o", "json"])
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let pool = pool();
+    for c in doc["channels"].as_array().expect("channels") {
+        check(&pool, c, "grpc.channelz.v1.Channel");
+    }
+    demo.shutdown().await;
+}

@@ -1,0 +1,135 @@
+//! The real `channelz-tui` binary in a real terminal (tmux): it starts,
+//! shows the server's channels, navigates, survives the server going away
+//! and coming back on the same address, quits on `q`, and leaves the
+//! terminal in cooked mode with the alternate screen gone.
+//!
+//! Needs tmux (CI installs it); without it the test prints a notice and
+//! skips, except with CI=true where it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-q", "-p", "channelz-tui", "--bin", "channelz-tui"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building channelz-tui");
+    dir.join("channelz-tui")
+}
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "tui"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", "-t", "tui", k]);
+            // One key per read: an Esc followed at once by another key
+            // would be read as Alt+key, as in any terminal.
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").stderr(Stdio::null()).status();
+    }
+}
+
+async fn demo_server(bin: &Path, addr: &str) -> tokio::process::Child {
+    let mut child = tokio::process::Command::new(bin)
+        .args(["--demo-server", addr])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("demo server spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("demo server announces itself")
+        .expect("read")
+        .expect("a line");
+    assert!(first.starts_with("listening on "), "{first}");
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(!testkit::peers::in_ci(), "tmux is required in CI");
+        eprintln!("!!!!! SKIPPED: tmux is not installed");
+        return;
+    }
+    let bin = binary();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = demo_server(&bin, &addr).await;
+
+    let tmux = Tmux { socket: format!("channelz-tui-test-{}", std::process::id()) };
+    let script = format!(
+        "{} {addr} --interval 300ms; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        bin.display()
+    );
+    tmux.run(&["new-session", "-d", "-s", "tui", "-x", "120", "-y", "36", "sh", "-c", &script]);
+
+    // Starts and shows the demo's channels and servers.
+    let screen = tmux.wait_for("the overview", |s| s.contains("● connected") && s.contains("READY") && s.contains("servers ("));
+    assert!(screen.contains(&format!("http://{addr}")), "{screen}");
+
+    // Navigates: down, into a channel, into its subchannel, back out.
+    tmux.keys(&["j", "k", "Enter"]);
+    tmux.wait_for("channel detail", |s| s.contains("overview › channel") && s.contains("children ("));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("subchannel detail", |s| s.contains("› subchannel"));
+    tmux.keys(&["Escape", "Escape"]);
+    tmux.wait_for("back at the overview", |s| s.lines().nth(1).is_some_and(|l| l.trim() == "overview"));
+    tmux.keys(&["?"]);
+    tmux.wait_for("help", |s| s.contains("help (Esc closes)"));
+    tmux.keys(&["Escape"]);
+
+    // The server goes away: the dashboard says so and keeps the last data.
+    let _ = server.kill().await;
+    tmux.wait_for("disconnected", |s| s.contains("disconnected"));
+    // And comes back on the same address: reconnected, fresh ids.
+    let _server = demo_server(&bin, &addr).await;
+    tmux.wait_for("reconnected", |s| s.contains("● connected") && s.contains("READY"));
+
+    // Quits, and the shell gets a restored terminal.
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("exit", |s| s.contains("exit="));
+    assert!(screen.contains("exit=0"), "{screen}");
+    assert!(screen.lines().any(|l| l.trim() == "icanon"), "cooked mode restored:\n{screen}");
+    assert!(!screen.contains("channels ("), "alternate screen left:\n{screen}");
+}
