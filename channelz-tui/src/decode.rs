@@ -321,6 +321,14 @@ mod tests {
     }
 
     #[test]
+    fn certificates_show_subject_sans_and_expiry() {
+        let c = certificate(&crate::fixtures::certificate()).expect("parses");
+        assert!(c.subject.contains("rcgen"), "{}", c.subject);
+        assert_eq!(c.sans, vec!["DNS:localhost".to_string(), "IP:127.0.0.1".to_string()]);
+        assert_eq!(rfc3339(c.not_after), "4096-01-01T00:00:00Z");
+    }
+
+    #[test]
     fn garbage_is_not_a_certificate() {
         assert!(certificate(b"nope").is_err());
     }

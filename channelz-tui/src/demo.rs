@@ -121,9 +121,7 @@ impl DemoServer {
         let (stop, stopped) = watch::channel(false);
 
         let demo = registry.register_server("demo");
-        let incoming = demo
-            .incoming(listener)
-            .map_err(|e| bind_error(addr, e))?;
+        let incoming = demo.incoming(listener).map_err(|e| bind_error(addr, e))?;
         let (reporter, health) = tonic_health::server::health_reporter();
         let channelz = ChannelzService::new(registry.clone()).into_server();
         let server = tokio::spawn({
@@ -142,7 +140,9 @@ impl DemoServer {
         });
 
         let flap_server = registry.register_server("demo-flapping-backend");
-        let flap_addr = flap_listener.local_addr().map_err(|e| bind_error("127.0.0.1:0", e))?;
+        let flap_addr = flap_listener
+            .local_addr()
+            .map_err(|e| bind_error("127.0.0.1:0", e))?;
         let mut background = vec![tokio::spawn(flap(
             flap_server,
             flap_listener,
@@ -293,7 +293,7 @@ async fn traffic(
             _ = stopped.wait_for(|stop| *stop) => return,
         }
         n += 1;
-        let service = if with_failures && n % FAILURE_EVERY == 0 {
+        let service = if with_failures && n.is_multiple_of(FAILURE_EVERY) {
             "demo.UnknownService"
         } else {
             ""

@@ -145,13 +145,19 @@ pub fn socket(id: i64) -> Socket {
     }
 }
 
-/// A socket with TLS but a certificate that is not DER.
+/// A DER certificate for `localhost` and 127.0.0.1, valid until 4096.
+pub fn certificate() -> Vec<u8> {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("rcgen");
+    key.cert.der().to_vec()
+}
+
+/// A socket with TLS: a real remote certificate and a broken local one.
 pub fn tls_socket(id: i64) -> Socket {
     let mut s = socket(id);
     s.security = Some(Security {
         model: Some(security::Model::Tls(security::Tls {
-            local_certificate: vec![],
-            remote_certificate: b"not der".to_vec(),
+            local_certificate: b"not der".to_vec(),
+            remote_certificate: certificate(),
             cipher_suite: Some(security::tls::CipherSuite::StandardName("TLS_AES_128_GCM_SHA256".into())),
         })),
     });

@@ -189,7 +189,10 @@ impl tower::Service<Uri> for ChannelzConnector {
 async fn connect(registry: &Registry, shared: &Arc<Shared>, uri: &Uri) -> io::Result<ClientStream> {
     let channel = shared.channel.node();
     let host = uri.host().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("target {uri} has no host"))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("target {uri} has no host"),
+        )
     })?;
     let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
         Some("https") => 443,
@@ -283,10 +286,7 @@ fn update_subchannels(
     authority: &str,
     addrs: &[SocketAddr],
 ) -> Vec<(SocketAddr, SubchannelHandle)> {
-    let mut subs = shared
-        .subchannels
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut subs = shared.subchannels.lock().unwrap_or_else(|e| e.into_inner());
     let known: Vec<SocketAddr> = subs.iter().map(|(a, _)| *a).collect();
     if known.as_slice() != addrs {
         let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();

@@ -55,6 +55,6 @@ pub use server::{
     ResponseFuture, ServerTls,
 };
 pub use service::{
-    ChannelzService, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, channel_proto, server_proto,
-    socket_proto, subchannel_proto,
+    ChannelzService, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, channel_proto, server_proto, socket_proto,
+    subchannel_proto,
 };

@@ -21,9 +21,7 @@ use crate::registry::{CallMetrics, SocketNode, SubchannelNode, now_nanos};
 /// `Some(true)` for grpc-status 0, `Some(false)` for any other status,
 /// `None` when the map carries no status.
 pub(crate) fn grpc_status_ok(headers: &HeaderMap) -> Option<bool> {
-    headers
-        .get("grpc-status")
-        .map(|v| v.as_bytes() == b"0")
+    headers.get("grpc-status").map(|v| v.as_bytes() == b"0")
 }
 
 /// Counts complete gRPC message headers in a byte stream split into
@@ -44,7 +42,9 @@ impl MessageCounter {
         let mut messages = 0;
         while !chunk.is_empty() {
             if self.skip > 0 {
-                let n = usize::try_from(self.skip).unwrap_or(usize::MAX).min(chunk.len());
+                let n = usize::try_from(self.skip)
+                    .unwrap_or(usize::MAX)
+                    .min(chunk.len());
                 chunk = &chunk[n..];
                 self.skip -= n as u64;
                 continue;
@@ -56,7 +56,12 @@ impl MessageCounter {
             chunk = &chunk[n..];
             if self.prefix_len == 5 {
                 messages += 1;
-                let len = [self.prefix[1], self.prefix[2], self.prefix[3], self.prefix[4]];
+                let len = [
+                    self.prefix[1],
+                    self.prefix[2],
+                    self.prefix[3],
+                    self.prefix[4],
+                ];
                 self.skip = u64::from(u32::from_be_bytes(len));
                 self.prefix_len = 0;
             }
@@ -165,7 +170,9 @@ impl Drop for CallTracker {
 /// connector. Read once per call (and per body chunk only while a call does
 /// not know its connection yet); the lock is per channel, never global.
 #[derive(Debug, Default)]
-pub(crate) struct CurrentConnection(std::sync::Mutex<Option<(Arc<SubchannelNode>, Arc<SocketNode>)>>);
+pub(crate) struct CurrentConnection(
+    std::sync::Mutex<Option<(Arc<SubchannelNode>, Arc<SocketNode>)>>,
+);
 
 impl CurrentConnection {
     pub(crate) fn get(&self) -> Option<(Arc<SubchannelNode>, Arc<SocketNode>)> {

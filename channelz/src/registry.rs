@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, Weak, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{
+    Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many trace events each channel, subchannel and server keeps; older
@@ -302,7 +304,8 @@ impl SocketMetrics {
         let now = now_nanos();
         if sent {
             self.messages_sent.fetch_add(n, Ordering::Relaxed);
-            self.last_message_sent_nanos.fetch_max(now, Ordering::Relaxed);
+            self.last_message_sent_nanos
+                .fetch_max(now, Ordering::Relaxed);
         } else {
             self.messages_received.fetch_add(n, Ordering::Relaxed);
             self.last_message_received_nanos
@@ -427,8 +430,11 @@ impl ChannelNode {
             } else {
                 Severity::Info
             };
-            self.trace
-                .add(severity, format!("state changed to {}", state.as_str()), None);
+            self.trace.add(
+                severity,
+                format!("state changed to {}", state.as_str()),
+                None,
+            );
         }
     }
 
@@ -452,8 +458,11 @@ impl SubchannelNode {
             } else {
                 Severity::Info
             };
-            self.trace
-                .add(severity, format!("state changed to {}", state.as_str()), None);
+            self.trace.add(
+                severity,
+                format!("state changed to {}", state.as_str()),
+                None,
+            );
         }
     }
 
@@ -615,11 +624,10 @@ impl Registry {
         };
         write(map).insert(node.id, node.clone());
         if listen {
-            server.node().trace.add(
-                Severity::Info,
-                format!("listening on {}", node.name),
-                None,
-            );
+            server
+                .node()
+                .trace
+                .add(Severity::Info, format!("listening on {}", node.name), None);
         }
         SocketHandle(Arc::new(OwnedSocket {
             node,
@@ -889,7 +897,9 @@ mod tests {
     #[test]
     fn pages_are_inclusive_ascending_and_end_only_at_the_tail() {
         let r = Registry::new();
-        let handles: Vec<_> = (0..10).map(|i| r.register_channel(format!("c{i}"))).collect();
+        let handles: Vec<_> = (0..10)
+            .map(|i| r.register_channel(format!("c{i}")))
+            .collect();
         let ids: Vec<i64> = handles.iter().map(ChannelHandle::id).collect();
 
         let (page1, end1) = r.channels_page(0, 4);

@@ -17,9 +17,10 @@
 //!
 //! The layer sits inside tonic's own per-connection stack, so it sees the
 //! [`ChannelzConnectInfo`] our accept wrapper attaches to each connection
-//! and updates that socket's stream and message counters too. Calls that
-//! tonic rejects before the layer (its `timeout` and load shedding) are not
-//! seen.
+//! and updates that socket's stream and message counters too. Used with
+//! tonic's own `serve(addr)` instead, the layer still counts calls, but no
+//! sockets are listed. Calls that tonic rejects before the layer (its
+//! `timeout` and load shedding) are not seen.
 
 use std::future::Future;
 use std::io;
@@ -483,7 +484,9 @@ async fn accept_loop(
                         }
                     };
                     let socket = server.registry().register_server_socket(&server, spec);
-                    socket.node().set_tls(tls_info(stream.get_ref().1, certificate));
+                    socket
+                        .node()
+                        .set_tls(tls_info(stream.get_ref().1, certificate));
                     let _ = tx
                         .send(Ok(ChannelzStream {
                             io: StreamIo::Tls(Box::new(stream)),
@@ -555,10 +558,12 @@ mod tests {
         let (std, other) = cipher_suite_names(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
         assert_eq!(std.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
         assert_eq!(other, None);
-        let (std, _) = cipher_suite_names(
-            rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        let (std, _) =
+            cipher_suite_names(rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        assert_eq!(
+            std.as_deref(),
+            Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
         );
-        assert_eq!(std.as_deref(), Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"));
     }
 }
 
@@ -609,7 +614,10 @@ mod layer_tests {
 
     async fn call<S>(svc: S)
     where
-        S: Service<Request<tonic::body::Body>, Response = Response<ObservedBody<tonic::body::Body>>>,
+        S: Service<
+                Request<tonic::body::Body>,
+                Response = Response<ObservedBody<tonic::body::Body>>,
+            >,
         S::Error: std::fmt::Debug,
     {
         let resp = svc

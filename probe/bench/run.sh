@@ -21,8 +21,16 @@ root_dir=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root_dir/target}
 runs=${BENCH_RUNS:-300}
 
-cargo build --release --locked -p grpc-probe >&2
-bin=$CARGO_TARGET_DIR/release/grpc-probe
+# BENCH_TARGET=x86_64-unknown-linux-musl measures the static binary the
+# container ships (no dynamic loader, musl's allocator); the default is the
+# host's glibc build.
+if [ -n "${BENCH_TARGET:-}" ]; then
+  cargo build --release --locked -p grpc-probe --target "$BENCH_TARGET" >&2
+  bin=$CARGO_TARGET_DIR/$BENCH_TARGET/release/grpc-probe
+else
+  cargo build --release --locked -p grpc-probe >&2
+  bin=$CARGO_TARGET_DIR/release/grpc-probe
+fi
 python=python3
 [ -x "$root_dir/target/peers/venv/bin/python" ] && python=$root_dir/target/peers/venv/bin/python
 
@@ -34,36 +42,47 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_server() { # $1 = port file, rest = server args
+# The server under the probe: the grpc-go test peer when it is installed
+# (a fast server, as in production), else the Python grpcio server.
+# BENCH_SERVER=python forces the latter.
+go_peer=$root_dir/target/peers/go/bin/grpc-peer-go
+server_kind=${BENCH_SERVER:-go}
+[ -x "$go_peer" ] || server_kind=python
+mkfifo "$work/peer-stdin"
+# Held open read-write for the script's lifetime: the Go peer exits when
+# its stdin closes, i.e. when this script ends, however it ends.
+exec 7<>"$work/peer-stdin"
+
+start_server() { # $1 = port file, rest = --tls CERT KEY or nothing
   local port_file=$1; shift
-  "$python" "$root_dir/probe/bench/health_server.py" "$@" >"$port_file" 2>>"$work/server.err" &
+  if [ "$server_kind" = go ]; then
+    local tls=()
+    [ "${1:-}" = --tls ] && tls=(--tls-cert "$2" --tls-key "$3")
+    "$go_peer" --channels 0 "${tls[@]}" <"$work/peer-stdin" >"$port_file" 2>>"$work/server.err" &
+  else
+    "$python" "$root_dir/probe/bench/health_server.py" "$@" >"$port_file" 2>>"$work/server.err" &
+  fi
   pids+=($!)
   for _ in $(seq 1 100); do [ -s "$port_file" ] && break; sleep 0.1; done
   [ -s "$port_file" ] || { cat "$work/server.err" >&2; exit 1; }
-  head -n1 "$port_file"
+  # Python prints the port; the Go peer prints "PORT <port>".
+  head -n1 "$port_file" | awk '{print $NF}'
 }
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-port=$(start_server "$work/port")
-tls_port=$(start_server "$work/tls_port" --tls "$work/cert.pem" "$work/key.pem")
-addr=127.0.0.1:$port
-tls_addr=127.0.0.1:$tls_port
 closed=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 "$bin" -addr "$addr" >/dev/null 2>&1 || { echo "grpc-probe cannot check $addr" >&2; exit 1; }
 
-median_ms() { # hyperfine JSON -> median in ms
-  "$python" -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.3f" % (r["median"]*1000))' "$1"
+median_ms() { # hyperfine JSON -> "median wall ms   mean user+sys CPU ms"
+  "$python" -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%8.3f ms   cpu %6.3f ms" % (r["median"]*1000, (r["user"]+r["system"])*1000))' "$1"
 }
-bench() { # $1 = name, $2 = command
-  hyperfine -N --warmup 20 --runs "$runs" -i --export-json "$work/$1.json" "$2" >/dev/null 2>&1
+bench() { # $1 = name, $2 = command, $3 = runs (default $runs)
+  hyperfine -N --warmup 5 --runs "${3:-$runs}" -i --export-json "$work/$1.json" "$2" >/dev/null 2>&1
   median_ms "$work/$1.json"
 }
 peak_rss_kb() { # max over 20 runs of "Maximum resident set size"
   local max=0 kb
-  for _ in $(seq 1 20); do
+  for _ in $(seq 1 "${RSS_RUNS:-20}"); do
     kb=$( (/usr/bin/time -v "$@" 2>&1 >/dev/null) | awk '/Maximum resident/ {print $6}')
     [ "$kb" -gt "$max" ] && max=$kb
   done
@@ -74,18 +93,19 @@ check="$bin -addr $addr"
 py_check="$python $root_dir/probe/bench/python_client.py $addr"
 
 echo "build:      $(git -C "$root_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root_dir" diff --quiet 2>/dev/null || echo +dirty), $(rustc --version), profile.release as in Cargo.toml"
-echo "machine:    $(nproc) cores, $(uname -sr)"
+echo "machine:    $(nproc) cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg); server: $server_kind"
 echo "binary:     $(stat -c %s "$bin") bytes ($bin)"
 echo
-echo "median wall time per check (hyperfine -N, $runs runs):"
-printf '  %-44s %8s ms\n' "grpc-probe plaintext check" "$(bench check "$check")"
-printf '  %-44s %8s ms\n' "grpc-probe TLS check (-tls-ca-cert)" \
+echo "median wall time per check, and mean user+sys CPU (hyperfine -N, $runs runs):"
+printf '  %-44s %s\n' "grpc-probe plaintext check" "$(bench check "$check")"
+printf '  %-44s %s\n' "grpc-probe TLS check (-tls-ca-cert)" \
   "$(bench tls "$bin -addr $tls_addr -tls -tls-ca-cert $work/cert.pem")"
-printf '  %-44s %8s ms\n' "python grpcio client (baseline)" "$(bench python "$py_check")"
+printf '  %-44s %s\n' "python grpcio client (baseline, 30 runs)" "$(bench python "$py_check" 30)"
 echo
 echo "breakdown (medians):"
-printf '  %-44s %8s ms\n' "process start + argv (-version)" "$(bench version "$bin -version")"
-printf '  %-44s %8s ms\n' "+ runtime + refused connect" "$(bench refused "$bin -addr 127.0.0.1:$closed")"
+printf '  %-44s %s\n' "exec floor: /bin/true (dynamic glibc)" "$(bench true /bin/true)"
+printf '  %-44s %s\n' "process start + argv (-version)" "$(bench version "$bin -version")"
+printf '  %-44s %s\n' "+ runtime + refused connect" "$(bench refused "$bin -addr 127.0.0.1:$closed")"
 # In-process phase timings from -v, median over 50 runs.
 for _ in $(seq 1 50); do "$bin" -addr "$addr" -v 2>&1 >/dev/null; done >"$work/verbose.txt"
 "$python" - "$work/verbose.txt" <<'PY'
@@ -107,4 +127,4 @@ echo
 echo "peak RSS (max of 20 runs, /usr/bin/time -v):"
 printf '  %-44s %8s KiB\n' "grpc-probe plaintext check" "$(peak_rss_kb $check)"
 printf '  %-44s %8s KiB\n' "grpc-probe TLS check" "$(peak_rss_kb "$bin" -addr "$tls_addr" -tls -tls-ca-cert "$work/cert.pem")"
-printf '  %-44s %8s KiB\n' "python grpcio client (baseline)" "$(peak_rss_kb $py_check)"
+printf '  %-44s %8s KiB\n' "python grpcio client (baseline)" "$(RSS_RUNS=3 peak_rss_kb $py_check)"

@@ -168,7 +168,6 @@ pub fn flag_spec(command: &clap::Command) -> OwnedFlagSpec {
             spec.aliases.push((alias.to_owned(), long.to_owned()));
         }
     }
-    // The reference tool spells verbose `-v`; ours is `-v`/`--verbose`.
     spec
 }
 
@@ -307,7 +306,7 @@ impl TryFrom<ProbeArgs> for Config {
         let connect = args
             .conn
             .to_options(DEFAULT_USER_AGENT)
-            .map_err(|e| UsageError::arg(e))?;
+            .map_err(UsageError::arg)?;
 
         let format = match (args.output.as_deref(), args.json) {
             (None | Some("text"), false) => OutputFormat::Text,

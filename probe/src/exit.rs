@@ -70,6 +70,7 @@ impl From<Status> for ExitCode {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::Status::*;
     use super::*;

@@ -187,7 +187,7 @@ pub fn status_line(raw: i32) -> String {
 /// A timeout as messages show it: Go's format, rounded to the millisecond
 /// when it was cut by `--timeout` (299.993167ms reads as 300ms).
 pub fn shown(d: Duration) -> String {
-    if d >= Duration::from_millis(10) && d.subsec_nanos() % 1_000_000 != 0 {
+    if d >= Duration::from_millis(10) && !d.subsec_nanos().is_multiple_of(1_000_000) {
         let ms = (d.as_nanos() + 500_000) / 1_000_000;
         format_go_duration(Duration::from_millis(ms as u64))
     } else {
@@ -277,6 +277,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

@@ -463,8 +463,9 @@ async fn watch(
     let start = Instant::now();
     let service = config.services.first().cloned().unwrap_or_default();
     let json = config.format == OutputFormat::Json;
-    let emit_failure = |sinks: &mut Sinks<'_>, line: &str, failure: Failure| {
-        sinks.line(line);
+    // The JSON line for a watch that failed; the stderr lines are printed
+    // by the caller.
+    let emit_failure = |sinks: &mut Sinks<'_>, failure: Failure| {
         if json {
             let mut result = ServiceResult::not_asked(&service);
             result.elapsed = Some(start.elapsed());
@@ -480,9 +481,7 @@ async fn watch(
             for line in lines.lines() {
                 sinks.line(line);
             }
-            if json {
-                emit_failure(sinks, "", failure);
-            }
+            emit_failure(sinks, failure);
             return Status::ConnectFailure;
         }
     };
@@ -549,8 +548,8 @@ async fn watch(
     close(connection).await;
     match ended {
         Some(Err(err)) => {
-            let line = rpc_error_line(&err, Duration::ZERO);
-            emit_failure(sinks, &line, Failure::rpc(&err));
+            sinks.line(&rpc_error_line(&err, Duration::ZERO));
+            emit_failure(sinks, Failure::rpc(&err));
             Status::RpcFailure
         }
         Some(Ok(line)) => {

@@ -2,8 +2,8 @@
 //! tonic servers, faults on demand, TLS material made at run time, and the
 //! real gRPC peers (Python grpcio, Node grpc-js, Go grpc-go).
 
-pub mod peers;
 pub mod faults;
 pub mod health;
+pub mod peers;
 pub mod servers;
 pub mod tls;

@@ -149,7 +149,9 @@ fn address(v: &Value) -> SocketAddr {
     let ip = bytes(&tcp["ip_address"]);
     let ip: std::net::IpAddr = match ip.len() {
         4 => <[u8; 4]>::try_from(ip.as_slice()).expect("4 bytes").into(),
-        16 => <[u8; 16]>::try_from(ip.as_slice()).expect("16 bytes").into(),
+        16 => <[u8; 16]>::try_from(ip.as_slice())
+            .expect("16 bytes")
+            .into(),
         n => panic!("ip address of {n} bytes"),
     };
     SocketAddr::new(ip, u16::try_from(int(&tcp["port"])).expect("a port"))
@@ -216,10 +218,18 @@ async fn python_reads_counts_that_match_the_calls_made() {
     let server_side = &seen["sockets"][app_sockets[0].to_string()];
     let sd = &server_side["data"];
     assert_eq!(int(&sd["streams_started"]), 10, "{server_side}");
-    assert_eq!(int(&sd["streams_succeeded"]), 10, "every call ended its stream");
+    assert_eq!(
+        int(&sd["streams_succeeded"]),
+        10,
+        "every call ended its stream"
+    );
     assert_eq!(int(&sd["streams_failed"]), 0);
     assert_eq!(int(&sd["messages_received"]), 10, "one request each");
-    assert_eq!(int(&sd["messages_sent"]), 7, "trailers-only answers carry none");
+    assert_eq!(
+        int(&sd["messages_sent"]),
+        7,
+        "trailers-only answers carry none"
+    );
     assert!(sd["last_remote_stream_created_timestamp"].is_string());
     // Fields hyper and h2 do not expose are left out, not faked.
     assert!(sd.get("local_flow_control_window").is_none());
@@ -235,7 +245,11 @@ async fn python_reads_counts_that_match_the_calls_made() {
     assert_eq!(cd["target"], target.as_str());
     assert_eq!(cd["state"]["state"], "READY");
     assert_eq!(
-        (int(&cd["calls_started"]), int(&cd["calls_succeeded"]), int(&cd["calls_failed"])),
+        (
+            int(&cd["calls_started"]),
+            int(&cd["calls_succeeded"]),
+            int(&cd["calls_failed"])
+        ),
         (10, 7, 3)
     );
     let events: Vec<&str> = cd["trace"]["events"]
@@ -306,13 +320,15 @@ async fn server_sockets_appear_and_disappear_with_connections() {
     drop(client);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !fx.app.node().sockets_page(0, 10).0.is_empty() {
-        assert!(Instant::now() < deadline, "the closed connection is still listed");
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection is still listed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     let gone = open[0].to_string();
-    let Some(seen) = python_read(&fx.admin_addr.to_string(), &["--unknown-id", &gone]).await
-    else {
+    let Some(seen) = python_read(&fx.admin_addr.to_string(), &["--unknown-id", &gone]).await else {
         return;
     };
     assert!(page_ids(&seen["server_sockets"][app_id.to_string()]).is_empty());
@@ -338,13 +354,16 @@ async fn paging_walks_thousands_of_channels_without_gaps_or_repeats() {
     let target = fx.admin_addr.to_string();
 
     for (page_size, expected_page) in [("0", 100usize), ("7", 7), ("5000", 100)] {
-        let Some(seen) =
-            python_read(&target, &["--walk-only", "--page-size", page_size]).await
+        let Some(seen) = python_read(&target, &["--walk-only", "--page-size", page_size]).await
         else {
             return;
         };
         let pages = seen["top_channel_pages"].as_array().expect("pages");
-        assert_eq!(page_ids(&seen["top_channel_pages"]), expected, "page size {page_size}");
+        assert_eq!(
+            page_ids(&seen["top_channel_pages"]),
+            expected,
+            "page size {page_size}"
+        );
         let (last, full) = pages.split_last().expect("at least one page");
         assert_eq!(last["end"], true);
         for page in full {
@@ -366,7 +385,13 @@ async fn unknown_ids_and_ids_of_another_kind_are_not_found() {
     else {
         return;
     };
-    for rpc in ["GetChannel", "GetSubchannel", "GetServer", "GetServerSockets", "GetSocket"] {
+    for rpc in [
+        "GetChannel",
+        "GetSubchannel",
+        "GetServer",
+        "GetServerSockets",
+        "GetSocket",
+    ] {
         assert_eq!(seen["unknown_id"][rpc], "NOT_FOUND", "{rpc}");
     }
 
@@ -376,7 +401,12 @@ async fn unknown_ids_and_ids_of_another_kind_are_not_found() {
         return;
     };
     assert_eq!(seen["unknown_id"]["GetChannel"], "OK");
-    for rpc in ["GetSubchannel", "GetServer", "GetServerSockets", "GetSocket"] {
+    for rpc in [
+        "GetSubchannel",
+        "GetServer",
+        "GetServerSockets",
+        "GetSocket",
+    ] {
         assert_eq!(seen["unknown_id"][rpc], "NOT_FOUND", "{rpc}");
     }
 }
@@ -437,7 +467,9 @@ async fn tls_terminated_by_the_accept_wrapper_shows_suite_and_certificates() {
     assert_eq!(ids.len(), 1, "the reader's own connection");
     let socket = &seen["sockets"][ids[0].to_string()];
     let tls = &socket["security"]["tls"];
-    let suite = tls["standard_name"].as_str().expect("a standard cipher name");
+    let suite = tls["standard_name"]
+        .as_str()
+        .expect("a standard cipher name");
     assert!(suite.starts_with("TLS_"), "{suite}");
     assert_eq!(bytes(&tls["local_certificate"]), server_der);
     assert_eq!(bytes(&tls["remote_certificate"]), client_der);

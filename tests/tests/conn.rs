@@ -510,6 +510,29 @@ fn header_values_never_appear_in_debug_or_display() {
     }
 }
 
+#[tokio::test]
+async fn hand_built_options_are_checked_at_connect() {
+    const SECRET: &str = "hunter2-\u{e9}";
+    let target = Target::parse("127.0.0.1:1").expect("target");
+    let mut opts = ConnectOptions::plaintext(target, UA);
+    opts.headers = vec![conn::Header {
+        name: "x-token".into(),
+        value: SECRET.into(),
+    }];
+    let err = conn::connect(&opts).await.expect_err("a non-ASCII value");
+    assert_eq!(err.code(), "CONFIG", "{err}");
+    assert!(!format!("{err} {err:?}").contains(SECRET), "{err:?}");
+
+    opts.headers.clear();
+    opts.tls = Some(conn::TlsOptions {
+        ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
+        ..Default::default()
+    });
+    let err = conn::connect(&opts).await.expect_err("a missing CA file");
+    assert_eq!(err.code(), "CONFIG", "{err}");
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+}
+
 // -------------------------------------------------------------- plaintext
 
 #[tokio::test]
@@ -626,6 +649,110 @@ async fn rpc_failures_are_rpc_errors_not_connect_errors() {
     assert_eq!(err.code(), tonic::Code::Unimplemented, "{err}");
 }
 
+#[tokio::test]
+async fn spec_health_lists_and_watches_as_the_spec_says() {
+    use grpc_toolkit_proto::health::v1::HealthListRequest;
+    let server = TestServer::builder().start().await;
+    let health = server
+        .spec_health()
+        .expect("SpecHealth is the default")
+        .clone();
+    health.set("svc", ServingStatus::NotServing);
+    let conn = connect_ok(&args(server.addr())).await;
+    let mut client = conn.health_client();
+
+    let list = client
+        .list(HealthListRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    let mut listed: Vec<(String, ServingStatus)> = list
+        .statuses
+        .into_iter()
+        .map(|(name, r)| (name, r.status()))
+        .collect();
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        listed,
+        [
+            (String::new(), ServingStatus::Serving),
+            ("svc".to_owned(), ServingStatus::NotServing)
+        ]
+    );
+
+    let watch = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let mut stream = client
+        .watch(watch("later"))
+        .await
+        .expect("watch")
+        .into_inner();
+    let next = async |stream: &mut tonic::Streaming<_>| -> ServingStatus {
+        let item: Option<grpc_toolkit_proto::health::v1::HealthCheckResponse> =
+            tokio::time::timeout(Duration::from_secs(5), stream.message())
+                .await
+                .expect("an update within 5s")
+                .expect("a message");
+        item.expect("the stream stays open").status()
+    };
+    assert_eq!(next(&mut stream).await, ServingStatus::ServiceUnknown);
+    health.set("later", ServingStatus::Serving);
+    assert_eq!(next(&mut stream).await, ServingStatus::Serving);
+    health.remove("later");
+    assert_eq!(next(&mut stream).await, ServingStatus::ServiceUnknown);
+
+    // tonic-health, by contrast, refuses to watch an unknown service.
+    let tonic_server = TestServer::builder()
+        .health(HealthKind::Tonic)
+        .start()
+        .await;
+    let conn = connect_ok(&args(tonic_server.addr())).await;
+    assert_eq!(
+        check(&conn, "").await.expect("check"),
+        ServingStatus::Serving
+    );
+    let status = match conn.health_client().watch(watch("unknown")).await {
+        Err(status) => status,
+        Ok(response) => {
+            let mut stream = response.into_inner();
+            stream
+                .message()
+                .await
+                .expect_err("tonic-health ends the watch with NOT_FOUND")
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn test_servers_stop_when_dropped() {
+    for transport in TRANSPORTS {
+        let server = TestServer::builder().transport(transport).start().await;
+        let addr = server.addr().to_owned();
+        drop(server);
+        let want = if transport == Transport::Unix {
+            "NO_SUCH_SOCKET"
+        } else {
+            "REFUSED"
+        };
+        // The listener closes when its aborted task is next polled, so a
+        // connect right after the drop may still land in the backlog.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let outcome = try_connect(&args(&addr)).await.map(|_| ());
+            if outcome.as_ref().is_err_and(|e| e.code() == want) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{transport:?} still up: {outcome:?}"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 // -------------------------------------------------------------------- TLS
 
 const TRANSPORTS: [Transport; 2] = [Transport::Tcp, Transport::Unix];
@@ -690,34 +817,94 @@ async fn tls_verification_over_tcp_and_unix() {
 }
 
 #[tokio::test]
-async fn tls_server_name_override() {
+async fn tls_server_name_override_over_tcp_and_unix() {
+    let pki = TestPki::generate();
+    for transport in TRANSPORTS {
+        let server = TestServer::builder()
+            .transport(transport)
+            .tls(&pki)
+            .start()
+            .await;
+        // An :authority the certificate does not cover: verification uses
+        // its host unless -tls-server-name says otherwise.
+        let flags = ConnArgs {
+            authority: Some("not-in-cert.test:443".into()),
+            ..tls_args(server.addr(), &pki)
+        };
+        let err = connect_err(&flags).await;
+        assert_eq!(err.code(), "TLS_NAME_MISMATCH", "{transport:?}: {err}");
+        assert!(err.to_string().contains("\"not-in-cert.test\""), "{err}");
+        let flags = ConnArgs {
+            tls_server_name: Some("localhost".into()),
+            ..flags
+        };
+        let conn = connect_ok(&flags).await;
+        check(&conn, "")
+            .await
+            .expect("check with a server name override");
+        assert_eq!(
+            server.last_request().and_then(|r| r.authority).as_deref(),
+            Some("not-in-cert.test:443"),
+            "{transport:?}: the override changes verification, not :authority"
+        );
+    }
+}
+
+/// Set in the child process that [`trust_store_follows_ssl_cert_env`]
+/// starts: the environment is read once per process, so each trust-store
+/// setting needs a process of its own.
+const CHILD_ADDR: &str = "GRPC_TOOLKIT_TRUST_CHILD_ADDR";
+const CHILD_WANT: &str = "GRPC_TOOLKIT_TRUST_CHILD_WANT";
+
+#[tokio::test]
+async fn trust_store_child() {
+    let (Ok(addr), Ok(want)) = (std::env::var(CHILD_ADDR), std::env::var(CHILD_WANT)) else {
+        return; // Only meaningful when started by the test below.
+    };
+    let flags = ConnArgs {
+        tls: true,
+        ..args(&addr)
+    };
+    let source = conn::trust_source(options(&flags).tls.as_ref().expect("tls on"));
+    let outcome = match try_connect(&flags).await {
+        Ok(_) => "OK".to_owned(),
+        Err(e) => e.code().to_owned(),
+    };
+    assert_eq!(format!("{source:?} {outcome}"), want);
+}
+
+#[tokio::test]
+async fn trust_store_follows_ssl_cert_env() {
     let pki = TestPki::generate();
     let server = TestServer::builder().tls(&pki).start().await;
-    // Connect by a name the certificate does not have (the port is right,
-    // the host resolves to loopback), verify as "localhost", which it has.
-    let port = server
-        .addr()
-        .rsplit_once(':')
-        .map(|(_, p)| p.to_owned())
-        .expect("port");
-    let addr = format!("127.0.0.1:{port}");
-    let flags = ConnArgs {
-        authority: Some(format!("not-in-cert.test:{port}")),
-        ..tls_args(&addr, &pki)
-    };
-    assert_eq!(connect_err(&flags).await.code(), "TLS_NAME_MISMATCH");
-    let flags = ConnArgs {
-        tls_server_name: Some("localhost".into()),
-        ..flags
-    };
-    let conn = connect_ok(&flags).await;
-    check(&conn, "")
-        .await
-        .expect("check with a server name override");
-    assert_eq!(
-        server.last_request().and_then(|r| r.authority),
-        Some(format!("not-in-cert.test:{port}"))
-    );
+    let missing = pki.dir().join("missing.pem");
+    let cases = [
+        ("SSL_CERT_FILE", pki.ca_cert(), "System OK"),
+        ("SSL_CERT_DIR", pki.dir().to_path_buf(), "System OK"),
+        // An empty store (as in a FROM scratch image): bundled Mozilla
+        // roots, which do not know our CA.
+        ("SSL_CERT_FILE", missing, "BundledMozilla TLS_UNTRUSTED"),
+    ];
+    let exe = std::env::current_exe().expect("test binary path");
+    for (var, value, want) in cases {
+        let output = tokio::process::Command::new(&exe)
+            .args(["--exact", "trust_store_child", "--nocapture"])
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .env(var, &value)
+            .env(CHILD_ADDR, server.addr())
+            .env(CHILD_WANT, want)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("run the child test");
+        assert!(
+            output.status.success(),
+            "{var}={}: {}",
+            value.display(),
+            String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 #[tokio::test]

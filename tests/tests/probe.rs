@@ -769,14 +769,21 @@ async fn wait_retries_until_serving() {
 
 #[tokio::test]
 async fn wait_gives_up_with_the_last_attempts_code() {
-    let addr = refused_addr();
-    let run = probe(&["-addr", &addr, "--wait=600ms"]).await;
-    assert_connect_error(&run, &addr, "connection refused");
-    assert_ends_near(
+    let (server, health) = spec_server().await;
+    health.set("never", ServingStatus::NotServing);
+    let run = probe(&["-addr", server.addr(), "-service=never", "--wait=600ms"]).await;
+    assert_only_line(
         &run,
-        Duration::from_millis(600) - Duration::from_millis(300),
+        4,
+        "service unhealthy (responded with \"NOT_SERVING\")",
     );
+    assert!(server.accepted() >= 3, "it retried: {}", server.accepted());
+    // It stops when the next attempt could not start in time.
     assert!(run.elapsed < Duration::from_millis(1100), "{run:?}");
+
+    let addr = refused_addr();
+    let run = probe(&["-addr", &addr, "--wait=300ms"]).await;
+    assert_connect_error(&run, &addr, "connection refused");
 }
 
 // ------------------------------------------------------------ cancellation
@@ -1010,6 +1017,17 @@ async fn watch_on_tonic_health_for_an_unknown_service_exits_3() {
     let run = probe(&["-addr", server.addr(), "-service=nope", "--watch"]).await;
     assert_eq!(run.code(), 3, "{run:?}");
     assert!(run.stderr.contains("NOT_FOUND"), "{run:?}");
+}
+
+#[tokio::test]
+async fn watch_that_cannot_connect_exits_2_with_one_json_line() {
+    let addr = refused_addr();
+    let run = probe(&["-addr", &addr, "--watch", "--json"]).await;
+    assert_connect_error(&run, &addr, "connection refused");
+    let v = run.json();
+    assert_valid(&schema(), &v);
+    assert_eq!(v["error"]["code"], "REFUSED");
+    assert!(v["time"].is_string());
 }
 
 // ----------------------------------------------------------------- list

@@ -298,7 +298,8 @@ pub(super) fn socket(model: &Model, frame: &mut Frame<'_>, area: Rect, id: i64) 
     }
     let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
     frame.render_widget(Paragraph::new(left).block(Block::bordered().title(format!(" socket {id} "))).wrap(Wrap { trim: true }), l);
-    frame.render_widget(Paragraph::new(right).block(Block::bordered().title(" security and options ")).wrap(Wrap { trim: true }), r);
+    // No trim: the indentation groups certificate lines under their label.
+    frame.render_widget(Paragraph::new(right).block(Block::bordered().title(" security and options ")).wrap(Wrap { trim: false }), r);
 }
 
 fn security_lines(model: &Model, s: &Socket) -> Vec<Line<'static>> {

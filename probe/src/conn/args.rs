@@ -288,3 +288,40 @@ pub(crate) fn check_header(header: &Header) -> Result<(), String> {
 fn bad_name() -> String {
     "invalid -rpc-header name: use letters, digits, '-', '_' and '.' before the ':'".to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        conn: ConnArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<ConnArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("t").chain(argv.iter().copied())).map(|c| c.conn)
+    }
+
+    #[test]
+    fn flags_parse_with_defaults_and_go_durations() {
+        let conn = parse(&["--addr", "h:1"]).expect("parses");
+        assert_eq!(conn.connect_timeout, Duration::from_secs(1));
+        let conn = parse(&[
+            "--addr=h:1",
+            "--connect-timeout=1.5s",
+            "--rpc-header",
+            "a: 1",
+            "--rpc-header=b: 2",
+            "--tls",
+            "--gzip",
+        ])
+        .expect("parses");
+        assert_eq!(conn.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(conn.rpc_header, ["a: 1", "b: 2"]);
+        assert!(conn.tls && conn.gzip);
+        let err = parse(&["--connect-timeout", "10"]).expect_err("no unit");
+        assert!(err.to_string().contains("missing unit"), "{err}");
+    }
+}

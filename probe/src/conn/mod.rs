@@ -30,7 +30,7 @@ pub use args::{ConnArgs, UsageError, parse_header};
 pub use duration::{format_go_duration, parse_go_duration};
 pub use error::{ConnectError, ConnectStage, RpcError, code_name, one_line};
 pub use target::{SchemeSecurity, Target, TargetError};
-pub use tls::TrustSource;
+pub use tls::{TrustSource, trust_source};
 
 use std::path::PathBuf;
 
@@ -305,6 +305,13 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
         Ok(Err(_)) => Err(ConnectError::Closed {
             stage_text: "before sending HTTP/2 SETTINGS",
         }),
+        Ok(Ok(Err(ConnectError::Closed { .. }))) if options.tls.is_none() => {
+            // TLS servers (grpc-go's among them) close without a word when
+            // a plaintext client shows up: the likeliest cause.
+            Err(ConnectError::Closed {
+                stage_text: "before sending HTTP/2 SETTINGS (if it serves TLS, use -tls)",
+            })
+        }
         Ok(Ok(Err(err))) => Err(err),
         Ok(Ok(Ok(()))) => Ok(Connection {
             channel,

@@ -124,6 +124,18 @@ fn system_roots() -> &'static (Arc<RootCertStore>, TrustSource) {
     })
 }
 
+/// Where the roots that verify the server come from under these options
+/// (loading the system store once, if it is the one in use).
+pub fn trust_source(tls: &TlsOptions) -> TrustSource {
+    if tls.insecure_skip_verify {
+        TrustSource::Unverified
+    } else if tls.ca_file.is_some() {
+        TrustSource::CaFile
+    } else {
+        system_roots().1
+    }
+}
+
 /// Builds the client config; `Err` is a one-line reason naming the flag.
 pub(crate) fn client_config(
     tls: &TlsOptions,

@@ -124,6 +124,10 @@ fn dial_error(err: &io::Error, addr: &str) -> ConnectError {
         io::ErrorKind::ConnectionRefused => ConnectError::Refused {
             addr: addr.to_owned(),
         },
+        // A listener closing with our connection still in its backlog.
+        io::ErrorKind::ConnectionReset => ConnectError::Reset {
+            stage_text: "while opening the connection",
+        },
         _ => ConnectError::Io {
             detail: format!("cannot connect to {addr}: {}", io_text(err)),
         },
@@ -533,5 +537,57 @@ impl tower::Service<http::Uri> for Connector {
             let io = dialer.dial(deadline).await?;
             Ok(TokioIo::new(Watched::new(io, None, None)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Feeds `bytes` one at a time (then EOF) through a watched stream and
+    /// returns the verdict.
+    async fn verdict_for(bytes: &[u8]) -> Result<(), ConnectError> {
+        let (client, mut server) = tokio::io::duplex(64);
+        let (tx, rx) = oneshot::channel();
+        let mut watched = Watched::new(Box::new(client), Some(tx), None);
+        let bytes = bytes.to_vec();
+        let writer = tokio::spawn(async move {
+            for byte in bytes {
+                server.write_all(&[byte]).await.expect("write");
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut sink = [0u8; 64];
+        // The watcher gives its verdict on the 9th byte or at EOF.
+        while watched.first.is_some() {
+            let _bytes_seen_by_the_watcher = watched.read(&mut sink).await.expect("read");
+        }
+        writer.abort();
+        rx.await.expect("a verdict")
+    }
+
+    #[tokio::test]
+    async fn settings_split_across_reads_is_connected() {
+        let settings = [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100];
+        assert!(verdict_for(&settings).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn anything_but_settings_first_is_named() {
+        let cases: [(&[u8], &str); 5] = [
+            (&[0, 0, 0, 4, 1, 0, 0, 0, 0], "SETTINGS (ACK) on stream 0"),
+            (&[0, 0, 8, 7, 0, 0, 0, 0, 0], "GOAWAY on stream 0"),
+            (b"HTTP/1.1 400 Bad Request\r\n", "HTTP/1 response"),
+            (&[0x15, 0x03, 0x03, 0, 2, 2, 40, 0, 0], "answered with TLS"),
+            (b"abc", "sent 3 bytes (\"abc\") and closed"),
+        ];
+        for (bytes, want) in cases {
+            let err = verdict_for(bytes).await.expect_err(want);
+            assert_eq!(err.code(), "NOT_HTTP2", "{err}");
+            assert!(err.to_string().contains(want), "{err} lacks {want}");
+        }
+        let err = verdict_for(b"").await.expect_err("eof");
+        assert_eq!(err.code(), "CLOSED", "{err}");
     }
 }
