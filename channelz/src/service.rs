@@ -378,3 +378,66 @@ impl Channelz for ChannelzService {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_size_defaults_and_is_capped() {
+        let svc = ChannelzService::new(Registry::new());
+        assert_eq!(svc.limit(0), DEFAULT_PAGE_SIZE);
+        assert_eq!(svc.limit(-5), DEFAULT_PAGE_SIZE);
+        assert_eq!(svc.limit(7), 7);
+        assert_eq!(svc.limit(i64::MAX), MAX_PAGE_SIZE);
+        let small = ChannelzService::new(Registry::new()).with_max_page_size(10);
+        assert_eq!(small.limit(0), 10);
+        assert_eq!(small.limit(50), 10);
+    }
+
+    #[tokio::test]
+    async fn every_single_entity_rpc_answers_not_found_for_unknown_ids() {
+        let registry = Registry::new();
+        let channel = registry.register_channel("t");
+        let svc = ChannelzService::new(registry);
+        // An id that exists, but as another kind, is unknown too.
+        let id = channel.id();
+        let codes = [
+            svc.get_server(Request::new(pb::GetServerRequest { server_id: id }))
+                .await
+                .err(),
+            svc.get_server_sockets(Request::new(pb::GetServerSocketsRequest {
+                server_id: id,
+                ..Default::default()
+            }))
+            .await
+            .err(),
+            svc.get_subchannel(Request::new(pb::GetSubchannelRequest { subchannel_id: id }))
+                .await
+                .err(),
+            svc.get_socket(Request::new(pb::GetSocketRequest {
+                socket_id: id,
+                summary: false,
+            }))
+            .await
+            .err(),
+            svc.get_channel(Request::new(pb::GetChannelRequest { channel_id: id + 1 }))
+                .await
+                .err(),
+        ];
+        for status in codes {
+            assert_eq!(status.map(|s| s.code()), Some(tonic::Code::NotFound));
+        }
+        let found = svc
+            .get_channel(Request::new(pb::GetChannelRequest { channel_id: id }))
+            .await;
+        assert!(found.is_ok());
+    }
+
+    #[test]
+    fn timestamps_split_nanos_and_leave_never_absent() {
+        assert_eq!(timestamp(0), None);
+        let ts = timestamp(1_700_000_000_123_456_789).expect("a time");
+        assert_eq!((ts.seconds, ts.nanos), (1_700_000_000, 123_456_789));
+    }
+}

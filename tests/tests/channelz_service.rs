@@ -586,6 +586,20 @@ async fn demo_server_is_healthy_and_shows_its_channels_and_servers() {
         "its own traffic channel and this test's connection: {sockets:?}"
     );
 
+    // grpc-probe (its whole CLI, in-process on its own thread since it
+    // builds its own runtime) finds the demo SERVING: exit code 0.
+    let addr = demo.local_addr().to_string();
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let status =
+            grpc_probe::run_cli(["grpc-probe", "-addr", addr.as_str()], &mut out, &mut err);
+        (status.code(), String::from_utf8_lossy(&err).into_owned())
+    })
+    .await
+    .expect("the probe thread panicked");
+    assert_eq!(code, 0, "grpc-probe against the demo: {stderr}");
+
     // The Python stubs read the demo as well.
     if let Some(seen) = python_read(&demo.local_addr().to_string(), &[]).await {
         assert!(seen["channels"].as_array().is_some_and(|c| c.len() >= 2));
