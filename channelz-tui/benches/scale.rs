@@ -30,19 +30,34 @@ const SERVER_ID: i64 = 3 * N + 1;
 const LISTEN_ID: i64 = 3 * N + 2;
 
 fn ts() -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 })
+    Some(prost_types::Timestamp {
+        seconds: 1_700_000_000,
+        nanos: 0,
+    })
 }
 
 fn data(target: String, i: i64) -> ChannelData {
     ChannelData {
-        state: Some(ChannelConnectivityState { state: if i % 17 == 0 { 4 } else { 3 } }),
+        state: Some(ChannelConnectivityState {
+            state: if i % 17 == 0 { 4 } else { 3 },
+        }),
         target,
         trace: Some(ChannelTrace {
             num_events_logged: 2,
             creation_timestamp: ts(),
             events: vec![
-                ChannelTraceEvent { description: "Channel created".into(), severity: 1, timestamp: ts(), child_ref: None },
-                ChannelTraceEvent { description: "state changed to READY".into(), severity: 1, timestamp: ts(), child_ref: None },
+                ChannelTraceEvent {
+                    description: "Channel created".into(),
+                    severity: 1,
+                    timestamp: ts(),
+                    child_ref: None,
+                },
+                ChannelTraceEvent {
+                    description: "state changed to READY".into(),
+                    severity: 1,
+                    timestamp: ts(),
+                    child_ref: None,
+                },
             ],
         }),
         calls_started: 1000 + i,
@@ -59,10 +74,16 @@ struct Synthetic;
 impl Synthetic {
     fn channel(i: i64) -> Channel {
         Channel {
-            r#ref: Some(ChannelRef { channel_id: i, name: String::new() }),
+            r#ref: Some(ChannelRef {
+                channel_id: i,
+                name: String::new(),
+            }),
             data: Some(data(format!("dns:///backend-{i}.example:443"), i)),
             channel_ref: vec![],
-            subchannel_ref: vec![SubchannelRef { subchannel_id: N + i, name: String::new() }],
+            subchannel_ref: vec![SubchannelRef {
+                subchannel_id: N + i,
+                name: String::new(),
+            }],
             socket_ref: vec![],
         }
     }
@@ -78,59 +99,131 @@ fn page(start: i64, max: i64, lo: i64, hi: i64) -> (std::ops::RangeInclusive<i64
 
 #[tonic::async_trait]
 impl Channelz for Synthetic {
-    async fn get_top_channels(&self, r: Request<GetTopChannelsRequest>) -> Result<Response<GetTopChannelsResponse>, Status> {
+    async fn get_top_channels(
+        &self,
+        r: Request<GetTopChannelsRequest>,
+    ) -> Result<Response<GetTopChannelsResponse>, Status> {
         let r = r.into_inner();
         let (ids, end) = page(r.start_channel_id, r.max_results, 1, N);
-        Ok(Response::new(GetTopChannelsResponse { channel: ids.map(Synthetic::channel).collect(), end }))
+        Ok(Response::new(GetTopChannelsResponse {
+            channel: ids.map(Synthetic::channel).collect(),
+            end,
+        }))
     }
-    async fn get_servers(&self, r: Request<GetServersRequest>) -> Result<Response<GetServersResponse>, Status> {
+    async fn get_servers(
+        &self,
+        r: Request<GetServersRequest>,
+    ) -> Result<Response<GetServersResponse>, Status> {
         let r = r.into_inner();
         let server = Server {
-            r#ref: Some(ServerRef { server_id: SERVER_ID, name: String::new() }),
-            data: Some(ServerData { trace: None, calls_started: 5, calls_succeeded: 5, calls_failed: 0, last_call_started_timestamp: ts() }),
-            listen_socket: vec![SocketRef { socket_id: LISTEN_ID, name: "[::]:443".into() }],
+            r#ref: Some(ServerRef {
+                server_id: SERVER_ID,
+                name: String::new(),
+            }),
+            data: Some(ServerData {
+                trace: None,
+                calls_started: 5,
+                calls_succeeded: 5,
+                calls_failed: 0,
+                last_call_started_timestamp: ts(),
+            }),
+            listen_socket: vec![SocketRef {
+                socket_id: LISTEN_ID,
+                name: "[::]:443".into(),
+            }],
         };
-        let servers = if r.start_server_id <= SERVER_ID { vec![server] } else { vec![] };
-        Ok(Response::new(GetServersResponse { server: servers, end: true }))
+        let servers = if r.start_server_id <= SERVER_ID {
+            vec![server]
+        } else {
+            vec![]
+        };
+        Ok(Response::new(GetServersResponse {
+            server: servers,
+            end: true,
+        }))
     }
-    async fn get_server(&self, _: Request<GetServerRequest>) -> Result<Response<GetServerResponse>, Status> {
+    async fn get_server(
+        &self,
+        _: Request<GetServerRequest>,
+    ) -> Result<Response<GetServerResponse>, Status> {
         Err(Status::not_found("no such server"))
     }
-    async fn get_server_sockets(&self, _: Request<GetServerSocketsRequest>) -> Result<Response<GetServerSocketsResponse>, Status> {
-        Ok(Response::new(GetServerSocketsResponse { socket_ref: vec![], end: true }))
+    async fn get_server_sockets(
+        &self,
+        _: Request<GetServerSocketsRequest>,
+    ) -> Result<Response<GetServerSocketsResponse>, Status> {
+        Ok(Response::new(GetServerSocketsResponse {
+            socket_ref: vec![],
+            end: true,
+        }))
     }
-    async fn get_channel(&self, r: Request<GetChannelRequest>) -> Result<Response<GetChannelResponse>, Status> {
+    async fn get_channel(
+        &self,
+        r: Request<GetChannelRequest>,
+    ) -> Result<Response<GetChannelResponse>, Status> {
         let id = r.into_inner().channel_id;
         if !(1..=N).contains(&id) {
             return Err(Status::not_found("no such channel"));
         }
-        Ok(Response::new(GetChannelResponse { channel: Some(Synthetic::channel(id)) }))
+        Ok(Response::new(GetChannelResponse {
+            channel: Some(Synthetic::channel(id)),
+        }))
     }
-    async fn get_subchannel(&self, r: Request<GetSubchannelRequest>) -> Result<Response<GetSubchannelResponse>, Status> {
+    async fn get_subchannel(
+        &self,
+        r: Request<GetSubchannelRequest>,
+    ) -> Result<Response<GetSubchannelResponse>, Status> {
         let id = r.into_inner().subchannel_id;
         if !(N + 1..=2 * N).contains(&id) {
             return Err(Status::not_found("no such subchannel"));
         }
         Ok(Response::new(GetSubchannelResponse {
             subchannel: Some(Subchannel {
-                r#ref: Some(SubchannelRef { subchannel_id: id, name: String::new() }),
-                data: Some(data(format!("10.0.{}.{}:443", (id / 250) % 250, id % 250), id)),
+                r#ref: Some(SubchannelRef {
+                    subchannel_id: id,
+                    name: String::new(),
+                }),
+                data: Some(data(
+                    format!("10.0.{}.{}:443", (id / 250) % 250, id % 250),
+                    id,
+                )),
                 channel_ref: vec![],
                 subchannel_ref: vec![],
-                socket_ref: vec![SocketRef { socket_id: id + N, name: String::new() }],
+                socket_ref: vec![SocketRef {
+                    socket_id: id + N,
+                    name: String::new(),
+                }],
             }),
         }))
     }
-    async fn get_socket(&self, r: Request<GetSocketRequest>) -> Result<Response<GetSocketResponse>, Status> {
+    async fn get_socket(
+        &self,
+        r: Request<GetSocketRequest>,
+    ) -> Result<Response<GetSocketResponse>, Status> {
         let id = r.into_inner().socket_id;
         if !(2 * N + 1..=3 * N).contains(&id) && id != LISTEN_ID {
             return Err(Status::not_found("no such socket"));
         }
-        let addr = |port| Address { address: Some(address::Address::TcpipAddress(address::TcpIpAddress { ip_address: vec![10, 0, 0, 1], port })) };
+        let addr = |port| Address {
+            address: Some(address::Address::TcpipAddress(address::TcpIpAddress {
+                ip_address: vec![10, 0, 0, 1],
+                port,
+            })),
+        };
         Ok(Response::new(GetSocketResponse {
             socket: Some(Socket {
-                r#ref: Some(SocketRef { socket_id: id, name: String::new() }),
-                data: Some(SocketData { streams_started: id, streams_succeeded: id, messages_sent: id, messages_received: id, last_message_sent_timestamp: ts(), ..Default::default() }),
+                r#ref: Some(SocketRef {
+                    socket_id: id,
+                    name: String::new(),
+                }),
+                data: Some(SocketData {
+                    streams_started: id,
+                    streams_succeeded: id,
+                    messages_sent: id,
+                    messages_received: id,
+                    last_message_sent_timestamp: ts(),
+                    ..Default::default()
+                }),
                 local: Some(addr(40_000)),
                 remote: Some(addr(443)),
                 security: None,
@@ -142,23 +235,46 @@ impl Channelz for Synthetic {
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     rt.spawn(
         tonic::transport::Server::builder()
             .add_service(ChannelzServer::new(Synthetic).max_encoding_message_size(64 * 1024 * 1024))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let options = ConnectOptions::plaintext(Target::Tcp { host: addr.ip().to_string(), port: addr.port() }, "bench");
-    let api = Arc::new(rt.block_on(async { Api::new(connect(&options).await.unwrap(), Duration::from_secs(30)) }));
+    let options = ConnectOptions::plaintext(
+        Target::Tcp {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        },
+        "bench",
+    );
+    let api =
+        Arc::new(rt.block_on(async {
+            Api::new(connect(&options).await.unwrap(), Duration::from_secs(30))
+        }));
 
     let mut group = c.benchmark_group("channelz-tui at 10k");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.bench_function("overview refresh (all pages)", |b| {
         b.iter(|| {
             let msg = rt.block_on(poll::overview(&api)).unwrap();
@@ -169,7 +285,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let snap = rt.block_on(json::take(&api)).unwrap();
             assert_eq!(snap.sockets.len(), N as usize + 1);
-            serde_json::to_string(&snap.to_json("bench", None)).unwrap().len()
+            serde_json::to_string(&snap.to_json("bench", None))
+                .unwrap()
+                .len()
         })
     });
 
@@ -177,19 +295,40 @@ fn bench(c: &mut Criterion) {
     let mut model = Model::new("bench", Duration::from_secs(1), SystemTime::now());
     for _ in 0..2 {
         let msg = rt.block_on(poll::overview(&api)).unwrap();
-        if let Msg::Overview { channels, servers, server_socket_counts, at } = msg {
-            update(&mut model, Msg::Overview { at: at + Duration::from_secs(1), channels, servers, server_socket_counts });
+        if let Msg::Overview {
+            channels,
+            servers,
+            server_socket_counts,
+            at,
+        } = msg
+        {
+            update(
+                &mut model,
+                Msg::Overview {
+                    at: at + Duration::from_secs(1),
+                    channels,
+                    servers,
+                    server_socket_counts,
+                },
+            );
         }
         std::thread::sleep(Duration::from_millis(600));
     }
-    model.cursors.entry(channelz_tui::model::Screen::Overview).or_default().row = 5_000;
+    model
+        .cursors
+        .entry(channelz_tui::model::Screen::Overview)
+        .or_default()
+        .row = 5_000;
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
     group.bench_function("overview frame render (200x50)", |b| {
         b.iter(|| terminal.draw(|f| view::view(&model, f)).unwrap().area)
     });
     group.finish();
     if let Some(kib) = peak_rss_kib() {
-        eprintln!("peak RSS (VmHWM) of the whole benchmark process: {:.1} MiB", kib as f64 / 1024.0);
+        eprintln!(
+            "peak RSS (VmHWM) of the whole benchmark process: {:.1} MiB",
+            kib as f64 / 1024.0
+        );
     }
 }
 

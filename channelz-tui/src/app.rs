@@ -49,7 +49,11 @@ pub fn main_with(argv: Vec<OsString>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage(&e.0),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("channelz-tui: cannot start the runtime: {e}");
@@ -82,7 +86,10 @@ pub async fn run(config: Config) -> u8 {
                 let addr = demo.local_addr();
                 _demo = Some(demo);
                 ConnectOptions::plaintext(
-                    Target::Tcp { host: addr.ip().to_string(), port: addr.port() },
+                    Target::Tcp {
+                        host: addr.ip().to_string(),
+                        port: addr.port(),
+                    },
                     concat!("channelz-tui/", env!("CARGO_PKG_VERSION")),
                 )
             }
@@ -146,7 +153,9 @@ async fn wait_for_termination() {
 fn print_line(value: &serde_json::Value) -> bool {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head -1`) ends the program quietly.
-    serde_json::to_writer(&mut out, value).is_ok() && out.write_all(b"\n").is_ok() && out.flush().is_ok()
+    serde_json::to_writer(&mut out, value).is_ok()
+        && out.write_all(b"\n").is_ok()
+        && out.flush().is_ok()
 }
 
 async fn json_mode(config: &Config, dial: Dialer, watch: bool) -> u8 {
@@ -161,7 +170,9 @@ async fn json_mode(config: &Config, dial: Dialer, watch: bool) -> u8 {
                     return EXIT_CONNECT;
                 }
                 Err(e) => {
-                    if !print_line(&serde_json::json!({ "error": format!("cannot connect to {}: {e}", config.target) })) {
+                    if !print_line(
+                        &serde_json::json!({ "error": format!("cannot connect to {}: {e}", config.target) }),
+                    ) {
                         return 0;
                     }
                 }
@@ -208,12 +219,26 @@ async fn tui(config: &Config, dial: Dialer) -> u8 {
         }
     };
     let (tx, mut rx) = mpsc::channel(64);
-    let (want_tx, want_rx) = watch::channel(Wanted { focus: Focus::Overview, paused: false });
+    let (want_tx, want_rx) = watch::channel(Wanted {
+        focus: Focus::Overview,
+        paused: false,
+    });
     let refresh = Arc::new(Notify::new());
-    let poller = tokio::spawn(poll::run(dial, config.interval, tx, want_rx, Arc::clone(&refresh)));
+    let poller = tokio::spawn(poll::run(
+        dial,
+        config.interval,
+        tx,
+        want_rx,
+        Arc::clone(&refresh),
+    ));
     let mut model = Model::new(config.target.clone(), config.interval, SystemTime::now());
     if let Ok(size) = term.size() {
-        update(&mut model, Msg::Resize { height: size.height });
+        update(
+            &mut model,
+            Msg::Resize {
+                height: size.height,
+            },
+        );
     }
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
@@ -238,7 +263,10 @@ async fn tui(config: &Config, dial: Dialer) -> u8 {
         {
             refresh.notify_one();
         }
-        let wanted = Wanted { focus: model.focus(), paused: model.paused };
+        let wanted = Wanted {
+            focus: model.focus(),
+            paused: model.paused,
+        };
         want_tx.send_if_modified(|w| {
             if *w == wanted {
                 false

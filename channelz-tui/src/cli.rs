@@ -93,7 +93,16 @@ pub struct Config {
 pub struct UsageError(pub String);
 
 const SPEC: FlagSpec<'static> = FlagSpec {
-    bools: &["tls", "tls-no-verify", "gzip", "json", "watch", "demo", "version", "V"],
+    bools: &[
+        "tls",
+        "tls-no-verify",
+        "gzip",
+        "json",
+        "watch",
+        "demo",
+        "version",
+        "V",
+    ],
     values: &[
         "addr",
         "tls-ca-cert",
@@ -117,13 +126,18 @@ const SPEC: FlagSpec<'static> = FlagSpec {
 /// normalise each run of flags between positionals separately.
 pub fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
     let mut iter = argv.into_iter();
-    let program = iter.next().unwrap_or_else(|| OsString::from("channelz-tui"));
+    let program = iter
+        .next()
+        .unwrap_or_else(|| OsString::from("channelz-tui"));
     let mut rest: Vec<OsString> = iter.collect();
     let mut flags = Vec::new();
     let mut positionals = Vec::new();
     loop {
-        let out = goflags::normalize(std::iter::once(program.clone()).chain(rest.drain(..)), &SPEC)
-            .map_err(|e| UsageError(e.to_string()))?;
+        let out = goflags::normalize(
+            std::iter::once(program.clone()).chain(rest.drain(..)),
+            &SPEC,
+        )
+        .map_err(|e| UsageError(e.to_string()))?;
         let mut out = out.into_iter().skip(1);
         for arg in out.by_ref() {
             if arg == "--" {
@@ -159,7 +173,11 @@ impl Args {
         match self.output.as_deref() {
             None => {}
             Some("json") => self.json = true,
-            Some(other) => return Err(UsageError(format!("unknown output format \"{other}\" (expected: json)"))),
+            Some(other) => {
+                return Err(UsageError(format!(
+                    "unknown output format \"{other}\" (expected: json)"
+                )));
+            }
         }
         if self.watch && !self.json {
             return Err(UsageError("--watch needs --json".into()));
@@ -176,17 +194,25 @@ impl Args {
                 target: addr,
             });
         }
-        let mode = if self.json { Mode::Json { watch: self.watch } } else { Mode::Tui };
+        let mode = if self.json {
+            Mode::Json { watch: self.watch }
+        } else {
+            Mode::Tui
+        };
         match (self.target.take(), self.conn.addr.take()) {
             (Some(a), Some(b)) if a != b => {
-                return Err(UsageError(format!("two addresses given: \"{a}\" and --addr \"{b}\"; give one")));
+                return Err(UsageError(format!(
+                    "two addresses given: \"{a}\" and --addr \"{b}\"; give one"
+                )));
             }
             (Some(a), _) | (None, Some(a)) => self.conn.addr = Some(a),
             (None, None) => {}
         }
         if self.demo {
             if self.conn.addr.is_some() {
-                return Err(UsageError("--demo starts its own server; give no ADDR with it".into()));
+                return Err(UsageError(
+                    "--demo starts its own server; give no ADDR with it".into(),
+                ));
             }
             return Ok(Config {
                 mode,
@@ -197,7 +223,9 @@ impl Args {
             });
         }
         if self.conn.addr.is_none() {
-            return Err(UsageError("no server address: give ADDR (or --addr ADDR), or --demo".into()));
+            return Err(UsageError(
+                "no server address: give ADDR (or --addr ADDR), or --demo".into(),
+            ));
         }
         let target = self.conn.addr.clone().unwrap_or_default();
         let options = self
@@ -219,9 +247,15 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
-        let argv: Vec<OsString> = std::iter::once("channelz-tui").chain(args.iter().copied()).map(OsString::from).collect();
+        let argv: Vec<OsString> = std::iter::once("channelz-tui")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
         let argv = normalize(argv).map_err(|e| e.0)?;
-        Args::try_parse_from(argv).map_err(|e| e.to_string())?.validate().map_err(|e| e.0)
+        Args::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .validate()
+            .map_err(|e| e.0)
     }
 
     #[test]
@@ -237,18 +271,54 @@ mod tests {
 
     #[test]
     fn bad_usage_names_what_is_wrong() {
-        assert!(parse(&[]).unwrap_err().contains("no server address"));
-        assert!(parse(&["a:1", "--watch"]).unwrap_err().contains("--watch needs --json"));
-        assert!(parse(&["a:1", "-o", "yaml"]).unwrap_err().contains("\"yaml\""));
-        assert!(parse(&["a:1", "--addr", "b:2"]).unwrap_err().contains("two addresses"));
-        assert!(parse(&["a:1", "--interval", "0s"]).unwrap_err().contains("--interval"));
-        assert!(parse(&["a:1", "-bogus"]).unwrap_err().contains("-bogus"));
-        assert!(parse(&["--demo", "a:1"]).unwrap_err().contains("--demo"));
+        assert!(
+            parse(&[])
+                .expect_err("must be rejected")
+                .contains("no server address")
+        );
+        assert!(
+            parse(&["a:1", "--watch"])
+                .expect_err("must be rejected")
+                .contains("--watch needs --json")
+        );
+        assert!(
+            parse(&["a:1", "-o", "yaml"])
+                .expect_err("must be rejected")
+                .contains("\"yaml\"")
+        );
+        assert!(
+            parse(&["a:1", "--addr", "b:2"])
+                .expect_err("must be rejected")
+                .contains("two addresses")
+        );
+        assert!(
+            parse(&["a:1", "--interval", "0s"])
+                .expect_err("must be rejected")
+                .contains("--interval")
+        );
+        assert!(
+            parse(&["a:1", "-bogus"])
+                .expect_err("must be rejected")
+                .contains("-bogus")
+        );
+        assert!(
+            parse(&["--demo", "a:1"])
+                .expect_err("must be rejected")
+                .contains("--demo")
+        );
     }
 
     #[test]
     fn demo_modes() {
-        assert!(matches!(parse(&["--demo"]).expect("valid").source, Source::Demo));
-        assert!(matches!(parse(&["--demo-server", "127.0.0.1:0"]).expect("valid").mode, Mode::DemoServer(_)));
+        assert!(matches!(
+            parse(&["--demo"]).expect("valid").source,
+            Source::Demo
+        ));
+        assert!(matches!(
+            parse(&["--demo-server", "127.0.0.1:0"])
+                .expect("valid")
+                .mode,
+            Mode::DemoServer(_)
+        ));
     }
 }

@@ -67,9 +67,16 @@ pub fn effective_severity(severity: i32, description: &str) -> Severity {
     match Severity::try_from(severity) {
         Ok(Severity::CtUnknown) | Err(_) => {
             let d = description.to_lowercase();
-            if ["fail", "error", "transient_failure", "unavailable", "refused", "reset"]
-                .iter()
-                .any(|k| d.contains(k))
+            if [
+                "fail",
+                "error",
+                "transient_failure",
+                "unavailable",
+                "refused",
+                "reset",
+            ]
+            .iter()
+            .any(|k| d.contains(k))
             {
                 Severity::CtError
             } else if ["warn", "shutdown", "idle", "goaway", "backoff", "retry"]
@@ -114,7 +121,10 @@ pub fn address(a: Option<&Address>) -> String {
 /// `TCP_INFO` decoded from a socket option, when the option carries it.
 pub fn tcp_info(option: &SocketOption) -> Option<SocketOptionTcpInfo> {
     let any = option.additional.as_ref()?;
-    if !any.type_url.ends_with("grpc.channelz.v1.SocketOptionTcpInfo") {
+    if !any
+        .type_url
+        .ends_with("grpc.channelz.v1.SocketOptionTcpInfo")
+    {
         return None;
     }
     SocketOptionTcpInfo::decode(any.value.as_slice()).ok()
@@ -148,11 +158,17 @@ pub fn option_value(option: &SocketOption) -> String {
         parts.push(option.value.clone());
     }
     if let Some(any) = &option.additional {
-        if any.type_url.ends_with("grpc.channelz.v1.SocketOptionTimeout") {
+        if any
+            .type_url
+            .ends_with("grpc.channelz.v1.SocketOptionTimeout")
+        {
             if let Ok(t) = SocketOptionTimeout::decode(any.value.as_slice()) {
                 parts.push(format!("timeout {}", proto_duration(t.duration.as_ref())));
             }
-        } else if any.type_url.ends_with("grpc.channelz.v1.SocketOptionLinger") {
+        } else if any
+            .type_url
+            .ends_with("grpc.channelz.v1.SocketOptionLinger")
+        {
             if let Ok(l) = SocketOptionLinger::decode(any.value.as_slice()) {
                 parts.push(format!(
                     "linger {} {}",
@@ -171,7 +187,10 @@ fn proto_duration(d: Option<&prost_types::Duration>) -> String {
     match d {
         None => "unset".to_string(),
         Some(d) => {
-            let ms = d.seconds.saturating_mul(1000).saturating_add(i64::from(d.nanos) / 1_000_000);
+            let ms = d
+                .seconds
+                .saturating_mul(1000)
+                .saturating_add(i64::from(d.nanos) / 1_000_000);
             format!("{ms}ms")
         }
     }
@@ -193,7 +212,8 @@ pub struct CertSummary {
 /// Parses one DER certificate; `Err` says why it is not one.
 pub fn certificate(der: &[u8]) -> Result<CertSummary, String> {
     use x509_parser::prelude::*;
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("not a certificate: {e}"))?;
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|e| format!("not a certificate: {e}"))?;
     let mut sans = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
         for name in &ext.value.general_names {
@@ -202,8 +222,12 @@ pub fn certificate(der: &[u8]) -> Result<CertSummary, String> {
                 GeneralName::URI(u) => sans.push(format!("URI:{u}")),
                 GeneralName::IPAddress(b) => {
                     let ip = match b.len() {
-                        4 => <[u8; 4]>::try_from(*b).ok().map(|a| IpAddr::from(a).to_string()),
-                        16 => <[u8; 16]>::try_from(*b).ok().map(|a| IpAddr::from(a).to_string()),
+                        4 => <[u8; 4]>::try_from(*b)
+                            .ok()
+                            .map(|a| IpAddr::from(a).to_string()),
+                        16 => <[u8; 16]>::try_from(*b)
+                            .ok()
+                            .map(|a| IpAddr::from(a).to_string()),
                         _ => None,
                     };
                     sans.push(format!("IP:{}", ip.unwrap_or_else(|| "?".into())));
@@ -262,20 +286,44 @@ mod tests {
     #[test]
     fn epoch_zero_and_year_one_are_never() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(ago(Some(&prost_types::Timestamp { seconds: 0, nanos: 0 }), now), "never");
+        assert_eq!(
+            ago(
+                Some(&prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: 0
+                }),
+                now
+            ),
+            "never"
+        );
         // grpc-go's zero time.Time: 0001-01-01T00:00:00Z.
-        let year_one = prost_types::Timestamp { seconds: -62_135_596_800, nanos: 0 };
+        let year_one = prost_types::Timestamp {
+            seconds: -62_135_596_800,
+            nanos: 0,
+        };
         assert_eq!(ago(Some(&year_one), now), "never");
         assert_eq!(ago(None, now), "never");
-        let recent = prost_types::Timestamp { seconds: 999_990, nanos: 0 };
+        let recent = prost_types::Timestamp {
+            seconds: 999_990,
+            nanos: 0,
+        };
         assert_eq!(ago(Some(&recent), now), "10s ago");
     }
 
     #[test]
     fn unknown_severity_is_guessed_from_keywords() {
-        assert_eq!(effective_severity(0, "Subchannel connection failed"), Severity::CtError);
-        assert_eq!(effective_severity(0, "Channel switched to IDLE"), Severity::CtWarning);
-        assert_eq!(effective_severity(0, "Channel created"), Severity::CtUnknown);
+        assert_eq!(
+            effective_severity(0, "Subchannel connection failed"),
+            Severity::CtError
+        );
+        assert_eq!(
+            effective_severity(0, "Channel switched to IDLE"),
+            Severity::CtWarning
+        );
+        assert_eq!(
+            effective_severity(0, "Channel created"),
+            Severity::CtUnknown
+        );
         assert_eq!(effective_severity(1, "connection failed"), Severity::CtInfo);
     }
 
@@ -291,7 +339,10 @@ mod tests {
         let mut v6 = vec![0; 16];
         v6[15] = 1;
         let v6 = Address {
-            address: Some(address::Address::TcpipAddress(address::TcpIpAddress { ip_address: v6, port: 443 })),
+            address: Some(address::Address::TcpipAddress(address::TcpIpAddress {
+                ip_address: v6,
+                port: 443,
+            })),
         };
         assert_eq!(address(Some(&v6)), "[::1]:443");
         assert_eq!(address(None), "");
@@ -300,12 +351,20 @@ mod tests {
     #[test]
     fn rfc3339_matches_known_dates() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
     }
 
     #[test]
     fn tcp_info_is_decoded_from_the_any() {
-        let info = SocketOptionTcpInfo { tcpi_rtt: 1500, tcpi_snd_cwnd: 10, tcpi_retransmits: 2, ..Default::default() };
+        let info = SocketOptionTcpInfo {
+            tcpi_rtt: 1500,
+            tcpi_snd_cwnd: 10,
+            tcpi_retransmits: 2,
+            ..Default::default()
+        };
         let option = SocketOption {
             name: "TCP_INFO".into(),
             value: String::new(),
@@ -324,7 +383,10 @@ mod tests {
     fn certificates_show_subject_sans_and_expiry() {
         let c = certificate(&crate::fixtures::certificate()).expect("parses");
         assert!(c.subject.contains("rcgen"), "{}", c.subject);
-        assert_eq!(c.sans, vec!["DNS:localhost".to_string(), "IP:127.0.0.1".to_string()]);
+        assert_eq!(
+            c.sans,
+            vec!["DNS:localhost".to_string(), "IP:127.0.0.1".to_string()]
+        );
         assert_eq!(rfc3339(c.not_after), "4096-01-01T00:00:00Z");
     }
 

@@ -36,7 +36,9 @@ pub fn proto_json<M: Message>(message: &M, name: &str) -> Value {
         return json!({ "error": format!("no descriptor for {name}") });
     };
     match DynamicMessage::decode(desc, message.encode_to_vec().as_slice()) {
-        Ok(dynamic) => serde_json::to_value(&dynamic).unwrap_or_else(|e| json!({ "error": e.to_string() })),
+        Ok(dynamic) => {
+            serde_json::to_value(&dynamic).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+        }
         Err(e) => json!({ "error": e.to_string() }),
     }
 }
@@ -98,22 +100,34 @@ impl Snapshot {
         let mut out = Counters::new();
         for c in self.channels.iter().chain(self.nested.values()) {
             if let (Some(r), Some(d)) = (&c.r#ref, &c.data) {
-                out.insert(EntityId::Channel(r.channel_id), (at, d.calls_started, d.calls_failed));
+                out.insert(
+                    EntityId::Channel(r.channel_id),
+                    (at, d.calls_started, d.calls_failed),
+                );
             }
         }
         for s in self.subchannels.values() {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
-                out.insert(EntityId::Subchannel(r.subchannel_id), (at, d.calls_started, d.calls_failed));
+                out.insert(
+                    EntityId::Subchannel(r.subchannel_id),
+                    (at, d.calls_started, d.calls_failed),
+                );
             }
         }
         for s in &self.servers {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
-                out.insert(EntityId::Server(r.server_id), (at, d.calls_started, d.calls_failed));
+                out.insert(
+                    EntityId::Server(r.server_id),
+                    (at, d.calls_started, d.calls_failed),
+                );
             }
         }
         for s in self.sockets.values() {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
-                out.insert(EntityId::Socket(r.socket_id), (at, d.streams_started, d.streams_failed));
+                out.insert(
+                    EntityId::Socket(r.socket_id),
+                    (at, d.streams_started, d.streams_failed),
+                );
             }
         }
         out
@@ -137,7 +151,10 @@ impl Snapshot {
                 None => json!({ "callsPerSecond": null, "failuresPerSecond": null }),
             }
         };
-        let ctx = Ctx { snap: self, rates: &rates };
+        let ctx = Ctx {
+            snap: self,
+            rates: &rates,
+        };
         let channels: Vec<Value> = self.channels.iter().map(|c| ctx.channel(c, 0)).collect();
         let servers: Vec<Value> = self
             .servers
@@ -163,7 +180,10 @@ impl Snapshot {
             .collect();
         let mut root = Map::new();
         root.insert("target".into(), Value::String(target.to_string()));
-        root.insert("time".into(), Value::String(decode::rfc3339(self.at.unwrap_or(SystemTime::UNIX_EPOCH))));
+        root.insert(
+            "time".into(),
+            Value::String(decode::rfc3339(self.at.unwrap_or(SystemTime::UNIX_EPOCH))),
+        );
         root.insert("channels".into(), Value::Array(channels));
         root.insert("servers".into(), Value::Array(servers));
         Value::Object(root)
@@ -179,7 +199,13 @@ impl Ctx<'_> {
     fn channel(&self, c: &Channel, depth: usize) -> Value {
         let id = c.r#ref.as_ref().map_or(0, |r| r.channel_id);
         let mut v = proto_json(c, "grpc.channelz.v1.Channel");
-        self.children(&mut v, &c.channel_ref, &c.subchannel_ref, &c.socket_ref, depth);
+        self.children(
+            &mut v,
+            &c.channel_ref,
+            &c.subchannel_ref,
+            &c.socket_ref,
+            depth,
+        );
         if let Some(obj) = v.as_object_mut() {
             obj.insert("rates".into(), (self.rates)(EntityId::Channel(id)));
         }
@@ -189,7 +215,13 @@ impl Ctx<'_> {
     fn subchannel(&self, s: &Subchannel, depth: usize) -> Value {
         let id = s.r#ref.as_ref().map_or(0, |r| r.subchannel_id);
         let mut v = proto_json(s, "grpc.channelz.v1.Subchannel");
-        self.children(&mut v, &s.channel_ref, &s.subchannel_ref, &s.socket_ref, depth);
+        self.children(
+            &mut v,
+            &s.channel_ref,
+            &s.subchannel_ref,
+            &s.socket_ref,
+            depth,
+        );
         if let Some(obj) = v.as_object_mut() {
             obj.insert("rates".into(), (self.rates)(EntityId::Subchannel(id)));
         }

@@ -151,7 +151,9 @@ impl History {
     /// Samples closer than `min_gap` to the last one are dropped.
     pub fn push(&mut self, sample: Sample, min_gap: Duration) {
         if let Some(last) = self.samples.back() {
-            if sample.at <= last.at || sample.at.duration_since(last.at).unwrap_or_default() < min_gap {
+            if sample.at <= last.at
+                || sample.at.duration_since(last.at).unwrap_or_default() < min_gap
+            {
                 return;
             }
             if sample.started < last.started || sample.failed < last.failed {
@@ -353,7 +355,10 @@ impl Model {
 
     /// The selection on the current screen.
     pub fn cursor(&self) -> Cursor {
-        self.cursors.get(&self.screen()).copied().unwrap_or_default()
+        self.cursors
+            .get(&self.screen())
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The freshest copy of channel `id`: a detail fetch or the overview.

@@ -121,7 +121,12 @@ impl Api {
                 .await
                 .map_err(|e| rpc_error(format!("GetTopChannels(start={start})"), e))?
                 .into_inner();
-            let last = resp.channel.iter().filter_map(|c| c.r#ref.as_ref()).map(|r| r.channel_id).max();
+            let last = resp
+                .channel
+                .iter()
+                .filter_map(|c| c.r#ref.as_ref())
+                .map(|r| r.channel_id)
+                .max();
             out.extend(resp.channel);
             if resp.end {
                 break;
@@ -133,7 +138,9 @@ impl Api {
                 _ => return Err(PollError::Paging("GetTopChannels")),
             }
         }
-        Ok(dedup_sorted(out, |c| c.r#ref.as_ref().map_or(0, |r| r.channel_id)))
+        Ok(dedup_sorted(out, |c| {
+            c.r#ref.as_ref().map_or(0, |r| r.channel_id)
+        }))
     }
 
     /// Every server, all pages, in id order.
@@ -150,7 +157,12 @@ impl Api {
                 .await
                 .map_err(|e| rpc_error(format!("GetServers(start={start})"), e))?
                 .into_inner();
-            let last = resp.server.iter().filter_map(|s| s.r#ref.as_ref()).map(|r| r.server_id).max();
+            let last = resp
+                .server
+                .iter()
+                .filter_map(|s| s.r#ref.as_ref())
+                .map(|r| r.server_id)
+                .max();
             out.extend(resp.server);
             if resp.end {
                 break;
@@ -160,12 +172,19 @@ impl Api {
                 _ => return Err(PollError::Paging("GetServers")),
             }
         }
-        Ok(dedup_sorted(out, |s| s.r#ref.as_ref().map_or(0, |r| r.server_id)))
+        Ok(dedup_sorted(out, |s| {
+            s.r#ref.as_ref().map_or(0, |r| r.server_id)
+        }))
     }
 
     /// One page of a server's sockets. grpc-go answers an unknown server id
     /// with an empty last page rather than NOT_FOUND; both end up empty.
-    pub async fn server_sockets_page(&self, server: i64, start: i64, max: i64) -> Result<ServerSocketsPage, PollError> {
+    pub async fn server_sockets_page(
+        &self,
+        server: i64,
+        start: i64,
+        max: i64,
+    ) -> Result<ServerSocketsPage, PollError> {
         let mut client = self.channelz.clone();
         let req = self.request(GetServerSocketsRequest {
             server_id: server,
@@ -178,10 +197,21 @@ impl Api {
                 let mut refs = resp.socket_ref;
                 refs.sort_by_key(|r| r.socket_id);
                 refs.dedup_by_key(|r| r.socket_id);
-                Ok(ServerSocketsPage { start, refs, end: resp.end })
+                Ok(ServerSocketsPage {
+                    start,
+                    refs,
+                    end: resp.end,
+                })
             }
-            Err(e) if e.code() == tonic::Code::NotFound => Ok(ServerSocketsPage { start, refs: Vec::new(), end: true }),
-            Err(e) => Err(rpc_error(format!("GetServerSockets(server={server}, start={start})"), e)),
+            Err(e) if e.code() == tonic::Code::NotFound => Ok(ServerSocketsPage {
+                start,
+                refs: Vec::new(),
+                end: true,
+            }),
+            Err(e) => Err(rpc_error(
+                format!("GetServerSockets(server={server}, start={start})"),
+                e,
+            )),
         }
     }
 
@@ -190,7 +220,9 @@ impl Api {
         let mut ids = Vec::new();
         let mut start = 0;
         loop {
-            let page = self.server_sockets_page(server, start, self.page_size).await?;
+            let page = self
+                .server_sockets_page(server, start, self.page_size)
+                .await?;
             let last = page.refs.iter().map(|r| r.socket_id).max();
             ids.extend(page.refs.iter().map(|r| r.socket_id));
             if page.end {
@@ -242,7 +274,10 @@ impl Api {
     /// `GetSocket` (full, not summary); `None` when it is gone.
     pub async fn socket(&self, id: i64) -> Result<Option<Socket>, PollError> {
         let mut client = self.channelz.clone();
-        let req = self.request(GetSocketRequest { socket_id: id, summary: false });
+        let req = self.request(GetSocketRequest {
+            socket_id: id,
+            summary: false,
+        });
         match call(Some(self.timeout), client.get_socket(req)).await {
             Ok(r) => Ok(r.into_inner().socket),
             Err(e) if e.code() == tonic::Code::NotFound => Ok(None),
@@ -253,15 +288,34 @@ impl Api {
     /// The health panel: `Check("")`, then `List` when the server has it.
     pub async fn health(&self) -> HealthReport {
         let mut client = self.health.clone();
-        let overall = match call(Some(self.timeout), client.check(self.request(HealthCheckRequest { service: String::new() }))).await {
+        let overall = match call(
+            Some(self.timeout),
+            client.check(self.request(HealthCheckRequest {
+                service: String::new(),
+            })),
+        )
+        .await
+        {
             Ok(r) => Ok(status_name(r.into_inner().status)),
-            Err(e) if e.code() == tonic::Code::Unimplemented => Err("no health service".to_string()),
+            Err(e) if e.code() == tonic::Code::Unimplemented => {
+                Err("no health service".to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         let mut client = self.health.clone();
-        let services = match call(Some(self.timeout), client.list(self.request(HealthListRequest {}))).await {
+        let services = match call(
+            Some(self.timeout),
+            client.list(self.request(HealthListRequest {})),
+        )
+        .await
+        {
             Ok(r) => {
-                let mut v: Vec<(String, String)> = r.into_inner().statuses.into_iter().map(|(k, v)| (k, status_name(v.status))).collect();
+                let mut v: Vec<(String, String)> = r
+                    .into_inner()
+                    .statuses
+                    .into_iter()
+                    .map(|(k, v)| (k, status_name(v.status)))
+                    .collect();
                 v.sort();
                 Some(v)
             }
@@ -273,7 +327,12 @@ impl Api {
     /// Fetches `seeds` and, level by level, everything below them (child
     /// channels, subchannels, sockets), at most [`DETAIL_CONCURRENCY`] RPCs
     /// at a time. `limit` bounds the children fetched per entity.
-    pub async fn walk(&self, seeds: Vec<EntityId>, limit: usize, depth: usize) -> Result<Details, PollError> {
+    pub async fn walk(
+        &self,
+        seeds: Vec<EntityId>,
+        limit: usize,
+        depth: usize,
+    ) -> Result<Details, PollError> {
         let mut details = Details::default();
         let mut seen: HashSet<EntityId> = HashSet::new();
         let mut frontier: Vec<EntityId> = seeds.into_iter().filter(|id| seen.insert(*id)).collect();
@@ -290,14 +349,24 @@ impl Api {
             for result in results {
                 match result? {
                     Fetched::Channel(c) => {
-                        next.extend(children(&c.channel_ref, &c.subchannel_ref, &c.socket_ref, limit));
-                        details.channels.push(c);
+                        next.extend(children(
+                            &c.channel_ref,
+                            &c.subchannel_ref,
+                            &c.socket_ref,
+                            limit,
+                        ));
+                        details.channels.push(*c);
                     }
                     Fetched::Subchannel(s) => {
-                        next.extend(children(&s.channel_ref, &s.subchannel_ref, &s.socket_ref, limit));
-                        details.subchannels.push(s);
+                        next.extend(children(
+                            &s.channel_ref,
+                            &s.subchannel_ref,
+                            &s.socket_ref,
+                            limit,
+                        ));
+                        details.subchannels.push(*s);
                     }
-                    Fetched::Socket(s) => details.sockets.push(s),
+                    Fetched::Socket(s) => details.sockets.push(*s),
                     Fetched::Gone => {}
                 }
             }
@@ -308,9 +377,18 @@ impl Api {
 
     async fn fetch(&self, id: EntityId) -> Result<Fetched, PollError> {
         Ok(match id {
-            EntityId::Channel(n) => self.channel(n).await?.map_or(Fetched::Gone, Fetched::Channel),
-            EntityId::Subchannel(n) => self.subchannel(n).await?.map_or(Fetched::Gone, Fetched::Subchannel),
-            EntityId::Socket(n) => self.socket(n).await?.map_or(Fetched::Gone, Fetched::Socket),
+            EntityId::Channel(n) => self
+                .channel(n)
+                .await?
+                .map_or(Fetched::Gone, |c| Fetched::Channel(Box::new(c))),
+            EntityId::Subchannel(n) => self
+                .subchannel(n)
+                .await?
+                .map_or(Fetched::Gone, |s| Fetched::Subchannel(Box::new(s))),
+            EntityId::Socket(n) => self
+                .socket(n)
+                .await?
+                .map_or(Fetched::Gone, |s| Fetched::Socket(Box::new(s))),
             EntityId::Server(_) => Fetched::Gone,
         })
     }
@@ -319,30 +397,56 @@ impl Api {
     pub async fn focus(&self, focus: &Focus) -> Result<Details, PollError> {
         let mut details = match focus {
             Focus::Overview => Details::default(),
-            Focus::Channel(id) => self.walk(vec![EntityId::Channel(*id)], CHILD_FETCH_LIMIT, 1).await?,
-            Focus::Subchannel(id) => self.walk(vec![EntityId::Subchannel(*id)], CHILD_FETCH_LIMIT, 1).await?,
+            Focus::Channel(id) => {
+                self.walk(vec![EntityId::Channel(*id)], CHILD_FETCH_LIMIT, 1)
+                    .await?
+            }
+            Focus::Subchannel(id) => {
+                self.walk(vec![EntityId::Subchannel(*id)], CHILD_FETCH_LIMIT, 1)
+                    .await?
+            }
             Focus::Socket(id) => self.walk(vec![EntityId::Socket(*id)], 0, 0).await?,
             Focus::Server { id, start } => {
-                let page = self.server_sockets_page(*id, *start, SERVER_SOCKETS_PAGE).await?;
-                let mut seeds: Vec<EntityId> = page.refs.iter().map(|r| EntityId::Socket(r.socket_id)).collect();
+                let page = self
+                    .server_sockets_page(*id, *start, SERVER_SOCKETS_PAGE)
+                    .await?;
+                let mut seeds: Vec<EntityId> = page
+                    .refs
+                    .iter()
+                    .map(|r| EntityId::Socket(r.socket_id))
+                    .collect();
                 if let Some(server) = self.server(*id).await? {
-                    seeds.extend(server.listen_socket.iter().map(|r| EntityId::Socket(r.socket_id)));
+                    seeds.extend(
+                        server
+                            .listen_socket
+                            .iter()
+                            .map(|r| EntityId::Socket(r.socket_id)),
+                    );
                 }
                 let mut d = self.walk(seeds, 0, 0).await?;
                 d.server_sockets.push((*id, page));
                 d
             }
-            Focus::Tree(roots) => self.walk(roots.iter().copied().map(EntityId::Channel).collect(), CHILD_FETCH_LIMIT, 8).await?,
+            Focus::Tree(roots) => {
+                self.walk(
+                    roots.iter().copied().map(EntityId::Channel).collect(),
+                    CHILD_FETCH_LIMIT,
+                    8,
+                )
+                .await?
+            }
         };
         details.at = Some(SystemTime::now());
         Ok(details)
     }
 }
 
+// Boxed: the variants differ a lot in size, and thousands of these sit in
+// one Vec during a snapshot.
 enum Fetched {
-    Channel(Channel),
-    Subchannel(Subchannel),
-    Socket(Socket),
+    Channel(Box<Channel>),
+    Subchannel(Box<Subchannel>),
+    Socket(Box<Socket>),
     Gone,
 }
 
@@ -373,13 +477,19 @@ fn dedup_sorted<T>(mut items: Vec<T>, key: impl Fn(&T) -> i64) -> Vec<T> {
 }
 
 fn status_name(status: i32) -> String {
-    ServingStatus::try_from(status).map_or_else(|_| format!("status {status}"), |s| s.as_str_name().to_string())
+    ServingStatus::try_from(status).map_or_else(
+        |_| format!("status {status}"),
+        |s| s.as_str_name().to_string(),
+    )
 }
 
 /// One complete overview poll.
 pub async fn overview(api: &Api) -> Result<Msg, PollError> {
     let (channels, servers) = tokio::try_join!(api.top_channels(), api.servers())?;
-    let ids: Vec<i64> = servers.iter().filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)).collect();
+    let ids: Vec<i64> = servers
+        .iter()
+        .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id))
+        .collect();
     let counts: Vec<Result<(i64, usize), PollError>> = stream::iter(ids)
         .map(|id| count_server_sockets(api, id))
         .buffer_unordered(DETAIL_CONCURRENCY)
@@ -410,7 +520,8 @@ pub struct Wanted {
 
 /// A way to open a connection: the real one dials with the user's flags,
 /// tests can dial anything.
-pub type Dialer = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Api, String>> + Send>> + Send + Sync>;
+pub type Dialer =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Api, String>> + Send>> + Send + Sync>;
 
 /// Backoff between connection attempts: 0.5s doubling to 16s.
 pub fn backoff(attempt: u32) -> Duration {
@@ -420,7 +531,13 @@ pub fn backoff(attempt: u32) -> Duration {
 /// The poller task: connects (retrying with backoff), polls the overview,
 /// the focused details and health every `interval`, and reports it all as
 /// messages. Ends when the receiving side is gone.
-pub async fn run(dial: Dialer, interval: Duration, tx: mpsc::Sender<Msg>, mut wanted: watch::Receiver<Wanted>, refresh: Arc<Notify>) {
+pub async fn run(
+    dial: Dialer,
+    interval: Duration,
+    tx: mpsc::Sender<Msg>,
+    mut wanted: watch::Receiver<Wanted>,
+    refresh: Arc<Notify>,
+) {
     let mut attempt: u32 = 0;
     loop {
         if tx.send(Msg::Connecting).await.is_err() {
@@ -431,7 +548,14 @@ pub async fn run(dial: Dialer, interval: Duration, tx: mpsc::Sender<Msg>, mut wa
             Err(error) => {
                 let wait = backoff(attempt);
                 attempt = attempt.saturating_add(1);
-                if tx.send(Msg::Disconnected { error, retry_at: SystemTime::now() + wait }).await.is_err() {
+                if tx
+                    .send(Msg::Disconnected {
+                        error,
+                        retry_at: SystemTime::now() + wait,
+                    })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 tokio::select! {
@@ -463,7 +587,14 @@ pub async fn run(dial: Dialer, interval: Duration, tx: mpsc::Sender<Msg>, mut wa
                     }
                     Err(e) if e.is_connection_loss() => {
                         let wait = backoff(0);
-                        if tx.send(Msg::Disconnected { error: e.to_string(), retry_at: SystemTime::now() + wait }).await.is_err() {
+                        if tx
+                            .send(Msg::Disconnected {
+                                error: e.to_string(),
+                                retry_at: SystemTime::now() + wait,
+                            })
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                         tokio::time::sleep(wait).await;
@@ -495,24 +626,41 @@ pub async fn poll_once(api: &Api, focus: &Focus) -> Result<Vec<Msg>, PollError> 
 
 /// Everything below the top channels and servers, for a complete snapshot:
 /// all descendants of every top channel, and every socket of every server.
-pub async fn everything(api: &Api, channels: &[Channel], servers: &[Server]) -> Result<(Details, HashMap<i64, Vec<i64>>), PollError> {
+pub async fn everything(
+    api: &Api,
+    channels: &[Channel],
+    servers: &[Server],
+) -> Result<(Details, HashMap<i64, Vec<i64>>), PollError> {
     let mut seeds: Vec<EntityId> = Vec::new();
     for c in channels {
-        seeds.extend(children(&c.channel_ref, &c.subchannel_ref, &c.socket_ref, usize::MAX));
+        seeds.extend(children(
+            &c.channel_ref,
+            &c.subchannel_ref,
+            &c.socket_ref,
+            usize::MAX,
+        ));
     }
     let mut server_sockets = HashMap::new();
-    let pages: Vec<Result<(i64, Vec<i64>), PollError>> = stream::iter(servers.iter().filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)))
-        .map(|id| async move { api.all_server_sockets(id).await.map(|ids| (id, ids)) })
-        .buffer_unordered(DETAIL_CONCURRENCY)
-        .collect()
-        .await;
+    let pages: Vec<Result<(i64, Vec<i64>), PollError>> = stream::iter(
+        servers
+            .iter()
+            .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)),
+    )
+    .map(|id| async move { api.all_server_sockets(id).await.map(|ids| (id, ids)) })
+    .buffer_unordered(DETAIL_CONCURRENCY)
+    .collect()
+    .await;
     for page in pages {
         let (id, ids) = page?;
         seeds.extend(ids.iter().copied().map(EntityId::Socket));
         server_sockets.insert(id, ids);
     }
     for s in servers {
-        seeds.extend(s.listen_socket.iter().map(|r| EntityId::Socket(r.socket_id)));
+        seeds.extend(
+            s.listen_socket
+                .iter()
+                .map(|r| EntityId::Socket(r.socket_id)),
+        );
     }
     let details = api.walk(seeds, usize::MAX, 16).await?;
     Ok((details, server_sockets))

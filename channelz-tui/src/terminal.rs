@@ -5,7 +5,9 @@
 use std::io::{self, IsTerminal, Stdout};
 
 use crossterm::execute;
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
@@ -13,7 +15,9 @@ use ratatui::backend::CrosstermBackend;
 #[derive(Debug, thiserror::Error)]
 pub enum TerminalError {
     /// Standard input or output is not a terminal.
-    #[error("stdout is not a terminal; use --json (or --json --watch) for output to a pipe or file")]
+    #[error(
+        "stdout is not a terminal; use --json (or --json --watch) for output to a pipe or file"
+    )]
     NotATty,
     /// The terminal refused a mode change.
     #[error("cannot set up the terminal: {0}")]

@@ -7,9 +7,7 @@ use std::time::SystemTime;
 
 use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 
-use crate::model::{
-    EntityId, HealthReport, Link, Model, Sample, Screen, ServerSocketsPage,
-};
+use crate::model::{EntityId, HealthReport, Link, Model, Sample, Screen, ServerSocketsPage};
 
 /// Detail responses of one poll.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -131,7 +129,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Command {
     match msg {
         Msg::Tick(now) => model.now = now,
         Msg::Connecting => {
-            if model.link != Link::Connected {
+            // Each retry starts with Connecting; keeping the Disconnected
+            // state (and its error and countdown) until it succeeds stops
+            // the title from flickering between the two.
+            if model.link == Link::NoChannelz {
                 model.link = Link::Connecting;
             }
         }
@@ -216,7 +217,11 @@ fn restarted(model: &Model, channels: &[Channel], servers: &[Server]) -> bool {
     channels
         .iter()
         .filter_map(|c| c.r#ref.as_ref().map(|r| r.channel_id))
-        .chain(servers.iter().filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)))
+        .chain(
+            servers
+                .iter()
+                .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)),
+        )
         .any(|id| id < max_known && !known.contains(&id))
 }
 
@@ -236,7 +241,14 @@ fn apply_overview(model: &mut Model, at: SystemTime, channels: Vec<Channel>, ser
             continue;
         };
         if let Some(d) = &s.data {
-            push_sample(model, EntityId::Server(id), at, d.calls_started, d.calls_succeeded, d.calls_failed);
+            push_sample(
+                model,
+                EntityId::Server(id),
+                at,
+                d.calls_started,
+                d.calls_succeeded,
+                d.calls_failed,
+            );
         }
     }
     // A top channel that is gone must not linger in the detail cache, where
@@ -268,7 +280,14 @@ fn record_channel(
     at: SystemTime,
 ) {
     let Some(d) = data else { return };
-    push_sample(model, id, at, d.calls_started, d.calls_succeeded, d.calls_failed);
+    push_sample(
+        model,
+        id,
+        at,
+        d.calls_started,
+        d.calls_succeeded,
+        d.calls_failed,
+    );
     let state = d.state.as_ref().map_or(0, |s| s.state);
     if let Some(prev) = model.states.insert(id, state)
         && prev != state
@@ -277,7 +296,14 @@ fn record_channel(
     }
 }
 
-fn push_sample(model: &mut Model, id: EntityId, at: SystemTime, started: i64, succeeded: i64, failed: i64) {
+fn push_sample(
+    model: &mut Model,
+    id: EntityId,
+    at: SystemTime,
+    started: i64,
+    succeeded: i64,
+    failed: i64,
+) {
     // A refresh right after a poll (Enter, `r`) would give a sample a few
     // milliseconds after the last one and show a false dip to zero.
     let min_gap = model.interval / 2;
@@ -317,7 +343,14 @@ fn apply_details(model: &mut Model, details: Details) {
     for s in details.sockets {
         if let Some(id) = s.r#ref.as_ref().map(|r| r.socket_id) {
             if let Some(d) = &s.data {
-                push_sample(model, EntityId::Socket(id), at, d.streams_started, d.streams_succeeded, d.streams_failed);
+                push_sample(
+                    model,
+                    EntityId::Socket(id),
+                    at,
+                    d.streams_started,
+                    d.streams_succeeded,
+                    d.streams_failed,
+                );
             }
             model.sockets.insert(id, s);
         }
@@ -454,7 +487,11 @@ fn page_server(model: &mut Model, id: i64, forward: bool) -> Command {
         let Some(last) = page.refs.iter().map(|r| r.socket_id).max() else {
             return Command::None;
         };
-        model.server_page_history.entry(id).or_default().push(*start);
+        model
+            .server_page_history
+            .entry(id)
+            .or_default()
+            .push(*start);
         *start = last + 1;
     } else {
         let Some(prev) = model.server_page_history.get_mut(&id).and_then(Vec::pop) else {
@@ -480,7 +517,15 @@ mod tests {
     }
 
     fn overview(m: &mut Model, at: SystemTime, channels: Vec<Channel>) {
-        update(m, Msg::Overview { at, channels, servers: vec![], server_socket_counts: vec![] });
+        update(
+            m,
+            Msg::Overview {
+                at,
+                channels,
+                servers: vec![],
+                server_socket_counts: vec![],
+            },
+        );
     }
 
     #[test]
@@ -496,7 +541,11 @@ mod tests {
     #[test]
     fn a_refresh_right_after_a_poll_does_not_fake_a_dip() {
         let mut m = fixtures::populated();
-        overview(&mut m, ago(1) + Duration::from_millis(50), vec![channel(1, "t", 3, (120, 110, 6), &[])]);
+        overview(
+            &mut m,
+            ago(1) + Duration::from_millis(50),
+            vec![channel(1, "t", 3, (120, 110, 6), &[])],
+        );
         let r = m.rates(EntityId::Channel(1)).expect("rates");
         assert!((r.calls_per_sec - 10.0).abs() < 1e-9, "{r:?}");
     }
@@ -504,8 +553,20 @@ mod tests {
     #[test]
     fn counters_going_down_restart_the_history() {
         let mut m = fixtures::populated();
-        overview(&mut m, now(), vec![channel(1, "t", 3, (3, 3, 0), &[]), channel(2, "t", 3, (54, 21, 33), &[]), channel(7, "t", 1, (0, 0, 0), &[])]);
-        assert_eq!(m.rates(EntityId::Channel(1)), None, "no negative rate after a reset");
+        overview(
+            &mut m,
+            now(),
+            vec![
+                channel(1, "t", 3, (3, 3, 0), &[]),
+                channel(2, "t", 3, (54, 21, 33), &[]),
+                channel(7, "t", 1, (0, 0, 0), &[]),
+            ],
+        );
+        assert_eq!(
+            m.rates(EntityId::Channel(1)),
+            None,
+            "no negative rate after a reset"
+        );
     }
 
     #[test]
@@ -520,12 +581,18 @@ mod tests {
     #[test]
     fn child_rows_are_stable_whatever_order_the_server_sends() {
         let m = fixtures::with_details();
-        assert_eq!(m.rows(Screen::Channel(1)), vec![EntityId::Subchannel(3), EntityId::Subchannel(4)]);
+        assert_eq!(
+            m.rows(Screen::Channel(1)),
+            vec![EntityId::Subchannel(3), EntityId::Subchannel(4)]
+        );
         let mut shuffled = fixtures::with_details();
         let mut c = channel(1, "dns:///backend.example:443", 3, (120, 113, 7), &[3, 4]);
         c.subchannel_ref.reverse();
         overview(&mut shuffled, now(), vec![c]);
-        assert_eq!(shuffled.rows(Screen::Channel(1)), vec![EntityId::Subchannel(3), EntityId::Subchannel(4)]);
+        assert_eq!(
+            shuffled.rows(Screen::Channel(1)),
+            vec![EntityId::Subchannel(3), EntityId::Subchannel(4)]
+        );
     }
 
     #[test]
@@ -541,7 +608,11 @@ mod tests {
         press(&mut m, Action::Back);
         assert_eq!(m.stack, vec![Screen::Overview]);
         press(&mut m, Action::Back);
-        assert_eq!(m.stack, vec![Screen::Overview], "the overview is never popped");
+        assert_eq!(
+            m.stack,
+            vec![Screen::Overview],
+            "the overview is never popped"
+        );
     }
 
     #[test]
@@ -602,10 +673,18 @@ mod tests {
         assert_eq!(m.sort, SortKey::CallRate);
         press(&mut m, Action::Sort);
         assert_eq!(m.sort, SortKey::Failures);
-        assert_eq!(m.rows(Screen::Overview)[0], EntityId::Channel(2), "33 failures first");
+        assert_eq!(
+            m.rows(Screen::Overview)[0],
+            EntityId::Channel(2),
+            "33 failures first"
+        );
         press(&mut m, Action::Sort);
         assert_eq!(m.sort, SortKey::State);
-        assert_eq!(m.rows(Screen::Overview)[0], EntityId::Channel(2), "TRANSIENT_FAILURE first");
+        assert_eq!(
+            m.rows(Screen::Overview)[0],
+            EntityId::Channel(2),
+            "TRANSIENT_FAILURE first"
+        );
     }
 
     #[test]
@@ -624,7 +703,11 @@ mod tests {
         let mut m = fixtures::with_details();
         press(&mut m, Action::Enter);
         // Same process would never hand out id 3 again for a new top channel.
-        overview(&mut m, now(), vec![channel(3, "dns:///new.example", 3, (1, 1, 0), &[])]);
+        overview(
+            &mut m,
+            now(),
+            vec![channel(3, "dns:///new.example", 3, (1, 1, 0), &[])],
+        );
         assert_eq!(m.stack, vec![Screen::Overview]);
         assert!(m.subchannels.is_empty());
         assert!(m.history.keys().all(|k| *k == EntityId::Channel(3)));
@@ -643,12 +726,28 @@ mod tests {
     fn reconnecting_after_an_outage_forgets_old_ids() {
         let mut m = fixtures::with_details();
         press(&mut m, Action::Enter);
-        update(&mut m, Msg::Disconnected { error: "gone".into(), retry_at: now() });
-        assert!(!m.top_channels.is_empty(), "last data stays visible while disconnected");
+        update(
+            &mut m,
+            Msg::Disconnected {
+                error: "gone".into(),
+                retry_at: now(),
+            },
+        );
+        assert!(
+            !m.top_channels.is_empty(),
+            "last data stays visible while disconnected"
+        );
         update(&mut m, Msg::Connected);
         assert!(m.top_channels.is_empty());
         assert_eq!(m.stack, vec![Screen::Overview]);
         assert_eq!(m.link, Link::Connected);
+    }
+
+    #[test]
+    fn retries_keep_the_disconnected_error_visible() {
+        let mut m = fixtures::disconnected();
+        update(&mut m, Msg::Connecting);
+        assert!(matches!(m.link, Link::Disconnected { .. }), "{:?}", m.link);
     }
 
     #[test]
@@ -665,14 +764,36 @@ mod tests {
         m.stack.push(Screen::Server(8));
         let page = |start, ids: &[i64], end| ServerSocketsPage {
             start,
-            refs: ids.iter().map(|i| grpc_toolkit_proto::channelz::v1::SocketRef { socket_id: *i, name: String::new() }).collect(),
+            refs: ids
+                .iter()
+                .map(|i| grpc_toolkit_proto::channelz::v1::SocketRef {
+                    socket_id: *i,
+                    name: String::new(),
+                })
+                .collect(),
             end,
         };
-        update(&mut m, Msg::Details(Details { server_sockets: vec![(8, page(0, &[20, 31, 25], false))], ..Default::default() }));
+        update(
+            &mut m,
+            Msg::Details(Details {
+                server_sockets: vec![(8, page(0, &[20, 31, 25], false))],
+                ..Default::default()
+            }),
+        );
         assert_eq!(press(&mut m, Action::NextPage), Command::Refresh);
         assert_eq!(m.focus(), Focus::Server { id: 8, start: 32 });
-        update(&mut m, Msg::Details(Details { server_sockets: vec![(8, page(32, &[40], true))], ..Default::default() }));
-        assert_eq!(press(&mut m, Action::NextPage), Command::None, "no page after the end");
+        update(
+            &mut m,
+            Msg::Details(Details {
+                server_sockets: vec![(8, page(32, &[40], true))],
+                ..Default::default()
+            }),
+        );
+        assert_eq!(
+            press(&mut m, Action::NextPage),
+            Command::None,
+            "no page after the end"
+        );
         press(&mut m, Action::PrevPage);
         assert_eq!(m.focus(), Focus::Server { id: 8, start: 0 });
     }
@@ -695,7 +816,12 @@ mod tests {
         let rows = m.tree_rows();
         assert_eq!(
             rows[..4],
-            [(0, EntityId::Channel(1)), (1, EntityId::Subchannel(3)), (2, EntityId::Socket(10)), (1, EntityId::Subchannel(4))]
+            [
+                (0, EntityId::Channel(1)),
+                (1, EntityId::Subchannel(3)),
+                (2, EntityId::Socket(10)),
+                (1, EntityId::Subchannel(4))
+            ]
         );
         assert_eq!(m.focus(), Focus::Tree(vec![1, 2, 7]));
     }

@@ -53,6 +53,8 @@ mkfifo "$work/peer-stdin"
 # its stdin closes, i.e. when this script ends, however it ends.
 exec 7<>"$work/peer-stdin"
 
+# Sets $server_port. Not called in $(...): the pid must reach the cleanup
+# list of this shell.
 start_server() { # $1 = port file, rest = --tls CERT KEY or nothing
   local port_file=$1; shift
   if [ "$server_kind" = go ]; then
@@ -66,8 +68,16 @@ start_server() { # $1 = port file, rest = --tls CERT KEY or nothing
   for _ in $(seq 1 100); do [ -s "$port_file" ] && break; sleep 0.1; done
   [ -s "$port_file" ] || { cat "$work/server.err" >&2; exit 1; }
   # Python prints the port; the Go peer prints "PORT <port>".
-  head -n1 "$port_file" | awk '{print $NF}'
+  server_port=$(head -n1 "$port_file" | awk '{print $NF}')
 }
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+start_server "$work/port"
+addr=127.0.0.1:$server_port
+start_server "$work/tls_port" --tls "$work/cert.pem" "$work/key.pem"
+tls_addr=127.0.0.1:$server_port
 
 closed=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 

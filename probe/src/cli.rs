@@ -375,3 +375,86 @@ impl TryFrom<ProbeArgs> for Config {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, UsageError> {
+        match parse(std::iter::once("grpc-probe").chain(args.iter().copied()))? {
+            Invocation::Run(config) => Ok(*config),
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_go_flag_spec_comes_from_clap_including_the_shared_flags() {
+        let spec = flag_spec(&ProbeArgs::command());
+        assert!(spec.bools.iter().any(|f| f == "tls"));
+        assert!(spec.bools.iter().any(|f| f == "gzip"));
+        assert!(spec.values.iter().any(|f| f == "connect-timeout"));
+        assert!(spec.repeated.iter().any(|f| f == "rpc-header"));
+        assert!(spec.repeated.iter().any(|f| f == "service"));
+        assert!(
+            spec.aliases
+                .contains(&("o".to_owned(), "output".to_owned()))
+        );
+        assert!(
+            spec.aliases
+                .contains(&("v".to_owned(), "verbose".to_owned()))
+        );
+    }
+
+    #[test]
+    fn defaults_match_the_reference_tool() {
+        let c = config(&["-addr=localhost:1"]).unwrap();
+        assert_eq!(c.services, [""]);
+        assert_eq!(c.rpc_timeout, Duration::from_secs(1));
+        assert_eq!(c.connect.connect_timeout, Duration::from_secs(1));
+        assert_eq!(c.connect.user_agent, DEFAULT_USER_AGENT);
+        assert_eq!((c.mode, c.format), (Mode::Check, OutputFormat::Text));
+        assert_eq!((c.wait, c.timeout), (None, None));
+    }
+
+    #[test]
+    fn output_modes_and_durations_are_validated() {
+        let c = config(&["-addr=h:1", "-o", "json", "--wait=1m30s", "--timeout=2s"]).unwrap();
+        assert_eq!(c.format, OutputFormat::Json);
+        assert_eq!(c.wait, Some(Duration::from_secs(90)));
+        assert_eq!(c.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(
+            config(&["-addr=h:1", "--json"]).unwrap().format,
+            OutputFormat::Json
+        );
+        assert_eq!(config(&["-addr=h:1", "--list"]).unwrap().mode, Mode::List);
+        for (args, message) in [
+            (
+                &["-addr=h:1", "--timeout=0s"][..],
+                "error: --timeout must be greater than zero (specified: 0s)",
+            ),
+            (
+                &["-addr=h:1", "--json", "-o=text"],
+                "error: --json contradicts --output text",
+            ),
+            (
+                &["-addr=h:1", "--list", "-service=a"],
+                "error: --list reports every service; it cannot be combined with -service",
+            ),
+            (
+                &["-addr=h:1", "--watch", "-service=a", "-service=b"],
+                "error: --watch follows one service; give -service at most once",
+            ),
+            (
+                &["-addr=h:1", "--watch", "--wait=1s"],
+                "error: --wait and --watch cannot be combined (--watch already waits)",
+            ),
+            (
+                &["-addr=h:1", "-tls", "-spiffe"],
+                "error: -tls and -spiffe are mutually incompatible",
+            ),
+        ] {
+            assert_eq!(config(args).unwrap_err().0, message, "{args:?}");
+        }
+    }
+}

@@ -80,14 +80,18 @@ setup_go() {
         apt_install golang-go golang-google-grpc-dev
     fi
     local stamp
-    stamp="$( (go version; cat "$HERE/go/main.go"; dpkg-query -W golang-google-grpc-dev 2>/dev/null || true) | sha256sum | cut -d' ' -f1)"
-    is_current "$OUT/go/.stamp" "$stamp" && [ -x "$OUT/go/bin/grpc-peer-go" ] && return 0
+    stamp="$( (go version; cat "$HERE/go/main.go" "$HERE/go/channelzclient/main.go"; dpkg-query -W golang-google-grpc-dev 2>/dev/null || true) | sha256sum | cut -d' ' -f1)"
+    is_current "$OUT/go/.stamp" "$stamp" && [ -x "$OUT/go/bin/grpc-peer-go" ] \
+        && [ -x "$OUT/go/bin/grpc-channelz-client-go" ] && return 0
     mkdir -p "$OUT/go/bin" "$OUT/go/cache"
     say "go build (GOPATH mode, offline, against $GOCODE)"
     # GOPATH mode with Debian's sources: no module proxy is reachable, and
     # GOFLAGS/GOPROXY from the caller's environment must not interfere.
     (cd "$HERE/go" && env GO111MODULE=off GOPATH="$OUT/go/gopath:$GOCODE" GOCACHE="$OUT/go/cache" \
         GOFLAGS= GOPROXY=off go build -o "$OUT/go/bin/grpc-peer-go" . >&2)
+    # The Channelz reader: grpc-go's own Channelz stubs against our service.
+    (cd "$HERE/go/channelzclient" && env GO111MODULE=off GOPATH="$OUT/go/gopath:$GOCODE" GOCACHE="$OUT/go/cache" \
+        GOFLAGS= GOPROXY=off go build -o "$OUT/go/bin/grpc-channelz-client-go" . >&2)
     echo "$stamp" >"$OUT/go/.stamp"
 }
 

@@ -328,6 +328,39 @@ pub async fn python() -> Result<PathBuf, PeerError> {
     Ok(peers_dir().join("venv/bin/python"))
 }
 
+/// The installed Go Channelz reader (`tests/peers/go/channelzclient`),
+/// built by `setup.sh go` next to the Go peer.
+pub fn go_channelz_client() -> PathBuf {
+    peers_dir().join("go/bin/grpc-channelz-client-go")
+}
+
+/// A command that runs `kind`'s Channelz reader, installing that peer kind
+/// first: `python/channelz_client.py` (grpcio's Channelz stubs),
+/// `node/channelz_client.js` (grpc-js with stubs from our `channelz.proto`)
+/// or the Go one (grpc-go's generated stubs). Append the reader's arguments
+/// (`[--page-size N] [--walk-only] [--unknown-id ID] HOST:PORT`); each
+/// prints the same proto3 JSON document, and only the Python one takes
+/// `--ca`/`--cert`/`--key`.
+pub async fn channelz_reader(kind: PeerKind) -> Result<Command, PeerError> {
+    install(kind).await?;
+    let dir = peers_dir();
+    Ok(match kind {
+        PeerKind::Python => {
+            let mut command = Command::new(dir.join("venv/bin/python"));
+            command.arg(source_dir().join("python/channelz_client.py"));
+            command
+        }
+        PeerKind::Node => {
+            let mut command = Command::new("node");
+            command
+                .arg(source_dir().join("node/channelz_client.js"))
+                .env("NODE_PATH", dir.join("node/node_modules"));
+            command
+        }
+        PeerKind::Go => Command::new(go_channelz_client()),
+    })
+}
+
 /// Installs one kind of peer (runs `setup.sh KIND`) once per process; the
 /// script itself is idempotent and holds a lock, so concurrent test
 /// binaries are safe. [`Peer::start`] calls it; call it directly to tell

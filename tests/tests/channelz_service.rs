@@ -1,8 +1,11 @@
-//! `tonic-channelz` read by a real client: the Python grpcio Channelz stubs
-//! (`tests/peers/python/channelz_client.py`) query every RPC of our service
-//! and print what they saw as JSON; these tests check that it is valid and
-//! consistent with the calls and connections the test made. The demo server
-//! of `channelz-tui` is checked the same way.
+//! `tonic-channelz` read by real clients: the Python grpcio Channelz stubs
+//! (`tests/peers/python/channelz_client.py`), grpc-go's generated stubs
+//! (`tests/peers/go/channelzclient`) and grpc-js with stubs from our
+//! `channelz.proto` (`tests/peers/node/channelz_client.js`) query every RPC
+//! of our service and print what they saw as the same proto3 JSON
+//! document; these tests check that it is valid and consistent with the
+//! calls and connections the test made, once per reader. TLS and the demo
+//! server of `channelz-tui` are checked with the Python reader.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -14,6 +17,7 @@ use grpc_toolkit_proto::health::v1::HealthCheckRequest;
 use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
 use grpc_toolkit_proto::health::v1::health_client::HealthClient;
 use serde_json::Value;
+use testkit::peers::PeerKind;
 use tokio::net::TcpListener;
 use tonic::transport::{Endpoint, Server};
 use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry, ServerHandle, ServerTls};
@@ -76,27 +80,25 @@ async fn start_fixture(registry: Registry) -> Fixture {
     }
 }
 
-/// Runs the Python reader against `target`; `None` when the venv is
-/// missing outside CI (the test kit's skip policy).
-async fn python_read(target: &str, args: &[&str]) -> Option<Value> {
-    let python = testkit::peers::or_skip(testkit::peers::python().await)?;
-    let script = testkit::peers::source_dir().join("python/channelz_client.py");
-    let child = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(target)
+/// Runs `reader`'s Channelz client against `target`; `None` when that peer
+/// kind is missing outside CI (the test kit's skip policy).
+async fn read(reader: PeerKind, target: &str, args: &[&str]) -> Option<Value> {
+    let mut command = testkit::peers::or_skip(testkit::peers::channelz_reader(reader).await)?;
+    let child = command
         .args(args)
+        .arg(target)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("start the python channelz reader");
+        .unwrap_or_else(|e| panic!("cannot start the {reader} channelz reader: {e}"));
     let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await
-        .expect("python channelz reader timed out")
-        .expect("python channelz reader ran");
+        .unwrap_or_else(|_| panic!("the {reader} channelz reader timed out"))
+        .unwrap_or_else(|e| panic!("the {reader} channelz reader did not run: {e}"));
     assert!(
         out.status.success(),
-        "python channelz reader failed ({}): {}",
+        "{reader} channelz reader failed ({}): {}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -175,8 +177,26 @@ async fn check(client: &mut HealthClient<InstrumentedChannel>, service: &str) ->
         .is_ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_reads_counts_that_match_the_calls_made() {
+/// One test per reader, each named after it, so a failure says which
+/// implementation's stubs saw it.
+macro_rules! test_each_reader {
+    ($body:ident: $($test:ident => $reader:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                $body(PeerKind::$reader).await;
+            }
+        )+
+    };
+}
+
+test_each_reader!(counts_match_the_calls_made:
+    python_reads_counts_that_match_the_calls_made => Python,
+    go_reads_counts_that_match_the_calls_made => Go,
+    node_reads_counts_that_match_the_calls_made => Node,
+);
+
+async fn counts_match_the_calls_made(reader: PeerKind) {
     let fx = start_fixture(Registry::new()).await;
     let endpoint = Endpoint::from_shared(format!("http://{}", fx.app_addr)).expect("endpoint");
     let channel = InstrumentedChannel::connect(&fx.registry, endpoint)
@@ -197,7 +217,7 @@ async fn python_reads_counts_that_match_the_calls_made() {
     }
     assert_eq!((ok, failed), (7, 3));
 
-    let Some(seen) = python_read(&fx.admin_addr.to_string(), &[]).await else {
+    let Some(seen) = read(reader, &fx.admin_addr.to_string(), &[]).await else {
         return;
     };
 
@@ -295,8 +315,13 @@ async fn python_reads_counts_that_match_the_calls_made() {
     assert_eq!(address(&server_side["local"]), fx.app_addr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_sockets_appear_and_disappear_with_connections() {
+test_each_reader!(server_sockets_follow_connections:
+    python_sees_server_sockets_appear_and_disappear_with_connections => Python,
+    go_sees_server_sockets_appear_and_disappear_with_connections => Go,
+    node_sees_server_sockets_appear_and_disappear_with_connections => Node,
+);
+
+async fn server_sockets_follow_connections(reader: PeerKind) {
     let fx = start_fixture(Registry::new()).await;
     let channel = Endpoint::from_shared(format!("http://{}", fx.app_addr))
         .expect("endpoint")
@@ -309,7 +334,7 @@ async fn server_sockets_appear_and_disappear_with_connections() {
         .await
         .expect("health check");
 
-    let Some(seen) = python_read(&fx.admin_addr.to_string(), &[]).await else {
+    let Some(seen) = read(reader, &fx.admin_addr.to_string(), &[]).await else {
         return;
     };
     let app_id = fx.app.id();
@@ -328,7 +353,8 @@ async fn server_sockets_appear_and_disappear_with_connections() {
     }
 
     let gone = open[0].to_string();
-    let Some(seen) = python_read(&fx.admin_addr.to_string(), &["--unknown-id", &gone]).await else {
+    let Some(seen) = read(reader, &fx.admin_addr.to_string(), &["--unknown-id", &gone]).await
+    else {
         return;
     };
     assert!(page_ids(&seen["server_sockets"][app_id.to_string()]).is_empty());
@@ -341,8 +367,13 @@ async fn server_sockets_appear_and_disappear_with_connections() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paging_walks_thousands_of_channels_without_gaps_or_repeats() {
+test_each_reader!(paging_walks_thousands_of_channels:
+    python_pages_through_thousands_of_channels_without_gaps_or_repeats => Python,
+    go_pages_through_thousands_of_channels_without_gaps_or_repeats => Go,
+    node_pages_through_thousands_of_channels_without_gaps_or_repeats => Node,
+);
+
+async fn paging_walks_thousands_of_channels(reader: PeerKind) {
     let registry = Registry::new();
     let mut channels: Vec<_> = (0..2_500)
         .map(|i| registry.register_channel(format!("dns:///backend-{i}:443")))
@@ -354,7 +385,7 @@ async fn paging_walks_thousands_of_channels_without_gaps_or_repeats() {
     let target = fx.admin_addr.to_string();
 
     for (page_size, expected_page) in [("0", 100usize), ("7", 7), ("5000", 100)] {
-        let Some(seen) = python_read(&target, &["--walk-only", "--page-size", page_size]).await
+        let Some(seen) = read(reader, &target, &["--walk-only", "--page-size", page_size]).await
         else {
             return;
         };
@@ -374,14 +405,24 @@ async fn paging_walks_thousands_of_channels_without_gaps_or_repeats() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_ids_and_ids_of_another_kind_are_not_found() {
+test_each_reader!(unknown_ids_are_not_found:
+    python_gets_not_found_for_unknown_ids_and_ids_of_another_kind => Python,
+    go_gets_not_found_for_unknown_ids_and_ids_of_another_kind => Go,
+    node_gets_not_found_for_unknown_ids_and_ids_of_another_kind => Node,
+);
+
+async fn unknown_ids_are_not_found(reader: PeerKind) {
     let registry = Registry::new();
     let channel = registry.register_channel("dns:///x:1");
     let fx = start_fixture(registry).await;
     let target = fx.admin_addr.to_string();
 
-    let Some(seen) = python_read(&target, &["--walk-only", "--unknown-id", "987654321"]).await
+    let Some(seen) = read(
+        reader,
+        &target,
+        &["--walk-only", "--unknown-id", "987654321"],
+    )
+    .await
     else {
         return;
     };
@@ -397,7 +438,7 @@ async fn unknown_ids_and_ids_of_another_kind_are_not_found() {
 
     // A channel id is not a server, subchannel or socket id.
     let id = channel.id().to_string();
-    let Some(seen) = python_read(&target, &["--walk-only", "--unknown-id", &id]).await else {
+    let Some(seen) = read(reader, &target, &["--walk-only", "--unknown-id", &id]).await else {
         return;
     };
     assert_eq!(seen["unknown_id"]["GetChannel"], "OK");
@@ -457,7 +498,13 @@ async fn tls_terminated_by_the_accept_wrapper_shows_suite_and_certificates() {
         "--key",
         key.to_str().expect("utf-8 path"),
     ];
-    let Some(seen) = python_read(&format!("localhost:{}", addr.port()), &args).await else {
+    let Some(seen) = read(
+        PeerKind::Python,
+        &format!("localhost:{}", addr.port()),
+        &args,
+    )
+    .await
+    else {
         task.abort();
         return;
     };
@@ -601,7 +648,7 @@ async fn demo_server_is_healthy_and_shows_its_channels_and_servers() {
     assert_eq!(code, 0, "grpc-probe against the demo: {stderr}");
 
     // The Python stubs read the demo as well.
-    if let Some(seen) = python_read(&demo.local_addr().to_string(), &[]).await {
+    if let Some(seen) = read(PeerKind::Python, &demo.local_addr().to_string(), &[]).await {
         assert!(seen["channels"].as_array().is_some_and(|c| c.len() >= 2));
         assert!(seen["servers"].as_array().is_some_and(|s| s.len() >= 2));
     }

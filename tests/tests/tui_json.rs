@@ -14,7 +14,13 @@ use grpc_probe::conn::{ConnectOptions, Target, connect};
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage};
 use serde_json::Value;
 
-const ADDED: [&str; 5] = ["childChannels", "subchannels", "sockets", "listenSockets", "rates"];
+const ADDED: [&str; 5] = [
+    "childChannels",
+    "subchannels",
+    "sockets",
+    "listenSockets",
+    "rates",
+];
 
 fn pool() -> DescriptorPool {
     DescriptorPool::decode(grpc_toolkit_proto::FILE_DESCRIPTOR_SET).expect("descriptor set")
@@ -36,7 +42,10 @@ fn check(pool: &DescriptorPool, value: &Value, name: &str) -> usize {
     DynamicMessage::deserialize_with_options(desc, &mut de, &options)
         .unwrap_or_else(|e| panic!("{name} is not proto3 JSON: {e}\n{plain}"));
     let rates = value.get("rates").expect("rates object");
-    assert!(rates.get("callsPerSecond").is_some() && rates.get("failuresPerSecond").is_some(), "{rates}");
+    assert!(
+        rates.get("callsPerSecond").is_some() && rates.get("failuresPerSecond").is_some(),
+        "{rates}"
+    );
     let mut n = 1;
     for (key, child) in [
         ("childChannels", "grpc.channelz.v1.Channel"),
@@ -44,7 +53,12 @@ fn check(pool: &DescriptorPool, value: &Value, name: &str) -> usize {
         ("sockets", "grpc.channelz.v1.Socket"),
         ("listenSockets", "grpc.channelz.v1.Socket"),
     ] {
-        for item in value.get(key).and_then(Value::as_array).into_iter().flatten() {
+        for item in value
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             n += check(pool, item, child);
         }
     }
@@ -52,8 +66,17 @@ fn check(pool: &DescriptorPool, value: &Value, name: &str) -> usize {
 }
 
 async fn api(addr: std::net::SocketAddr) -> Api {
-    let options = ConnectOptions::plaintext(Target::Tcp { host: addr.ip().to_string(), port: addr.port() }, "tui-json-test");
-    Api::new(connect(&options).await.expect("demo accepts"), Duration::from_secs(5))
+    let options = ConnectOptions::plaintext(
+        Target::Tcp {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        },
+        "tui-json-test",
+    );
+    Api::new(
+        connect(&options).await.expect("demo accepts"),
+        Duration::from_secs(5),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,26 +103,59 @@ async fn snapshot_is_proto3_json_with_resolved_children_and_rates() {
     for s in servers {
         checked += check(&pool, s, "grpc.channelz.v1.Server");
     }
-    assert!(checked > channels.len() + servers.len(), "children were resolved and checked ({checked})");
+    assert!(
+        checked > channels.len() + servers.len(),
+        "children were resolved and checked ({checked})"
+    );
 
     // Exact mapping details: int64 as strings, enums by name, RFC 3339.
     let c = &channels[0];
-    assert!(c["ref"]["channelId"].is_string(), "int64 is a string: {}", c["ref"]);
-    assert!(c["data"]["state"]["state"].as_str().is_some_and(|s| s.chars().all(|c| c.is_ascii_uppercase() || c == '_')));
-    let ts = c["data"]["trace"]["creationTimestamp"].as_str().expect("timestamp");
+    assert!(
+        c["ref"]["channelId"].is_string(),
+        "int64 is a string: {}",
+        c["ref"]
+    );
+    assert!(
+        c["data"]["state"]["state"]
+            .as_str()
+            .is_some_and(|s| s.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+    );
+    let ts = c["data"]["trace"]["creationTimestamp"]
+        .as_str()
+        .expect("timestamp");
     assert!(ts.ends_with('Z') && ts.contains('T'), "{ts}");
 
     // Resolved subchannels match the refs they resolve.
-    let with_subs = channels.iter().find(|c| c["subchannelRef"].as_array().is_some_and(|a| !a.is_empty())).expect("a channel with subchannels");
-    let refs: Vec<&str> = with_subs["subchannelRef"].as_array().into_iter().flatten().filter_map(|r| r["subchannelId"].as_str()).collect();
-    let resolved: Vec<&str> = with_subs["subchannels"].as_array().into_iter().flatten().filter_map(|s| s["ref"]["subchannelId"].as_str()).collect();
+    let with_subs = channels
+        .iter()
+        .find(|c| c["subchannelRef"].as_array().is_some_and(|a| !a.is_empty()))
+        .expect("a channel with subchannels");
+    let refs: Vec<&str> = with_subs["subchannelRef"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["subchannelId"].as_str())
+        .collect();
+    let resolved: Vec<&str> = with_subs["subchannels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["ref"]["subchannelId"].as_str())
+        .collect();
     let mut refs_sorted = refs.clone();
     refs_sorted.sort_by_key(|s| s.parse::<i64>().unwrap_or(0));
     assert_eq!(resolved, refs_sorted);
 
     // The demo's first channel calls every poll: a rate over two snapshots.
-    let rate = channels.iter().filter_map(|c| c["rates"]["callsPerSecond"].as_f64()).fold(0.0, f64::max);
-    assert!(rate > 0.0, "a positive calls/s from two snapshots: {}", channels[0]["rates"]);
+    let rate = channels
+        .iter()
+        .filter_map(|c| c["rates"]["callsPerSecond"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        rate > 0.0,
+        "a positive calls/s from two snapshots: {}",
+        channels[0]["rates"]
+    );
     // The first snapshot alone has no rates.
     let alone = first.to_json("demo", None);
     assert!(alone["channels"][0]["rates"]["callsPerSecond"].is_null());
@@ -124,23 +180,44 @@ fn binary() -> std::path::PathBuf {
 async fn exit_codes_and_watch_error_lines() {
     let bin = binary();
     // Nothing listens on a port we bound and closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let dead = format!("127.0.0.1:{port}");
 
-    let out = tokio::process::Command::new(&bin).args([dead.as_str(), "--json"]).output().await.expect("runs");
+    let out = tokio::process::Command::new(&bin)
+        .args([dead.as_str(), "--json"])
+        .output()
+        .await
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2), "cannot connect is exit 2");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains(&dead), "{stderr}");
 
-    let out = tokio::process::Command::new(&bin).args(["--json", "-o", "yaml", "x:1"]).output().await.expect("runs");
+    let out = tokio::process::Command::new(&bin)
+        .args(["--json", "-o", "yaml", "x:1"])
+        .output()
+        .await
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("yaml"));
 
     // A server without Channelz: exit 3, said plainly.
     let server = testkit::servers::TestServer::builder().start().await;
-    let out = tokio::process::Command::new(&bin).args([server.addr(), "--json"]).output().await.expect("runs");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::process::Command::new(&bin)
+        .args([server.addr(), "--json"])
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Channelz service"));
 
     // --watch against a dead server: `{"error": ...}` lines, and it keeps going.
@@ -153,9 +230,18 @@ async fn exit_codes_and_watch_error_lines() {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
     for _ in 0..3 {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("a line in time").expect("read").expect("line");
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("a line in time")
+            .expect("read")
+            .expect("line");
         let v: Value = serde_json::from_str(&line).expect("NDJSON line");
-        assert!(v["error"].as_str().is_some_and(|e| e.contains("cannot connect")), "{line}");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("cannot connect")),
+            "{line}"
+        );
     }
     let _ = child.kill().await;
 }
@@ -169,7 +255,12 @@ async fn binary_json_snapshot_of_the_demo() {
         .output()
         .await
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     let pool = pool();
     for c in doc["channels"].as_array().expect("channels") {

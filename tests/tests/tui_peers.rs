@@ -42,7 +42,15 @@ where
 }
 
 async fn check_peer(kind: PeerKind) {
-    let Some(peer) = start_or_skip(kind, PeerOptions { channels: EXTRA_CHANNELS, ..Default::default() }).await else {
+    let Some(peer) = start_or_skip(
+        kind,
+        PeerOptions {
+            channels: EXTRA_CHANNELS,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
         return;
     };
     let mut api = api_for(&peer.addr()).await;
@@ -53,11 +61,18 @@ async fn check_peer(kind: PeerKind) {
             let api = api.clone();
             async move {
                 let channels = api.top_channels().await.map_err(|e| e.to_string())?;
-                let called = channels.iter().filter(|c| c.data.as_ref().is_some_and(|d| d.calls_started > 0)).count();
+                let called = channels
+                    .iter()
+                    .filter(|c| c.data.as_ref().is_some_and(|d| d.calls_started > 0))
+                    .count();
                 if channels.len() > EXTRA_CHANNELS && called > 0 {
                     Ok(channels)
                 } else {
-                    Err(format!("{} channels, {} with calls", channels.len(), called))
+                    Err(format!(
+                        "{} channels, {} with calls",
+                        channels.len(),
+                        called
+                    ))
                 }
             }
         },
@@ -69,12 +84,26 @@ async fn check_peer(kind: PeerKind) {
     // in order, without duplicates.
     api.page_size = 7;
     let paged = api.top_channels().await.expect("paged GetTopChannels");
-    let ids = |cs: &[grpc_toolkit_proto::channelz::v1::Channel]| cs.iter().map(|c| c.r#ref.as_ref().map_or(0, |r| r.channel_id)).collect::<Vec<_>>();
+    let ids = |cs: &[grpc_toolkit_proto::channelz::v1::Channel]| {
+        cs.iter()
+            .map(|c| c.r#ref.as_ref().map_or(0, |r| r.channel_id))
+            .collect::<Vec<_>>()
+    };
     let paged_ids = ids(&paged);
-    assert!(paged_ids.windows(2).all(|w| w[0] < w[1]), "{kind}: paged ids strictly increase: {paged_ids:?}");
+    assert!(
+        paged_ids.windows(2).all(|w| w[0] < w[1]),
+        "{kind}: paged ids strictly increase: {paged_ids:?}"
+    );
     let all: HashSet<i64> = ids(&channels).into_iter().collect();
-    let missing: Vec<i64> = all.iter().copied().filter(|id| !paged_ids.contains(id)).collect();
-    assert!(missing.len() <= 2, "{kind}: paging lost channels {missing:?}");
+    let missing: Vec<i64> = all
+        .iter()
+        .copied()
+        .filter(|id| !paged_ids.contains(id))
+        .collect();
+    assert!(
+        missing.len() <= 2,
+        "{kind}: paging lost channels {missing:?}"
+    );
     api.page_size = 500;
 
     // Servers, with the peer's listen socket and accepted connections.
@@ -82,11 +111,18 @@ async fn check_peer(kind: PeerKind) {
     assert!(!servers.is_empty(), "{kind}: the peer's server is listed");
     let server_id = servers[0].r#ref.as_ref().map_or(0, |r| r.server_id);
     let msg = poll::overview(&api).await.expect("overview");
-    let channelz_tui::update::Msg::Overview { server_socket_counts, .. } = msg else {
+    let channelz_tui::update::Msg::Overview {
+        server_socket_counts,
+        ..
+    } = msg
+    else {
         panic!("overview message");
     };
     let open: usize = server_socket_counts.iter().map(|(_, n)| n).sum();
-    assert!(open > EXTRA_CHANNELS / 2, "{kind}: the peer's own channels show as server sockets ({open})");
+    assert!(
+        open > EXTRA_CHANNELS / 2,
+        "{kind}: the peer's own channels show as server sockets ({open})"
+    );
 
     // A channel with calls drills down to READY subchannels with sockets
     // that carried streams.
@@ -95,26 +131,56 @@ async fn check_peer(kind: PeerKind) {
         .filter(|c| c.data.as_ref().is_some_and(|d| d.calls_started > 0))
         .map(|c| c.r#ref.as_ref().map_or(0, |r| r.channel_id))
         .collect::<Vec<_>>();
-    let tree = api.focus(&Focus::Tree(busy.clone())).await.expect("tree walk");
-    assert!(!tree.subchannels.is_empty(), "{kind}: subchannels under {busy:?}");
+    let tree = api
+        .focus(&Focus::Tree(busy.clone()))
+        .await
+        .expect("tree walk");
     assert!(
-        tree.subchannels.iter().any(|s| s.data.as_ref().is_some_and(|d| d.calls_started > 0)),
+        !tree.subchannels.is_empty(),
+        "{kind}: subchannels under {busy:?}"
+    );
+    assert!(
+        tree.subchannels
+            .iter()
+            .any(|s| s.data.as_ref().is_some_and(|d| d.calls_started > 0)),
         "{kind}: a subchannel counted calls"
     );
     assert!(
-        tree.sockets.iter().any(|s| s.data.as_ref().is_some_and(|d| d.streams_started > 0 && d.messages_sent > 0)),
+        tree.sockets.iter().any(|s| s
+            .data
+            .as_ref()
+            .is_some_and(|d| d.streams_started > 0 && d.messages_sent > 0)),
         "{kind}: a socket counted streams and messages"
     );
 
     // The server detail pages its sockets and fetches them.
-    let details = api.focus(&Focus::Server { id: server_id, start: 0 }).await.expect("server focus");
+    let details = api
+        .focus(&Focus::Server {
+            id: server_id,
+            start: 0,
+        })
+        .await
+        .expect("server focus");
     let (_, page) = details.server_sockets.first().expect("a page");
-    assert!(!page.refs.is_empty(), "{kind}: GetServerSockets lists connections");
-    assert!(details.sockets.len() >= page.refs.len().min(1), "{kind}: server sockets fetched");
+    assert!(
+        !page.refs.is_empty(),
+        "{kind}: GetServerSockets lists connections"
+    );
+    assert!(
+        details.sockets.len() >= page.refs.len().min(1),
+        "{kind}: server sockets fetched"
+    );
 
     // And the whole snapshot resolves every subchannel the tree saw.
-    let (everything, _) = poll::everything(&api, &channels, &servers).await.expect("snapshot");
-    let subs: HashSet<EntityId> = everything.subchannels.iter().filter_map(|s| s.r#ref.as_ref()).map(|r| EntityId::Subchannel(r.subchannel_id)).collect();
+    let (everything, _) = poll::everything(&api, &channels, &servers)
+        .await
+        .expect("snapshot");
+    let subs: HashSet<EntityId> = everything
+        .subchannels
+        .iter()
+        .filter_map(|s| s.r#ref.as_ref())
+        .map(|r| EntityId::Subchannel(r.subchannel_id))
+        .collect();
     for s in &tree.subchannels {
         let id = EntityId::Subchannel(s.r#ref.as_ref().map_or(0, |r| r.subchannel_id));
         assert!(subs.contains(&id), "{kind}: snapshot has {id:?}");

@@ -31,7 +31,12 @@ struct Tmux {
 
 impl Tmux {
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -55,7 +60,10 @@ impl Tmux {
             if pred(&screen) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -63,7 +71,12 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").stderr(Stdio::null()).status();
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -93,28 +106,52 @@ async fn dashboard_in_a_real_terminal() {
         return;
     }
     let bin = binary();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut server = demo_server(&bin, &addr).await;
 
-    let tmux = Tmux { socket: format!("channelz-tui-test-{}", std::process::id()) };
+    let tmux = Tmux {
+        socket: format!("channelz-tui-test-{}", std::process::id()),
+    };
     let script = format!(
         "{} {addr} --interval 300ms; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
         bin.display()
     );
-    tmux.run(&["new-session", "-d", "-s", "tui", "-x", "120", "-y", "36", "sh", "-c", &script]);
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        "sh",
+        "-c",
+        &script,
+    ]);
 
     // Starts and shows the demo's channels and servers.
-    let screen = tmux.wait_for("the overview", |s| s.contains("● connected") && s.contains("READY") && s.contains("servers ("));
+    let screen = tmux.wait_for("the overview", |s| {
+        s.contains("● connected") && s.contains("READY") && s.contains("servers (")
+    });
     assert!(screen.contains(&format!("http://{addr}")), "{screen}");
 
     // Navigates: down, into a channel, into its subchannel, back out.
     tmux.keys(&["j", "k", "Enter"]);
-    tmux.wait_for("channel detail", |s| s.contains("overview › channel") && s.contains("children ("));
+    tmux.wait_for("channel detail", |s| {
+        s.contains("overview › channel") && s.contains("children (")
+    });
     tmux.keys(&["Enter"]);
     tmux.wait_for("subchannel detail", |s| s.contains("› subchannel"));
     tmux.keys(&["Escape", "Escape"]);
-    tmux.wait_for("back at the overview", |s| s.lines().nth(1).is_some_and(|l| l.trim() == "overview"));
+    tmux.wait_for("back at the overview", |s| {
+        s.lines().nth(1).is_some_and(|l| l.trim() == "overview")
+    });
     tmux.keys(&["?"]);
     tmux.wait_for("help", |s| s.contains("help (Esc closes)"));
     tmux.keys(&["Escape"]);
@@ -124,12 +161,20 @@ async fn dashboard_in_a_real_terminal() {
     tmux.wait_for("disconnected", |s| s.contains("disconnected"));
     // And comes back on the same address: reconnected, fresh ids.
     let _server = demo_server(&bin, &addr).await;
-    tmux.wait_for("reconnected", |s| s.contains("● connected") && s.contains("READY"));
+    tmux.wait_for("reconnected", |s| {
+        s.contains("● connected") && s.contains("READY")
+    });
 
     // Quits, and the shell gets a restored terminal.
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("exit", |s| s.contains("exit="));
     assert!(screen.contains("exit=0"), "{screen}");
-    assert!(screen.lines().any(|l| l.trim() == "icanon"), "cooked mode restored:\n{screen}");
-    assert!(!screen.contains("channels ("), "alternate screen left:\n{screen}");
+    assert!(
+        screen.lines().any(|l| l.trim() == "icanon"),
+        "cooked mode restored:\n{screen}"
+    );
+    assert!(
+        !screen.contains("channels ("),
+        "alternate screen left:\n{screen}"
+    );
 }

@@ -7,7 +7,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
-use grpc_toolkit_proto::channelz::v1::{ChannelData, ChannelTrace, Socket, channel_trace_event, security};
+use grpc_toolkit_proto::channelz::v1::{
+    ChannelData, ChannelTrace, Socket, channel_trace_event, security,
+};
 
 use super::{rate, sparkline, state_style, window_start};
 use crate::decode;
@@ -23,36 +25,56 @@ fn kind_label(id: EntityId) -> (&'static str, i64) {
 }
 
 /// Sparklines of calls/s and failures/s of `selected`.
-pub(super) fn rate_panel(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Option<EntityId>) {
+pub(super) fn rate_panel(
+    model: &Model,
+    frame: &mut Frame<'_>,
+    area: Rect,
+    selected: Option<EntityId>,
+) {
     let Some(id) = selected else {
-        frame.render_widget(Paragraph::new("nothing selected").block(Block::bordered().title(" rates ")), area);
+        frame.render_widget(
+            Paragraph::new("nothing selected").block(Block::bordered().title(" rates ")),
+            area,
+        );
         return;
     };
     let (kind, n) = kind_label(id);
-    let series = model.history.get(&id).map(|h| h.series()).unwrap_or_default();
+    let series = model
+        .history
+        .get(&id)
+        .map(|h| h.series())
+        .unwrap_or_default();
     let width = area.width.saturating_sub(24) as usize;
     let calls: Vec<f64> = series.iter().map(|r| r.calls_per_sec).collect();
     let fails: Vec<f64> = series.iter().map(|r| r.failures_per_sec).collect();
     let now = model.rates(id);
     let lines = vec![
         Line::from(vec![
-            Span::raw(format!("calls/s {:>8} ", rate(now.map(|r| r.calls_per_sec)))),
+            Span::raw(format!(
+                "calls/s {:>8} ",
+                rate(now.map(|r| r.calls_per_sec))
+            )),
             Span::styled(sparkline(&calls, width), Style::new().fg(Color::Green)),
         ]),
         Line::from(vec![
-            Span::raw(format!("fail/s  {:>8} ", rate(now.map(|r| r.failures_per_sec)))),
+            Span::raw(format!(
+                "fail/s  {:>8} ",
+                rate(now.map(|r| r.failures_per_sec))
+            )),
             Span::styled(sparkline(&fails, width), Style::new().fg(Color::Red)),
         ]),
     ];
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(format!(" {kind} {n} rates "))), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(format!(" {kind} {n} rates "))),
+        area,
+    );
 }
 
 fn data_lines(model: &Model, d: &ChannelData) -> Vec<Line<'static>> {
     let state = d.state.as_ref().map_or(0, |s| s.state);
-    let created = d
-        .trace
-        .as_ref()
-        .map_or("never".to_string(), |t| decode::ago(t.creation_timestamp.as_ref(), model.now));
+    let created = d.trace.as_ref().map_or("never".to_string(), |t| {
+        decode::ago(t.creation_timestamp.as_ref(), model.now)
+    });
     let mut lines = vec![
         Line::from(vec![
             Span::raw("state  "),
@@ -70,7 +92,10 @@ fn data_lines(model: &Model, d: &ChannelData) -> Vec<Line<'static>> {
         )),
     ];
     if d.max_connections_per_subchannel > 0 {
-        lines.push(Line::from(format!("max connections per subchannel {}", d.max_connections_per_subchannel)));
+        lines.push(Line::from(format!(
+            "max connections per subchannel {}",
+            d.max_connections_per_subchannel
+        )));
     }
     lines
 }
@@ -88,16 +113,39 @@ fn children_table(model: &Model, frame: &mut Frame<'_>, area: Rect, screen: Scre
         .map(|(i, id)| {
             let (kind, n) = kind_label(*id);
             let (name, status, detail) = child_summary(model, *id);
-            let row = Row::new(vec![Line::from(kind), Line::from(n.to_string()), Line::from(name), status, Line::from(detail)]);
-            if i == selected { row.style(Style::new().add_modifier(Modifier::REVERSED)) } else { row }
+            let row = Row::new(vec![
+                Line::from(kind),
+                Line::from(n.to_string()),
+                Line::from(name),
+                status,
+                Line::from(detail),
+            ]);
+            if i == selected {
+                row.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                row
+            }
         })
         .collect();
     let table = Table::new(
         body,
-        [Constraint::Length(10), Constraint::Length(7), Constraint::Fill(1), Constraint::Length(17), Constraint::Fill(1)],
+        [
+            Constraint::Length(10),
+            Constraint::Length(7),
+            Constraint::Fill(1),
+            Constraint::Length(17),
+            Constraint::Fill(1),
+        ],
     )
-    .header(Row::new(["kind", "id", "name / target", "state", "calls or streams"]).style(Style::new().add_modifier(Modifier::BOLD)))
-    .block(Block::bordered().title(format!(" children ({}) ", rows.len())).border_style(Style::new().fg(Color::Cyan)));
+    .header(
+        Row::new(["kind", "id", "name / target", "state", "calls or streams"])
+            .style(Style::new().add_modifier(Modifier::BOLD)),
+    )
+    .block(
+        Block::bordered()
+            .title(format!(" children ({}) ", rows.len()))
+            .border_style(Style::new().fg(Color::Cyan)),
+    );
     frame.render_widget(table, area);
 }
 
@@ -118,8 +166,19 @@ fn child_summary(model: &Model, id: EntityId) -> (String, Line<'static>, String)
                 let name = socket_name(s);
                 (
                     name,
-                    Line::from(if s.remote.is_some() { "connection" } else { "listener" }),
-                    format!("streams {}/{}/{}  msgs {}↑ {}↓", d.streams_started, d.streams_succeeded, d.streams_failed, d.messages_sent, d.messages_received),
+                    Line::from(if s.remote.is_some() {
+                        "connection"
+                    } else {
+                        "listener"
+                    }),
+                    format!(
+                        "streams {}/{}/{}  msgs {}↑ {}↓",
+                        d.streams_started,
+                        d.streams_succeeded,
+                        d.streams_failed,
+                        d.messages_sent,
+                        d.messages_received
+                    ),
                 )
             }
             None => (String::new(), pending(), String::new()),
@@ -128,7 +187,11 @@ fn child_summary(model: &Model, id: EntityId) -> (String, Line<'static>, String)
     }
 }
 
-fn channel_summary(model: &Model, id: EntityId, d: &ChannelData) -> (String, Line<'static>, String) {
+fn channel_summary(
+    model: &Model,
+    id: EntityId,
+    d: &ChannelData,
+) -> (String, Line<'static>, String) {
     let state = d.state.as_ref().map_or(0, |s| s.state);
     let mut span = Span::styled(decode::state_name(state), state_style(state));
     if model.recently_changed(id) {
@@ -137,19 +200,33 @@ fn channel_summary(model: &Model, id: EntityId, d: &ChannelData) -> (String, Lin
     (
         d.target.clone(),
         Line::from(span),
-        format!("{}/{}/{}  {}/s", d.calls_started, d.calls_succeeded, d.calls_failed, rate(model.rates(id).map(|r| r.calls_per_sec))),
+        format!(
+            "{}/{}/{}  {}/s",
+            d.calls_started,
+            d.calls_succeeded,
+            d.calls_failed,
+            rate(model.rates(id).map(|r| r.calls_per_sec))
+        ),
     )
 }
 
 fn socket_name(s: &Socket) -> String {
     let local = decode::address(s.local.as_ref());
     let remote = decode::address(s.remote.as_ref());
-    if remote.is_empty() { local } else { format!("{local} → {remote}") }
+    if remote.is_empty() {
+        local
+    } else {
+        format!("{local} → {remote}")
+    }
 }
 
 fn trace_panel(model: &Model, frame: &mut Frame<'_>, area: Rect, trace: Option<&ChannelTrace>) {
     let Some(trace) = trace else {
-        frame.render_widget(Paragraph::new("this server sends no trace for this entity").block(Block::bordered().title(" trace ")), area);
+        frame.render_widget(
+            Paragraph::new("this server sends no trace for this entity")
+                .block(Block::bordered().title(" trace ")),
+            area,
+        );
         return;
     };
     let height = area.height.saturating_sub(2) as usize;
@@ -168,31 +245,56 @@ fn trace_panel(model: &Model, frame: &mut Frame<'_>, area: Rect, trace: Option<&
                 channel_trace_event::Severity::CtUnknown => ("     ", Color::Gray),
             };
             let child = match &e.child_ref {
-                Some(channel_trace_event::ChildRef::ChannelRef(r)) => format!(" [channel {}]", r.channel_id),
-                Some(channel_trace_event::ChildRef::SubchannelRef(r)) => format!(" [subchannel {}]", r.subchannel_id),
+                Some(channel_trace_event::ChildRef::ChannelRef(r)) => {
+                    format!(" [channel {}]", r.channel_id)
+                }
+                Some(channel_trace_event::ChildRef::SubchannelRef(r)) => {
+                    format!(" [subchannel {}]", r.subchannel_id)
+                }
                 None => String::new(),
             };
             Line::from(vec![
-                Span::styled(format!("{:>9} ", decode::ago(e.timestamp.as_ref(), model.now)), Style::new().fg(Color::DarkGray)),
+                Span::styled(
+                    format!("{:>9} ", decode::ago(e.timestamp.as_ref(), model.now)),
+                    Style::new().fg(Color::DarkGray),
+                ),
                 Span::styled(label, Style::new().fg(color)),
                 Span::styled(format!(" {}{child}", e.description), Style::new().fg(color)),
             ])
         })
         .collect();
-    let title = format!(" trace ({} events logged, {} kept) ", trace.num_events_logged, trace.events.len());
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
+    let title = format!(
+        " trace ({} events logged, {} kept) ",
+        trace.num_events_logged,
+        trace.events.len()
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title)),
+        area,
+    );
 }
 
 fn missing(frame: &mut Frame<'_>, area: Rect, what: String) {
     frame.render_widget(
-        Paragraph::new(vec![Line::from(format!("{what}: loading…")), Line::styled("(it may have gone away; Esc goes back)", Style::new().fg(Color::DarkGray))])
-            .block(Block::bordered()),
+        Paragraph::new(vec![
+            Line::from(format!("{what}: loading…")),
+            Line::styled(
+                "(it may have gone away; Esc goes back)",
+                Style::new().fg(Color::DarkGray),
+            ),
+        ])
+        .block(Block::bordered()),
         area,
     );
 }
 
 fn entity_layout(area: Rect) -> [Rect; 3] {
-    Layout::vertical([Constraint::Length(6), Constraint::Fill(3), Constraint::Fill(2)]).areas(area)
+    Layout::vertical([
+        Constraint::Length(6),
+        Constraint::Fill(3),
+        Constraint::Fill(2),
+    ])
+    .areas(area)
 }
 
 /// A channel with its children and trace.
@@ -205,7 +307,9 @@ pub(super) fn channel(model: &Model, frame: &mut Frame<'_>, area: Rect, id: i64)
     let [info, spark] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(top);
     let name = c.r#ref.as_ref().map_or("", |r| r.name.as_str());
     frame.render_widget(
-        Paragraph::new(data_lines(model, &d)).block(Block::bordered().title(format!(" channel {id} {name}"))).wrap(Wrap { trim: true }),
+        Paragraph::new(data_lines(model, &d))
+            .block(Block::bordered().title(format!(" channel {id} {name}")))
+            .wrap(Wrap { trim: true }),
         info,
     );
     rate_panel(model, frame, spark, Some(EntityId::Channel(id)));
@@ -222,7 +326,9 @@ pub(super) fn subchannel(model: &Model, frame: &mut Frame<'_>, area: Rect, id: i
     let [top, children, trace] = entity_layout(area);
     let [info, spark] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(top);
     frame.render_widget(
-        Paragraph::new(data_lines(model, &d)).block(Block::bordered().title(format!(" subchannel {id} "))).wrap(Wrap { trim: true }),
+        Paragraph::new(data_lines(model, &d))
+            .block(Block::bordered().title(format!(" subchannel {id} ")))
+            .wrap(Wrap { trim: true }),
         info,
     );
     rate_panel(model, frame, spark, Some(EntityId::Subchannel(id)));
@@ -249,11 +355,21 @@ pub(super) fn server(model: &Model, frame: &mut Frame<'_>, area: Rect, id: i64) 
         ),
     };
     let lines = vec![
-        Line::from(format!("calls  started {}  succeeded {}  failed {}", d.calls_started, d.calls_succeeded, d.calls_failed)),
-        Line::from(format!("last call {}    listen sockets {}", decode::ago(d.last_call_started_timestamp.as_ref(), model.now), s.listen_socket.len())),
+        Line::from(format!(
+            "calls  started {}  succeeded {}  failed {}",
+            d.calls_started, d.calls_succeeded, d.calls_failed
+        )),
+        Line::from(format!(
+            "last call {}    listen sockets {}",
+            decode::ago(d.last_call_started_timestamp.as_ref(), model.now),
+            s.listen_socket.len()
+        )),
         Line::from(page_line),
     ];
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(format!(" server {id} "))), info);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(format!(" server {id} "))),
+        info,
+    );
     rate_panel(model, frame, spark, Some(EntityId::Server(id)));
     children_table(model, frame, children, Screen::Server(id));
     trace_panel(model, frame, trace, d.trace.as_ref());
@@ -274,36 +390,82 @@ pub(super) fn socket(model: &Model, frame: &mut Frame<'_>, area: Rect, id: i64) 
         left.push(Line::from(format!("remote name  {}", s.remote_name)));
     }
     left.extend([
-        Line::from(format!("streams  started {}  succeeded {}  failed {}", d.streams_started, d.streams_succeeded, d.streams_failed)),
-        Line::from(format!("messages  sent {}  received {}", d.messages_sent, d.messages_received)),
+        Line::from(format!(
+            "streams  started {}  succeeded {}  failed {}",
+            d.streams_started, d.streams_succeeded, d.streams_failed
+        )),
+        Line::from(format!(
+            "messages  sent {}  received {}",
+            d.messages_sent, d.messages_received
+        )),
         Line::from(format!("keepalives sent {}", d.keep_alives_sent)),
-        Line::from(format!("last local stream   {}", decode::ago(d.last_local_stream_created_timestamp.as_ref(), model.now))),
-        Line::from(format!("last remote stream  {}", decode::ago(d.last_remote_stream_created_timestamp.as_ref(), model.now))),
-        Line::from(format!("last message sent   {}", decode::ago(d.last_message_sent_timestamp.as_ref(), model.now))),
-        Line::from(format!("last message recv   {}", decode::ago(d.last_message_received_timestamp.as_ref(), model.now))),
-        Line::from(format!("flow control window  local {}  remote {}", opt(d.local_flow_control_window), opt(d.remote_flow_control_window))),
+        Line::from(format!(
+            "last local stream   {}",
+            decode::ago(d.last_local_stream_created_timestamp.as_ref(), model.now)
+        )),
+        Line::from(format!(
+            "last remote stream  {}",
+            decode::ago(d.last_remote_stream_created_timestamp.as_ref(), model.now)
+        )),
+        Line::from(format!(
+            "last message sent   {}",
+            decode::ago(d.last_message_sent_timestamp.as_ref(), model.now)
+        )),
+        Line::from(format!(
+            "last message recv   {}",
+            decode::ago(d.last_message_received_timestamp.as_ref(), model.now)
+        )),
+        Line::from(format!(
+            "flow control window  local {}  remote {}",
+            opt(d.local_flow_control_window),
+            opt(d.remote_flow_control_window)
+        )),
         Line::from(format!(
             "peer max concurrent streams {}    received GOAWAY {}",
             d.peer_max_concurrent_streams,
-            d.received_goaway_error.map_or("–".to_string(), |e| format!("error code {e}"))
+            d.received_goaway_error
+                .map_or("–".to_string(), |e| format!("error code {e}"))
         )),
     ]);
     let mut right = security_lines(model, s);
-    right.push(Line::styled("socket options", Style::new().add_modifier(Modifier::BOLD)));
+    right.push(Line::styled(
+        "socket options",
+        Style::new().add_modifier(Modifier::BOLD),
+    ));
     if d.option.is_empty() {
-        right.push(Line::styled("  none reported", Style::new().fg(Color::DarkGray)));
+        right.push(Line::styled(
+            "  none reported",
+            Style::new().fg(Color::DarkGray),
+        ));
     }
     for o in &d.option {
-        right.push(Line::from(format!("  {} {}", o.name, decode::option_value(o))));
+        right.push(Line::from(format!(
+            "  {} {}",
+            o.name,
+            decode::option_value(o)
+        )));
     }
     let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
-    frame.render_widget(Paragraph::new(left).block(Block::bordered().title(format!(" socket {id} "))).wrap(Wrap { trim: true }), l);
+    frame.render_widget(
+        Paragraph::new(left)
+            .block(Block::bordered().title(format!(" socket {id} ")))
+            .wrap(Wrap { trim: true }),
+        l,
+    );
     // No trim: the indentation groups certificate lines under their label.
-    frame.render_widget(Paragraph::new(right).block(Block::bordered().title(" security and options ")).wrap(Wrap { trim: false }), r);
+    frame.render_widget(
+        Paragraph::new(right)
+            .block(Block::bordered().title(" security and options "))
+            .wrap(Wrap { trim: false }),
+        r,
+    );
 }
 
 fn security_lines(model: &Model, s: &Socket) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::styled("security", Style::new().add_modifier(Modifier::BOLD))];
+    let mut lines = vec![Line::styled(
+        "security",
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
     match s.security.as_ref().and_then(|s| s.model.as_ref()) {
         None => lines.push(Line::from("  plaintext (or not reported)")),
         Some(security::Model::Other(o)) => {
@@ -314,11 +476,15 @@ fn security_lines(model: &Model, s: &Socket) -> Vec<Line<'static>> {
         }
         Some(security::Model::Tls(t)) => {
             let cipher = match &t.cipher_suite {
-                Some(security::tls::CipherSuite::StandardName(n)) | Some(security::tls::CipherSuite::OtherName(n)) => n.clone(),
+                Some(security::tls::CipherSuite::StandardName(n))
+                | Some(security::tls::CipherSuite::OtherName(n)) => n.clone(),
                 None => "unknown cipher".into(),
             };
             lines.push(Line::from(format!("  TLS {cipher}")));
-            for (label, der) in [("local", &t.local_certificate), ("remote", &t.remote_certificate)] {
+            for (label, der) in [
+                ("local", &t.local_certificate),
+                ("remote", &t.remote_certificate),
+            ] {
                 if der.is_empty() {
                     lines.push(Line::from(format!("  {label} certificate: none")));
                     continue;
@@ -335,9 +501,17 @@ fn security_lines(model: &Model, s: &Socket) -> Vec<Line<'static>> {
                             format!(
                                 "    expires {} ({})",
                                 decode::rfc3339(c.not_after),
-                                if expired { "EXPIRED".to_string() } else { decode::relative(c.not_after, model.now) }
+                                if expired {
+                                    "EXPIRED".to_string()
+                                } else {
+                                    decode::relative(c.not_after, model.now)
+                                }
                             ),
-                            if expired { Style::new().fg(Color::Red) } else { Style::new() },
+                            if expired {
+                                Style::new().fg(Color::Red)
+                            } else {
+                                Style::new()
+                            },
                         ));
                     }
                 }

@@ -32,7 +32,9 @@ pub fn view(model: &Model, frame: &mut Frame<'_>) {
             area.width, area.height
         );
         frame.render_widget(
-            Paragraph::new(text).wrap(Wrap { trim: true }).style(Style::new().fg(Color::Yellow)),
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .style(Style::new().fg(Color::Yellow)),
             area,
         );
         return;
@@ -66,7 +68,13 @@ pub fn view(model: &Model, frame: &mut Frame<'_>) {
 
 fn title_bar(model: &Model) -> Line<'static> {
     let mut spans = vec![
-        Span::styled(" channelz-tui ", Style::new().add_modifier(Modifier::BOLD).bg(Color::Blue).fg(Color::White)),
+        Span::styled(
+            " channelz-tui ",
+            Style::new()
+                .add_modifier(Modifier::BOLD)
+                .bg(Color::Blue)
+                .fg(Color::White),
+        ),
         Span::raw(format!(" {} ", model.target)),
     ];
     let (text, color) = match &model.link {
@@ -74,7 +82,10 @@ fn title_bar(model: &Model) -> Line<'static> {
         Link::Connected => ("connected".to_string(), Color::Green),
         Link::Disconnected { retry_at, .. } => {
             let wait = retry_at.duration_since(model.now).unwrap_or_default();
-            (format!("disconnected, retry in {}", decode::short_duration(wait)), Color::Red)
+            (
+                format!("disconnected, retry in {}", decode::short_duration(wait)),
+                Color::Red,
+            )
         }
         Link::NoChannelz => ("no channelz service".to_string(), Color::Red),
     };
@@ -85,7 +96,10 @@ fn title_bar(model: &Model) -> Line<'static> {
         model.sort.label()
     )));
     if model.paused {
-        spans.push(Span::styled("  PAUSED", Style::new().fg(Color::Black).bg(Color::Yellow)));
+        spans.push(Span::styled(
+            "  PAUSED",
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
     }
     Line::from(spans)
 }
@@ -102,7 +116,11 @@ fn screen_label(model: &Model, screen: Screen) -> String {
                 .and_then(|s| s.r#ref.as_ref())
                 .map(|r| r.name.as_str())
                 .unwrap_or("");
-            if name.is_empty() { format!("socket {id}") } else { format!("socket {id} ({name})") }
+            if name.is_empty() {
+                format!("socket {id}")
+            } else {
+                format!("socket {id} ({name})")
+            }
         }
         Screen::Server(id) => format!("server {id}"),
         Screen::Tree => "tree".into(),
@@ -123,7 +141,10 @@ fn breadcrumb(model: &Model) -> Line<'static> {
         spans.push(Span::styled(screen_label(model, *screen), style));
     }
     if !model.filter.is_empty() && !model.filter_editing {
-        spans.push(Span::styled(format!("   filter: {}", model.filter), Style::new().fg(Color::Cyan)));
+        spans.push(Span::styled(
+            format!("   filter: {}", model.filter),
+            Style::new().fg(Color::Cyan),
+        ));
     }
     Line::from(spans)
 }
@@ -133,7 +154,10 @@ fn link_notice(model: &Model) -> Paragraph<'static> {
         Link::Connecting => vec![Line::from(format!("connecting to {}…", model.target))],
         Link::Connected => vec![Line::from("waiting for the first Channelz answer…")],
         Link::Disconnected { error, retry_at } => vec![
-            Line::styled(format!("cannot reach {}", model.target), Style::new().fg(Color::Red)),
+            Line::styled(
+                format!("cannot reach {}", model.target),
+                Style::new().fg(Color::Red),
+            ),
             Line::from(error.clone()),
             Line::from(format!(
                 "retrying in {}",
@@ -141,9 +165,14 @@ fn link_notice(model: &Model) -> Paragraph<'static> {
             )),
         ],
         Link::NoChannelz => vec![
-            Line::styled("this server has no Channelz service", Style::new().fg(Color::Red)),
+            Line::styled(
+                "this server has no Channelz service",
+                Style::new().fg(Color::Red),
+            ),
             Line::from("(grpc.channelz.v1.Channelz answered UNIMPLEMENTED)"),
-            Line::from("register it in the server (e.g. tonic-channelz, grpc-go's channelz service) and retry"),
+            Line::from(
+                "register it in the server (e.g. tonic-channelz, grpc-go's channelz service) and retry",
+            ),
         ],
     };
     Paragraph::new(lines)
@@ -157,18 +186,28 @@ fn footer_bar(model: &Model) -> Line<'static> {
             Span::styled("/", Style::new().fg(Color::Cyan)),
             Span::raw(model.filter.clone()),
             Span::styled("█", Style::new().fg(Color::Cyan)),
-            Span::styled("   Enter keep · Esc clear", Style::new().fg(Color::DarkGray)),
+            Span::styled(
+                "   Enter keep · Esc clear",
+                Style::new().fg(Color::DarkGray),
+            ),
         ]);
     }
     if let Some(err) = &model.last_error {
         return Line::styled(format!("error: {err}"), Style::new().fg(Color::Red));
     }
     if let (Link::Disconnected { error, .. }, Some(_)) = (&model.link, model.overview_at) {
-        return Line::styled(format!("disconnected (showing last data): {error}"), Style::new().fg(Color::Red));
+        return Line::styled(
+            format!("disconnected (showing last data): {error}"),
+            Style::new().fg(Color::Red),
+        );
     }
     let hints = match model.screen() {
-        Screen::Overview => "↑↓/jk move · Enter open · Tab pane · / filter · s sort · t tree · p pause · r refresh · ? help · q quit",
-        Screen::Server(_) => "↑↓ move · Enter open · n/N next/prev page · Esc back · p pause · ? help · q quit",
+        Screen::Overview => {
+            "↑↓/jk move · Enter open · Tab pane · / filter · s sort · t tree · p pause · r refresh · ? help · q quit"
+        }
+        Screen::Server(_) => {
+            "↑↓ move · Enter open · n/N next/prev page · Esc back · p pause · ? help · q quit"
+        }
         _ => "↑↓ move · Enter open · Esc back · p pause · r refresh · ? help · q quit",
     };
     Line::styled(hints, Style::new().fg(Color::DarkGray))
@@ -177,8 +216,14 @@ fn footer_bar(model: &Model) -> Line<'static> {
 const HELP: &[(&str, &str)] = &[
     ("↑ ↓  j k", "move the selection"),
     ("PgUp PgDn g G", "page, first, last"),
-    ("Enter", "open the selected channel, subchannel, socket or server"),
-    ("Esc  Backspace", "go back (the breadcrumb shows where you are)"),
+    (
+        "Enter",
+        "open the selected channel, subchannel, socket or server",
+    ),
+    (
+        "Esc  Backspace",
+        "go back (the breadcrumb shows where you are)",
+    ),
     ("Tab", "switch between channels and servers"),
     ("/", "filter by id, target or address (Esc clears)"),
     ("s", "sort: id, calls/s, failures, state"),
@@ -209,7 +254,10 @@ fn help(frame: &mut Frame<'_>, body: Rect) {
         })
         .collect();
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" help (Esc closes) ")), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" help (Esc closes) ")),
+        area,
+    );
 }
 
 /// The colour of a connectivity state.
@@ -232,7 +280,11 @@ pub(crate) fn sparkline(values: &[f64], width: usize) -> String {
     let max = tail.iter().copied().fold(0.0_f64, f64::max);
     let mut out: String = " ".repeat(width - tail.len());
     for v in tail {
-        let idx = if max <= 0.0 { 0 } else { ((v / max) * 7.0).round() as usize };
+        let idx = if max <= 0.0 {
+            0
+        } else {
+            ((v / max) * 7.0).round() as usize
+        };
         out.push(BARS[idx.min(7)]);
     }
     out
@@ -249,7 +301,11 @@ pub(crate) fn rate(v: Option<f64>) -> String {
 
 /// The first row of the window that keeps `selected` visible in `height` rows.
 pub(crate) fn window_start(selected: usize, height: usize) -> usize {
-    if height == 0 || selected < height { 0 } else { selected + 1 - height }
+    if height == 0 || selected < height {
+        0
+    } else {
+        selected + 1 - height
+    }
 }
 
 #[cfg(test)]

@@ -19,10 +19,25 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         Constraint::Length(4),
     ])
     .areas(area);
-    let cursor = model.cursors.get(&Screen::Overview).copied().unwrap_or_default();
-    channel_table(model, frame, channels, (cursor.pane == 0).then_some(cursor.row));
-    server_table(model, frame, servers, (cursor.pane == 1).then_some(cursor.row));
-    let [spark, health] = Layout::horizontal([Constraint::Fill(3), Constraint::Fill(2)]).areas(bottom);
+    let cursor = model
+        .cursors
+        .get(&Screen::Overview)
+        .copied()
+        .unwrap_or_default();
+    channel_table(
+        model,
+        frame,
+        channels,
+        (cursor.pane == 0).then_some(cursor.row),
+    );
+    server_table(
+        model,
+        frame,
+        servers,
+        (cursor.pane == 1).then_some(cursor.row),
+    );
+    let [spark, health] =
+        Layout::horizontal([Constraint::Fill(3), Constraint::Fill(2)]).areas(bottom);
     let selected = model.rows(Screen::Overview).get(cursor.row).copied();
     super::detail::rate_panel(model, frame, spark, selected);
     health_panel(model, frame, health);
@@ -30,14 +45,26 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
 
 fn pane_block(title: String, focused: bool) -> Block<'static> {
     let block = Block::bordered().title(title);
-    if focused { block.border_style(Style::new().fg(Color::Cyan)) } else { block }
+    if focused {
+        block.border_style(Style::new().fg(Color::Cyan))
+    } else {
+        block
+    }
 }
 
 fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Option<usize>) {
     let rows = model.visible_channels();
     let height = area.height.saturating_sub(3) as usize;
     let start = window_start(selected.unwrap_or(0), height);
-    let title = format!(" channels ({}{}) ", rows.len(), if model.filter.is_empty() { String::new() } else { format!(" of {}", model.top_channels.len()) });
+    let title = format!(
+        " channels ({}{}) ",
+        rows.len(),
+        if model.filter.is_empty() {
+            String::new()
+        } else {
+            format!(" of {}", model.top_channels.len())
+        }
+    );
     let body: Vec<Row<'static>> = rows
         .iter()
         .enumerate()
@@ -49,7 +76,10 @@ fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opt
             let state = channel_state(c);
             let rates = model.rates(EntityId::Channel(id));
             let fail_pct = if d.calls_started > 0 {
-                format!("{:.1}%", 100.0 * d.calls_failed as f64 / d.calls_started as f64)
+                format!(
+                    "{:.1}%",
+                    100.0 * d.calls_failed as f64 / d.calls_started as f64
+                )
             } else {
                 "–".into()
             };
@@ -57,7 +87,11 @@ fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opt
             if model.recently_changed(EntityId::Channel(id)) {
                 state_cell = state_cell.patch_style(Style::new().add_modifier(Modifier::REVERSED));
             }
-            let target = if d.target.is_empty() { c.r#ref.as_ref().map_or(String::new(), |r| r.name.clone()) } else { d.target };
+            let target = if d.target.is_empty() {
+                c.r#ref.as_ref().map_or(String::new(), |r| r.name.clone())
+            } else {
+                d.target
+            };
             let row = Row::new(vec![
                 Line::from(id.to_string()),
                 Line::from(target),
@@ -67,9 +101,16 @@ fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opt
                 Line::from(d.calls_failed.to_string()),
                 Line::from(rate(rates.map(|r| r.calls_per_sec))),
                 Line::from(fail_pct),
-                Line::from(decode::ago(d.last_call_started_timestamp.as_ref(), model.now)),
+                Line::from(decode::ago(
+                    d.last_call_started_timestamp.as_ref(),
+                    model.now,
+                )),
             ]);
-            if Some(i) == selected { row.style(Style::new().add_modifier(Modifier::REVERSED)) } else { row }
+            if Some(i) == selected {
+                row.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                row
+            }
         })
         .collect();
     let table = Table::new(
@@ -86,7 +127,20 @@ fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opt
             Constraint::Length(9),
         ],
     )
-    .header(Row::new(["id", "target", "state", "started", "ok", "failed", "calls/s", "fail%", "last call"]).style(Style::new().add_modifier(Modifier::BOLD)))
+    .header(
+        Row::new([
+            "id",
+            "target",
+            "state",
+            "started",
+            "ok",
+            "failed",
+            "calls/s",
+            "fail%",
+            "last call",
+        ])
+        .style(Style::new().add_modifier(Modifier::BOLD)),
+    )
     .block(pane_block(title, selected.is_some()));
     frame.render_widget(table, area);
 }
@@ -104,10 +158,22 @@ fn server_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opti
         .map(|(i, s)| {
             let id = s.r#ref.as_ref().map_or(0, |r| r.server_id);
             let d = s.data.clone().unwrap_or_default();
-            let mut listen: Vec<&str> = s.listen_socket.iter().map(|r| r.name.as_str()).filter(|n| !n.is_empty()).collect();
+            let mut listen: Vec<&str> = s
+                .listen_socket
+                .iter()
+                .map(|r| r.name.as_str())
+                .filter(|n| !n.is_empty())
+                .collect();
             listen.sort_unstable();
-            let listen = if listen.is_empty() { format!("{} listen sockets", s.listen_socket.len()) } else { listen.join(", ") };
-            let open = model.server_socket_counts.get(&id).map_or("–".to_string(), |n| n.to_string());
+            let listen = if listen.is_empty() {
+                format!("{} listen sockets", s.listen_socket.len())
+            } else {
+                listen.join(", ")
+            };
+            let open = model
+                .server_socket_counts
+                .get(&id)
+                .map_or("–".to_string(), |n| n.to_string());
             let row = Row::new(vec![
                 id.to_string(),
                 listen,
@@ -118,7 +184,11 @@ fn server_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opti
                 open,
                 decode::ago(d.last_call_started_timestamp.as_ref(), model.now),
             ]);
-            if Some(i) == selected { row.style(Style::new().add_modifier(Modifier::REVERSED)) } else { row }
+            if Some(i) == selected {
+                row.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                row
+            }
         })
         .collect();
     let table = Table::new(
@@ -134,7 +204,19 @@ fn server_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opti
             Constraint::Length(9),
         ],
     )
-    .header(Row::new(["id", "listen", "started", "ok", "failed", "calls/s", "sockets", "last call"]).style(Style::new().add_modifier(Modifier::BOLD)))
+    .header(
+        Row::new([
+            "id",
+            "listen",
+            "started",
+            "ok",
+            "failed",
+            "calls/s",
+            "sockets",
+            "last call",
+        ])
+        .style(Style::new().add_modifier(Modifier::BOLD)),
+    )
     .block(pane_block(title, selected.is_some()));
     frame.render_widget(table, area);
 }
@@ -145,11 +227,20 @@ fn health_panel(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         None => lines.push(Line::from("not polled yet")),
         Some(h) => {
             match &h.overall {
-                Ok(status) => lines.push(Line::from(vec![Span::raw("server: "), Span::styled(status.clone(), health_style(status))])),
-                Err(e) => lines.push(Line::styled(format!("server: {e}"), Style::new().fg(Color::DarkGray))),
+                Ok(status) => lines.push(Line::from(vec![
+                    Span::raw("server: "),
+                    Span::styled(status.clone(), health_style(status)),
+                ])),
+                Err(e) => lines.push(Line::styled(
+                    format!("server: {e}"),
+                    Style::new().fg(Color::DarkGray),
+                )),
             }
             match &h.services {
-                None => lines.push(Line::styled("List: not offered by this server", Style::new().fg(Color::DarkGray))),
+                None => lines.push(Line::styled(
+                    "List: not offered by this server",
+                    Style::new().fg(Color::DarkGray),
+                )),
                 Some(services) => {
                     let mut spans = Vec::new();
                     for (name, status) in services.iter().filter(|(n, _)| !n.is_empty()) {
@@ -164,7 +255,10 @@ fn health_panel(model: &Model, frame: &mut Frame<'_>, area: Rect) {
             }
         }
     }
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" health ")), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" health ")),
+        area,
+    );
 }
 
 fn health_style(status: &str) -> Style {

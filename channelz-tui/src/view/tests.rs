@@ -37,7 +37,14 @@ fn overview_servers_pane_sorted_by_failures() {
 #[test]
 fn overview_filter_being_typed() {
     let mut m = fixtures::populated();
-    press(&mut m, &[Action::StartFilter, Action::FilterChar('f'), Action::FilterChar('l')]);
+    press(
+        &mut m,
+        &[
+            Action::StartFilter,
+            Action::FilterChar('f'),
+            Action::FilterChar('l'),
+        ],
+    );
     insta::assert_snapshot!(render(&m, 120, 30));
 }
 
@@ -45,7 +52,15 @@ fn overview_filter_being_typed() {
 fn empty_server() {
     let mut m = Model::new("localhost:50051", Duration::from_secs(1), now());
     update(&mut m, Msg::Connected);
-    update(&mut m, Msg::Overview { at: now(), channels: vec![], servers: vec![], server_socket_counts: vec![] });
+    update(
+        &mut m,
+        Msg::Overview {
+            at: now(),
+            channels: vec![],
+            servers: vec![],
+            server_socket_counts: vec![],
+        },
+    );
     insta::assert_snapshot!(render(&m, 100, 20));
 }
 
@@ -63,7 +78,13 @@ fn disconnected_before_any_data() {
 #[test]
 fn disconnected_keeps_last_data() {
     let mut m = fixtures::populated();
-    update(&mut m, Msg::Disconnected { error: "transport error: connection reset".into(), retry_at: now() + Duration::from_secs(2) });
+    update(
+        &mut m,
+        Msg::Disconnected {
+            error: "transport error: connection reset".into(),
+            retry_at: now() + Duration::from_secs(2),
+        },
+    );
     insta::assert_snapshot!(render(&m, 120, 30));
 }
 
@@ -77,7 +98,10 @@ fn no_channelz_service() {
 #[test]
 fn rpc_error_in_footer() {
     let mut m = fixtures::populated();
-    update(&mut m, Msg::PollFailed("GetChannel(1): DEADLINE_EXCEEDED: rpc did not complete within 5s".into()));
+    update(
+        &mut m,
+        Msg::PollFailed("GetChannel(1): DEADLINE_EXCEEDED: rpc did not complete within 5s".into()),
+    );
     insta::assert_snapshot!(render(&m, 120, 30));
 }
 
@@ -139,15 +163,24 @@ fn socket_detail_with_tls() {
 fn server_detail() {
     let mut m = fixtures::with_details();
     press(&mut m, &[Action::NextPane, Action::Enter]);
-    update(&mut m, Msg::Details(crate::update::Details {
-        sockets: vec![fixtures::socket(12)],
-        server_sockets: vec![(8, crate::model::ServerSocketsPage {
-            start: 0,
-            refs: vec![grpc_toolkit_proto::channelz::v1::SocketRef { socket_id: 12, name: String::new() }],
-            end: false,
-        })],
-        ..Default::default()
-    }));
+    update(
+        &mut m,
+        Msg::Details(crate::update::Details {
+            sockets: vec![fixtures::socket(12)],
+            server_sockets: vec![(
+                8,
+                crate::model::ServerSocketsPage {
+                    start: 0,
+                    refs: vec![grpc_toolkit_proto::channelz::v1::SocketRef {
+                        socket_id: 12,
+                        name: String::new(),
+                    }],
+                    end: false,
+                },
+            )],
+            ..Default::default()
+        }),
+    );
     insta::assert_snapshot!(render(&m, 120, 30));
 }
 

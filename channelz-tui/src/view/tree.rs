@@ -22,14 +22,29 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         .skip(start)
         .take(height)
         .map(|(i, (depth, id))| {
-            let mut spans = vec![Span::raw(format!("{}{} ", "  ".repeat(*depth), if *depth == 0 { "●" } else { "└" }))];
+            let mut spans = vec![Span::raw(format!(
+                "{}{} ",
+                "  ".repeat(*depth),
+                if *depth == 0 { "●" } else { "└" }
+            ))];
             spans.extend(describe(model, *id));
             let line = Line::from(spans);
-            if i == selected { line.style(Style::new().add_modifier(Modifier::REVERSED)) } else { line }
+            if i == selected {
+                line.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                line
+            }
         })
         .collect();
-    let title = format!(" tree: {} top channels from the selection, {} rows ", model.tree_roots().len(), rows.len());
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
+    let title = format!(
+        " tree: {} top channels from the selection, {} rows ",
+        model.tree_roots().len(),
+        rows.len()
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title)),
+        area,
+    );
 }
 
 fn describe(model: &Model, id: EntityId) -> Vec<Span<'static>> {
@@ -55,9 +70,16 @@ fn describe(model: &Model, id: EntityId) -> Vec<Span<'static>> {
         }
         EntityId::Server(n) => return vec![Span::raw(format!("server {n}"))],
     };
-    let kind = if matches!(id, EntityId::Channel(_)) { "channel" } else { "subchannel" };
+    let kind = if matches!(id, EntityId::Channel(_)) {
+        "channel"
+    } else {
+        "subchannel"
+    };
     let n = match id {
-        EntityId::Channel(n) | EntityId::Subchannel(n) | EntityId::Socket(n) | EntityId::Server(n) => n,
+        EntityId::Channel(n)
+        | EntityId::Subchannel(n)
+        | EntityId::Socket(n)
+        | EntityId::Server(n) => n,
     };
     match data {
         None => vec![Span::raw(format!("{kind} {n} …"))],
@@ -66,7 +88,10 @@ fn describe(model: &Model, id: EntityId) -> Vec<Span<'static>> {
             vec![
                 Span::raw(format!("{kind} {n} ")),
                 Span::styled(decode::state_name(state), state_style(state)),
-                Span::raw(format!("  {}  calls {}/{}/{}", d.target, d.calls_started, d.calls_succeeded, d.calls_failed)),
+                Span::raw(format!(
+                    "  {}  calls {}/{}/{}",
+                    d.target, d.calls_started, d.calls_succeeded, d.calls_failed
+                )),
             ]
         }
     }
