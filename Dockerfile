@@ -21,6 +21,9 @@ RUN case "${TARGETARCH:-amd64}" in \
  && rustup target add "$(cat /rust-target)"
 WORKDIR /src
 COPY . .
+# A non-PIE static executable: no relocation table (about 90 KB smaller) and
+# no start-up relocation pass (about 0.1 ms per check); see probe/ci/static-check.sh.
+ENV RUSTFLAGS="-C relocation-model=static"
 RUN cargo build --release --locked -p grpc-probe --target "$(cat /rust-target)" \
  && install -D "target/$(cat /rust-target)/release/grpc-probe" /out/grpc-probe
 # The final root: the binary at the three paths users of the reference image

@@ -22,10 +22,12 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root_dir/target}
 runs=${BENCH_RUNS:-300}
 
 # BENCH_TARGET=x86_64-unknown-linux-musl measures the static binary the
-# container ships (no dynamic loader, musl's allocator); the default is the
-# host's glibc build.
+# container ships (no dynamic loader, musl's allocator, built with the
+# Dockerfile's RUSTFLAGS); the default is the host's glibc build.
 if [ -n "${BENCH_TARGET:-}" ]; then
-  cargo build --release --locked -p grpc-probe --target "$BENCH_TARGET" >&2
+  # The container's flags (see the Dockerfile): a non-PIE static executable.
+  RUSTFLAGS="-C relocation-model=static" \
+    cargo build --release --locked -p grpc-probe --target "$BENCH_TARGET" >&2
   bin=$CARGO_TARGET_DIR/$BENCH_TARGET/release/grpc-probe
 else
   cargo build --release --locked -p grpc-probe >&2
@@ -73,6 +75,7 @@ start_server() { # $1 = port file, rest = --tls CERT KEY or nothing
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
   -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth \
   -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 start_server "$work/port"
 addr=127.0.0.1:$server_port
@@ -82,6 +85,8 @@ tls_addr=127.0.0.1:$server_port
 closed=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 "$bin" -addr "$addr" >/dev/null 2>&1 || { echo "grpc-probe cannot check $addr" >&2; exit 1; }
+"$bin" -addr "$tls_addr" -tls -tls-ca-cert "$work/cert.pem" >/dev/null 2>&1 ||
+  { echo "grpc-probe cannot check $tls_addr over TLS" >&2; exit 1; }
 
 median_ms() { # hyperfine JSON -> "median wall ms   mean user+sys CPU ms"
   "$python" -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%8.3f ms   cpu %6.3f ms" % (r["median"]*1000, (r["user"]+r["system"])*1000))' "$1"

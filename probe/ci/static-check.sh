@@ -6,7 +6,7 @@
 #
 # Usage: bash probe/ci/static-check.sh     (from anywhere in the repository)
 # Needs: rustup, musl-tools (musl-gcc), unshare + chroot (util-linux,
-# coreutils), and python3 with grpcio for the local server (the test peers'
+# coreutils), openssl, and python3 with grpcio for the local server (the test peers'
 # venv under target/peers/venv is used when present).
 set -euo pipefail
 
@@ -21,7 +21,12 @@ fail() { printf 'static-check: FAILED: %s\n' "$*" >&2; exit 1; }
 step "rustup target add $target"
 rustup target add "$target" >/dev/null
 
-step "cargo build --release --locked -p grpc-probe --target $target"
+# As in the Dockerfile: a non-PIE static executable carries no relocation
+# table (about 90 KB smaller) and skips the start-up relocation pass (about
+# 0.1 ms per check). The price is a fixed load address for the binary's own
+# code, acceptable for a short-lived probe that only talks to one server.
+export RUSTFLAGS="-C relocation-model=static"
+step "RUSTFLAGS=\"$RUSTFLAGS\" cargo build --release --locked -p grpc-probe --target $target"
 cargo build --release --locked -p grpc-probe --target "$target"
 bin=$CARGO_TARGET_DIR/$target/release/grpc-probe
 
@@ -89,5 +94,27 @@ set -e
 # No CA store at all in the root: the bundled Mozilla roots are used, and a
 # plaintext server must still be reported as a connection failure.
 [ "$code" -eq 2 ] || fail "TLS against a plaintext server exited $code, expected 2"
+
+step "verified TLS in an empty root"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+cp "$work/cert.pem" "$work/root/ca.pem"
+"$python" "$root_dir/probe/bench/health_server.py" --tls "$work/cert.pem" "$work/key.pem" \
+  >"$work/tls_port" 2>>"$work/server.err" &
+tls_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$work/tls_port" ] && break
+  sleep 0.1
+done
+tls_port=$(head -n1 "$work/tls_port" || true)
+[ -n "$tls_port" ] || { kill "$tls_pid"; fail "the TLS health server did not start"; }
+set +e
+in_empty_root -addr "127.0.0.1:$tls_port" -tls -tls-ca-cert /ca.pem -tls-server-name localhost
+code=$?
+set -e
+kill "$tls_pid" 2>/dev/null || true
+[ "$code" -eq 0 ] || fail "verified TLS check exited $code, expected 0"
 
 printf '\nstatic-check: OK (%s bytes)\n' "$(stat -c %s "$bin")"

@@ -1101,3 +1101,35 @@ async fn real_peers_serving_not_serving_unknown_and_list() {
         assert_valid(&schema(), &run.json());
     }
 }
+
+#[tokio::test]
+async fn real_peers_over_tls_and_unix_sockets() {
+    let pki = TestPki::generate();
+    let ca = pki.ca_cert().to_string_lossy().into_owned();
+    for kind in PeerKind::ALL {
+        let tls = PeerOptions {
+            tls: Some((pki.server_cert(), pki.server_key())),
+            ..PeerOptions::default()
+        };
+        let Some(peer) = start_or_skip(kind, tls).await else {
+            continue;
+        };
+        let addr = peer.addr();
+        let run = probe(&["-addr", &addr, "-tls", "-tls-ca-cert", &ca]).await;
+        assert_only_line(&run, 0, "status: SERVING");
+        let run = probe(&["-addr", &addr, "-connect-timeout=5s"]).await;
+        assert_eq!(run.code(), 2, "{kind}: plaintext to a TLS peer: {run:?}");
+        drop(peer);
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let unix = PeerOptions {
+            unix: Some(dir.path().join("peer.sock")),
+            ..PeerOptions::default()
+        };
+        let Some(peer) = start_or_skip(kind, unix).await else {
+            continue;
+        };
+        let run = probe(&["-addr", &peer.addr()]).await;
+        assert_only_line(&run, 0, "status: SERVING");
+    }
+}
