@@ -331,9 +331,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let snap = rt.block_on(json::take(&api)).unwrap();
             assert_eq!(snap.sockets.len(), N as usize + 1);
-            serde_json::to_string(&snap.to_json("bench", None))
-                .unwrap()
-                .len()
+            let mut out = std::io::BufWriter::new(std::io::sink());
+            snap.write_json("bench", None, &mut out).unwrap()
         })
     });
     group.finish();

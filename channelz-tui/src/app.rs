@@ -181,7 +181,13 @@ async fn json_mode(config: &Config, dial: Dialer, watch: bool) -> u8 {
         if let Some(a) = &api {
             match json::take(a).await {
                 Ok(snapshot) => {
-                    if !print_line(&snapshot.to_json(&config.target, previous.as_ref())) {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    let written = snapshot
+                        .write_json(&config.target, previous.as_ref(), &mut out)
+                        .and_then(|()| out.write_all(b"\n"))
+                        .and_then(|()| out.flush());
+                    // A closed pipe (`| head -1`) ends the program quietly.
+                    if written.is_err() {
                         return 0;
                     }
                     previous = Some(snapshot.counters());

@@ -10,13 +10,14 @@
 //! straight back into the Channelz messages.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::decode;
 use crate::model::EntityId;
@@ -136,6 +137,24 @@ impl Snapshot {
     /// The snapshot as one JSON document; `previous` (the last snapshot's
     /// counters) fills the rates, which are null without it.
     pub fn to_json(&self, target: &str, previous: Option<&Counters>) -> Value {
+        let mut buf = Vec::new();
+        match self.write_json(target, previous, &mut buf) {
+            Ok(()) => {
+                serde_json::from_slice(&buf).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+            }
+            Err(e) => json!({ "error": e.to_string() }),
+        }
+    }
+
+    /// Writes the document of [`Snapshot::to_json`] (no trailing newline),
+    /// one top-level entity at a time, so that memory holds one entity's
+    /// JSON tree rather than the whole document's.
+    pub fn write_json(
+        &self,
+        target: &str,
+        previous: Option<&Counters>,
+        w: &mut dyn Write,
+    ) -> std::io::Result<()> {
         let now = self.counters();
         let rates = |id: EntityId| -> Value {
             let pair = previous.and_then(|p| p.get(&id)).zip(now.get(&id));
@@ -155,38 +174,27 @@ impl Snapshot {
             snap: self,
             rates: &rates,
         };
-        let channels: Vec<Value> = self.channels.iter().map(|c| ctx.channel(c, 0)).collect();
-        let servers: Vec<Value> = self
-            .servers
-            .iter()
-            .map(|s| {
-                let id = s.r#ref.as_ref().map_or(0, |r| r.server_id);
-                let mut v = proto_json(s, "grpc.channelz.v1.Server");
-                let mut listen: Vec<i64> = s.listen_socket.iter().map(|r| r.socket_id).collect();
-                listen.sort_unstable();
-                let listen: Vec<Value> = listen.iter().filter_map(|id| ctx.socket(*id)).collect();
-                let sockets: Vec<Value> = self
-                    .server_sockets
-                    .get(&id)
-                    .map(|ids| ids.iter().filter_map(|id| ctx.socket(*id)).collect())
-                    .unwrap_or_default();
-                if let Some(obj) = v.as_object_mut() {
-                    obj.insert("listenSockets".into(), Value::Array(listen));
-                    obj.insert("sockets".into(), Value::Array(sockets));
-                    obj.insert("rates".into(), rates(EntityId::Server(id)));
-                }
-                v
-            })
-            .collect();
-        let mut root = Map::new();
-        root.insert("target".into(), Value::String(target.to_string()));
-        root.insert(
-            "time".into(),
-            Value::String(decode::rfc3339(self.at.unwrap_or(SystemTime::UNIX_EPOCH))),
-        );
-        root.insert("channels".into(), Value::Array(channels));
-        root.insert("servers".into(), Value::Array(servers));
-        Value::Object(root)
+        let time = decode::rfc3339(self.at.unwrap_or(SystemTime::UNIX_EPOCH));
+        write!(
+            w,
+            "{{\"target\":{},\"time\":{},\"channels\":[",
+            Value::String(target.into()),
+            Value::String(time)
+        )?;
+        for (i, c) in self.channels.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *w, &ctx.channel(c, 0))?;
+        }
+        w.write_all(b"],\"servers\":[")?;
+        for (i, s) in self.servers.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *w, &ctx.server(s))?;
+        }
+        w.write_all(b"]}")
     }
 }
 
@@ -196,6 +204,26 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn server(&self, s: &Server) -> Value {
+        let id = s.r#ref.as_ref().map_or(0, |r| r.server_id);
+        let mut v = proto_json(s, "grpc.channelz.v1.Server");
+        let mut listen: Vec<i64> = s.listen_socket.iter().map(|r| r.socket_id).collect();
+        listen.sort_unstable();
+        let listen: Vec<Value> = listen.iter().filter_map(|id| self.socket(*id)).collect();
+        let sockets: Vec<Value> = self
+            .snap
+            .server_sockets
+            .get(&id)
+            .map(|ids| ids.iter().filter_map(|id| self.socket(*id)).collect())
+            .unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("listenSockets".into(), Value::Array(listen));
+            obj.insert("sockets".into(), Value::Array(sockets));
+            obj.insert("rates".into(), (self.rates)(EntityId::Server(id)));
+        }
+        v
+    }
+
     fn channel(&self, c: &Channel, depth: usize) -> Value {
         let id = c.r#ref.as_ref().map_or(0, |r| r.channel_id);
         let mut v = proto_json(c, "grpc.channelz.v1.Channel");

@@ -4,6 +4,9 @@
 //! server's SETTINGS frame arrived" against every fault.
 
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use grpc_probe::conn::{
@@ -15,6 +18,7 @@ use testkit::faults::Fault;
 use testkit::health::SpecHealth;
 use testkit::servers::{HealthKind, TestServer, Transport};
 use testkit::tls::TestPki;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 const UA: &str = "conn-test/1.0";
 
@@ -915,11 +919,23 @@ async fn tls_client_against_plaintext_server() {
     assert_eq!(err.code(), "TLS_PLAINTEXT_SERVER", "{err}");
 }
 
+/// How often each rejected-client-certificate case is repeated: whether
+/// the server's TLS alert or its TCP reset is read first is a race, and
+/// the answer must not depend on who wins it.
+const REJECTION_ROUNDS: usize = 30;
+
+const NO_CERT: &str = "server requires a client certificate (-tls-client-cert)";
+const CERT_REFUSED: &str = "server rejected the client certificate";
+
 #[tokio::test]
 async fn mtls_over_tcp_and_unix_with_tls13_and_tls12() {
     let pki = TestPki::generate();
     for transport in TRANSPORTS {
-        for config in [pki.mtls_server_config(), pki.mtls_server_config_tls12()] {
+        let configs = [
+            ("TLS 1.3", pki.mtls_server_config()),
+            ("TLS 1.2", pki.mtls_server_config_tls12()),
+        ];
+        for (version, config) in configs {
             let server = TestServer::builder()
                 .transport(transport)
                 .tls_config(config)
@@ -930,25 +946,207 @@ async fn mtls_over_tcp_and_unix_with_tls13_and_tls12() {
             let conn = connect_ok(&good).await;
             check(&conn, "").await.expect("check over mTLS");
 
-            let err = connect_err(&tls_args(addr, &pki)).await;
-            assert_eq!(
-                err.code(),
-                "TLS_CLIENT_CERT_REJECTED",
-                "{transport:?} no cert: {err}"
-            );
-
+            let none = tls_args(addr, &pki);
             let foreign = mtls_args(
                 addr,
                 &pki,
                 pki.foreign_client_cert(),
                 pki.foreign_client_key(),
             );
-            let err = connect_err(&foreign).await;
-            assert_eq!(
-                err.code(),
-                "TLS_CLIENT_CERT_REJECTED",
-                "{transport:?} foreign: {err}"
-            );
+            for round in 0..REJECTION_ROUNDS {
+                for (flags, offered, want) in
+                    [(&none, false, NO_CERT), (&foreign, true, CERT_REFUSED)]
+                {
+                    let err = connect_err(flags).await;
+                    let context = format!("{transport:?} {version} round {round}: {err:?}");
+                    assert_eq!(err.code(), "TLS_CLIENT_CERT_REJECTED", "{context}");
+                    assert_eq!(err.to_string(), want, "{context}");
+                    assert!(
+                        matches!(err, ConnectError::TlsClientCertRejected { offered: o, .. } if o == offered),
+                        "{context}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Passes the server's first handshake flight through, then swallows every
+/// later write. A rejected client certificate then reaches the client as a
+/// bare reset or close without the alert: the order the client sees when
+/// the server's reset overtakes its alert, made deterministic.
+struct MuteAfterFirstFlight<S> {
+    inner: S,
+    wrote: bool,
+    mute: bool,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for MuteAfterFirstFlight<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        // rustls writes its whole flight before reading the client's.
+        if self.wrote {
+            self.mute = true;
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for MuteAfterFirstFlight<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.mute {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        self.wrote = true;
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// An mTLS server that rejects client certificates without an alert:
+/// with a reset (`reset`), or with a clean close (FIN) after reading all
+/// the client sends.
+async fn mtls_rejecting_silently(
+    config: Arc<rustls::ServerConfig>,
+    reset: bool,
+) -> (String, AbortOnDrop) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let muted = MuteAfterFirstFlight {
+                inner: tcp,
+                wrote: false,
+                mute: false,
+            };
+            let Err((_, muted)) = acceptor.accept(muted).into_fallible().await else {
+                continue;
+            };
+            let mut tcp = muted.inner;
+            if reset {
+                // SO_LINGER 0 turns the close into an RST.
+                let _ = tcp.set_zero_linger();
+            } else {
+                let _ = tcp.shutdown().await;
+                let mut sink = Vec::new();
+                let _ = tcp.read_to_end(&mut sink).await;
+            }
+        }
+    });
+    (addr, AbortOnDrop(task))
+}
+
+/// TLS 1.3 only: a TLS 1.2 server judges the certificate inside the
+/// handshake, where a bare reset is not evidence enough (it may have
+/// accepted us and gone away before we read its Finished).
+#[tokio::test]
+async fn a_rejected_client_cert_is_named_when_only_a_reset_or_close_arrives() {
+    let pki = TestPki::generate();
+    let config = pki.mtls_server_config();
+    for reset in [true, false] {
+        let (addr, _server) = mtls_rejecting_silently(config.clone(), reset).await;
+        let none = tls_args(&addr, &pki);
+        let foreign = mtls_args(
+            &addr,
+            &pki,
+            pki.foreign_client_cert(),
+            pki.foreign_client_key(),
+        );
+        for round in 0..REJECTION_ROUNDS {
+            for (flags, want) in [(&none, NO_CERT), (&foreign, CERT_REFUSED)] {
+                let err = connect_err(flags).await;
+                let context = format!("reset={reset} round {round}: {err:?}");
+                assert_eq!(err.code(), "TLS_CLIENT_CERT_REJECTED", "{context}");
+                assert_eq!(err.to_string(), want, "{context}");
+                assert!(
+                    matches!(err, ConnectError::TlsClientCertRejected { alert: None, .. }),
+                    "{context}"
+                );
+            }
+        }
+    }
+}
+
+/// A TLS server that completes each handshake and then resets the
+/// connection, as one does when it restarts at that moment.
+async fn tls_then_reset(config: Arc<rustls::ServerConfig>) -> (String, AbortOnDrop) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            // SO_LINGER 0 turns the close into an RST.
+            let _ = tcp.set_zero_linger();
+            if let Ok(tls) = acceptor.accept(tcp).await {
+                drop(tls);
+            }
+        }
+    });
+    (addr, AbortOnDrop(task))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_server_resetting_after_the_handshake_is_a_reset_not_a_rejected_cert() {
+    let pki = TestPki::generate();
+    let good_cert = |addr: &str| mtls_args(addr, &pki, pki.client_cert(), pki.client_key());
+    // A server that never asks for a client certificate (with one
+    // configured or not), and mTLS servers that accepted ours: a TLS 1.2
+    // server judges it before its Finished, a TLS 1.3 one before the
+    // session tickets it sends.
+    let servers = [
+        ("TLS", pki.server_config()),
+        ("mTLS 1.3", pki.mtls_server_config()),
+        ("mTLS 1.2", pki.mtls_server_config_tls12()),
+    ];
+    for (kind, config) in servers {
+        let (addr, _server) = tls_then_reset(config).await;
+        let mut cases = vec![good_cert(&addr)];
+        if kind == "TLS" {
+            cases.push(tls_args(&addr, &pki));
+        }
+        for flags in cases {
+            for round in 0..REJECTION_ROUNDS {
+                let err = connect_err(&flags).await;
+                let context = format!("{kind} round {round}: {err:?}");
+                assert_eq!(err.code(), "RESET", "{context}");
+                // Under TLS 1.2 the reset may come before we read the
+                // server's Finished.
+                assert!(
+                    err.to_string()
+                        == "connection reset by the server before sending HTTP/2 SETTINGS"
+                        || (kind == "mTLS 1.2"
+                            && err.to_string()
+                                == "connection reset by the server during the TLS handshake"),
+                    "{context}"
+                );
+            }
         }
     }
 }

@@ -81,12 +81,20 @@ pub enum ConnectError {
     /// We spoke TLS and the server answered in plaintext.
     #[error("server answered the TLS handshake in plaintext (is it serving without TLS?)")]
     TlsPlaintextServer,
-    /// The server refused our client certificate, or wanted one and got none.
-    /// Under TLS 1.3 this only shows at the first read after the handshake.
-    #[error("server rejected the client certificate: {detail}")]
+    /// The server refused our client certificate, or asked for one and we
+    /// had none. Under TLS 1.3 this only shows at the first read after the
+    /// handshake, as the server's alert or, when its TCP reset overtakes the
+    /// alert, as a bare reset or close; both give this error, with the same
+    /// message.
+    #[error("{}", client_cert_reason(*.offered))]
     TlsClientCertRejected {
-        /// The alert the server sent.
-        detail: String,
+        /// Whether we sent a certificate (false: the server asked for one
+        /// and no `-tls-client-cert` was given).
+        offered: bool,
+        /// The server's TLS alert (e.g. `unknown_ca`), when it was read
+        /// before the reset. Which of the two arrives first is a race, so
+        /// the message does not depend on it.
+        alert: Option<String>,
     },
     /// Any other TLS failure (alert, protocol mismatch, ...).
     #[error("TLS handshake failed: {detail}")]
@@ -127,6 +135,14 @@ pub enum ConnectError {
         /// The one-line reason.
         detail: String,
     },
+}
+
+fn client_cert_reason(offered: bool) -> &'static str {
+    if offered {
+        "server rejected the client certificate"
+    } else {
+        "server requires a client certificate (-tls-client-cert)"
+    }
 }
 
 impl ConnectError {

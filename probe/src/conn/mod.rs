@@ -276,12 +276,16 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
         endpoint
     };
 
-    let io = dialer.dial(deadline).await?;
+    let dialed = dialer.dial(deadline).await?;
+    // Under TLS 1.3 a rejected client certificate shows only now, as an
+    // alert or a bare reset: see `blame_client_auth`.
+    let client_auth = dialed.client_auth;
+    let failed = |err| Err(transport::blame_client_auth(err, client_auth.as_deref()));
     let (settings_tx, mut settings_rx) = oneshot::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
     let connector = transport::Connector {
         first: Some(transport::Watched::new(
-            io,
+            dialed.io,
             Some(settings_tx),
             Some(closed_tx),
         )),
@@ -293,7 +297,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
             Ok(Err(err)) => {
                 // The watcher saw the real reason (e.g. a reset) before hyper
                 // turned it into a generic handshake error.
-                return Err(match settings_rx.try_recv() {
+                return failed(match settings_rx.try_recv() {
                     Ok(Err(precise)) => precise,
                     _ => transport::classify_handshake_error(&err),
                 });
@@ -302,7 +306,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
         };
     match tokio::time::timeout_at(deadline, settings_rx).await {
         Err(_) => Err(timeout(ConnectStage::Settings)),
-        Ok(Err(_)) => Err(ConnectError::Closed {
+        Ok(Err(_)) => failed(ConnectError::Closed {
             stage_text: "before sending HTTP/2 SETTINGS",
         }),
         Ok(Ok(Err(ConnectError::Closed { .. }))) if options.tls.is_none() => {
@@ -312,7 +316,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
                 stage_text: "before sending HTTP/2 SETTINGS (if it serves TLS, use -tls)",
             })
         }
-        Ok(Ok(Err(err))) => Err(err),
+        Ok(Ok(Err(err))) => failed(err),
         Ok(Ok(Ok(()))) => Ok(Connection {
             channel,
             metadata: Arc::new(metadata),

@@ -19,6 +19,7 @@ use tokio_rustls::TlsConnector;
 
 use super::error::{ConnectError, ConnectStage};
 use super::target::Target;
+use super::tls::ClientAuthSeen;
 use super::{ConnectOptions, tls};
 
 /// Any byte stream we can run HTTP/2 over.
@@ -28,8 +29,16 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 /// Opens streams to one target, for the first connect and any reconnect.
 pub(crate) struct Dialer {
     target: Target,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    sessions: Arc<dyn rustls::client::ClientSessionStore>,
     connect_timeout: std::time::Duration,
+}
+
+/// A stream ready for HTTP/2, and, under TLS, what its handshake showed
+/// about client authentication (see [`blame_client_auth`]).
+pub(crate) struct Dialed {
+    pub(crate) io: Box<dyn Io>,
+    pub(crate) client_auth: Option<Arc<ClientAuthSeen>>,
 }
 
 impl Dialer {
@@ -41,18 +50,19 @@ impl Dialer {
                     .map_err(|detail| ConnectError::Config { detail })?;
                 let name = tls::server_name(tls_options, &options.authority)
                     .map_err(|detail| ConnectError::Config { detail })?;
-                Some((TlsConnector::from(Arc::new(config)), name))
+                Some((Arc::new(config), name))
             }
         };
         Ok(Self {
             target: options.target.clone(),
             tls,
+            sessions: tls::session_cache(),
             connect_timeout: options.connect_timeout,
         })
     }
 
     /// Dials and completes TLS, all before `deadline`.
-    pub(crate) async fn dial(&self, deadline: Instant) -> Result<Box<dyn Io>, ConnectError> {
+    pub(crate) async fn dial(&self, deadline: Instant) -> Result<Dialed, ConnectError> {
         let timeout = |stage| ConnectError::Timeout {
             after: self.connect_timeout,
             stage,
@@ -60,14 +70,37 @@ impl Dialer {
         let stream = timeout_at(deadline, self.open())
             .await
             .map_err(|_| timeout(ConnectStage::Dial))??;
-        let Some((connector, name)) = &self.tls else {
-            return Ok(stream);
+        let Some((config, name)) = &self.tls else {
+            return Ok(Dialed {
+                io: stream,
+                client_auth: None,
+            });
         };
+        // A config per connection, so each records its own client auth.
+        let (config, seen) = tls::recording_client_auth(config, &self.sessions);
+        let connector = TlsConnector::from(Arc::new(config));
         let tls_stream = timeout_at(deadline, connector.connect(name.clone(), stream))
             .await
             .map_err(|_| timeout(ConnectStage::TlsHandshake))?
-            .map_err(|e| classify_tls_error(&e, name))?;
-        Ok(Box::new(tls_stream))
+            .map_err(|e| match classify_tls_error(&e, name) {
+                // A reset or close during the handshake stays what it is:
+                // under TLS 1.2 it may as well be a server that accepted us
+                // and went away before we read its Finished.
+                ConnectError::TlsClientCertRejected { alert, .. } => {
+                    ConnectError::TlsClientCertRejected {
+                        offered: seen.offered(),
+                        alert,
+                    }
+                }
+                other => other,
+            })?;
+        if tls_stream.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2) {
+            seen.accept();
+        }
+        Ok(Dialed {
+            io: Box::new(tls_stream),
+            client_auth: Some(seen),
+        })
     }
 
     async fn open(&self) -> Result<Box<dyn Io>, ConnectError> {
@@ -170,15 +203,58 @@ fn is_client_cert_alert(alert: &rustls::AlertDescription) -> bool {
     )
 }
 
-fn alert_text(alert: &rustls::AlertDescription) -> String {
-    use rustls::AlertDescription as A;
-    match alert {
-        A::CertificateRequired => {
-            "the server requires a client certificate (alert certificate_required)".to_owned()
+/// The alert's name as the TLS RFCs spell it: `CertificateRequired` →
+/// `certificate_required`, `UnknownCA` → `unknown_ca`.
+fn alert_name(alert: &rustls::AlertDescription) -> String {
+    let debug = format!("{alert:?}");
+    let mut name = String::with_capacity(debug.len() + 4);
+    let mut previous_lower = false;
+    for c in debug.chars() {
+        if c.is_ascii_uppercase() && previous_lower {
+            name.push('_');
         }
-        A::UnknownCA => "the server does not trust its issuer (alert unknown_ca)".to_owned(),
-        A::BadCertificate => "alert bad_certificate".to_owned(),
-        other => format!("alert {other:?}"),
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
+
+fn client_cert_alert(alert: &rustls::AlertDescription) -> ConnectError {
+    // Whether we offered a certificate is filled in by
+    // `blame_client_auth`, which knows what the handshake showed.
+    ConnectError::TlsClientCertRejected {
+        offered: false,
+        alert: Some(alert_name(alert)),
+    }
+}
+
+/// Gives a failure after a completed TLS handshake but before SETTINGS its
+/// real cause when the server asked for a client certificate during the
+/// handshake: a TLS 1.3 server that
+/// rejects it sends an alert and closes, and its TCP reset (our HTTP/2
+/// preface is unread in its socket) can overtake the alert, so a reset, a
+/// close or an I/O error then means the same as the alert. Servers that did
+/// not ask for a client certificate, or are known to have accepted it
+/// (see `ClientAuthSeen::accepted`), keep `RESET` / `CLOSED` for a restart.
+/// Also says whether we offered a certificate.
+pub(crate) fn blame_client_auth(err: ConnectError, seen: Option<&ClientAuthSeen>) -> ConnectError {
+    let Some(seen) = seen else {
+        return err;
+    };
+    match err {
+        ConnectError::TlsClientCertRejected { alert, .. } => ConnectError::TlsClientCertRejected {
+            offered: seen.offered(),
+            alert,
+        },
+        ConnectError::Closed { .. } | ConnectError::Reset { .. } | ConnectError::Io { .. }
+            if seen.requested() && !seen.accepted() =>
+        {
+            ConnectError::TlsClientCertRejected {
+                offered: seen.offered(),
+                alert: None,
+            }
+        }
+        other => other,
     }
 }
 
@@ -217,9 +293,7 @@ fn classify_tls_error(err: &io::Error, name: &ServerName<'_>) -> ConnectError {
                 ConnectError::TlsPlaintextServer
             }
             rustls::Error::AlertReceived(alert) if is_client_cert_alert(alert) => {
-                ConnectError::TlsClientCertRejected {
-                    detail: alert_text(alert),
-                }
+                client_cert_alert(alert)
             }
             other => ConnectError::Tls {
                 detail: strip_rustls_prefix(&other.to_string()),
@@ -253,9 +327,7 @@ fn classify_read_error(err: &io::Error) -> ConnectError {
         // finished its handshake, so the rejection is our first read.
         return match tls_err {
             rustls::Error::AlertReceived(alert) if is_client_cert_alert(alert) => {
-                ConnectError::TlsClientCertRejected {
-                    detail: alert_text(alert),
-                }
+                client_cert_alert(alert)
             }
             other => ConnectError::Tls {
                 detail: strip_rustls_prefix(&other.to_string()),
@@ -534,8 +606,8 @@ impl tower::Service<http::Uri> for Connector {
         let dialer = self.dialer.clone();
         Box::pin(async move {
             let deadline = Instant::now() + dialer.connect_timeout;
-            let io = dialer.dial(deadline).await?;
-            Ok(TokioIo::new(Watched::new(io, None, None)))
+            let dialed = dialer.dial(deadline).await?;
+            Ok(TokioIo::new(Watched::new(dialed.io, None, None)))
         })
     }
 }
@@ -565,6 +637,14 @@ mod tests {
         }
         writer.abort();
         rx.await.expect("a verdict")
+    }
+
+    #[test]
+    fn alerts_are_named_as_the_rfcs_spell_them() {
+        use rustls::AlertDescription as A;
+        assert_eq!(alert_name(&A::CertificateRequired), "certificate_required");
+        assert_eq!(alert_name(&A::UnknownCA), "unknown_ca");
+        assert_eq!(alert_name(&A::BadCertificate), "bad_certificate");
     }
 
     #[tokio::test]
