@@ -42,7 +42,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::observe::{
     CallOwner, CallTracker, CurrentConnection, ObservedBody, SocketSource, call_start,
-    grpc_status_ok,
+    observe_response,
 };
 use crate::registry::{
     ChannelHandle, ConnectivityState, Registry, Severity, SocketHandle, SocketKind, SocketSpec,
@@ -428,29 +428,14 @@ impl Future for ClientResponseFuture {
         let Some(mut tracker) = this.tracker.take() else {
             return Poll::Ready(res.map(|r| r.map(|b| ObservedBody::new(b, None, false, None))));
         };
-        Poll::Ready(match res {
-            Ok(resp) => {
-                // The call was made before its connection existed: the
-                // response came over the connection that is current now.
-                if !tracker.is_attached()
-                    && let Some((sub, socket)) = this.current.get()
-                {
-                    tracker.attach(sub, socket, *this.start);
-                }
-                let socket = tracker.socket().cloned().map(SocketSource::Fixed);
-                let tracker = match grpc_status_ok(resp.headers()) {
-                    Some(ok) => {
-                        tracker.finish(ok, true);
-                        None
-                    }
-                    None => Some(tracker),
-                };
-                Ok(resp.map(|b| ObservedBody::new(b, socket, false, tracker)))
-            }
-            Err(e) => {
-                tracker.finish(false, false);
-                Err(e)
-            }
-        })
+        // The call was made before its connection existed: the response
+        // came over the connection that is current now.
+        if res.is_ok()
+            && !tracker.is_attached()
+            && let Some((sub, socket)) = this.current.get()
+        {
+            tracker.attach(sub, socket, *this.start);
+        }
+        Poll::Ready(observe_response(res, tracker, false))
     }
 }

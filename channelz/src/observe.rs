@@ -251,6 +251,35 @@ impl<B> ObservedBody<B> {
     }
 }
 
+/// What a call's response head (or the failure to get one) means for its
+/// tracker, on either side: a failure ends the call failed; a
+/// trailers-only response carries grpc-status in its headers and ends the
+/// call with them; any other response hands the tracker to its body, whose
+/// trailers end the call. `sent` is as in [`ObservedBody`].
+pub(crate) fn observe_response<B, E>(
+    res: Result<http::Response<B>, E>,
+    mut tracker: CallTracker,
+    sent: bool,
+) -> Result<http::Response<ObservedBody<B>>, E> {
+    match res {
+        Ok(resp) => {
+            let socket = tracker.socket().cloned().map(SocketSource::Fixed);
+            let tracker = match grpc_status_ok(resp.headers()) {
+                Some(ok) => {
+                    tracker.finish(ok, true);
+                    None
+                }
+                None => Some(tracker),
+            };
+            Ok(resp.map(|b| ObservedBody::new(b, socket, sent, tracker)))
+        }
+        Err(e) => {
+            tracker.finish(false, false);
+            Err(e)
+        }
+    }
+}
+
 impl<B> Body for ObservedBody<B>
 where
     B: Body<Data = Bytes> + Unpin,

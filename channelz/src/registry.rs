@@ -410,10 +410,18 @@ fn load_state(s: &AtomicU8) -> ConnectivityState {
     ConnectivityState::from_u8(s.load(Ordering::Relaxed))
 }
 
-/// Stores `new`; returns true when the state changed, so the caller logs
-/// one trace event per change rather than one per attempt.
-fn swap_state(s: &AtomicU8, new: ConnectivityState) -> bool {
-    s.swap(new as u8, Ordering::Relaxed) != new as u8
+/// Stores `new` and, only when the state changed, logs it to `trace`: one
+/// trace event per change rather than one per attempt, a warning for
+/// TRANSIENT_FAILURE.
+fn set_state_traced(s: &AtomicU8, trace: &Trace, new: ConnectivityState) {
+    if s.swap(new as u8, Ordering::Relaxed) != new as u8 {
+        let severity = if new == ConnectivityState::TransientFailure {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        trace.add(severity, format!("state changed to {}", new.as_str()), None);
+    }
 }
 
 impl ChannelNode {
@@ -424,18 +432,7 @@ impl ChannelNode {
 
     /// Sets the state and logs a trace event when it changed.
     pub fn set_state(&self, state: ConnectivityState) {
-        if swap_state(&self.state, state) {
-            let severity = if state == ConnectivityState::TransientFailure {
-                Severity::Warning
-            } else {
-                Severity::Info
-            };
-            self.trace.add(
-                severity,
-                format!("state changed to {}", state.as_str()),
-                None,
-            );
-        }
+        set_state_traced(&self.state, &self.trace, state);
     }
 
     /// The subchannels, ascending by id.
@@ -452,18 +449,7 @@ impl SubchannelNode {
 
     /// Sets the state and logs a trace event when it changed.
     pub fn set_state(&self, state: ConnectivityState) {
-        if swap_state(&self.state, state) {
-            let severity = if state == ConnectivityState::TransientFailure {
-                Severity::Warning
-            } else {
-                Severity::Info
-            };
-            self.trace.add(
-                severity,
-                format!("state changed to {}", state.as_str()),
-                None,
-            );
-        }
+        set_state_traced(&self.state, &self.trace, state);
     }
 
     /// The sockets (connections), ascending by id.

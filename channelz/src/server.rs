@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use crate::observe::{
-    CallOwner, CallTracker, ObservedBody, SocketSource, call_start, grpc_status_ok,
+    CallOwner, CallTracker, ObservedBody, SocketSource, call_start, observe_response,
 };
 use crate::registry::{
     ServerHandle, ServerNode, Severity, SocketHandle, SocketKind, SocketSpec, TlsInfo,
@@ -196,30 +196,12 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(res) => res,
         };
-        let Some(mut tracker) = this.tracker.take() else {
+        let Some(tracker) = this.tracker.take() else {
             // Polled again after completion: a contract violation by the
             // caller; hand back what the inner future gave without counting.
             return Poll::Ready(res.map(|r| r.map(|b| ObservedBody::new(b, None, true, None))));
         };
-        Poll::Ready(match res {
-            Ok(resp) => {
-                let socket = tracker.socket().cloned().map(SocketSource::Fixed);
-                // A trailers-only response carries grpc-status in its headers
-                // and ends the stream with them.
-                let tracker = match grpc_status_ok(resp.headers()) {
-                    Some(ok) => {
-                        tracker.finish(ok, true);
-                        None
-                    }
-                    None => Some(tracker),
-                };
-                Ok(resp.map(|b| ObservedBody::new(b, socket, true, tracker)))
-            }
-            Err(e) => {
-                tracker.finish(false, false);
-                Err(e)
-            }
-        })
+        Poll::Ready(observe_response(res, tracker, true))
     }
 }
 

@@ -2,6 +2,7 @@
 //! tonic servers, faults on demand, TLS material made at run time, and the
 //! real gRPC peers (Python grpcio, Node grpc-js, Go grpc-go).
 
+pub mod bin;
 pub mod faults;
 pub mod health;
 pub mod peers;

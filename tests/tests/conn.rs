@@ -64,6 +64,15 @@ async fn check(conn: &Connection, service: &str) -> Result<ServingStatus, RpcErr
     Ok(response.into_inner().status())
 }
 
+/// A test server on `transport` serving TLS with `pki`'s server certificate.
+async fn tls_server(transport: Transport, pki: &TestPki) -> TestServer {
+    TestServer::builder()
+        .transport(transport)
+        .tls(pki)
+        .start()
+        .await
+}
+
 fn tls_args(addr: &str, pki: &TestPki) -> ConnArgs {
     ConnArgs {
         tls: true,
@@ -278,11 +287,7 @@ async fn every_address_form_connects() {
 #[tokio::test]
 async fn https_address_and_tls_over_ipv6() {
     let pki = TestPki::generate();
-    let server = TestServer::builder()
-        .transport(Transport::Ipv6)
-        .tls(&pki)
-        .start()
-        .await;
+    let server = tls_server(Transport::Ipv6, &pki).await;
     let flags = ConnArgs {
         tls_ca_cert: Some(pki.ca_cert()),
         ..args(&format!("https://{}", server.addr()))
@@ -765,11 +770,7 @@ const TRANSPORTS: [Transport; 2] = [Transport::Tcp, Transport::Unix];
 async fn tls_verification_over_tcp_and_unix() {
     let pki = TestPki::generate();
     for transport in TRANSPORTS {
-        let server = TestServer::builder()
-            .transport(transport)
-            .tls(&pki)
-            .start()
-            .await;
+        let server = tls_server(transport, &pki).await;
         let addr = server.addr();
 
         let conn = connect_ok(&tls_args(addr, &pki)).await;
@@ -824,11 +825,7 @@ async fn tls_verification_over_tcp_and_unix() {
 async fn tls_server_name_override_over_tcp_and_unix() {
     let pki = TestPki::generate();
     for transport in TRANSPORTS {
-        let server = TestServer::builder()
-            .transport(transport)
-            .tls(&pki)
-            .start()
-            .await;
+        let server = tls_server(transport, &pki).await;
         // An :authority the certificate does not cover: verification uses
         // its host unless -tls-server-name says otherwise.
         let flags = ConnArgs {

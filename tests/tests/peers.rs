@@ -349,6 +349,20 @@ async fn channelz_pages_through_many_channels(kind: PeerKind) {
     }
 }
 
+/// The peer behind `conn` answers the overall health check SERVING and
+/// lists at least one top channel over Channelz.
+async fn assert_serving_with_channels(kind: PeerKind, conn: &Connection) {
+    assert_eq!(
+        check(conn, "").await,
+        Ok(ServingStatus::Serving),
+        "{kind} peer"
+    );
+    assert!(
+        !top_channel_ids(kind, conn, 0).await.0.is_empty(),
+        "{kind} peer: no channels"
+    );
+}
+
 async fn health_and_channelz_over_a_unix_socket(kind: PeerKind) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let socket = dir.path().join("peer.sock");
@@ -361,15 +375,7 @@ async fn health_and_channelz_over_a_unix_socket(kind: PeerKind) {
     };
     assert_eq!(peer.addr(), format!("unix:{}", socket.display()));
     let conn = connect(&peer).await;
-    assert_eq!(
-        check(&conn, "").await,
-        Ok(ServingStatus::Serving),
-        "{kind} peer"
-    );
-    assert!(
-        !top_channel_ids(kind, &conn, 0).await.0.is_empty(),
-        "{kind} peer: no channels"
-    );
+    assert_serving_with_channels(kind, &conn).await;
 }
 
 /// Writes a self-signed certificate for `localhost` and its key.
@@ -400,15 +406,7 @@ async fn health_and_channelz_over_tls(kind: PeerKind) {
         ..ConnArgs::default()
     };
     let conn = connect_with(&peer, flags).await;
-    assert_eq!(
-        check(&conn, "").await,
-        Ok(ServingStatus::Serving),
-        "{kind} peer"
-    );
-    assert!(
-        !top_channel_ids(kind, &conn, 0).await.0.is_empty(),
-        "{kind} peer: no channels"
-    );
+    assert_serving_with_channels(kind, &conn).await;
 }
 
 /// `--gzip` compresses requests and accepts compressed responses; every
@@ -423,15 +421,7 @@ async fn health_and_channelz_with_gzip(kind: PeerKind) {
         ..ConnArgs::default()
     };
     let conn = connect_with(&peer, flags).await;
-    assert_eq!(
-        check(&conn, "").await,
-        Ok(ServingStatus::Serving),
-        "{kind} peer"
-    );
-    assert!(
-        !top_channel_ids(kind, &conn, 0).await.0.is_empty(),
-        "{kind} peer: no channels"
-    );
+    assert_serving_with_channels(kind, &conn).await;
 }
 
 /// A peer that cannot start is an error naming why, with its stderr, not a

@@ -162,23 +162,9 @@ async fn snapshot_is_proto3_json_with_resolved_children_and_rates() {
     demo.shutdown().await;
 }
 
-/// The `channelz-tui` binary, built on demand (a test of another package
-/// does not get its binaries built by cargo).
-fn binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "-q", "-p", "channelz-tui", "--bin", "channelz-tui"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building channelz-tui");
-    dir.join("channelz-tui")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_and_watch_error_lines() {
-    let bin = binary();
+    let bin = testkit::bin::path("channelz-tui");
     // Nothing listens on a port we bound and closed.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -248,7 +234,7 @@ async fn exit_codes_and_watch_error_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_json_snapshot_of_the_demo() {
-    let bin = binary();
+    let bin = testkit::bin::path("channelz-tui");
     let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
     let out = tokio::process::Command::new(&bin)
         .args(["-addr", &demo.local_addr().to_string(), "-o", "json"])

@@ -6,23 +6,11 @@
 //! Needs tmux (CI installs it); without it the test prints a notice and
 //! skips, except with CI=true where it fails.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-q", "-p", "channelz-tui", "--bin", "channelz-tui"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building channelz-tui");
-    dir.join("channelz-tui")
-}
 
 /// A tmux server of our own (its own socket), killed on drop.
 struct Tmux {
@@ -105,7 +93,7 @@ async fn dashboard_in_a_real_terminal() {
         eprintln!("!!!!! SKIPPED: tmux is not installed");
         return;
     }
-    let bin = binary();
+    let bin = testkit::bin::path("channelz-tui");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

@@ -5,7 +5,7 @@
 //! channels and servers it registered; an untrusted server is exit 2 with a
 //! one-line TLS error.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,21 +13,6 @@ use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 use testkit::servers::{TestServer, Transport};
 use testkit::tls::TestPki;
 use tonic_channelz::{ChannelHandle, ChannelzService, Registry, ServerHandle};
-
-/// The `channelz-tui` binary, built on demand (a test of another package
-/// does not get its binaries built by cargo); the same approach as
-/// `tui_json.rs`.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "-q", "-p", "channelz-tui", "--bin", "channelz-tui"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building channelz-tui");
-    dir.join("channelz-tui")
-}
 
 /// What a test server's Channelz shows: one top channel with calls and one
 /// server, both with names unique to the test, kept listed while it lives.
@@ -76,18 +61,11 @@ async fn channelz_server(
 /// Runs `channelz-tui --json ARGS` (bounded, so a hang fails the test
 /// rather than the suite) and returns (exit code, stdout, stderr).
 async fn run(args: &[&str]) -> (Option<i32>, Vec<u8>, String) {
-    let bin = binary();
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(&bin)
-            .arg("--json")
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("channelz-tui {args:?} did not finish in 30s"))
-    .expect("channelz-tui runs");
+    let bin = testkit::bin::path("channelz-tui");
+    let args: Vec<&str> = std::iter::once("--json")
+        .chain(args.iter().copied())
+        .collect();
+    let out = testkit::bin::output(&bin, &args, Duration::from_secs(30)).await;
     (
         out.status.code(),
         out.stdout,

@@ -5,13 +5,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row, Wrap};
 
 use grpc_toolkit_proto::channelz::v1::{
     ChannelData, ChannelTrace, Socket, channel_trace_event, security,
 };
 
-use super::{rate, sparkline, state_style, window_start};
+use super::{list_table, rate, row_style, sparkline, state_style, window_start};
 use crate::decode;
 use crate::model::{EntityId, Model, Screen};
 
@@ -120,14 +120,10 @@ fn children_table(model: &Model, frame: &mut Frame<'_>, area: Rect, screen: Scre
                 status,
                 Line::from(detail),
             ]);
-            if i == selected {
-                row.style(Style::new().add_modifier(Modifier::REVERSED))
-            } else {
-                row
-            }
+            row.style(row_style(i == selected))
         })
         .collect();
-    let table = Table::new(
+    let table = list_table(
         body,
         [
             Constraint::Length(10),
@@ -136,12 +132,7 @@ fn children_table(model: &Model, frame: &mut Frame<'_>, area: Rect, screen: Scre
             Constraint::Length(17),
             Constraint::Fill(1),
         ],
-    )
-    .header(
-        Row::new(["kind", "id", "name / target", "state", "calls or streams"])
-            .style(Style::new().add_modifier(Modifier::BOLD)),
-    )
-    .block(
+        ["kind", "id", "name / target", "state", "calls or streams"],
         Block::bordered()
             .title(format!(" children ({}) ", rows.len()))
             .border_style(Style::new().fg(Color::Cyan)),

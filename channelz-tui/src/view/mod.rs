@@ -13,7 +13,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Wrap};
 
 use crate::decode;
 use crate::model::{Link, Model, Screen};
@@ -306,6 +306,29 @@ pub(crate) fn window_start(selected: usize, height: usize) -> usize {
     } else {
         selected + 1 - height
     }
+}
+
+/// The style of a line of a list: reversed on the selected one, plain
+/// (the default style) elsewhere.
+pub(crate) fn row_style(selected: bool) -> Style {
+    if selected {
+        Style::new().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::new()
+    }
+}
+
+/// A list pane: `body` laid out in `widths` under the bold column names
+/// `header` (one per width), inside `block`.
+pub(crate) fn list_table<'a, const N: usize>(
+    body: Vec<Row<'a>>,
+    widths: [Constraint; N],
+    header: [&'a str; N],
+    block: Block<'a>,
+) -> Table<'a> {
+    Table::new(body, widths)
+        .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
+        .block(block)
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Paragraph, Row};
 
-use super::{rate, state_style, window_start};
+use super::{list_table, rate, row_style, state_style, window_start};
 use crate::decode;
 use crate::model::{EntityId, Model, Screen, channel_state};
 
@@ -106,14 +106,10 @@ fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opt
                     model.now,
                 )),
             ]);
-            if Some(i) == selected {
-                row.style(Style::new().add_modifier(Modifier::REVERSED))
-            } else {
-                row
-            }
+            row.style(row_style(Some(i) == selected))
         })
         .collect();
-    let table = Table::new(
+    let table = list_table(
         body,
         [
             Constraint::Length(6),
@@ -126,9 +122,7 @@ fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opt
             Constraint::Length(7),
             Constraint::Length(9),
         ],
-    )
-    .header(
-        Row::new([
+        [
             "id",
             "target",
             "state",
@@ -138,10 +132,9 @@ fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opt
             "calls/s",
             "fail%",
             "last call",
-        ])
-        .style(Style::new().add_modifier(Modifier::BOLD)),
-    )
-    .block(pane_block(title, selected.is_some()));
+        ],
+        pane_block(title, selected.is_some()),
+    );
     frame.render_widget(table, area);
 }
 
@@ -184,14 +177,10 @@ fn server_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opti
                 open,
                 decode::ago(d.last_call_started_timestamp.as_ref(), model.now),
             ]);
-            if Some(i) == selected {
-                row.style(Style::new().add_modifier(Modifier::REVERSED))
-            } else {
-                row
-            }
+            row.style(row_style(Some(i) == selected))
         })
         .collect();
-    let table = Table::new(
+    let table = list_table(
         body,
         [
             Constraint::Length(6),
@@ -203,9 +192,7 @@ fn server_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opti
             Constraint::Length(8),
             Constraint::Length(9),
         ],
-    )
-    .header(
-        Row::new([
+        [
             "id",
             "listen",
             "started",
@@ -214,10 +201,9 @@ fn server_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Opti
             "calls/s",
             "sockets",
             "last call",
-        ])
-        .style(Style::new().add_modifier(Modifier::BOLD)),
-    )
-    .block(pane_block(title, selected.is_some()));
+        ],
+        pane_block(title, selected.is_some()),
+    );
     frame.render_widget(table, area);
 }
 

@@ -3,11 +3,10 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::{state_style, window_start};
+use super::{row_style, state_style, window_start};
 use crate::decode;
 use crate::model::{EntityId, Model, Screen};
 
@@ -29,11 +28,7 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
             ))];
             spans.extend(describe(model, *id));
             let line = Line::from(spans);
-            if i == selected {
-                line.style(Style::new().add_modifier(Modifier::REVERSED))
-            } else {
-                line
-            }
+            line.style(row_style(i == selected))
         })
         .collect();
     let title = format!(
