@@ -128,6 +128,22 @@ struct Attempt {
     cancelled: bool,
 }
 
+impl Attempt {
+    /// The attempt that decides the run: print its lines, then report it.
+    fn finish(self, config: &Config, start: Instant, sinks: &mut Sinks<'_>) -> Report {
+        for line in &self.lines {
+            sinks.line(line);
+        }
+        Report {
+            target: config.addr.clone(),
+            status: self.status,
+            elapsed: start.elapsed(),
+            error: self.error,
+            results: self.results,
+        }
+    }
+}
+
 /// Check (or List) once, or with `--wait` until serving or out of time.
 async fn attempts(
     config: &Config,
@@ -152,16 +168,7 @@ async fn attempts(
             _ => false,
         };
         if !retry {
-            for line in &attempt.lines {
-                sinks.line(line);
-            }
-            return Report {
-                target: config.addr.clone(),
-                status: attempt.status,
-                elapsed: start.elapsed(),
-                error: attempt.error,
-                results: attempt.results,
-            };
+            return attempt.finish(config, start, sinks);
         }
         if config.verbose {
             for line in &attempt.lines {
@@ -176,16 +183,7 @@ async fn attempts(
             () = tokio::time::sleep(backoff) => {}
             signal = cancel.as_mut() => {
                 sinks.line(&format!("cancellation received (signal: {signal})"));
-                for line in &attempt.lines {
-                    sinks.line(line);
-                }
-                return Report {
-                    target: config.addr.clone(),
-                    status: attempt.status,
-                    elapsed: start.elapsed(),
-                    error: attempt.error,
-                    results: attempt.results,
-                };
+                return attempt.finish(config, start, sinks);
             }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
