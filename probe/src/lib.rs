@@ -6,6 +6,7 @@
 //! status back); [`run::execute`] runs an already validated
 //! [`cli::Config`].
 
+pub mod arena;
 pub mod cli;
 pub mod conn;
 pub mod exit;
