@@ -16,7 +16,9 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
-use grpc_toolkit_proto::health::v1::{HealthCheckRequest, HealthListRequest};
+use grpc_toolkit_proto::health::v1::{
+    HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse,
+};
 
 use crate::cli::{Config, Mode};
 use crate::conn::{self, Connection, RpcError, format_go_duration};
@@ -191,41 +193,76 @@ async fn attempts(
     }
 }
 
-/// Connects with the effective connect timeout, or reports why not.
+/// Why an attempt did not get a connection: its stderr lines, the JSON
+/// error, and whether a signal ended it.
+type NotConnected = (String, Failure, bool);
+
+/// Dials with the effective connect timeout (see [`conn::Opening`]), or
+/// reports why not.
 async fn open(
     config: &Config,
     until: Option<Instant>,
     cancel: &mut Cancel<'_>,
     sinks: &mut Sinks<'_>,
-) -> Result<Connection, (String, Failure, bool)> {
+) -> Result<(conn::Opening, Duration), NotConnected> {
     let mut options = config.connect.clone();
     options.connect_timeout = effective(options.connect_timeout, until);
     if config.verbose {
         sinks.line("establishing connection");
     }
-    let started = Instant::now();
     tokio::select! {
-        result = conn::connect(&options) => match result {
+        result = conn::open(&options) => result
+            .map(|opening| (opening, options.connect_timeout))
+            .map_err(|err| not_connected(config, &err, options.connect_timeout)),
+        signal = cancel.as_mut() => Err(cancelled_connect(config, signal)),
+    }
+}
+
+/// Waits for the server's SETTINGS on an opened connection, or reports why
+/// it did not come.
+async fn ready(
+    config: &Config,
+    (opening, connect_timeout): (conn::Opening, Duration),
+    cancel: &mut Cancel<'_>,
+    sinks: &mut Sinks<'_>,
+) -> Result<Connection, NotConnected> {
+    tokio::select! {
+        result = opening.ready() => match result {
             Ok(connection) => {
                 if config.verbose {
                     sinks.line(&format!(
                         "connection established (took {})",
-                        format_go_duration(started.elapsed())
+                        format_go_duration(connection.established_in())
                     ));
                 }
                 Ok(connection)
             }
-            Err(err) => Err((
-                connect_error_line(&config.addr, &err, options.connect_timeout),
-                Failure::connect(&err),
-                false,
-            )),
+            Err(err) => Err(not_connected(config, &err, connect_timeout)),
         },
         signal = cancel.as_mut() => Err(cancelled_connect(config, signal)),
     }
 }
 
-fn cancelled_connect(config: &Config, signal: &'static str) -> (String, Failure, bool) {
+/// Connects and waits until the connection is ready.
+async fn connect(
+    config: &Config,
+    until: Option<Instant>,
+    cancel: &mut Cancel<'_>,
+    sinks: &mut Sinks<'_>,
+) -> Result<Connection, NotConnected> {
+    let opened = open(config, until, cancel, sinks).await?;
+    ready(config, opened, cancel, sinks).await
+}
+
+fn not_connected(config: &Config, err: &conn::ConnectError, timeout: Duration) -> NotConnected {
+    (
+        connect_error_line(&config.addr, err, timeout),
+        Failure::connect(err),
+        false,
+    )
+}
+
+fn cancelled_connect(config: &Config, signal: &'static str) -> NotConnected {
     let failure = Failure::cancelled(FailureKind::Connect, signal);
     let line = format!(
         "{}\nerror: failed to connect service at \"{}\": context canceled",
@@ -234,34 +271,74 @@ fn cancelled_connect(config: &Config, signal: &'static str) -> (String, Failure,
     (line, failure, true)
 }
 
+fn connect_failed(config: &Config, (line, failure, cancelled): NotConnected) -> Attempt {
+    Attempt {
+        lines: line.lines().map(str::to_owned).collect(),
+        error: Some(failure),
+        results: config
+            .services
+            .iter()
+            .map(|s| ServiceResult::not_asked(s))
+            .collect(),
+        status: Status::ConnectFailure,
+        cancelled,
+    }
+}
+
 async fn attempt(
     config: &Config,
     until: Option<Instant>,
     cancel: &mut Cancel<'_>,
     sinks: &mut Sinks<'_>,
 ) -> Attempt {
-    let connection = match open(config, until, cancel, sinks).await {
-        Ok(connection) => connection,
-        Err((line, failure, cancelled)) => {
-            return Attempt {
-                lines: line.lines().map(str::to_owned).collect(),
-                error: Some(failure),
-                results: config
-                    .services
-                    .iter()
-                    .map(|s| ServiceResult::not_asked(s))
-                    .collect(),
-                status: Status::ConnectFailure,
-                cancelled,
-            };
+    let opened = match open(config, until, cancel, sinks).await {
+        Ok(opened) => opened,
+        Err(why) => return connect_failed(config, why),
+    };
+    // The RPCs go out now, with the HTTP/2 preface, rather than a round
+    // trip later; their answers count only once the connection is ready.
+    let sent_timeout = effective(config.rpc_timeout, until);
+    let connection = opened.0.connection();
+    let in_flight = match config.mode {
+        Mode::List => {
+            let mut client = connection.health_client();
+            let request = connection.request(HealthListRequest {}, Some(sent_timeout));
+            Asked::List(InFlight::send(
+                [async move { client.list(request).await }],
+                sent_timeout,
+            ))
         }
+        _ => Asked::Check(InFlight::send(
+            config.services.iter().map(|service| {
+                let mut client = connection.health_client();
+                let request = connection.request(
+                    HealthCheckRequest {
+                        service: service.clone(),
+                    },
+                    Some(sent_timeout),
+                );
+                async move { client.check(request).await }
+            }),
+            sent_timeout,
+        )),
+    };
+    let connection = match ready(config, opened, cancel, sinks).await {
+        Ok(connection) => connection,
+        // Dropping `in_flight` aborts the RPCs.
+        Err(why) => return connect_failed(config, why),
     };
     let connect_took = connection.established_in();
     let rpc_timeout = effective(config.rpc_timeout, until);
     let rpc_started = Instant::now();
-    let asked = match config.mode {
-        Mode::List => list(&connection, rpc_timeout, cancel).await,
-        _ => check_all(&connection, &config.services, rpc_timeout, cancel).await,
+    let asked = match in_flight {
+        Asked::List(rpc) => match rpc.answers(rpc_started, rpc_timeout, cancel).await {
+            Ok(mut answers) => Ok(list(answers.remove(0), rpc_timeout)),
+            Err(signal) => Err(signal),
+        },
+        Asked::Check(rpcs) => rpcs
+            .answers(rpc_started, rpc_timeout, cancel)
+            .await
+            .map(|answers| checked(&config.services, answers, rpc_timeout)),
     };
     close(connection).await;
     let mut attempt = match asked {
@@ -303,50 +380,101 @@ async fn close(connection: Connection) {
     connection.close().await;
 }
 
-/// One Check per service, all at once on the one connection.
-async fn check_all(
-    connection: &Connection,
-    services: &[String],
-    rpc_timeout: Duration,
-    cancel: &mut Cancel<'_>,
-) -> Result<Attempt, &'static str> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, service) in services.iter().enumerate() {
-        let mut client = connection.health_client();
-        let request = connection.request(
-            HealthCheckRequest {
-                service: service.clone(),
-            },
-            Some(rpc_timeout),
-        );
-        tasks.spawn(async move {
-            let started = Instant::now();
-            let answer = conn::call(Some(rpc_timeout), client.check(request)).await;
-            (index, answer, started.elapsed())
-        });
-    }
-    let mut answers = Vec::with_capacity(services.len());
-    let all = async {
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(answer) = joined {
-                answers.push(answer);
-            }
-        }
-    };
-    tokio::select! {
-        () = all => {}
-        signal = cancel.as_mut() => return Err(signal),
-    }
-    answers.sort_by_key(|(index, _, _)| *index);
+/// The RPCs of one attempt, sent before the connection was ready.
+enum Asked {
+    Check(InFlight<HealthCheckResponse>),
+    List(InFlight<HealthListResponse>),
+}
 
+/// One RPC's outcome, and how long after the connection was ready it came.
+struct Answer<R> {
+    outcome: Result<R, RpcError>,
+    elapsed: Duration,
+}
+
+/// RPCs running as tasks, all at once on one connection.
+struct InFlight<R> {
+    tasks: tokio::task::JoinSet<(usize, Result<tonic::Response<R>, tonic::Status>, Instant)>,
+    count: usize,
+    sent: Instant,
+    sent_timeout: Duration,
+}
+
+impl<R: Send + 'static> InFlight<R> {
+    /// Starts `rpcs`, which carry `sent_timeout` as their gRPC deadline.
+    fn send<F>(rpcs: impl IntoIterator<Item = F>, sent_timeout: Duration) -> Self
+    where
+        F: Future<Output = Result<tonic::Response<R>, tonic::Status>> + Send + 'static,
+    {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut count = 0;
+        for (index, rpc) in rpcs.into_iter().enumerate() {
+            tasks.spawn(async move { (index, rpc.await, Instant::now()) });
+            count += 1;
+        }
+        Self {
+            tasks,
+            count,
+            sent: Instant::now(),
+            sent_timeout,
+        }
+    }
+
+    /// Every answer, in the order sent. The local deadline is `limit`
+    /// after the connection became ready (`ready_at`), as if they had been
+    /// sent then; unanswered RPCs are timeouts. A signal ends the wait.
+    async fn answers(
+        mut self,
+        ready_at: Instant,
+        limit: Duration,
+        cancel: &mut Cancel<'_>,
+    ) -> Result<Vec<Answer<R>>, &'static str> {
+        let mut answers: Vec<Option<Answer<R>>> = (0..self.count).map(|_| None).collect();
+        let (sent, sent_timeout) = (self.sent, self.sent_timeout);
+        let all = async {
+            while let Some(joined) = self.tasks.join_next().await {
+                if let Ok((index, result, at)) = joined {
+                    answers[index] = Some(Answer {
+                        outcome: conn::outcome(
+                            result.map(tonic::Response::into_inner),
+                            at.saturating_duration_since(sent),
+                            sent_timeout,
+                        ),
+                        elapsed: at.saturating_duration_since(ready_at),
+                    });
+                }
+            }
+        };
+        tokio::select! {
+            () = all => {}
+            () = tokio::time::sleep_until((ready_at + limit).into()) => {}
+            signal = cancel.as_mut() => return Err(signal),
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or(Answer {
+                    outcome: Err(RpcError::Timeout(limit)),
+                    elapsed: limit,
+                })
+            })
+            .collect())
+    }
+}
+
+/// The attempt that one Check per service makes.
+fn checked(
+    services: &[String],
+    answers: Vec<Answer<HealthCheckResponse>>,
+    rpc_timeout: Duration,
+) -> Attempt {
     let several = services.len() > 1;
     let mut lines = Vec::new();
     let mut results = Vec::new();
-    for (index, answer, elapsed) in answers {
-        let service = &services[index];
-        let (line, result) = match answer {
+    for (service, Answer { outcome, elapsed }) in services.iter().zip(answers) {
+        let (line, result) = match outcome {
             Ok(response) => {
-                let raw = response.into_inner().status;
+                let raw = response.status;
                 (
                     status_line(raw),
                     ServiceResult {
@@ -376,29 +504,22 @@ async fn check_all(
     }
     let status = Status::combine(results.iter().map(ServiceResult::exit_status));
     let error = results.iter().find_map(|r| r.error.clone());
-    Ok(Attempt {
+    Attempt {
         lines,
         error,
         results,
         status,
         cancelled: false,
-    })
+    }
 }
 
-/// The List RPC: every service the server knows, sorted by name.
-async fn list(
-    connection: &Connection,
-    rpc_timeout: Duration,
-    cancel: &mut Cancel<'_>,
-) -> Result<Attempt, &'static str> {
-    let mut client = connection.health_client();
-    let request = connection.request(HealthListRequest {}, Some(rpc_timeout));
-    let started = Instant::now();
-    let answer = tokio::select! {
-        answer = conn::call(Some(rpc_timeout), client.list(request)) => answer,
-        signal = cancel.as_mut() => return Err(signal),
-    };
-    let elapsed = started.elapsed();
+/// The attempt that the List RPC makes: every service the server knows,
+/// sorted by name.
+fn list(answer: Answer<HealthListResponse>, rpc_timeout: Duration) -> Attempt {
+    let Answer {
+        outcome: answer,
+        elapsed,
+    } = answer;
     let response = match answer {
         Ok(response) => response,
         Err(err) => {
@@ -413,17 +534,16 @@ async fn list(
                 ),
                 err => rpc_error_line(err, rpc_timeout),
             };
-            return Ok(Attempt {
+            return Attempt {
                 lines: vec![line],
                 error: Some(Failure::rpc(&err)),
                 results: Vec::new(),
                 status: Status::RpcFailure,
                 cancelled: false,
-            });
+            };
         }
     };
     let mut statuses: Vec<(String, i32)> = response
-        .into_inner()
         .statuses
         .into_iter()
         .map(|(name, check)| (name, check.status))
@@ -441,13 +561,13 @@ async fn list(
         });
     }
     let status = Status::combine(results.iter().map(ServiceResult::exit_status));
-    Ok(Attempt {
+    Attempt {
         lines,
         error: None,
         results,
         status,
         cancelled: false,
-    })
+    }
 }
 
 /// `--watch`: one line per status change until a signal, `--timeout`, or
@@ -473,7 +593,7 @@ async fn watch(
             sinks.json(&value);
         }
     };
-    let connection = match open(config, deadline, cancel, sinks).await {
+    let connection = match connect(config, deadline, cancel, sinks).await {
         Ok(connection) => connection,
         Err((lines, failure, _)) => {
             for line in lines.lines() {

@@ -1308,3 +1308,168 @@ fn exiting_without_close_is_abrupt() {
         }
     );
 }
+
+// ------------------------------------------- sending before SETTINGS arrive
+
+/// Opens as the probe does: the Check leaves with the HTTP/2 preface,
+/// before the server's SETTINGS (see `conn::Opening`); only then waits for
+/// the connection to be ready.
+async fn try_pipelined(args: &ConnArgs) -> Result<Connection, ConnectError> {
+    let opening = conn::open(&options(args)).await?;
+    let early = opening.connection().clone();
+    let _check = AbortOnDrop(tokio::spawn(async move {
+        let _ = check(&early, "").await;
+    }));
+    // Let the Check task run, so its request is written before we wait.
+    tokio::task::yield_now().await;
+    opening.ready().await
+}
+
+/// The verdicts of `connect` and of the pipelined open, side by side: the
+/// request sent early must not change what a connection failure is called.
+async fn both_verdicts(args: &ConnArgs) -> [Result<(), (String, String)>; 2] {
+    let verdict = |outcome: Result<Connection, ConnectError>| {
+        outcome
+            .map(|_| ())
+            .map_err(|e| (e.code().to_owned(), e.to_string()))
+    };
+    let (plain, pipelined) = tokio::join!(try_connect(args), try_pipelined(args));
+    [verdict(plain), verdict(pipelined)]
+}
+
+#[tokio::test]
+async fn sending_before_settings_changes_no_verdict() {
+    let pki = TestPki::generate();
+    let mut cases: Vec<(String, ConnArgs, Option<&str>, usize)> = Vec::new();
+    let mut servers = Vec::new();
+    let mut faults = Vec::new();
+    let mut silent = Vec::new();
+
+    let plain = TestServer::builder().start().await;
+    cases.push(("serving".into(), args(plain.addr()), None, 1));
+    cases.push((
+        "TLS client, plaintext server".into(),
+        tls_args(plain.addr(), &pki),
+        Some("TLS_PLAINTEXT_SERVER"),
+        1,
+    ));
+    for (fault, code) in [
+        (Fault::Http1, Some("NOT_HTTP2")),
+        (Fault::Garbage, Some("NOT_HTTP2")),
+        (Fault::Reset, Some("RESET")),
+        (Fault::CloseAfterAccept, Some("CLOSED")),
+        (Fault::AcceptSilent, Some("TIMEOUT")),
+        (Fault::Http2NotGrpc, None),
+    ] {
+        let server = fault.start().await;
+        let flags = ConnArgs {
+            connect_timeout: Duration::from_millis(300),
+            ..args(server.addr())
+        };
+        cases.push((format!("{fault:?}"), flags, code, 1));
+        faults.push(server);
+    }
+    for transport in TRANSPORTS {
+        let tls = tls_server(transport, &pki).await;
+        let addr = tls.addr();
+        let t = format!("{transport:?}");
+        cases.push((format!("{t} TLS"), tls_args(addr, &pki), None, 1));
+        let untrusted = ConnArgs {
+            tls_ca_cert: Some(pki.foreign_ca_cert()),
+            ..tls_args(addr, &pki)
+        };
+        cases.push((
+            format!("{t} untrusted"),
+            untrusted,
+            Some("TLS_UNTRUSTED"),
+            1,
+        ));
+        let wrong_name = ConnArgs {
+            tls_server_name: Some("wrong.example".into()),
+            ..tls_args(addr, &pki)
+        };
+        cases.push((
+            format!("{t} wrong name"),
+            wrong_name,
+            Some("TLS_NAME_MISMATCH"),
+            1,
+        ));
+        // Closed, or reset when the early request was still unread as the
+        // server closed: either way with the hint.
+        cases.push((
+            format!("{t} plaintext client, TLS server"),
+            args(addr),
+            Some("CLOSED|RESET"),
+            5,
+        ));
+        for (version, config) in [
+            ("TLS 1.3", pki.mtls_server_config()),
+            ("TLS 1.2", pki.mtls_server_config_tls12()),
+        ] {
+            let mtls = TestServer::builder()
+                .transport(transport)
+                .tls_config(config)
+                .start()
+                .await;
+            let addr = mtls.addr();
+            let good = mtls_args(addr, &pki, pki.client_cert(), pki.client_key());
+            cases.push((format!("{t} {version} mTLS"), good, None, 1));
+            let foreign = mtls_args(
+                addr,
+                &pki,
+                pki.foreign_client_cert(),
+                pki.foreign_client_key(),
+            );
+            let rejected = Some("TLS_CLIENT_CERT_REJECTED");
+            let rounds = REJECTION_ROUNDS;
+            cases.push((
+                format!("{t} {version} no cert"),
+                tls_args(addr, &pki),
+                rejected,
+                rounds,
+            ));
+            cases.push((
+                format!("{t} {version} foreign cert"),
+                foreign,
+                rejected,
+                rounds,
+            ));
+            servers.push(mtls);
+        }
+        servers.push(tls);
+    }
+    for reset in [true, false] {
+        let (addr, server) = mtls_rejecting_silently(pki.mtls_server_config(), reset).await;
+        let flags = tls_args(&addr, &pki);
+        let name = format!("mTLS 1.3 rejecting without an alert (reset={reset})");
+        let rejected = Some("TLS_CLIENT_CERT_REJECTED");
+        cases.push((name, flags, rejected, REJECTION_ROUNDS));
+        silent.push(server);
+    }
+
+    for (name, flags, want, rounds) in &cases {
+        for round in 0..*rounds {
+            let [plain, pipelined] = both_verdicts(flags).await;
+            let context = format!("{name}, round {round}: {plain:?} / {pipelined:?}");
+            match want {
+                None => assert!(plain.is_ok() && pipelined.is_ok(), "{context}"),
+                Some(codes) if codes.contains('|') => {
+                    for verdict in [&plain, &pipelined] {
+                        let (code, text) = verdict.as_ref().expect_err(&context);
+                        assert!(codes.split('|').any(|c| c == code), "{context}");
+                        assert!(text.ends_with("(if it serves TLS, use -tls)"), "{context}");
+                    }
+                }
+                Some(code) => {
+                    assert_eq!(
+                        plain.as_ref().err().map(|e| e.0.as_str()),
+                        Some(*code),
+                        "{context}"
+                    );
+                    assert_eq!(plain, pipelined, "{context}");
+                }
+            }
+        }
+    }
+    drop((servers, faults, silent));
+}

@@ -208,19 +208,31 @@ where
     };
     let started = Instant::now();
     match tokio::time::timeout(limit, rpc).await {
+        Ok(result) => outcome(result, started.elapsed(), limit),
+        Err(_) => Err(RpcError::Timeout(limit)),
+    }
+}
+
+/// An RPC's result as an [`RpcError`], given how long after sending it
+/// came and the deadline it was sent with.
+pub fn outcome<T>(
+    result: Result<T, tonic::Status>,
+    elapsed: Duration,
+    limit: Duration,
+) -> Result<T, RpcError> {
+    match result {
         // The server enforces the same deadline and may answer first, as
         // DEADLINE_EXCEEDED or (tonic servers) CANCELLED: once our own
         // deadline has passed it is a timeout either way, as in grpc-go.
-        Ok(Err(status))
+        Err(status)
             if matches!(
                 status.code(),
                 tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-            ) && started.elapsed() >= limit =>
+            ) && elapsed >= limit =>
         {
             Err(RpcError::Timeout(limit))
         }
-        Ok(result) => result.map_err(RpcError::Status),
-        Err(_) => Err(RpcError::Timeout(limit)),
+        result => result.map_err(RpcError::Status),
     }
 }
 
@@ -250,12 +262,42 @@ fn build_metadata(headers: &[Header]) -> Result<MetadataMap, ConnectError> {
 /// `options.connect_timeout`. Fails fast with the precise reason (refused,
 /// DNS, TLS, not HTTP/2, ...) rather than waiting out the timeout.
 pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectError> {
+    open(options).await?.ready().await
+}
+
+/// A connection whose transport (TCP, unix, TLS) is up and whose HTTP/2
+/// preface is sent, but whose server has not been heard from yet.
+///
+/// HTTP/2 lets a client send requests before the server's SETTINGS
+/// arrive, so RPCs may already be started on [`Opening::connection`]: the
+/// request then travels with the preface, which saves a round trip per
+/// check. It only counts as connected once [`Opening::ready`] says so;
+/// until then every failure is a [`ConnectError`], whatever the RPCs saw.
+pub struct Opening {
+    connection: Connection,
+    settings: oneshot::Receiver<Result<(), ConnectError>>,
+    client_auth: Option<Arc<tls::ClientAuthSeen>>,
+    deadline: tokio::time::Instant,
+    connect_timeout: Duration,
+    plaintext: bool,
+    started: Instant,
+}
+
+// By hand: the connection's metadata holds header values.
+impl std::fmt::Debug for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opening")
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Dials (TCP or unix, then TLS) and starts HTTP/2, within
+/// `options.connect_timeout`, without waiting for the server's SETTINGS:
+/// see [`Opening`].
+pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + options.connect_timeout;
-    let timeout = |stage| ConnectError::Timeout {
-        after: options.connect_timeout,
-        stage,
-    };
     let metadata = build_metadata(&options.headers)?;
     let dialer = Arc::new(transport::Dialer::new(options)?);
     let config = |detail: String| ConnectError::Config { detail };
@@ -280,7 +322,6 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
     // Under TLS 1.3 a rejected client certificate shows only now, as an
     // alert or a bare reset: see `blame_client_auth`.
     let client_auth = dialed.client_auth;
-    let failed = |err| Err(transport::blame_client_auth(err, client_auth.as_deref()));
     let (settings_tx, mut settings_rx) = oneshot::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
     let connector = transport::Connector {
@@ -293,36 +334,97 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
     };
     let channel =
         match tokio::time::timeout_at(deadline, endpoint.connect_with_connector(connector)).await {
-            Err(_) => return Err(timeout(ConnectStage::Settings)),
+            Err(_) => {
+                return Err(ConnectError::Timeout {
+                    after: options.connect_timeout,
+                    stage: ConnectStage::Settings,
+                });
+            }
             Ok(Err(err)) => {
                 // The watcher saw the real reason (e.g. a reset) before hyper
                 // turned it into a generic handshake error.
-                return failed(match settings_rx.try_recv() {
+                let err = match settings_rx.try_recv() {
                     Ok(Err(precise)) => precise,
                     _ => transport::classify_handshake_error(&err),
-                });
+                };
+                return Err(explain(err, client_auth.as_deref(), options.tls.is_none()));
             }
             Ok(Ok(channel)) => channel,
         };
-    match tokio::time::timeout_at(deadline, settings_rx).await {
-        Err(_) => Err(timeout(ConnectStage::Settings)),
-        Ok(Err(_)) => failed(ConnectError::Closed {
-            stage_text: "before sending HTTP/2 SETTINGS",
-        }),
-        Ok(Ok(Err(ConnectError::Closed { .. }))) if options.tls.is_none() => {
-            // TLS servers (grpc-go's among them) close without a word when
-            // a plaintext client shows up: the likeliest cause.
-            Err(ConnectError::Closed {
-                stage_text: "before sending HTTP/2 SETTINGS (if it serves TLS, use -tls)",
-            })
-        }
-        Ok(Ok(Err(err))) => failed(err),
-        Ok(Ok(Ok(()))) => Ok(Connection {
+    Ok(Opening {
+        connection: Connection {
             channel,
             metadata: Arc::new(metadata),
             gzip: options.gzip,
             closed: Arc::new(Mutex::new(Some(closed_rx))),
-            established_in: started.elapsed(),
-        }),
+            established_in: Duration::ZERO,
+        },
+        settings: settings_rx,
+        client_auth,
+        deadline,
+        connect_timeout: options.connect_timeout,
+        plaintext: options.tls.is_none(),
+        started,
+    })
+}
+
+/// What a failure before the server's SETTINGS most likely means.
+fn explain(
+    err: ConnectError,
+    client_auth: Option<&tls::ClientAuthSeen>,
+    plaintext: bool,
+) -> ConnectError {
+    // TLS servers (grpc-go's among them) close without a word when a
+    // plaintext client shows up: the likeliest cause. When bytes we sent
+    // are still unread (an RPC sent early, see `Opening`), their kernel
+    // turns that close into a reset.
+    const TLS_HINT: &str = "before sending HTTP/2 SETTINGS (if it serves TLS, use -tls)";
+    match err {
+        ConnectError::Closed { .. } if plaintext => ConnectError::Closed {
+            stage_text: TLS_HINT,
+        },
+        ConnectError::Reset { .. } if plaintext => ConnectError::Reset {
+            stage_text: TLS_HINT,
+        },
+        err => transport::blame_client_auth(err, client_auth),
+    }
+}
+
+impl Opening {
+    /// The connection, to start RPCs on before it is ready. Their answers
+    /// mean nothing unless [`Opening::ready`] then succeeds.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Waits, within the connect timeout, for the server's first SETTINGS
+    /// frame: the connection is READY. Anything else the server does first
+    /// (closing, resetting, answering in HTTP/1 or TLS, rejecting the
+    /// client certificate) is the precise [`ConnectError`].
+    pub async fn ready(self) -> Result<Connection, ConnectError> {
+        let Opening {
+            mut connection,
+            settings,
+            client_auth,
+            deadline,
+            connect_timeout,
+            plaintext,
+            started,
+        } = self;
+        let explained = |err| Err(explain(err, client_auth.as_deref(), plaintext));
+        match tokio::time::timeout_at(deadline, settings).await {
+            Err(_) => Err(ConnectError::Timeout {
+                after: connect_timeout,
+                stage: ConnectStage::Settings,
+            }),
+            Ok(Err(_)) => explained(ConnectError::Closed {
+                stage_text: "before sending HTTP/2 SETTINGS",
+            }),
+            Ok(Ok(Err(err))) => explained(err),
+            Ok(Ok(Ok(()))) => {
+                connection.established_in = started.elapsed();
+                Ok(connection)
+            }
+        }
     }
 }
