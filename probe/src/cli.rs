@@ -120,6 +120,9 @@ pub struct Config {
     pub wait: Option<Duration>,
     /// `--timeout`: the deadline over the whole run.
     pub timeout: Option<Duration>,
+    /// Arguments after the end of the flags, which (as in the reference
+    /// tool) are not read; the run warns about them.
+    pub ignored: Vec<String>,
 }
 
 /// What the command line asks for.
@@ -214,9 +217,21 @@ where
     A: Into<OsString>,
 {
     let mut command = ProbeArgs::command();
-    let argv = flag_spec(&command)
+    let mut argv = flag_spec(&command)
         .normalize(argv)
         .map_err(|e| UsageError(e.to_string()))?;
+    // Go's flag package stops at the first argument that is not a flag,
+    // and grpc_health_probe never looks at what follows: a pod spec with a
+    // stray word must keep working, so it is ignored here too (and named
+    // in a warning, since flags after it are ignored with it).
+    let ignored: Vec<String> = match argv.iter().position(|a| a == "--") {
+        Some(end) => argv
+            .drain(end..)
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        None => Vec::new(),
+    };
     let matches = match command.try_get_matches_from_mut(argv) {
         Ok(matches) => matches,
         Err(err) if err.kind() == clap::error::ErrorKind::DisplayHelp => {
@@ -229,7 +244,8 @@ where
         return Ok(Invocation::Version);
     }
     let spiffe = args.spiffe;
-    let config = Config::try_from(args)?;
+    let mut config = Config::try_from(args)?;
+    config.ignored = ignored;
     if spiffe {
         return Ok(Invocation::Spiffe);
     }
@@ -372,6 +388,7 @@ impl TryFrom<ProbeArgs> for Config {
             mode,
             wait,
             timeout,
+            ignored: Vec::new(),
         })
     }
 }

@@ -66,6 +66,18 @@ impl Sinks<'_> {
 pub async fn execute(config: &Config, mut cancel: Cancel<'_>, sinks: &mut Sinks<'_>) -> Status {
     let start = Instant::now();
     let deadline = config.timeout.map(|t| start + t);
+    if !config.ignored.is_empty() {
+        let quoted: Vec<String> = config.ignored.iter().map(|a| format!("{a:?}")).collect();
+        sinks.line(&format!(
+            "warning: ignoring {} after the flags, as grpc_health_probe does: {}",
+            if quoted.len() == 1 {
+                "an argument"
+            } else {
+                "arguments"
+            },
+            quoted.join(" ")
+        ));
+    }
     if config.verbose {
         verbose_options(config, sinks);
     }

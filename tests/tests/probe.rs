@@ -554,6 +554,35 @@ async fn every_bad_flag_rule_exits_1_with_one_line_before_any_connection() {
 }
 
 #[tokio::test]
+async fn arguments_after_the_flags_are_ignored_as_the_reference_does() {
+    let (server, health) = spec_server().await;
+    health.set("down", ServingStatus::NotServing);
+    let addr = server.addr();
+    // Go's flag package stops at "stray": the -service after it is not
+    // read, so the default service ("", serving) is checked.
+    let run = probe(&["-addr", addr, "stray", "-service=down"]).await;
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(
+        run.lines(),
+        [
+            r#"warning: ignoring arguments after the flags, as grpc_health_probe does: "stray" "-service=down""#,
+            "status: SERVING"
+        ],
+        "{run:?}"
+    );
+    let run = probe(&["-addr", addr, "-service=down", "--", "-v"]).await;
+    assert_eq!(run.code(), 4, "{run:?}");
+    assert_eq!(
+        run.lines(),
+        [
+            r#"warning: ignoring an argument after the flags, as grpc_health_probe does: "-v""#,
+            r#"service unhealthy (responded with "NOT_SERVING")"#
+        ],
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
 async fn spiffe_exits_20_and_version_and_help_exit_0() {
     let run = probe(&["-addr=h:1", "-spiffe"]).await;
     assert_only_line(
