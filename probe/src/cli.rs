@@ -69,8 +69,8 @@ pub struct ProbeArgs {
     #[arg(long = "json")]
     pub json: bool,
 
-    /// Follow the Watch stream: one line per status change, until a signal
-    /// or `--timeout`.
+    /// Follow the Watch stream of each service: one line per status change,
+    /// until a signal or `--timeout`.
     #[arg(long = "watch")]
     pub watch: bool,
 
@@ -348,11 +348,6 @@ impl TryFrom<ProbeArgs> for Config {
                 "--list reports every service; it cannot be combined with -service",
             ));
         }
-        if mode == Mode::Watch && args.service.len() > 1 {
-            return Err(UsageError::arg(
-                "--watch follows one service; give -service at most once",
-            ));
-        }
 
         let positive =
             |flag: &str, text: Option<&String>| -> Result<Option<Duration>, UsageError> {
@@ -457,10 +452,6 @@ mod tests {
             (
                 &["-addr=h:1", "--list", "-service=a"],
                 "error: --list reports every service; it cannot be combined with -service",
-            ),
-            (
-                &["-addr=h:1", "--watch", "-service=a", "-service=b"],
-                "error: --watch follows one service; give -service at most once",
             ),
             (
                 &["-addr=h:1", "--watch", "--wait=1s"],

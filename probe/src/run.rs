@@ -582,8 +582,8 @@ fn list(answer: Answer<HealthListResponse>, rpc_timeout: Duration) -> Attempt {
     }
 }
 
-/// `--watch`: one line per status change until a signal, `--timeout`, or
-/// the stream fails.
+/// `--watch`: one Watch stream per service on the one connection; one line
+/// per status change until a signal, `--timeout`, or a stream fails.
 async fn watch(
     config: &Config,
     deadline: Option<Instant>,
@@ -591,13 +591,14 @@ async fn watch(
     sinks: &mut Sinks<'_>,
 ) -> Status {
     let start = Instant::now();
-    let service = config.services.first().cloned().unwrap_or_default();
+    let services = &config.services;
+    let several = services.len() > 1;
     let json = config.format == OutputFormat::Json;
     // The JSON line for a watch that failed; the stderr lines are printed
     // by the caller.
-    let emit_failure = |sinks: &mut Sinks<'_>, failure: Failure| {
+    let emit_failure = |sinks: &mut Sinks<'_>, service: &str, failure: Failure| {
         if json {
-            let mut result = ServiceResult::not_asked(&service);
+            let mut result = ServiceResult::not_asked(service);
             result.elapsed = Some(start.elapsed());
             result.error = Some(failure);
             let mut value = result.to_json();
@@ -611,7 +612,9 @@ async fn watch(
             for line in lines.lines() {
                 sinks.line(line);
             }
-            emit_failure(sinks, failure);
+            for service in services {
+                emit_failure(sinks, service, failure.clone());
+            }
             return Status::ConnectFailure;
         }
     };
@@ -623,68 +626,95 @@ async fn watch(
     };
     tokio::pin!(sleep_until_deadline);
 
-    let mut client = connection.health_client();
-    // No deadline on the stream itself: -rpc-timeout does not apply to
-    // Watch, only --timeout (enforced by the select below).
-    let request = connection.request(
-        HealthCheckRequest {
-            service: service.clone(),
-        },
-        None,
-    );
-    let mut last: Option<i32> = None;
-    let outcome = async {
-        let mut stream = match client.watch(request).await {
-            Ok(response) => response.into_inner(),
-            Err(status) => return RpcError::Status(status),
-        };
-        loop {
-            match stream.message().await {
-                Ok(Some(update)) => {
-                    if last != Some(update.status) {
-                        last = Some(update.status);
-                        let line = status_line(update.status);
-                        sinks.line(&line);
-                        if json {
-                            let result = ServiceResult {
-                                service: service.clone(),
-                                status: Some(
-                                    ServingStatus::try_from(update.status)
-                                        .unwrap_or(ServingStatus::Unknown),
-                                ),
-                                elapsed: Some(start.elapsed()),
-                                error: None,
-                            };
-                            let mut value = result.to_json();
-                            value["time"] = output::rfc3339_now().into();
-                            sinks.json(&value);
+    // Each stream runs as a task and reports here: a status, or the error
+    // that ended it. No deadline on the streams: -rpc-timeout does not
+    // apply to Watch, only --timeout (enforced below).
+    let (updates, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let mut streams = tokio::task::JoinSet::new();
+    for (index, service) in services.iter().enumerate() {
+        let mut client = connection.health_client();
+        let request = connection.request(
+            HealthCheckRequest {
+                service: service.clone(),
+            },
+            None,
+        );
+        let updates = updates.clone();
+        streams.spawn(async move {
+            let ended = match client.watch(request).await {
+                Ok(response) => {
+                    let mut stream = response.into_inner();
+                    loop {
+                        match stream.message().await {
+                            Ok(Some(update)) => {
+                                if updates.send((index, Ok(update.status))).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => {
+                                break tonic::Status::unavailable(
+                                    "the server ended the watch stream",
+                                );
+                            }
+                            Err(status) => break status,
                         }
                     }
                 }
-                Ok(None) => {
-                    return RpcError::Status(tonic::Status::unavailable(
-                        "the server ended the watch stream",
-                    ));
+                Err(status) => status,
+            };
+            let _ = updates.send((index, Err(RpcError::Status(ended))));
+        });
+    }
+    drop(updates);
+
+    let mut last: Vec<Option<i32>> = vec![None; services.len()];
+    let ended = loop {
+        tokio::select! {
+            Some((index, update)) = received.recv() => match update {
+                Ok(status) if last[index] != Some(status) => {
+                    last[index] = Some(status);
+                    let service = &services[index];
+                    sinks.line(&prefixed(service, &status_line(status), several));
+                    if json {
+                        let result = ServiceResult {
+                            service: service.clone(),
+                            status: Some(
+                                ServingStatus::try_from(status).unwrap_or(ServingStatus::Unknown),
+                            ),
+                            elapsed: Some(start.elapsed()),
+                            error: None,
+                        };
+                        let mut value = result.to_json();
+                        value["time"] = output::rfc3339_now().into();
+                        sinks.json(&value);
+                    }
                 }
-                Err(status) => return RpcError::Status(status),
+                Ok(_) => {}
+                Err(err) => break Some(Err((index, err))),
+            },
+            signal = cancel.as_mut() => {
+                break Some(Ok(format!("cancellation received (signal: {signal})")));
             }
+            () = &mut sleep_until_deadline => break None,
         }
     };
-    let ended = tokio::select! {
-        err = outcome => Some(Err(err)),
-        signal = cancel.as_mut() => Some(Ok(format!("cancellation received (signal: {signal})"))),
-        () = &mut sleep_until_deadline => None,
-    };
+    // The streams hold clients of the connection: end them before closing.
+    streams.shutdown().await;
     close(connection).await;
     match ended {
-        Some(Err(err)) => {
-            sinks.line(&rpc_error_line(&err, Duration::ZERO));
-            emit_failure(sinks, Failure::rpc(&err));
+        Some(Err((index, err))) => {
+            let service = &services[index];
+            sinks.line(&prefixed(
+                service,
+                &rpc_error_line(&err, Duration::ZERO),
+                several,
+            ));
+            emit_failure(sinks, service, Failure::rpc(&err));
             Status::RpcFailure
         }
         Some(Ok(line)) => {
             sinks.line(&line);
-            watch_status(last)
+            watch_status(&last)
         }
         None => {
             if config.verbose {
@@ -693,17 +723,18 @@ async fn watch(
                     format_go_duration(start.elapsed())
                 ));
             }
-            watch_status(last)
+            watch_status(&last)
         }
     }
 }
 
-/// The exit code of a watch that ended by signal or deadline: the last
-/// status's, and an RPC failure if none arrived.
-fn watch_status(last: Option<i32>) -> Status {
-    match last {
-        Some(raw) if raw == ServingStatus::Serving as i32 => Status::Serving,
+/// The exit code of a watch that ended by signal or deadline: each
+/// service's last status's, combined as for Check (an RPC failure for a
+/// service that sent none).
+fn watch_status(last: &[Option<i32>]) -> Status {
+    Status::combine(last.iter().map(|last| match last {
+        Some(raw) if *raw == ServingStatus::Serving as i32 => Status::Serving,
         Some(_) => Status::NotServing,
         None => Status::RpcFailure,
-    }
+    }))
 }

@@ -1001,6 +1001,76 @@ async fn watch_prints_each_change_and_ends_with_the_last_status() {
 }
 
 #[tokio::test]
+async fn watch_follows_several_services_on_one_connection() {
+    let validator = schema();
+    let (server, health) = spec_server().await;
+    health.set("a", ServingStatus::Serving);
+    health.set("b", ServingStatus::Serving);
+    let (fire, cancel) = manual_cancel();
+    let err = Shared::default();
+    let run = execute(
+        config(&[
+            "-addr",
+            server.addr(),
+            "-service=a",
+            "-service=b",
+            "--watch",
+            "--json",
+        ]),
+        cancel,
+        Shared::default(),
+        err.clone(),
+    );
+    let flips = async {
+        err.wait_for_lines(2).await;
+        health.set("b", ServingStatus::NotServing);
+        err.wait_for("b: service unhealthy").await;
+        health.set("a", ServingStatus::NotServing);
+        err.wait_for("a: service unhealthy").await;
+        health.set("a", ServingStatus::Serving);
+        err.wait_for_lines(5).await;
+        let _ = fire.send("terminated");
+    };
+    let ((status, out, err), ()) = tokio::join!(run, flips);
+    let text = err.text();
+    // b was last NOT_SERVING, so the run ends with 4.
+    assert_eq!(status, Status::NotServing, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut first_two = lines[..2].to_vec();
+    first_two.sort_unstable();
+    assert_eq!(
+        first_two,
+        ["a: status: SERVING", "b: status: SERVING"],
+        "{text}"
+    );
+    assert_eq!(
+        lines[2..],
+        [
+            "b: service unhealthy (responded with \"NOT_SERVING\")",
+            "a: service unhealthy (responded with \"NOT_SERVING\")",
+            "a: status: SERVING",
+            "cancellation received (signal: terminated)",
+        ],
+        "{text}"
+    );
+    let json: Vec<Value> = out
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
+        .collect();
+    assert_eq!(json.len(), 5);
+    for line in &json {
+        assert_valid(&validator, line);
+    }
+    assert_eq!(
+        (json[2]["service"].as_str(), json[2]["status"].as_str()),
+        (Some("b"), Some("NOT_SERVING"))
+    );
+    // One connection carried every stream.
+    assert_eq!(server.accepted(), 1, "{text}");
+}
+
+#[tokio::test]
 async fn watch_streams_service_unknown_and_ends_at_the_timeout() {
     let (server, health) = spec_server().await;
     let (out, err) = (Shared::default(), Shared::default());
