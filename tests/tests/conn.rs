@@ -623,6 +623,27 @@ async fn ipv6_loopback() {
         check(&conn, "").await.expect("check"),
         ServingStatus::Serving
     );
+    // `localhost` is 127.0.0.1 then ::1 without the resolver: a server on
+    // ::1 only is reached after 127.0.0.1 refuses.
+    let port = server.addr().rsplit(':').next().expect("a port").to_owned();
+    let conn = connect_ok(&args(&format!("localhost:{port}"))).await;
+    assert_eq!(
+        check(&conn, "").await.expect("check via localhost"),
+        ServingStatus::Serving
+    );
+    // With nothing on either, the preferred address's refusal is reported.
+    drop(server);
+    let err = loop {
+        match try_connect(&args(&format!("localhost:{port}"))).await {
+            Err(err) if err.code() == "REFUSED" => break err,
+            // The listener closes when its aborted task is next polled.
+            _ => tokio::task::yield_now().await,
+        }
+    };
+    assert_eq!(
+        err.to_string(),
+        format!("connection refused by 127.0.0.1:{port}")
+    );
 }
 
 #[tokio::test]
