@@ -143,6 +143,27 @@ struct Attempt {
 }
 
 impl Attempt {
+    /// An attempt that ended before any service answered.
+    fn unanswered(
+        config: &Config,
+        lines: Vec<String>,
+        failure: Failure,
+        status: Status,
+        cancelled: bool,
+    ) -> Attempt {
+        Attempt {
+            lines,
+            error: Some(failure),
+            results: config
+                .services
+                .iter()
+                .map(|s| ServiceResult::not_asked(s))
+                .collect(),
+            status,
+            cancelled,
+        }
+    }
+
     /// The attempt that decides the run: print its lines, then report it.
     fn finish(self, config: &Config, start: Instant, sinks: &mut Sinks<'_>) -> Report {
         for line in &self.lines {
@@ -284,17 +305,13 @@ fn cancelled_connect(config: &Config, signal: &'static str) -> NotConnected {
 }
 
 fn connect_failed(config: &Config, (line, failure, cancelled): NotConnected) -> Attempt {
-    Attempt {
-        lines: line.lines().map(str::to_owned).collect(),
-        error: Some(failure),
-        results: config
-            .services
-            .iter()
-            .map(|s| ServiceResult::not_asked(s))
-            .collect(),
-        status: Status::ConnectFailure,
+    Attempt::unanswered(
+        config,
+        line.lines().map(str::to_owned).collect(),
+        failure,
+        Status::ConnectFailure,
         cancelled,
-    }
+    )
 }
 
 async fn attempt(
@@ -357,20 +374,11 @@ async fn attempt(
         Ok(attempt) => attempt,
         Err(signal) => {
             let failure = Failure::cancelled(FailureKind::Rpc, signal);
-            Attempt {
-                lines: vec![
-                    failure.message.clone(),
-                    "error: health rpc failed: CANCELLED: context canceled".to_owned(),
-                ],
-                error: Some(failure),
-                results: config
-                    .services
-                    .iter()
-                    .map(|s| ServiceResult::not_asked(s))
-                    .collect(),
-                status: Status::RpcFailure,
-                cancelled: true,
-            }
+            let lines = vec![
+                failure.message.clone(),
+                "error: health rpc failed: CANCELLED: context canceled".to_owned(),
+            ];
+            Attempt::unanswered(config, lines, failure, Status::RpcFailure, true)
         }
     };
     if config.verbose && attempt.status == Status::Serving {
