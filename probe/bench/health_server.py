@@ -3,19 +3,33 @@
 Usage: python health_server.py [--tls CERT KEY]
 Prints the port it listens on (127.0.0.1, port chosen by the OS) on the first
 line of stdout, then serves until killed. Services: "" and "bench" SERVING,
-"down" NOT_SERVING.
+"down" NOT_SERVING, and "hang", whose Check never answers (it returns only
+once the client has given up), for measuring how far past -rpc-timeout a
+probe runs.
 """
 
 import sys
+import time
 from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 
+class Servicer(health.HealthServicer):
+    """The stock servicer, but "hang" holds its Check until the RPC ends."""
+
+    def Check(self, request, context):
+        if request.service == "hang":
+            while context.is_active():
+                time.sleep(0.005)
+            return health_pb2.HealthCheckResponse()
+        return super().Check(request, context)
+
+
 def main() -> None:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    servicer = health.HealthServicer()
+    servicer = Servicer()
     servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     servicer.set("bench", health_pb2.HealthCheckResponse.SERVING)
     servicer.set("down", health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -11,7 +11,10 @@
 #   - the binary's size;
 #   - a breakdown: process start (-version: exec + argv parsing, no
 #     runtime), runtime + a failed connect (refused port), TLS setup (TLS
-#     check minus plaintext check), and connect / RPC from -v's timings.
+#     check minus plaintext check), and connect / RPC from -v's timings;
+#   - how far past its deadline a run ends (connect timeout against a
+#     silent server, RPC timeout against a handler that never answers,
+#     --timeout against both), median and max.
 # Needs: hyperfine, GNU time, openssl, and the test peers' venv
 # (target/peers/venv, made by tests/peers/setup.sh) or python3 with grpcio.
 set -euo pipefail
@@ -143,3 +146,32 @@ echo "peak RSS (max of 20 runs, /usr/bin/time -v):"
 printf '  %-44s %8s KiB\n' "grpc-probe plaintext check" "$(peak_rss_kb $check)"
 printf '  %-44s %8s KiB\n' "grpc-probe TLS check" "$(peak_rss_kb "$bin" -addr "$tls_addr" -tls -tls-ca-cert "$work/cert.pem")"
 printf '  %-44s %8s KiB\n' "python grpcio client (baseline)" "$(RSS_RUNS=3 peak_rss_kb $py_check)"
+
+# Deadline overshoot: wall time minus the deadline given (which includes
+# process start and exit, ~0.5 ms). A silent server accepts and never
+# speaks; the Python server's "hang" service never answers its Check.
+"$python" -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(128)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+' >"$work/silent_port" &
+pids+=($!)
+"$python" "$root_dir/probe/bench/health_server.py" >"$work/hang_port" 2>>"$work/server.err" &
+pids+=($!)
+for _ in $(seq 1 100); do [ -s "$work/silent_port" ] && [ -s "$work/hang_port" ] && break; sleep 0.1; done
+silent=127.0.0.1:$(head -n1 "$work/silent_port")
+hang=127.0.0.1:$(head -n1 "$work/hang_port")
+overshoot() { # $1 = deadline in ms, rest = command; prints "median / max over 20 runs"
+  local deadline=$1; shift
+  hyperfine -N --runs 20 -i --export-json "$work/over.json" "$*" >/dev/null 2>&1
+  "$python" -c 'import json,sys,statistics as st; t=json.load(open(sys.argv[1]))["results"][0]["times"]; d=float(sys.argv[2])/1000; print("%8.3f ms / %.3f ms" % ((st.median(t)-d)*1000, (max(t)-d)*1000))' "$work/over.json" "$deadline"
+}
+echo
+echo "deadline overshoot: wall minus the deadline, median / max of 20 runs:"
+printf '  %-44s %s\n' "-connect-timeout=100ms, silent server" "$(overshoot 100 "$bin" -addr "$silent" -connect-timeout=100ms)"
+printf '  %-44s %s\n' "-rpc-timeout=100ms, hung handler" "$(overshoot 100 "$bin" -addr "$hang" -service=hang -rpc-timeout=100ms)"
+printf '  %-44s %s\n' "--timeout=100ms, silent server" "$(overshoot 100 "$bin" -addr "$silent" --timeout=100ms)"
+printf '  %-44s %s\n' "--timeout=100ms, hung handler" "$(overshoot 100 "$bin" -addr "$hang" -service=hang --timeout=100ms)"
