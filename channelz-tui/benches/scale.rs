@@ -5,8 +5,9 @@
 //!
 //! Measures an overview refresh (every GetTopChannels / GetServers page),
 //! a complete `--json` snapshot of all 30,000 entities (fetch, proto3 JSON,
-//! serialise), and one frame of the overview rendered from a model holding
-//! all 10,000 channels; prints the process's peak RSS at the end.
+//! serialise), and one frame of the overview and one of the tree rendered
+//! from a model holding all 10,000 channels; prints the process's peak RSS
+//! at the end.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -325,6 +326,14 @@ fn bench(c: &mut Criterion) {
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
     group.bench_function("overview frame render (200x50)", |b| {
         b.iter(|| terminal.draw(|f| view::view(&model, f)).unwrap().area)
+    });
+    // The tree lists all 10,000 top channels (each with its subchannel,
+    // 20,000 rows) and draws the window around the selection.
+    let mut tree = model.clone();
+    update(&mut tree, Msg::Resize { height: 50 });
+    update(&mut tree, Msg::Action(channelz_tui::update::Action::Tree));
+    group.bench_function("tree frame render (200x50)", |b| {
+        b.iter(|| terminal.draw(|f| view::view(&tree, f)).unwrap().area)
     });
     report_rss("after the overview and frame benchmarks (dashboard with 10k channels)");
     group.bench_function("full --json snapshot (30k entities)", |b| {

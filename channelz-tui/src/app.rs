@@ -33,21 +33,19 @@ pub const EXIT_RPC: u8 = 3;
 
 /// Runs the program with `argv` and returns its exit code.
 pub fn main_with(argv: Vec<OsString>) -> ExitCode {
-    let argv = match normalize(argv) {
-        Ok(argv) => argv,
-        Err(e) => return usage(&e.0),
-    };
-    let args = match Args::try_parse_from(argv) {
-        Ok(args) => args,
-        Err(e) => {
-            let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE);
-            let _ = e.print();
-            return ExitCode::from(if code == 0 { 0 } else { EXIT_USAGE });
-        }
-    };
-    let config = match args.validate() {
+    let config = match parse(argv) {
         Ok(c) => c,
-        Err(e) => return usage(&e.0),
+        Err(exit) => {
+            // A closed pipe (`--help | head -1`) is no reason to fail.
+            let _ = if exit.to_stderr {
+                std::io::stderr().lock().write_all(exit.text.as_bytes())
+            } else {
+                let mut out = std::io::stdout().lock();
+                out.write_all(exit.text.as_bytes())
+                    .and_then(|()| out.flush())
+            };
+            return ExitCode::from(exit.code);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -66,10 +64,42 @@ pub fn main_with(argv: Vec<OsString>) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn usage(message: &str) -> ExitCode {
-    eprintln!("channelz-tui: {message}");
-    eprintln!("usage: channelz-tui [flags] ADDR   (channelz-tui --help for the flags)");
-    ExitCode::from(EXIT_USAGE)
+/// A command line that ends the program before anything runs: `--help`,
+/// `--version`, or a usage error. Returned rather than printed, so tests
+/// see exactly what the program would print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlyExit {
+    /// What to print, ending in a newline.
+    pub text: String,
+    /// Whether it goes to stderr (errors) rather than stdout (help, version).
+    pub to_stderr: bool,
+    /// The exit code.
+    pub code: u8,
+}
+
+/// Parses and validates `argv` (program name first) into a [`Config`], the
+/// way [`main_with`] does.
+pub fn parse(argv: Vec<OsString>) -> Result<Config, EarlyExit> {
+    let argv = normalize(argv).map_err(|e| usage(&e.0))?;
+    let args = Args::try_parse_from(argv).map_err(|e| {
+        let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE);
+        EarlyExit {
+            text: e.render().to_string(),
+            to_stderr: e.use_stderr(),
+            code: if code == 0 { 0 } else { EXIT_USAGE },
+        }
+    })?;
+    args.validate().map_err(|e| usage(&e.0))
+}
+
+fn usage(message: &str) -> EarlyExit {
+    EarlyExit {
+        text: format!(
+            "channelz-tui: {message}\nusage: channelz-tui [flags] ADDR   (channelz-tui --help for the flags)\n"
+        ),
+        to_stderr: true,
+        code: EXIT_USAGE,
+    }
 }
 
 /// Runs a validated configuration; returns the exit code.
@@ -294,5 +324,48 @@ async fn tui(config: &Config, dial: Dialer) -> u8 {
             eprintln!("channelz-tui: {e}");
             EXIT_USAGE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("channelz-tui")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    /// The flags as users see them: a changed, added or removed flag shows
+    /// in review as a change of this snapshot.
+    #[test]
+    fn help_text() {
+        let exit = parse(argv(&["--help"])).expect_err("--help does not run");
+        assert_eq!((exit.code, exit.to_stderr), (0, false), "{exit:?}");
+        insta::assert_snapshot!(exit.text);
+    }
+
+    #[test]
+    fn go_style_help_is_the_same_text() {
+        let go = parse(argv(&["-help"])).expect_err("-help does not run");
+        let gnu = parse(argv(&["--help"])).expect_err("--help does not run");
+        assert_eq!(go, gnu);
+    }
+
+    #[test]
+    fn usage_errors_go_to_stderr_with_code_1() {
+        let exit = parse(argv(&["a:1", "--watch"])).expect_err("rejected");
+        assert_eq!((exit.code, exit.to_stderr), (EXIT_USAGE, true));
+        assert!(
+            exit.text
+                .starts_with("channelz-tui: --watch needs --json\nusage: channelz-tui"),
+            "{}",
+            exit.text
+        );
+        let exit = parse(argv(&["--bogus"])).expect_err("rejected");
+        assert_eq!((exit.code, exit.to_stderr), (EXIT_USAGE, true));
+        assert!(exit.text.contains("-bogus"), "{}", exit.text);
     }
 }

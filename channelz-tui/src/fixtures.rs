@@ -315,6 +315,49 @@ pub fn with_details() -> Model {
     m
 }
 
+/// [`with_details`] with `events` trace events on channel 1, numbered from
+/// the oldest ("event 1", a minute apart) to the newest ("event {events}").
+pub fn with_long_trace(events: u64) -> Model {
+    let mut m = with_details();
+    let trace = m.top_channels[0]
+        .data
+        .as_mut()
+        .and_then(|d| d.trace.as_mut())
+        .expect("channel 1 has a trace");
+    trace.num_events_logged = events as i64 + 100;
+    trace.events = (1..=events)
+        .map(|i| event(&format!("event {i}"), 1, 60 * (events + 1 - i)))
+        .collect();
+    m
+}
+
+/// A model that has seen one overview of `n` top channels (ids 1..=n),
+/// each with one subchannel (id 1000 + its channel's id).
+pub fn many_channels(n: i64) -> Model {
+    let mut m = Model::new("localhost:50051", Duration::from_secs(1), now());
+    update(&mut m, Msg::Connected);
+    update(
+        &mut m,
+        Msg::Overview {
+            at: now(),
+            channels: (1..=n)
+                .map(|i| {
+                    channel(
+                        i,
+                        &format!("dns:///backend-{i}.example:443"),
+                        3,
+                        (i, i, 0),
+                        &[1000 + i],
+                    )
+                })
+                .collect(),
+            servers: vec![],
+            server_socket_counts: vec![],
+        },
+    );
+    m
+}
+
 /// A model whose link is down before any data arrived.
 pub fn disconnected() -> Model {
     let mut m = Model::new("localhost:50051", Duration::from_secs(1), now());

@@ -8,7 +8,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
-use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, SocketRef, Subchannel};
+use grpc_toolkit_proto::channelz::v1::{
+    Channel, ChannelTrace, Server, Socket, SocketRef, Subchannel,
+};
 
 /// How many samples of history each entity keeps: five minutes at the
 /// default one-second interval, enough for a sparkline of "the last minutes".
@@ -245,10 +247,15 @@ impl SortKey {
 /// The selection of one screen: which pane and which row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cursor {
-    /// The pane (overview: 0 channels, 1 servers; details: the child list).
+    /// The pane with the focus (overview: 0 channels, 1 servers; channel,
+    /// subchannel and server: 0 children, 1 trace).
     pub pane: usize,
-    /// The selected row within the pane.
+    /// The selected row within the list pane.
     pub row: usize,
+    /// How many of the newest trace events are scrolled past. The trace is
+    /// drawn newest first, so 0 shows the latest events (and new ones as
+    /// they arrive) and larger values reach back in time.
+    pub trace: usize,
 }
 
 /// Everything the dashboard shows and remembers.
@@ -262,8 +269,12 @@ pub struct Model {
     pub link: Link,
     /// "Now" as of the last message; drives relative times.
     pub now: SystemTime,
-    /// Top channels in id order, from the last overview poll.
+    /// Top channels in id order, from the last overview poll. Set with
+    /// [`Model::set_top_channels`], which keeps the index in step.
     pub top_channels: Vec<Channel>,
+    /// Where each top channel sits in `top_channels`, so that a lookup by
+    /// id does not scan ten thousand channels for every row drawn.
+    top_index: HashMap<i64, usize>,
     /// Servers in id order, from the last overview poll.
     pub servers: Vec<Server>,
     /// When the last overview arrived; `None` before the first one.
@@ -285,6 +296,12 @@ pub struct Model {
     pub server_page_history: HashMap<i64, Vec<i64>>,
     /// Rows that PageUp/PageDown move; follows the terminal height.
     pub page: usize,
+    /// Trace events a detail screen shows at once; follows the terminal
+    /// height, so that scrolling stops where the drawing runs out of events.
+    pub trace_page: usize,
+    /// Rows the tree view shows at once; follows the terminal height, so
+    /// that the tree fetches details for exactly what is on screen.
+    pub tree_page: usize,
     /// Counter history for rates and sparklines.
     pub history: HashMap<EntityId, History>,
     /// The last known connectivity state of each channel and subchannel.
@@ -322,6 +339,7 @@ impl Model {
             link: Link::Connecting,
             now,
             top_channels: Vec::new(),
+            top_index: HashMap::new(),
             servers: Vec::new(),
             overview_at: None,
             channels: HashMap::new(),
@@ -332,6 +350,8 @@ impl Model {
             server_page_start: HashMap::new(),
             server_page_history: HashMap::new(),
             page: 10,
+            trace_page: 8,
+            tree_page: 20,
             history: HashMap::new(),
             states: HashMap::new(),
             state_changed: HashMap::new(),
@@ -361,13 +381,39 @@ impl Model {
             .unwrap_or_default()
     }
 
-    /// The freshest copy of channel `id`: a detail fetch or the overview.
+    /// The freshest copy of channel `id`. A top channel's comes from the
+    /// overview, which every poll refreshes; a detail fetch of it is only
+    /// refreshed while it is on screen, so it may be older. Other channels
+    /// come from detail fetches.
     pub fn channel(&self, id: i64) -> Option<&Channel> {
-        self.channels.get(&id).or_else(|| {
-            self.top_channels
-                .iter()
-                .find(|c| c.r#ref.as_ref().map(|r| r.channel_id) == Some(id))
-        })
+        self.top_channel(id).or_else(|| self.channels.get(&id))
+    }
+
+    /// Top channel `id` from the overview.
+    pub fn top_channel(&self, id: i64) -> Option<&Channel> {
+        self.top_index
+            .get(&id)
+            .and_then(|i| self.top_channels.get(*i))
+    }
+
+    /// Replaces the top channels (in id order) and their index.
+    pub fn set_top_channels(&mut self, channels: Vec<Channel>) {
+        self.top_index = channels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.r#ref.as_ref().map(|r| (r.channel_id, i)))
+            .collect();
+        self.top_channels = channels;
+    }
+
+    /// The trace a screen shows, when its entity is known and sends one.
+    pub fn trace(&self, screen: Screen) -> Option<&ChannelTrace> {
+        match screen {
+            Screen::Channel(id) => self.channel(id)?.data.as_ref()?.trace.as_ref(),
+            Screen::Subchannel(id) => self.subchannels.get(&id)?.data.as_ref()?.trace.as_ref(),
+            Screen::Server(id) => self.server(id)?.data.as_ref()?.trace.as_ref(),
+            _ => None,
+        }
     }
 
     /// Server `id` from the overview.
@@ -489,9 +535,26 @@ fn server_matches(s: &Server, needle: &str) -> bool {
             .any(|r| r.name.to_lowercase().contains(needle))
 }
 
-/// How many top channels the tree view expands at once: the tree fetches
-/// every descendant of its roots, so the window is what keeps it cheap.
+/// How many top channels the tree view fetches in detail at once: those
+/// with rows on screen, up to this many. The tree lists every top channel,
+/// but fetching every descendant of ten thousand of them each poll would
+/// load the server for rows nobody looks at.
 pub const TREE_ROOTS: usize = 32;
+
+/// How deep the tree goes. Channelz is a tree, but a misbehaving server
+/// could send a cycle; the bound keeps the walk finite.
+pub const TREE_DEPTH: usize = 16;
+
+/// The first row of the window that keeps `selected` visible in `height`
+/// rows. The view draws lists with it and the tree's detail fetches follow
+/// it, so both agree on what is on screen.
+pub fn window_start(selected: usize, height: usize) -> usize {
+    if height == 0 || selected < height {
+        0
+    } else {
+        selected + 1 - height
+    }
+}
 
 impl Model {
     /// The selectable rows of `screen`, in display order (stable: refs are
@@ -542,52 +605,96 @@ impl Model {
         }
     }
 
-    /// The tree view's rows with their depth: each root top channel, then
-    /// its child channels, subchannels and sockets, depth first.
+    /// The tree view's rows with their depth: every top channel the
+    /// overview shows (its filter and order), each followed by its child
+    /// channels, subchannels and sockets, depth first, each kind by id.
+    /// Linear in the rows: it runs for every frame of the tree.
     pub fn tree_rows(&self) -> Vec<(usize, EntityId)> {
-        let mut out = Vec::new();
-        for id in self.tree_roots() {
-            self.walk_tree(EntityId::Channel(id), 0, &mut out);
+        let roots = self.visible_channels();
+        let mut out = Vec::with_capacity(roots.len() * 2);
+        // Depth first with an explicit stack, which needs no allocation per
+        // entity as recursion over sorted child lists would.
+        let mut stack: Vec<(usize, EntityId)> = Vec::new();
+        for root in roots {
+            let id = root.r#ref.as_ref().map_or(0, |r| r.channel_id);
+            stack.push((0, EntityId::Channel(id)));
+            while let Some((depth, id)) = stack.pop() {
+                out.push((depth, id));
+                if depth >= TREE_DEPTH {
+                    continue;
+                }
+                let (channels, subchannels, sockets) = match id {
+                    EntityId::Channel(c) => match self.channel(c) {
+                        Some(c) => (&c.channel_ref, &c.subchannel_ref, &c.socket_ref),
+                        None => continue,
+                    },
+                    EntityId::Subchannel(s) => match self.subchannels.get(&s) {
+                        Some(s) => (&s.channel_ref, &s.subchannel_ref, &s.socket_ref),
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                let base = stack.len();
+                stack.extend(
+                    channels
+                        .iter()
+                        .map(|r| EntityId::Channel(r.channel_id))
+                        .chain(
+                            subchannels
+                                .iter()
+                                .map(|r| EntityId::Subchannel(r.subchannel_id)),
+                        )
+                        .chain(sockets.iter().map(|r| EntityId::Socket(r.socket_id)))
+                        .map(|child| (depth + 1, child)),
+                );
+                // EntityId orders channels, subchannels, sockets, then by id:
+                // the display order, whatever order the server sent. The
+                // stack pops the last first, so they go on it reversed, and
+                // a ref the server repeated goes on once.
+                stack[base..].sort_unstable_by_key(|&(_, child)| std::cmp::Reverse(child));
+                let mut kept = base;
+                for i in base..stack.len() {
+                    if kept == base || stack[kept - 1].1 != stack[i].1 {
+                        stack[kept] = stack[i];
+                        kept += 1;
+                    }
+                }
+                stack.truncate(kept);
+            }
         }
         out
     }
 
-    /// The top channels the tree view shows: a window from the overview's
-    /// selected channel on.
+    /// The top channels with rows in the tree's window (at most
+    /// [`TREE_ROOTS`]): the ones the tree fetches in detail.
     pub fn tree_roots(&self) -> Vec<i64> {
-        let start = self
-            .cursors
-            .get(&Screen::Overview)
-            .filter(|c| c.pane == 0)
-            .map_or(0, |c| c.row);
-        self.visible_channels()
+        let rows = self.tree_rows();
+        let selected = self.cursors.get(&Screen::Tree).map_or(0, |c| c.row);
+        let start = window_start(selected, self.tree_page).min(rows.len());
+        let end = (start + self.tree_page.max(1)).min(rows.len());
+        // The first row on screen may be deep inside a top channel that
+        // starts above the window.
+        let first = rows[..start]
             .iter()
-            .skip(start)
+            .rev()
+            .find(|(depth, _)| *depth == 0)
+            .filter(|_| rows.get(start).is_some_and(|(depth, _)| *depth > 0));
+        first
+            .into_iter()
+            .chain(rows[start..end].iter().filter(|(depth, _)| *depth == 0))
+            .filter_map(|(_, id)| match id {
+                EntityId::Channel(c) => Some(*c),
+                _ => None,
+            })
             .take(TREE_ROOTS)
-            .map(|c| c.r#ref.as_ref().map_or(0, |r| r.channel_id))
             .collect()
     }
 
-    fn walk_tree(&self, id: EntityId, depth: usize, out: &mut Vec<(usize, EntityId)>) {
-        // Channelz is a tree, but a misbehaving server could send a cycle;
-        // the depth bound keeps the walk finite.
-        if depth > 16 {
-            return;
-        }
-        out.push((depth, id));
-        let children = match id {
-            EntityId::Channel(c) => self
-                .channel(c)
-                .map(|c| child_rows(&c.channel_ref, &c.subchannel_ref, &c.socket_ref)),
-            EntityId::Subchannel(s) => self
-                .subchannels
-                .get(&s)
-                .map(|s| child_rows(&s.channel_ref, &s.subchannel_ref, &s.socket_ref)),
-            _ => None,
-        };
-        for child in children.unwrap_or_default() {
-            self.walk_tree(child, depth + 1, out);
-        }
+    /// Where top channel `id` starts in the tree, if the tree shows it.
+    pub fn tree_row_of(&self, id: i64) -> Option<usize> {
+        self.tree_rows()
+            .iter()
+            .position(|row| *row == (0, EntityId::Channel(id)))
     }
 
     /// What the poller should fetch in detail for the current screen.

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 
 use crate::model::{EntityId, HealthReport, Link, Model, Sample, Screen, ServerSocketsPage};
+use crate::view;
 
 /// Detail responses of one poll.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,23 +28,25 @@ pub struct Details {
 /// What the user asked for, decoded from a key by `input`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Selection up one row.
+    /// Selection up one row (or the trace, when it has the focus, one
+    /// event toward the newest).
     Up,
-    /// Selection down one row.
+    /// Selection down one row (or the trace one event toward the oldest).
     Down,
-    /// Selection up a page.
+    /// Selection (or trace) up a page.
     PageUp,
-    /// Selection down a page.
+    /// Selection (or trace) down a page.
     PageDown,
-    /// First row.
+    /// First row (or the newest trace events).
     Top,
-    /// Last row.
+    /// Last row (or the oldest trace events).
     Bottom,
     /// Drill into the selected row.
     Enter,
     /// Leave the current screen (or the filter, or help).
     Back,
-    /// Switch the overview pane.
+    /// Switch the pane with the focus: channels and servers on the
+    /// overview, children and trace on a detail screen.
     NextPane,
     /// Start editing the filter.
     StartFilter,
@@ -155,13 +158,17 @@ pub fn update(model: &mut Model, msg: Msg) -> Command {
             server_socket_counts,
         } => {
             if !model.paused {
-                apply_overview(model, at, channels, servers);
+                keeping_tree_selection(model, |model| {
+                    apply_overview(model, at, channels, servers);
+                });
                 model.server_socket_counts = server_socket_counts.into_iter().collect();
+                clamp_trace(model, model.screen());
             }
         }
         Msg::Details(details) => {
             if !model.paused {
-                apply_details(model, details);
+                keeping_tree_selection(model, |model| apply_details(model, details));
+                clamp_trace(model, model.screen());
             }
         }
         Msg::Health(report) => {
@@ -170,14 +177,19 @@ pub fn update(model: &mut Model, msg: Msg) -> Command {
             }
         }
         Msg::PollFailed(error) => model.last_error = Some(error),
-        Msg::Resize { height } => model.page = usize::from(height.saturating_sub(8)).max(1),
+        Msg::Resize { height } => {
+            model.page = usize::from(height.saturating_sub(8)).max(1);
+            model.trace_page = view::trace_height(height).max(1);
+            model.tree_page = view::tree_height(height).max(1);
+            clamp_trace(model, model.screen());
+        }
         Msg::Action(action) => return act(model, action),
     }
     Command::None
 }
 
 fn forget_entities(model: &mut Model) {
-    model.top_channels.clear();
+    model.set_top_channels(Vec::new());
     model.servers.clear();
     model.channels.clear();
     model.subchannels.clear();
@@ -266,7 +278,7 @@ fn apply_overview(model: &mut Model, at: SystemTime, channels: Vec<Channel>, ser
     for id in old_top {
         model.channels.remove(&id);
     }
-    model.top_channels = channels;
+    model.set_top_channels(channels);
     model.servers = servers;
     model.overview_at = Some(at);
     model.last_error = None;
@@ -324,11 +336,7 @@ fn apply_details(model: &mut Model, details: Details) {
         if let Some(id) = c.r#ref.as_ref().map(|r| r.channel_id) {
             // Top channels get their samples from the overview; sampling
             // them twice per poll would halve the interval and skew rates.
-            let is_top = model
-                .top_channels
-                .iter()
-                .any(|t| t.r#ref.as_ref().map(|r| r.channel_id) == Some(id));
-            if !is_top {
+            if model.top_channel(id).is_none() {
                 record_channel(model, EntityId::Channel(id), c.data.as_ref(), at);
             }
             model.channels.insert(id, c);
@@ -360,6 +368,78 @@ fn apply_details(model: &mut Model, details: Details) {
     }
     let screen = model.screen();
     clamp_cursor(model, screen);
+}
+
+/// Runs `change` and then selects the same tree row as before it, when it
+/// is still there: details arriving add rows above the selection (a
+/// subchannel's sockets), which must not move it to another entity.
+fn keeping_tree_selection(model: &mut Model, change: impl FnOnce(&mut Model)) {
+    if model.screen() != Screen::Tree {
+        return change(model);
+    }
+    let row = model.cursor().row;
+    let before = model.tree_rows().get(row).copied();
+    change(model);
+    if model.screen() != Screen::Tree {
+        return;
+    }
+    let rows = model.tree_rows();
+    let after = match before {
+        // Where it was is the likeliest place: look there first.
+        Some(entry) if rows.get(row) == Some(&entry) => Some(row),
+        Some(entry) => rows.iter().position(|r| *r == entry),
+        None => None,
+    };
+    let cursor = model.cursors.entry(Screen::Tree).or_default();
+    match after {
+        Some(row) => cursor.row = row,
+        None => cursor.row = cursor.row.min(rows.len().saturating_sub(1)),
+    }
+}
+
+/// Whether `screen` has a trace panel that keys can scroll.
+fn has_trace_pane(screen: Screen) -> bool {
+    matches!(
+        screen,
+        Screen::Channel(_) | Screen::Subchannel(_) | Screen::Server(_)
+    )
+}
+
+/// The most the trace of `screen` can scroll: to where its oldest event
+/// is on the panel's last line.
+fn max_trace_scroll(model: &Model, screen: Screen) -> usize {
+    model
+        .trace(screen)
+        .map_or(0, |t| t.events.len().saturating_sub(model.trace_page))
+}
+
+fn clamp_trace(model: &mut Model, screen: Screen) {
+    if !has_trace_pane(screen) {
+        return;
+    }
+    let max = max_trace_scroll(model, screen);
+    if let Some(cursor) = model.cursors.get_mut(&screen) {
+        cursor.trace = cursor.trace.min(max);
+    }
+}
+
+/// Moves the selection, or scrolls the trace when it has the focus, by
+/// `delta(page)` rows, where `page` is the focused panel's height.
+fn move_focused(model: &mut Model, delta: impl FnOnce(isize) -> isize) {
+    if has_trace_pane(model.screen()) && model.cursor().pane == 1 {
+        let page = model.trace_page as isize;
+        scroll_trace(model, delta(page));
+    } else {
+        let page = model.page as isize;
+        move_cursor(model, delta(page));
+    }
+}
+
+fn scroll_trace(model: &mut Model, delta: isize) {
+    let screen = model.screen();
+    let max = max_trace_scroll(model, screen) as isize;
+    let cursor = model.cursors.entry(screen).or_default();
+    cursor.trace = (cursor.trace as isize).saturating_add(delta).clamp(0, max) as usize;
 }
 
 fn clamp_cursor(model: &mut Model, screen: Screen) {
@@ -410,14 +490,13 @@ fn act(model: &mut Model, action: Action) -> Command {
         }
         return Command::None;
     }
-    let page = model.page as isize;
     match action {
-        Action::Up => move_cursor(model, -1),
-        Action::Down => move_cursor(model, 1),
-        Action::PageUp => move_cursor(model, -page),
-        Action::PageDown => move_cursor(model, page),
-        Action::Top => move_cursor(model, isize::MIN / 2),
-        Action::Bottom => move_cursor(model, isize::MAX / 2),
+        Action::Up => move_focused(model, |_| -1),
+        Action::Down => move_focused(model, |_| 1),
+        Action::PageUp => move_focused(model, |page| -page),
+        Action::PageDown => move_focused(model, |page| page),
+        Action::Top => move_focused(model, |_| isize::MIN / 2),
+        Action::Bottom => move_focused(model, |_| isize::MAX / 2),
         Action::Enter | Action::FilterDone => {
             let screen = model.screen();
             let rows = model.rows(screen);
@@ -440,10 +519,16 @@ fn act(model: &mut Model, action: Action) -> Command {
             }
         }
         Action::NextPane => {
-            if model.screen() == Screen::Overview {
+            let screen = model.screen();
+            if screen == Screen::Overview {
                 let cursor = model.cursors.entry(Screen::Overview).or_default();
                 cursor.pane = if cursor.pane == 0 { 1 } else { 0 };
                 cursor.row = 0;
+            } else if has_trace_pane(screen) {
+                // The children keep their selection, so a second Tab finds
+                // it where the first one left it.
+                let cursor = model.cursors.entry(screen).or_default();
+                cursor.pane = if cursor.pane == 0 { 1 } else { 0 };
             }
         }
         Action::StartFilter => {
@@ -460,7 +545,18 @@ fn act(model: &mut Model, action: Action) -> Command {
         Action::Help => model.help = true,
         Action::Tree => {
             if model.screen() != Screen::Tree {
+                // The tree opens on the channel selected in the overview.
+                let from = match model.cursors.get(&Screen::Overview) {
+                    Some(c) if c.pane == 0 => c.row,
+                    _ => 0,
+                };
+                let selected = model.rows(Screen::Overview).get(from).copied();
                 model.stack.push(Screen::Tree);
+                let row = match selected {
+                    Some(EntityId::Channel(id)) => model.tree_row_of(id).unwrap_or(0),
+                    _ => 0,
+                };
+                model.cursors.entry(Screen::Tree).or_default().row = row;
                 return Command::Refresh;
             }
         }
@@ -824,5 +920,169 @@ mod tests {
             ]
         );
         assert_eq!(m.focus(), Focus::Tree(vec![1, 2, 7]));
+    }
+
+    fn trace_scroll(m: &Model) -> usize {
+        m.cursor().trace
+    }
+
+    #[test]
+    fn tab_gives_the_trace_the_keys_and_gives_them_back() {
+        let mut m = fixtures::with_long_trace(30);
+        update(&mut m, Msg::Resize { height: 34 });
+        assert_eq!(m.trace_page, 8, "the trace panel's rows at 34 lines");
+        press(&mut m, Action::Enter);
+        press(&mut m, Action::Down);
+        assert_eq!(m.cursor().row, 1, "children first");
+        press(&mut m, Action::NextPane);
+        press(&mut m, Action::Down);
+        press(&mut m, Action::Down);
+        assert_eq!(trace_scroll(&m), 2);
+        assert_eq!(m.cursor().row, 1, "the children keep their selection");
+        press(&mut m, Action::PageDown);
+        assert_eq!(trace_scroll(&m), 10, "a page is the panel's height");
+        press(&mut m, Action::Bottom);
+        assert_eq!(trace_scroll(&m), 22, "the oldest event on the last line");
+        press(&mut m, Action::Down);
+        press(&mut m, Action::PageDown);
+        assert_eq!(trace_scroll(&m), 22, "no scrolling past the oldest");
+        press(&mut m, Action::PageUp);
+        assert_eq!(trace_scroll(&m), 14);
+        press(&mut m, Action::Top);
+        press(&mut m, Action::Up);
+        assert_eq!(trace_scroll(&m), 0, "no scrolling past the newest");
+        press(&mut m, Action::NextPane);
+        press(&mut m, Action::Up);
+        assert_eq!(m.cursor().row, 0, "Tab again: keys move the children");
+        assert_eq!(trace_scroll(&m), 0);
+    }
+
+    #[test]
+    fn a_trace_that_fits_does_not_scroll() {
+        let mut m = fixtures::with_details();
+        update(&mut m, Msg::Resize { height: 34 });
+        press(&mut m, Action::Enter);
+        press(&mut m, Action::NextPane);
+        press(&mut m, Action::Down);
+        press(&mut m, Action::Bottom);
+        assert_eq!(trace_scroll(&m), 0, "4 events on 8 lines");
+    }
+
+    #[test]
+    fn trace_scroll_is_clamped_when_the_trace_or_the_terminal_changes() {
+        let mut m = fixtures::with_long_trace(30);
+        update(&mut m, Msg::Resize { height: 34 });
+        press(&mut m, Action::Enter);
+        press(&mut m, Action::NextPane);
+        press(&mut m, Action::Bottom);
+        assert_eq!(trace_scroll(&m), 22);
+        // A taller terminal shows more events: less to scroll.
+        update(&mut m, Msg::Resize { height: 44 });
+        assert_eq!(m.trace_page, 12);
+        assert_eq!(trace_scroll(&m), 18);
+        // The next poll brings a shorter trace.
+        let mut c = m.top_channels[0].clone();
+        if let Some(t) = c.data.as_mut().and_then(|d| d.trace.as_mut()) {
+            t.events.truncate(20);
+        }
+        let mut channels = m.top_channels.clone();
+        channels[0] = c;
+        overview(&mut m, now(), channels);
+        assert_eq!(trace_scroll(&m), 8);
+    }
+
+    #[test]
+    fn tab_does_nothing_where_there_is_one_pane() {
+        let mut m = fixtures::with_details();
+        m.stack.push(Screen::Socket(10));
+        press(&mut m, Action::NextPane);
+        assert_eq!(m.cursor().pane, 0);
+        press(&mut m, Action::Back);
+        press(&mut m, Action::Tree);
+        press(&mut m, Action::NextPane);
+        press(&mut m, Action::Down);
+        assert_eq!(
+            m.cursor(),
+            crate::model::Cursor {
+                pane: 0,
+                row: 1,
+                trace: 0
+            }
+        );
+    }
+
+    #[test]
+    fn the_tree_lists_every_top_channel_and_fetches_only_what_is_on_screen() {
+        let mut m = fixtures::many_channels(100);
+        update(&mut m, Msg::Resize { height: 20 });
+        assert_eq!(m.tree_page, 15, "the tree panel's rows at 20 lines");
+        press(&mut m, Action::Tree);
+        let rows = m.tree_rows();
+        assert_eq!(rows.len(), 200, "100 channels, each with its subchannel");
+        assert_eq!(rows[199], (1, EntityId::Subchannel(1100)));
+        // Rows 1-15 on screen: channels 1 to 8.
+        assert_eq!(m.focus(), Focus::Tree((1..=8).collect()));
+        press(&mut m, Action::Bottom);
+        assert_eq!(m.cursor().row, 199);
+        // Rows 186-200 on screen; the first is channel 93's subchannel.
+        assert_eq!(m.focus(), Focus::Tree((93..=100).collect()));
+        press(&mut m, Action::Enter);
+        assert_eq!(m.screen(), Screen::Subchannel(1100));
+    }
+
+    #[test]
+    fn the_tree_fetches_at_most_tree_roots_channels() {
+        let mut m = fixtures::many_channels(100);
+        update(&mut m, Msg::Resize { height: 200 });
+        press(&mut m, Action::Tree);
+        let Focus::Tree(roots) = m.focus() else {
+            panic!("tree focus");
+        };
+        assert_eq!(
+            roots,
+            (1..=crate::model::TREE_ROOTS as i64).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_tree_opens_on_the_channel_selected_in_the_overview() {
+        let mut m = fixtures::many_channels(100);
+        update(&mut m, Msg::Resize { height: 20 });
+        for _ in 0..49 {
+            press(&mut m, Action::Down);
+        }
+        press(&mut m, Action::Tree);
+        assert_eq!(m.tree_rows()[m.cursor().row], (0, EntityId::Channel(50)));
+        assert!(
+            matches!(m.focus(), Focus::Tree(roots) if roots.contains(&50)),
+            "{:?}",
+            m.focus()
+        );
+    }
+
+    #[test]
+    fn tree_selection_stays_on_its_entity_when_rows_appear_above_it() {
+        let mut m = fixtures::with_details();
+        press(&mut m, Action::Tree);
+        for _ in 0..4 {
+            press(&mut m, Action::Down);
+        }
+        assert_eq!(m.tree_rows()[m.cursor().row], (0, EntityId::Channel(2)));
+        // Subchannel 4's socket arrives: one row more above the selection.
+        update(
+            &mut m,
+            Msg::Details(Details {
+                subchannels: vec![fixtures::subchannel(
+                    4,
+                    "10.0.0.2:443",
+                    2,
+                    (50, 46, 4),
+                    &[12],
+                )],
+                ..Default::default()
+            }),
+        );
+        assert_eq!(m.cursor().row, 5);
+        assert_eq!(m.tree_rows()[m.cursor().row], (0, EntityId::Channel(2)));
     }
 }

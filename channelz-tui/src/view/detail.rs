@@ -8,10 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Wrap};
 
 use grpc_toolkit_proto::channelz::v1::{
-    ChannelData, ChannelTrace, Socket, channel_trace_event, security,
+    ChannelData, ChannelTraceEvent, Socket, channel_trace_event, security,
 };
 
-use super::{list_table, rate, row_style, sparkline, state_style, window_start};
+use super::{list_table, pane_block, rate, row_style, sparkline, state_style, window_start};
 use crate::decode;
 use crate::model::{EntityId, Model, Screen};
 
@@ -102,7 +102,8 @@ fn data_lines(model: &Model, d: &ChannelData) -> Vec<Line<'static>> {
 
 fn children_table(model: &Model, frame: &mut Frame<'_>, area: Rect, screen: Screen) {
     let rows = model.rows(screen);
-    let selected = model.cursors.get(&screen).map_or(0, |c| c.row);
+    let cursor = model.cursors.get(&screen).copied().unwrap_or_default();
+    let selected = cursor.row;
     let height = area.height.saturating_sub(3) as usize;
     let start = window_start(selected, height);
     let body: Vec<Row<'static>> = rows
@@ -133,9 +134,7 @@ fn children_table(model: &Model, frame: &mut Frame<'_>, area: Rect, screen: Scre
             Constraint::Fill(1),
         ],
         ["kind", "id", "name / target", "state", "calls or streams"],
-        Block::bordered()
-            .title(format!(" children ({}) ", rows.len()))
-            .border_style(Style::new().fg(Color::Cyan)),
+        pane_block(format!(" children ({}) ", rows.len()), cursor.pane == 0),
     );
     frame.render_widget(table, area);
 }
@@ -211,58 +210,78 @@ fn socket_name(s: &Socket) -> String {
     }
 }
 
-fn trace_panel(model: &Model, frame: &mut Frame<'_>, area: Rect, trace: Option<&ChannelTrace>) {
-    let Some(trace) = trace else {
+fn trace_panel(model: &Model, frame: &mut Frame<'_>, area: Rect, screen: Screen) {
+    let cursor = model.cursors.get(&screen).copied().unwrap_or_default();
+    let focused = cursor.pane == 1;
+    let Some(trace) = model.trace(screen) else {
         frame.render_widget(
             Paragraph::new("this server sends no trace for this entity")
-                .block(Block::bordered().title(" trace ")),
+                .block(pane_block(" trace ".into(), focused)),
             area,
         );
         return;
     };
     let height = area.height.saturating_sub(2) as usize;
+    let total = trace.events.len();
+    // `update` clamps the scroll to the height it was told; clamping again
+    // here keeps the last page full whatever the terminal did since.
+    let skip = cursor.trace.min(total.saturating_sub(height));
     // Newest first: the event that explains the current state is the last one.
     let lines: Vec<Line<'static>> = trace
         .events
         .iter()
         .rev()
+        .skip(skip)
         .take(height)
-        .map(|e| {
-            let sev = decode::effective_severity(e.severity, &e.description);
-            let (label, color) = match sev {
-                channel_trace_event::Severity::CtError => ("ERROR", Color::Red),
-                channel_trace_event::Severity::CtWarning => ("WARN ", Color::Yellow),
-                channel_trace_event::Severity::CtInfo => ("INFO ", Color::Green),
-                channel_trace_event::Severity::CtUnknown => ("     ", Color::Gray),
-            };
-            let child = match &e.child_ref {
-                Some(channel_trace_event::ChildRef::ChannelRef(r)) => {
-                    format!(" [channel {}]", r.channel_id)
-                }
-                Some(channel_trace_event::ChildRef::SubchannelRef(r)) => {
-                    format!(" [subchannel {}]", r.subchannel_id)
-                }
-                None => String::new(),
-            };
-            Line::from(vec![
-                Span::styled(
-                    format!("{:>9} ", decode::ago(e.timestamp.as_ref(), model.now)),
-                    Style::new().fg(Color::DarkGray),
-                ),
-                Span::styled(label, Style::new().fg(color)),
-                Span::styled(format!(" {}{child}", e.description), Style::new().fg(color)),
-            ])
-        })
+        .map(|e| trace_line(model, e))
         .collect();
+    let shown = if lines.is_empty() {
+        "no events".to_string()
+    } else {
+        format!("events {}-{} of {total}", skip + 1, skip + lines.len())
+    };
+    // Which way there is more to read.
+    let more = match (skip > 0, skip + lines.len() < total) {
+        (true, true) => " ↑↓ more",
+        (true, false) => " ↑ newer",
+        (false, true) => " ↓ older",
+        (false, false) => "",
+    };
     let title = format!(
-        " trace ({} events logged, {} kept) ",
-        trace.num_events_logged,
-        trace.events.len()
+        " trace, newest first: {shown} ({} logged){more} ",
+        trace.num_events_logged
     );
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(title)),
+        Paragraph::new(lines).block(pane_block(title, focused)),
         area,
     );
+}
+
+fn trace_line(model: &Model, e: &ChannelTraceEvent) -> Line<'static> {
+    let sev = decode::effective_severity(e.severity, &e.description);
+    let (label, color) = match sev {
+        channel_trace_event::Severity::CtError => ("ERROR", Color::Red),
+        channel_trace_event::Severity::CtWarning => ("WARN ", Color::Yellow),
+        channel_trace_event::Severity::CtInfo => ("INFO ", Color::Green),
+        channel_trace_event::Severity::CtUnknown => ("     ", Color::Gray),
+    };
+    let child = match &e.child_ref {
+        Some(channel_trace_event::ChildRef::ChannelRef(r)) => {
+            format!(" [channel {}]", r.channel_id)
+        }
+        Some(channel_trace_event::ChildRef::SubchannelRef(r)) => {
+            format!(" [subchannel {}]", r.subchannel_id)
+        }
+        None => String::new(),
+    };
+    Line::from(vec![
+        Span::styled(
+            format!("{:>9} ", decode::ago(e.timestamp.as_ref(), model.now)),
+            Style::new().fg(Color::DarkGray),
+        ),
+        Span::styled(label, Style::new().fg(color)),
+        Span::styled(format!(" {}{child}", e.description), Style::new().fg(color)),
+    ])
 }
 
 fn missing(frame: &mut Frame<'_>, area: Rect, what: String) {
@@ -279,7 +298,9 @@ fn missing(frame: &mut Frame<'_>, area: Rect, what: String) {
     );
 }
 
-fn entity_layout(area: Rect) -> [Rect; 3] {
+/// Info and rates, children, trace: the layout of the channel, subchannel
+/// and server screens (and of [`super::trace_height`]).
+pub(super) fn entity_layout(area: Rect) -> [Rect; 3] {
     Layout::vertical([
         Constraint::Length(6),
         Constraint::Fill(3),
@@ -305,7 +326,7 @@ pub(super) fn channel(model: &Model, frame: &mut Frame<'_>, area: Rect, id: i64)
     );
     rate_panel(model, frame, spark, Some(EntityId::Channel(id)));
     children_table(model, frame, children, Screen::Channel(id));
-    trace_panel(model, frame, trace, d.trace.as_ref());
+    trace_panel(model, frame, trace, Screen::Channel(id));
 }
 
 /// A subchannel with its children and trace.
@@ -324,7 +345,7 @@ pub(super) fn subchannel(model: &Model, frame: &mut Frame<'_>, area: Rect, id: i
     );
     rate_panel(model, frame, spark, Some(EntityId::Subchannel(id)));
     children_table(model, frame, children, Screen::Subchannel(id));
-    trace_panel(model, frame, trace, d.trace.as_ref());
+    trace_panel(model, frame, trace, Screen::Subchannel(id));
 }
 
 /// A server with its listen sockets, a page of its sockets, and its trace.
@@ -363,7 +384,7 @@ pub(super) fn server(model: &Model, frame: &mut Frame<'_>, area: Rect, id: i64) 
     );
     rate_panel(model, frame, spark, Some(EntityId::Server(id)));
     children_table(model, frame, children, Screen::Server(id));
-    trace_panel(model, frame, trace, d.trace.as_ref());
+    trace_panel(model, frame, trace, Screen::Server(id));
 }
 
 /// Everything a socket reports.

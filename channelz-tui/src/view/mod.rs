@@ -16,7 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Wrap};
 
 use crate::decode;
-use crate::model::{Link, Model, Screen};
+use crate::model::{Link, Model, Screen, window_start};
 
 /// Below this the layout cannot show a table row with its columns.
 pub const MIN_WIDTH: u16 = 60;
@@ -39,13 +39,7 @@ pub fn view(model: &Model, frame: &mut Frame<'_>) {
         );
         return;
     }
-    let [title, crumbs, body, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Fill(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [title, crumbs, body, footer] = frame_layout(area);
     frame.render_widget(title_bar(model), title);
     frame.render_widget(breadcrumb(model), crumbs);
     if model.overview_at.is_none() {
@@ -64,6 +58,35 @@ pub fn view(model: &Model, frame: &mut Frame<'_>) {
     if model.help {
         help(frame, body);
     }
+}
+
+/// Title bar, breadcrumb, body, footer.
+fn frame_layout(area: Rect) -> [Rect; 4] {
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area)
+}
+
+/// The body of a terminal `height` rows tall.
+fn body_area(height: u16) -> Rect {
+    frame_layout(Rect::new(0, 0, MIN_WIDTH, height.max(MIN_HEIGHT)))[2]
+}
+
+/// How many trace events a detail screen shows on a terminal `height` rows
+/// tall. `update` keeps it in the model to clamp scrolling to what is drawn.
+pub fn trace_height(height: u16) -> usize {
+    let [_, _, trace] = detail::entity_layout(body_area(height));
+    usize::from(trace.height.saturating_sub(2))
+}
+
+/// How many rows the tree view shows on a terminal `height` rows tall; the
+/// tree fetches details for these.
+pub fn tree_height(height: u16) -> usize {
+    usize::from(body_area(height).height.saturating_sub(2))
 }
 
 fn title_bar(model: &Model) -> Line<'static> {
@@ -201,12 +224,19 @@ fn footer_bar(model: &Model) -> Line<'static> {
             Style::new().fg(Color::Red),
         );
     }
+    let trace_focused = model.cursor().pane == 1;
     let hints = match model.screen() {
         Screen::Overview => {
             "↑↓/jk move · Enter open · Tab pane · / filter · s sort · t tree · p pause · r refresh · ? help · q quit"
         }
+        Screen::Channel(_) | Screen::Subchannel(_) | Screen::Server(_) if trace_focused => {
+            "↑↓ PgUp PgDn scroll trace · g newest · G oldest · Tab children · Esc back · p pause · ? help · q quit"
+        }
         Screen::Server(_) => {
-            "↑↓ move · Enter open · n/N next/prev page · Esc back · p pause · ? help · q quit"
+            "↑↓ move · Enter open · Tab trace · n/N next/prev page · Esc back · p pause · ? help · q quit"
+        }
+        Screen::Channel(_) | Screen::Subchannel(_) => {
+            "↑↓ move · Enter open · Tab trace · Esc back · p pause · r refresh · ? help · q quit"
         }
         _ => "↑↓ move · Enter open · Esc back · p pause · r refresh · ? help · q quit",
     };
@@ -214,17 +244,17 @@ fn footer_bar(model: &Model) -> Line<'static> {
 }
 
 const HELP: &[(&str, &str)] = &[
-    ("↑ ↓  j k", "move the selection"),
-    ("PgUp PgDn g G", "page, first, last"),
+    ("↑ ↓  j k", "move the selection, or scroll the trace"),
+    ("PgUp PgDn g G", "page, first, last (trace: newest, oldest)"),
     (
         "Enter",
-        "open the selected channel, subchannel, socket or server",
+        "open the selected channel, subchannel, socket, server",
     ),
     (
         "Esc  Backspace",
         "go back (the breadcrumb shows where you are)",
     ),
-    ("Tab", "switch between channels and servers"),
+    ("Tab", "switch pane: channels/servers, children/trace"),
     ("/", "filter by id, target or address (Esc clears)"),
     ("s", "sort: id, calls/s, failures, state"),
     ("t", "tree of channels, subchannels and sockets"),
@@ -299,12 +329,13 @@ pub(crate) fn rate(v: Option<f64>) -> String {
     }
 }
 
-/// The first row of the window that keeps `selected` visible in `height` rows.
-pub(crate) fn window_start(selected: usize, height: usize) -> usize {
-    if height == 0 || selected < height {
-        0
+/// A bordered panel, its border cyan when it has the focus.
+pub(crate) fn pane_block(title: String, focused: bool) -> Block<'static> {
+    let block = Block::bordered().title(title);
+    if focused {
+        block.border_style(Style::new().fg(Color::Cyan))
     } else {
-        selected + 1 - height
+        block
     }
 }
 

@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row};
 
-use super::{list_table, rate, row_style, state_style, window_start};
+use super::{list_table, pane_block, rate, row_style, state_style, window_start};
 use crate::decode;
 use crate::model::{EntityId, Model, Screen, channel_state};
 
@@ -41,15 +41,6 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     let selected = model.rows(Screen::Overview).get(cursor.row).copied();
     super::detail::rate_panel(model, frame, spark, selected);
     health_panel(model, frame, health);
-}
-
-fn pane_block(title: String, focused: bool) -> Block<'static> {
-    let block = Block::bordered().title(title);
-    if focused {
-        block.border_style(Style::new().fg(Color::Cyan))
-    } else {
-        block
-    }
 }
 
 fn channel_table(model: &Model, frame: &mut Frame<'_>, area: Rect, selected: Option<usize>) {

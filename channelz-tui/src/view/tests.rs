@@ -192,6 +192,71 @@ fn tree() {
 }
 
 #[test]
+fn channel_detail_trace_scrolled() {
+    let mut m = fixtures::with_long_trace(30);
+    update(&mut m, Msg::Resize { height: 34 });
+    press(
+        &mut m,
+        &[
+            Action::Enter,
+            Action::NextPane,
+            Action::PageDown,
+            Action::Down,
+        ],
+    );
+    let screen = render(&m, 120, 34);
+    assert!(screen.contains("events 10-17 of 30"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn trace_reaches_its_oldest_event() {
+    let mut m = fixtures::with_long_trace(30);
+    update(&mut m, Msg::Resize { height: 34 });
+    press(&mut m, &[Action::Enter, Action::NextPane, Action::Bottom]);
+    let screen = render(&m, 120, 34);
+    assert!(
+        screen.contains("events 23-30 of 30 (130 logged) ↑ newer"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("INFO  event 1 "),
+        "the oldest is shown:\n{screen}"
+    );
+    assert!(!screen.contains("event 9 "), "a full last page:\n{screen}");
+}
+
+#[test]
+fn subchannel_trace_scrolls_too() {
+    let mut m = fixtures::with_details();
+    update(&mut m, Msg::Resize { height: 22 });
+    let page = m.trace_page;
+    assert!(page < 4, "the subchannel's 4 events must not fit: {page}");
+    press(&mut m, &[Action::Enter, Action::Enter]);
+    let before = render(&m, 120, 22);
+    let expected = format!("events 1-{page} of 4 (4 logged) ↓ older");
+    assert!(before.contains(&expected), "{expected}\n{before}");
+    assert!(
+        before.contains("state changed to READY"),
+        "newest first:\n{before}"
+    );
+    press(&mut m, &[Action::NextPane, Action::Down, Action::Down]);
+    let after = render(&m, 120, 22);
+    let expected = format!("events {}-4 of 4 (4 logged) ↑ newer", 5 - page);
+    assert!(after.contains(&expected), "{expected}\n{after}");
+    assert!(after.contains("Channel created"), "the oldest:\n{after}");
+    assert!(!after.contains("state changed to READY"), "{after}");
+}
+
+#[test]
+fn tree_scrolled_to_the_end() {
+    let mut m = fixtures::many_channels(100);
+    update(&mut m, Msg::Resize { height: 20 });
+    press(&mut m, &[Action::Tree, Action::Bottom]);
+    insta::assert_snapshot!(render(&m, 120, 20));
+}
+
+#[test]
 fn link_states_have_distinct_titles() {
     let mut m = fixtures::populated();
     fixtures::set_link(&mut m, Link::Connecting);

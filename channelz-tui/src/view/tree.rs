@@ -15,6 +15,7 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     let selected = model.cursors.get(&Screen::Tree).map_or(0, |c| c.row);
     let height = area.height.saturating_sub(2) as usize;
     let start = window_start(selected, height);
+    let shown = rows.len().saturating_sub(start).min(height);
     let lines: Vec<Line<'static>> = rows
         .iter()
         .enumerate()
@@ -31,11 +32,13 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
             line.style(row_style(i == selected))
         })
         .collect();
-    let title = format!(
-        " tree: {} top channels from the selection, {} rows ",
-        model.tree_roots().len(),
-        rows.len()
-    );
+    let roots = rows.iter().filter(|(depth, _)| *depth == 0).count();
+    let position = if shown == 0 {
+        "no rows".to_string()
+    } else {
+        format!("rows {}-{} of {}", start + 1, start + shown, rows.len())
+    };
+    let title = format!(" tree: {roots} top channels, {position} ");
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(title)),
         area,
