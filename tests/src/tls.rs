@@ -2,15 +2,16 @@
 //! server certificate for `localhost`, `127.0.0.1` and `::1`, a client
 //! certificate from the same CA, and a *foreign* CA with its own client
 //! certificate, all written as PEM files into a temporary directory that
-//! lives as long as the [`TestPki`].
+//! lives as long as the [`TestPki`]. [`ServerCertSpec`] makes server
+//! certificates that are wrong on purpose (expired, a CA certificate, the
+//! wrong key usage, a broken signature) for tests of how clients report them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+pub use rcgen::ExtendedKeyUsagePurpose;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -19,6 +20,7 @@ use tempfile::TempDir;
 /// One certificate authority, its leaf certificates, and their PEM files.
 pub struct TestPki {
     dir: TempDir,
+    ca: Authority,
     ca_der: CertificateDer<'static>,
     server_der: CertificateDer<'static>,
     server_key_der: Vec<u8>,
@@ -135,7 +137,8 @@ impl TestPki {
         }
         TestPki {
             dir,
-            ca_der: ca.der,
+            ca_der: ca.der.clone(),
+            ca,
             server_der,
             server_key_der,
         }
@@ -204,12 +207,70 @@ impl TestPki {
         &self,
         builder: rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>,
     ) -> Arc<ServerConfig> {
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone()));
-        let mut config = builder
-            .with_single_cert(vec![self.server_der.clone()], key)
-            .expect("the server key matches its certificate");
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        Arc::new(config)
+        serve_cert(
+            builder,
+            self.server_der.clone(),
+            self.server_key_der.clone(),
+        )
+    }
+
+    /// A TLS server config (TLS 1.2 and 1.3, ALPN h2, no client
+    /// certificates) presenting a certificate made to `spec`, and that
+    /// certificate's PEM file.
+    pub fn server_with(&self, spec: &ServerCertSpec) -> CustomServerCert {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let key = KeyPair::generate().expect("generate a server key");
+        let names = ["localhost", "127.0.0.1", "::1"]
+            .map(str::to_owned)
+            .to_vec();
+        let mut params = CertificateParams::new(names).expect("server parameters");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        if let Some((year, month, day)) = spec.not_before {
+            params.not_before = rcgen::date_time_ymd(year, month, day);
+        }
+        if let Some((year, month, day)) = spec.not_after {
+            params.not_after = rcgen::date_time_ymd(year, month, day);
+        }
+        params.extended_key_usages = vec![spec.usage.clone()];
+        let cert = if spec.self_signed_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            params.self_signed(&key).expect("self-sign")
+        } else {
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.signed_by(&key, &self.ca.issuer).expect("sign")
+        };
+        let mut der = cert.der().to_vec();
+        match spec.flaw {
+            None => {}
+            Some(SignatureFlaw::Corrupt) => {
+                // The last byte belongs to the signature's `s` value.
+                if let Some(last) = der.last_mut() {
+                    *last ^= 1;
+                }
+            }
+            Some(SignatureFlaw::UnsupportedAlgorithm) => relabel_ecdsa_sha256_as_sha224(&mut der),
+        }
+        let pem = pem_certificate(&der);
+        let path = self.path(&format!(
+            "custom-server-{}.pem",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, pem).expect("write a PEM file");
+        CustomServerCert {
+            config: serve_cert(
+                self.builder_versions(rustls::ALL_VERSIONS)
+                    .with_no_client_auth(),
+                CertificateDer::from(der),
+                key.serialize_der(),
+            ),
+            cert: path,
+        }
     }
 
     /// A TLS server config (TLS 1.2 and 1.3, ALPN h2), no client certificates.
@@ -248,5 +309,175 @@ impl TestPki {
             self.builder_versions(versions)
                 .with_client_cert_verifier(verifier),
         )
+    }
+}
+
+fn serve_cert(
+    builder: rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>,
+    cert: CertificateDer<'static>,
+    key_der: Vec<u8>,
+) -> Arc<ServerConfig> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
+    let mut config = builder
+        .with_single_cert(vec![cert], key)
+        .expect("the server key matches its certificate");
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
+/// A server certificate for [`TestPki::server_with`], by default as good as
+/// [`TestPki::server_cert`]: signed by the PKI's CA, valid now, for
+/// `localhost`, `127.0.0.1` and `::1`, extended key usage serverAuth. Each
+/// method makes it wrong in one way.
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct ServerCertSpec {
+    not_before: Option<(i32, u8, u8)>,
+    not_after: Option<(i32, u8, u8)>,
+    usage: ExtendedKeyUsagePurpose,
+    self_signed_ca: bool,
+    flaw: Option<SignatureFlaw>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SignatureFlaw {
+    Corrupt,
+    UnsupportedAlgorithm,
+}
+
+impl Default for ServerCertSpec {
+    fn default() -> Self {
+        ServerCertSpec {
+            not_before: None,
+            not_after: None,
+            usage: ExtendedKeyUsagePurpose::ServerAuth,
+            self_signed_ca: false,
+            flaw: None,
+        }
+    }
+}
+
+impl ServerCertSpec {
+    /// The good certificate's twin.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Not valid before this day, 00:00:00 UTC.
+    pub fn not_before(mut self, year: i32, month: u8, day: u8) -> Self {
+        self.not_before = Some((year, month, day));
+        self
+    }
+
+    /// Not valid after this day, 00:00:00 UTC.
+    pub fn not_after(mut self, year: i32, month: u8, day: u8) -> Self {
+        self.not_after = Some((year, month, day));
+        self
+    }
+
+    /// The one extended key usage it allows.
+    pub fn usage(mut self, usage: ExtendedKeyUsagePurpose) -> Self {
+        self.usage = usage;
+        self
+    }
+
+    /// Self-signed with basicConstraints CA:TRUE (what `openssl req -x509`
+    /// makes by default), not signed by the PKI's CA: give
+    /// [`CustomServerCert::cert`] as `-tls-ca-cert` to trust it.
+    pub fn self_signed_ca(mut self) -> Self {
+        self.self_signed_ca = true;
+        self
+    }
+
+    /// One bit of the signature flipped after signing.
+    pub fn corrupt_signature(mut self) -> Self {
+        self.flaw = Some(SignatureFlaw::Corrupt);
+        self
+    }
+
+    /// Labelled as signed with ecdsa-with-SHA224, which rustls does not
+    /// verify (the bytes are still the ECDSA-SHA256 signature).
+    pub fn unsupported_signature_algorithm(mut self) -> Self {
+        self.flaw = Some(SignatureFlaw::UnsupportedAlgorithm);
+        self
+    }
+}
+
+/// What [`TestPki::server_with`] made.
+#[derive(Debug)]
+pub struct CustomServerCert {
+    /// The server config presenting the certificate.
+    pub config: Arc<ServerConfig>,
+    /// The certificate's PEM file (in the PKI's directory).
+    pub cert: PathBuf,
+}
+
+/// ecdsa-with-SHA256 and ecdsa-with-SHA224 have OIDs of the same length, so
+/// swapping one for the other keeps every DER length right. A certificate
+/// names its algorithm twice (in the signed part and next to the
+/// signature); both must agree or it is malformed rather than unsupported.
+fn relabel_ecdsa_sha256_as_sha224(der: &mut [u8]) {
+    const SHA256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    let mut found = 0;
+    let mut i = 0;
+    while i + SHA256.len() <= der.len() {
+        if der[i..i + SHA256.len()] == SHA256 {
+            der[i + SHA256.len() - 1] = 0x01;
+            found += 1;
+            i += SHA256.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert_eq!(
+        found, 2,
+        "an ECDSA-SHA256 certificate names its algorithm twice"
+    );
+}
+
+/// DER → PEM, 64 base64 characters a line.
+fn pem_certificate(der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_encoding_matches_rcgen() {
+        let key = KeyPair::generate().expect("generate a key");
+        // Three lengths of DER mod 3 over a few names, for every padding.
+        for names in [vec![], vec!["a".to_owned()], vec!["ab".to_owned()]] {
+            let cert = CertificateParams::new(names)
+                .expect("parameters")
+                .self_signed(&key)
+                .expect("self-sign");
+            assert_eq!(
+                pem_certificate(cert.der()),
+                cert.pem().replace("\r\n", "\n")
+            );
+        }
     }
 }

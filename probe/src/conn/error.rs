@@ -64,10 +64,15 @@ pub enum ConnectError {
         /// The socket path.
         path: PathBuf,
     },
-    /// The server's certificate chain is not trusted (unknown CA, expired, ...).
+    /// The server's certificate chain is not trusted (unknown CA, expired,
+    /// not yet valid, a CA certificate served as the server's own, not for
+    /// server authentication, bad signature, ...). One code for all of
+    /// them: what an operator must fix differs, what a script does (fail
+    /// the check) does not, and the message names the cause.
     #[error("server certificate is not trusted: {detail}")]
     TlsUntrusted {
-        /// rustls's reason.
+        /// The cause in words, e.g. `expired at 2001-01-01T00:00:00Z
+        /// (current time ...)`; never rustls's `Debug` text.
         detail: String,
     },
     /// The server's certificate does not cover the name we verify against.
@@ -99,7 +104,7 @@ pub enum ConnectError {
     /// Any other TLS failure (alert, protocol mismatch, ...).
     #[error("TLS handshake failed: {detail}")]
     Tls {
-        /// rustls's reason.
+        /// rustls's reason, in words.
         detail: String,
     },
     /// The TLS material could not be loaded, or a header is not valid

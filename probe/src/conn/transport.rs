@@ -232,28 +232,12 @@ fn is_client_cert_alert(alert: &rustls::AlertDescription) -> bool {
     )
 }
 
-/// The alert's name as the TLS RFCs spell it: `CertificateRequired` →
-/// `certificate_required`, `UnknownCA` → `unknown_ca`.
-fn alert_name(alert: &rustls::AlertDescription) -> String {
-    let debug = format!("{alert:?}");
-    let mut name = String::with_capacity(debug.len() + 4);
-    let mut previous_lower = false;
-    for c in debug.chars() {
-        if c.is_ascii_uppercase() && previous_lower {
-            name.push('_');
-        }
-        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        name.push(c.to_ascii_lowercase());
-    }
-    name
-}
-
 fn client_cert_alert(alert: &rustls::AlertDescription) -> ConnectError {
     // Whether we offered a certificate is filled in by
     // `blame_client_auth`, which knows what the handshake showed.
     ConnectError::TlsClientCertRejected {
         offered: false,
-        alert: Some(alert_name(alert)),
+        alert: Some(tls::alert_name(alert)),
     }
 }
 
@@ -290,34 +274,7 @@ pub(crate) fn blame_client_auth(err: ConnectError, seen: Option<&ClientAuthSeen>
 fn classify_tls_error(err: &io::Error, name: &ServerName<'_>) -> ConnectError {
     if let Some(tls_err) = rustls_error(err) {
         return match tls_err {
-            rustls::Error::InvalidCertificate(cert) => {
-                let detail = strip_rustls_prefix(&tls_err.to_string());
-                use rustls::CertificateError as C;
-                match cert {
-                    C::NotValidForName | C::NotValidForNameContext { .. } => {
-                        // rustls says "not valid for name X; certificate is
-                        // only valid for ...": we already name X.
-                        let detail = match detail.split_once("; ") {
-                            Some((_, valid_for)) => valid_for.to_owned(),
-                            None => detail,
-                        };
-                        ConnectError::TlsNameMismatch {
-                            name: name.to_str().into_owned(),
-                            detail,
-                        }
-                    }
-                    C::UnknownIssuer => ConnectError::TlsUntrusted {
-                        detail: "issued by an unknown certificate authority".to_owned(),
-                    },
-                    C::Expired | C::ExpiredContext { .. } => ConnectError::TlsUntrusted {
-                        detail: format!("expired ({detail})"),
-                    },
-                    C::NotValidYet | C::NotValidYetContext { .. } => ConnectError::TlsUntrusted {
-                        detail: format!("not valid yet ({detail})"),
-                    },
-                    _ => ConnectError::TlsUntrusted { detail },
-                }
-            }
+            rustls::Error::InvalidCertificate(cert) => tls::certificate_error(cert, name),
             rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
                 ConnectError::TlsPlaintextServer
             }
@@ -325,7 +282,7 @@ fn classify_tls_error(err: &io::Error, name: &ServerName<'_>) -> ConnectError {
                 client_cert_alert(alert)
             }
             other => ConnectError::Tls {
-                detail: strip_rustls_prefix(&other.to_string()),
+                detail: tls::handshake_detail(other),
             },
         };
     }
@@ -342,12 +299,6 @@ fn classify_tls_error(err: &io::Error, name: &ServerName<'_>) -> ConnectError {
     }
 }
 
-fn strip_rustls_prefix(text: &str) -> String {
-    text.strip_prefix("invalid peer certificate: ")
-        .unwrap_or(text)
-        .to_owned()
-}
-
 /// An error reading before SETTINGS arrived.
 fn classify_read_error(err: &io::Error) -> ConnectError {
     const STAGE: &str = "before sending HTTP/2 SETTINGS";
@@ -359,7 +310,7 @@ fn classify_read_error(err: &io::Error) -> ConnectError {
                 client_cert_alert(alert)
             }
             other => ConnectError::Tls {
-                detail: strip_rustls_prefix(&other.to_string()),
+                detail: tls::handshake_detail(other),
             },
         };
     }
@@ -694,14 +645,6 @@ mod tests {
         }
         writer.abort();
         rx.await.expect("a verdict")
-    }
-
-    #[test]
-    fn alerts_are_named_as_the_rfcs_spell_them() {
-        use rustls::AlertDescription as A;
-        assert_eq!(alert_name(&A::CertificateRequired), "certificate_required");
-        assert_eq!(alert_name(&A::UnknownCA), "unknown_ca");
-        assert_eq!(alert_name(&A::BadCertificate), "bad_certificate");
     }
 
     #[tokio::test]
