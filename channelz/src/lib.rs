@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Client side: [`InstrumentedChannel::lazy`] in place of
-//! `Endpoint::connect_lazy`.
+//! `Endpoint::connect_lazy` ([`InstrumentedChannel::lazy_tls`] for TLS).
 //!
 //! # What is filled, and what is not
 //!
@@ -30,7 +30,7 @@
 //! subchannels per resolved address, sockets with local/remote addresses,
 //! stream counts, message counts (from the gRPC length-prefixed framing),
 //! last stream/message times, and TLS cipher suite and certificates when
-//! our accept wrapper terminates TLS.
+//! our accept wrapper (server) or connector (client) does the handshake.
 //!
 //! Left absent, never guessed, because hyper and h2 do not expose them:
 //! flow-control windows, keepalives sent, the received GOAWAY error code,
@@ -42,7 +42,7 @@ mod registry;
 mod server;
 mod service;
 
-pub use client::{ClientResponseFuture, ClientStream, InstrumentedChannel};
+pub use client::{ClientResponseFuture, ClientStream, ClientTls, InstrumentedChannel};
 pub use observe::ObservedBody;
 pub use registry::{
     CallCounts, CallMetrics, ChannelHandle, ChannelNode, ChildRef, ConnectivityState,

@@ -220,7 +220,8 @@ impl CallMetrics {
     }
 }
 
-/// TLS details of a socket, when our accept wrapper terminated TLS itself.
+/// TLS details of a socket, when we did the handshake ourselves: our
+/// accept wrapper on the server side, our connector on the client side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsInfo {
     /// The IANA name of the negotiated cipher suite, e.g. `TLS_AES_128_GCM_SHA256`.
@@ -231,6 +232,41 @@ pub struct TlsInfo {
     pub local_certificate: Vec<u8>,
     /// DER of the certificate the peer presented (empty if none).
     pub remote_certificate: Vec<u8>,
+}
+
+impl TlsInfo {
+    /// What a finished handshake negotiated. rustls keeps the peer's
+    /// certificates but not our own, so the caller passes the DER of the
+    /// leaf it presented (empty if none).
+    pub(crate) fn from_handshake(conn: &rustls::CommonState, local_certificate: Vec<u8>) -> Self {
+        let (standard_name, other_name) = match conn.negotiated_cipher_suite() {
+            Some(suite) => cipher_suite_names(suite.suite()),
+            None => (None, None),
+        };
+        TlsInfo {
+            standard_name,
+            other_name,
+            local_certificate,
+            remote_certificate: conn
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .map(|c| c.as_ref().to_vec())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// rustls names TLS 1.3 suites `TLS13_*`; the IANA registry (which Channelz
+/// asks for in `standard_name`) names them `TLS_*`. TLS 1.2 names already
+/// match.
+fn cipher_suite_names(suite: rustls::CipherSuite) -> (Option<String>, Option<String>) {
+    match suite.as_str() {
+        Some(name) => match name.strip_prefix("TLS13_") {
+            Some(rest) => (Some(format!("TLS_{rest}")), None),
+            None => (Some(name.to_string()), None),
+        },
+        None => (None, Some(format!("{suite:?}"))),
+    }
 }
 
 /// What a socket is, which decides where it is listed.
@@ -396,7 +432,8 @@ pub struct SocketNode {
 }
 
 impl SocketNode {
-    /// TLS details, if this socket's TLS was terminated by our accept wrapper.
+    /// TLS details, if we did this socket's TLS handshake ourselves (our
+    /// accept wrapper or our client connector).
     pub fn tls(&self) -> Option<&TlsInfo> {
         self.tls.get()
     }
@@ -866,6 +903,19 @@ impl SocketHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls13_suites_get_their_iana_names() {
+        let (std, other) = cipher_suite_names(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        assert_eq!(std.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
+        assert_eq!(other, None);
+        let (std, _) =
+            cipher_suite_names(rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        assert_eq!(
+            std.as_deref(),
+            Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+        );
+    }
 
     #[test]
     fn ids_are_shared_across_kinds_increasing_and_never_reused() {

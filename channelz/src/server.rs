@@ -468,7 +468,7 @@ async fn accept_loop(
                     let socket = server.registry().register_server_socket(&server, spec);
                     socket
                         .node()
-                        .set_tls(tls_info(stream.get_ref().1, certificate));
+                        .set_tls(TlsInfo::from_handshake(stream.get_ref().1, certificate));
                     let _ = tx
                         .send(Ok(ChannelzStream {
                             io: StreamIo::Tls(Box::new(stream)),
@@ -499,54 +499,6 @@ fn is_per_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
-}
-
-fn tls_info(conn: &rustls::ServerConnection, local_certificate: Vec<u8>) -> TlsInfo {
-    let (standard_name, other_name) = match conn.negotiated_cipher_suite() {
-        Some(suite) => cipher_suite_names(suite.suite()),
-        None => (None, None),
-    };
-    TlsInfo {
-        standard_name,
-        other_name,
-        local_certificate,
-        remote_certificate: conn
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .map(|c| c.as_ref().to_vec())
-            .unwrap_or_default(),
-    }
-}
-
-/// rustls names TLS 1.3 suites `TLS13_*`; the IANA registry (which Channelz
-/// asks for in `standard_name`) names them `TLS_*`. TLS 1.2 names already
-/// match.
-fn cipher_suite_names(suite: rustls::CipherSuite) -> (Option<String>, Option<String>) {
-    match suite.as_str() {
-        Some(name) => match name.strip_prefix("TLS13_") {
-            Some(rest) => (Some(format!("TLS_{rest}")), None),
-            None => (Some(name.to_string()), None),
-        },
-        None => (None, Some(format!("{suite:?}"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tls13_suites_get_their_iana_names() {
-        let (std, other) = cipher_suite_names(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
-        assert_eq!(std.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
-        assert_eq!(other, None);
-        let (std, _) =
-            cipher_suite_names(rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
-        assert_eq!(
-            std.as_deref(),
-            Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
-        );
-    }
 }
 
 #[cfg(test)]

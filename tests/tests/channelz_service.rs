@@ -4,11 +4,16 @@
 //! `channelz.proto` (`tests/peers/node/channelz_client.js`) query every RPC
 //! of our service and print what they saw as the same proto3 JSON
 //! document; these tests check that it is valid and consistent with the
-//! calls and connections the test made, once per reader. TLS and the demo
-//! server of `channelz-tui` are checked with the Python reader.
+//! calls and connections the test made, once per reader. TLS (both ends:
+//! our accept wrapper and our instrumented channel) and the demo server of
+//! `channelz-tui` are checked with the Python reader. The instrumented
+//! channel's own TLS is also checked in process against the test kit's TLS
+//! and mTLS servers, reading the registry directly.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use grpc_toolkit_proto::channelz::v1 as pb;
@@ -18,9 +23,14 @@ use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
 use grpc_toolkit_proto::health::v1::health_client::HealthClient;
 use serde_json::Value;
 use testkit::peers::PeerKind;
+use testkit::servers::TestServer;
+use testkit::tls::TestPki;
 use tokio::net::TcpListener;
 use tonic::transport::{Endpoint, Server};
-use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry, ServerHandle, ServerTls};
+use tonic_channelz::{
+    ChannelzService, ClientTls, ConnectivityState, InstrumentedChannel, Registry, ServerHandle,
+    ServerTls, SocketNode,
+};
 
 /// An app server (health, counted by our layer) and an admin server (our
 /// Channelz) in one registry, so the reader's own calls never change the
@@ -30,6 +40,8 @@ struct Fixture {
     app_addr: SocketAddr,
     admin_addr: SocketAddr,
     app: ServerHandle,
+    /// The `:scheme` of every request the app server received.
+    app_schemes: Arc<Mutex<Vec<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -42,16 +54,38 @@ impl Drop for Fixture {
 }
 
 async fn start_fixture(registry: Registry) -> Fixture {
+    start_fixture_with(registry, None).await
+}
+
+/// [`start_fixture`], with the app server terminating TLS in our accept
+/// wrapper when `app_tls` is given.
+async fn start_fixture_with(registry: Registry, app_tls: Option<ServerTls>) -> Fixture {
     let app = registry.register_server("app");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
     let app_addr = listener.local_addr().expect("app addr");
-    let incoming = app.incoming(listener).expect("app incoming");
+    let incoming = match app_tls {
+        Some(tls) => app.incoming_tls(listener, tls),
+        None => app.incoming(listener),
+    }
+    .expect("app incoming");
     let (_reporter, health) = tonic_health::server::health_reporter();
     let layer = app.layer();
+    let app_schemes: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = app_schemes.clone();
+    let record_scheme =
+        tower::util::MapRequestLayer::new(move |req: http::Request<tonic::body::Body>| {
+            let scheme = req.uri().scheme_str().unwrap_or_default().to_owned();
+            record
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(scheme);
+            req
+        });
     let app_task = tokio::spawn(async move {
         let _reporter = _reporter;
         Server::builder()
             .layer(layer)
+            .layer(record_scheme)
             .add_service(health)
             .serve_with_incoming(incoming)
             .await
@@ -76,6 +110,7 @@ async fn start_fixture(registry: Registry) -> Fixture {
         app_addr,
         admin_addr,
         app,
+        app_schemes,
         tasks: vec![app_task, admin_task],
     }
 }
@@ -454,17 +489,9 @@ async fn unknown_ids_are_not_found(reader: PeerKind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_terminated_by_the_accept_wrapper_shows_suite_and_certificates() {
-    let pki = testkit::tls::TestPki::generate();
-    let pem = |path| std::fs::read(path).expect("read pem");
-    let der = |path| {
-        rustls_pemfile::certs(&mut pem(path).as_slice())
-            .next()
-            .expect("one certificate")
-            .expect("a valid certificate")
-            .to_vec()
-    };
-    let server_der = der(pki.server_cert());
-    let client_der = der(pki.client_cert());
+    let pki = TestPki::generate();
+    let server_der = cert_der(&pki.server_cert());
+    let client_der = cert_der(&pki.client_cert());
 
     let registry = Registry::new();
     let server = registry.register_server("secure");
@@ -522,6 +549,234 @@ async fn tls_terminated_by_the_accept_wrapper_shows_suite_and_certificates() {
     assert_eq!(bytes(&tls["remote_certificate"]), client_der);
     assert!(
         seen["socket_summaries"][ids[0].to_string()]
+            .get("security")
+            .is_none()
+    );
+}
+
+/// The first certificate of a PEM file, as DER.
+fn cert_der(path: &Path) -> Vec<u8> {
+    let pem = std::fs::read(path).expect("read a PEM file");
+    rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .expect("one certificate")
+        .expect("a valid certificate")
+        .to_vec()
+}
+
+/// TLS for an instrumented channel that trusts `ca` and, with `mtls`,
+/// presents the PKI's client certificate.
+fn client_tls(pki: &TestPki, ca: &Path, mtls: bool) -> ClientTls {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der(ca).into()).expect("the CA parses");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots);
+    let config = if mtls {
+        let key_pem = std::fs::read(pki.client_key()).expect("read the client key");
+        let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+            .expect("a readable key file")
+            .expect("a private key");
+        builder
+            .with_client_auth_cert(vec![cert_der(&pki.client_cert()).into()], key)
+            .expect("the client key matches its certificate")
+    } else {
+        builder.with_no_client_auth()
+    };
+    ClientTls::new(Arc::new(config))
+}
+
+/// The one open connection of an instrumented channel.
+fn open_socket(channel: &InstrumentedChannel) -> Arc<SocketNode> {
+    let mut sockets: Vec<_> = channel
+        .handle()
+        .node()
+        .subchannels()
+        .iter()
+        .flat_map(|sub| sub.sockets())
+        .collect();
+    assert_eq!(sockets.len(), 1, "one connection: {sockets:?}");
+    sockets.remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instrumented_channel_over_tls_shows_suite_and_server_certificate() {
+    let pki = TestPki::generate();
+    let server = TestServer::builder().tls(&pki).start().await;
+    let server_der = cert_der(&pki.server_cert());
+    let tls = client_tls(&pki, &pki.ca_cert(), false);
+    // An IP address host: the certificate is checked against its IP SAN.
+    let endpoint = Endpoint::from_shared(format!("http://{}", server.addr())).expect("endpoint");
+    let registry = Registry::new();
+    // The second channel shares the TLS config and so may resume the first
+    // one's session, where no certificate crosses the wire: rustls keeps
+    // the server's from the session, and the socket must still show it.
+    for round in ["first connection", "second connection"] {
+        let channel = InstrumentedChannel::connect_tls(&registry, endpoint.clone(), tls.clone())
+            .await
+            .expect("connect over tls");
+        let mut client = HealthClient::new(channel.clone());
+        for _ in 0..3 {
+            assert!(check(&mut client, "").await, "{round}: health check");
+        }
+
+        let node = channel.handle().node();
+        assert_eq!(node.state(), ConnectivityState::Ready);
+        assert_eq!(node.target, format!("https://{}", server.addr()));
+        let socket = open_socket(&channel);
+        assert_eq!(socket.metrics.snapshot().streams_started, 3);
+        let info = socket.tls().expect("the client socket shows its tls");
+        let suite = info.standard_name.as_deref().expect("a standard name");
+        assert!(
+            suite.starts_with("TLS_") && !suite.starts_with("TLS13_"),
+            "{round}: an IANA name: {suite}"
+        );
+        assert_eq!(info.other_name, None);
+        assert_eq!(info.remote_certificate, server_der, "{round}");
+        assert!(
+            info.local_certificate.is_empty(),
+            "{round}: no client certificate was asked for"
+        );
+    }
+    let request = server.last_request().expect("the server saw the calls");
+    assert_eq!(request.authority.as_deref(), Some(server.addr()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instrumented_channel_over_mtls_shows_our_certificate_on_every_connection() {
+    let pki = TestPki::generate();
+    let server = TestServer::builder().mtls(&pki).start().await;
+    let client_der = cert_der(&pki.client_cert());
+    let server_der = cert_der(&pki.server_cert());
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a dns name");
+    let tls = client_tls(&pki, &pki.ca_cert(), true).server_name(name);
+    let endpoint = Endpoint::from_shared(format!("http://{}", server.addr())).expect("endpoint");
+    let registry = Registry::new();
+    // The second channel reconnects with the same TLS config: a resumed
+    // session would send no certificate, and the socket must still show
+    // the one that authenticated us.
+    for round in ["first connection", "second connection"] {
+        let channel = InstrumentedChannel::connect_tls(&registry, endpoint.clone(), tls.clone())
+            .await
+            .expect("connect over mtls");
+        let mut client = HealthClient::new(channel.clone());
+        assert!(check(&mut client, "").await, "{round}: health check");
+        let socket = open_socket(&channel);
+        let info = socket.tls().expect("the client socket shows its tls");
+        assert!(info.standard_name.is_some(), "{round}: {info:?}");
+        assert_eq!(info.local_certificate, client_der, "{round}: ours");
+        assert_eq!(info.remote_certificate, server_der, "{round}: the server's");
+    }
+    assert_eq!(server.accepted(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instrumented_channel_to_an_untrusted_server_fails_naming_the_certificate_error() {
+    let pki = TestPki::generate();
+    let server = TestServer::builder().tls(&pki).start().await;
+    let registry = Registry::new();
+    let endpoint = Endpoint::from_shared(format!("http://{}", server.addr())).expect("endpoint");
+    // The foreign CA signed nothing the server presents.
+    let tls = client_tls(&pki, &pki.foreign_ca_cert(), false);
+    let channel = InstrumentedChannel::lazy_tls(&registry, endpoint, tls);
+    let mut client = HealthClient::new(channel.clone());
+    client
+        .check(HealthCheckRequest::default())
+        .await
+        .expect_err("an untrusted server fails the call");
+
+    let node = channel.handle().node();
+    assert_eq!(node.state(), ConnectivityState::TransientFailure);
+    let subs = node.subchannels();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].state(), ConnectivityState::TransientFailure);
+    assert!(
+        subs[0].sockets().is_empty(),
+        "no socket without a handshake"
+    );
+    let cause = "invalid peer certificate: UnknownIssuer";
+    let (events, _) = subs[0].trace.snapshot();
+    let want = format!("tls handshake with {} failed: {cause}", server.addr());
+    assert!(
+        events.iter().any(|e| e.description == want),
+        "{want} in {events:?}"
+    );
+    let (events, _) = node.trace.snapshot();
+    let failure = events
+        .iter()
+        .find(|e| e.description.starts_with("no address of "))
+        .unwrap_or_else(|| panic!("a channel failure event in {events:?}"));
+    assert!(
+        failure.description.contains(&want) && !failure.description.contains('\n'),
+        "{failure:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.description == "state changed to TRANSIENT_FAILURE"),
+        "{events:?}"
+    );
+    assert_eq!(server.accepted(), 0, "the server finished no handshake");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_reads_the_security_of_both_ends_of_an_instrumented_mtls_channel() {
+    let pki = TestPki::generate();
+    let server_der = cert_der(&pki.server_cert());
+    let client_der = cert_der(&pki.client_cert());
+    let app_tls = ServerTls::new(pki.mtls_server_config(), server_der.clone());
+    let fx = start_fixture_with(Registry::new(), Some(app_tls)).await;
+    let endpoint = Endpoint::from_shared(format!("http://{}", fx.app_addr)).expect("endpoint");
+    let channel = InstrumentedChannel::connect_tls(
+        &fx.registry,
+        endpoint,
+        client_tls(&pki, &pki.ca_cert(), true),
+    )
+    .await
+    .expect("connect over mtls");
+    let mut client = HealthClient::new(channel);
+    for _ in 0..3 {
+        assert!(check(&mut client, "").await, "health check over mtls");
+    }
+    let schemes = fx
+        .app_schemes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    assert_eq!(schemes, ["https"; 3], "tonic sends the origin's scheme");
+
+    let Some(seen) = read(PeerKind::Python, &fx.admin_addr.to_string(), &[]).await else {
+        return;
+    };
+    let target = format!("https://{}", fx.app_addr);
+    let channel = by_name(&seen["channels"], &target);
+    assert_eq!(channel["data"]["state"]["state"], "READY", "{channel}");
+    let sub_id = int(&channel["subchannel_ref"][0]["subchannel_id"]);
+    let sub = seen["subchannels"]
+        .as_array()
+        .expect("subchannels")
+        .iter()
+        .find(|s| int(&s["ref"]["subchannel_id"]) == sub_id)
+        .expect("the subchannel was fetched");
+    let client_id = int(&sub["socket_ref"][0]["socket_id"]);
+    let client_side = &seen["sockets"][client_id.to_string()]["security"]["tls"];
+    let app_sockets = page_ids(&seen["server_sockets"][fx.app.id().to_string()]);
+    assert_eq!(app_sockets.len(), 1, "only our one connection");
+    let server_side = &seen["sockets"][app_sockets[0].to_string()]["security"]["tls"];
+
+    let suite = client_side["standard_name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a standard cipher name in {client_side}"));
+    assert!(suite.starts_with("TLS_"), "{suite}");
+    assert_eq!(server_side["standard_name"], suite, "both ends agree");
+    assert_eq!(bytes(&client_side["local_certificate"]), client_der);
+    assert_eq!(bytes(&client_side["remote_certificate"]), server_der);
+    assert_eq!(bytes(&server_side["local_certificate"]), server_der);
+    assert_eq!(bytes(&server_side["remote_certificate"]), client_der);
+    assert!(
+        seen["socket_summaries"][client_id.to_string()]
             .get("security")
             .is_none()
     );
