@@ -45,6 +45,15 @@ if readelf -d "$bin" 2>/dev/null | grep -q '(NEEDED)'; then
 fi
 ls -l "$bin"
 
+# The size target, held here so a change that crosses it fails CI
+# (size is deterministic for a given toolchain; speed is left to the
+# benchmark).
+step "the binary is under 2.5 MB"
+size=$(stat -c %s "$bin")
+limit=2500000
+echo "$size bytes (limit $limit)"
+[ "$size" -lt "$limit" ] || fail "the container binary is $size bytes, over the $limit-byte target"
+
 work=$(mktemp -d)
 server_pid=
 cleanup() {
