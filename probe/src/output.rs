@@ -248,21 +248,32 @@ pub fn rfc3339_now() -> String {
 
 /// `time` as RFC 3339 UTC with milliseconds.
 pub fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
+    rfc3339_utc(time.duration_since(UNIX_EPOCH).unwrap_or_default(), true)
+}
+
+/// A time since the Unix epoch as RFC 3339 UTC (`2001-01-01T00:00:00Z`),
+/// with milliseconds when asked. The one date formatter of the workspace:
+/// the probe's JSON, its certificate-expiry messages and the dashboard's
+/// timestamps all use it, so no date crate is needed.
+pub fn rfc3339_utc(since_epoch: Duration, millis: bool) -> String {
+    let secs = since_epoch.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+    let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(i64::MAX / 2));
+    let clock = format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+        rem % 60
+    );
+    if millis {
+        format!("{clock}.{:03}Z", since_epoch.subsec_millis())
+    } else {
+        format!("{clock}Z")
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// algorithm), so we need no date crate for one timestamp.
+/// `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
