@@ -624,17 +624,22 @@ pub(crate) fn handshake_detail(err: &rustls::Error) -> String {
 /// The alert's name as the TLS RFCs spell it: `CertificateRequired` →
 /// `certificate_required`, `UnknownCA` → `unknown_ca`.
 pub(crate) fn alert_name(alert: &rustls::AlertDescription) -> String {
-    let debug = format!("{alert:?}");
-    let mut name = String::with_capacity(debug.len() + 4);
+    lower_words(&format!("{alert:?}"), '_')
+}
+
+/// `CaUsedAsEndEntity` → `ca`, `used`, `as`, ... joined by `separator`,
+/// lower-cased.
+fn lower_words(name: &str, separator: char) -> String {
+    let mut words = String::with_capacity(name.len() + 8);
     let mut previous_lower = false;
-    for c in debug.chars() {
+    for c in name.chars() {
         if c.is_ascii_uppercase() && previous_lower {
-            name.push('_');
+            words.push(separator);
         }
         previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        name.push(c.to_ascii_lowercase());
+        words.push(c.to_ascii_lowercase());
     }
-    name
+    words
 }
 
 /// Text that is a `Debug` dump (`Other(OtherError(CaUsedAsEndEntity))`,
@@ -704,16 +709,7 @@ fn camel_words(name: &str) -> String {
         .strip_suffix("Context")
         .filter(|n| !n.is_empty())
         .unwrap_or(name);
-    let mut words = String::with_capacity(name.len() + 8);
-    let mut previous_lower = false;
-    for c in name.chars() {
-        if c.is_ascii_uppercase() && previous_lower {
-            words.push(' ');
-        }
-        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        words.push(c.to_ascii_lowercase());
-    }
-    words
+    lower_words(name, ' ')
 }
 
 /// Seconds since the Unix epoch as RFC 3339 UTC (`2001-01-01T00:00:00Z`),
