@@ -2,12 +2,14 @@
 //! binaries of the package under test, so a test here that runs, say,
 //! `channelz-tui` builds it itself, once per test process, and runs it
 //! under a time bound so that a hang fails the test rather than the suite.
+//! A binary whose library exposes its whole life as a function (such as
+//! `grpc_probe::run_cli`) runs in-process instead, with [`in_process`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Paths already built by this process, by binary name.
 static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
@@ -52,4 +54,63 @@ pub async fn output(bin: &Path, args: &[&str], limit: Duration) -> Output {
     .await
     .unwrap_or_else(|_| panic!("{} {args:?} did not finish in {limit:?}", bin.display()))
     .unwrap_or_else(|e| panic!("{} runs: {e}", bin.display()))
+}
+
+/// What an in-process run of a binary's entry point printed and returned.
+#[derive(Debug)]
+pub struct CliRun {
+    /// The exit code it would have exited with.
+    pub code: u8,
+    /// Everything written to stdout.
+    pub stdout: String,
+    /// Everything written to stderr.
+    pub stderr: String,
+    /// How long the whole run took.
+    pub elapsed: Duration,
+}
+
+impl CliRun {
+    /// The lines of stderr.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+
+    /// Stdout parsed as one JSON document (panics, naming stdout, if it is
+    /// not one).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {:?}", self.stdout))
+    }
+}
+
+/// Runs `main` (a binary's whole life, handed its stdout and stderr and
+/// returning its exit code) on a thread of its own: such an entry point
+/// builds its own runtime, which cannot nest inside the test's, and the
+/// test's runtime keeps serving meanwhile.
+///
+/// ```no_run
+/// # async fn example() {
+/// let run = testkit::bin::in_process(|out, err| {
+///     grpc_probe::run_cli(["grpc-probe", "-addr=localhost:50051"], out, err).code()
+/// })
+/// .await;
+/// assert_eq!(run.code, 0, "{run:?}");
+/// # }
+/// ```
+pub async fn in_process(
+    main: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> u8 + Send + 'static,
+) -> CliRun {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let started = Instant::now();
+        let code = main(&mut out, &mut err);
+        let _ = tx.send(CliRun {
+            code,
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            elapsed: started.elapsed(),
+        });
+    });
+    rx.await.expect("the in-process run panicked")
 }

@@ -2,7 +2,8 @@
 //! prove that "connected" means the server's HTTP/2 SETTINGS frame
 //! arrived, and that each way of not getting there gives its own error.
 //! (A server that accepts an RPC and never answers is
-//! [`SpecHealth::set_hang`](crate::health::SpecHealth::set_hang).)
+//! [`SpecHealth::set_hang`](crate::health::SpecHealth::set_hang); no
+//! server at all is [`refused_addr`].)
 
 use std::convert::Infallible;
 use std::io;
@@ -13,6 +14,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+/// An address where nothing listens, so connecting is refused at once:
+/// `127.0.0.1:PORT` of a port bound and closed again.
+pub fn refused_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    drop(listener);
+    addr
+}
 
 /// A way for a server to fail a client before (or instead of) gRPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -133,22 +133,7 @@ impl Peer {
     /// and waits until it prints its address.
     pub async fn start(kind: PeerKind, options: PeerOptions) -> Result<Peer, PeerError> {
         install(kind).await?;
-        let dir = peers_dir();
-        let mut command = match kind {
-            PeerKind::Python => {
-                let mut command = Command::new(dir.join("venv/bin/python"));
-                command.arg(source_dir().join("python/peer.py"));
-                command
-            }
-            PeerKind::Node => {
-                let mut command = Command::new("node");
-                command
-                    .arg(source_dir().join("node/peer.js"))
-                    .env("NODE_PATH", dir.join("node/node_modules"));
-                command
-            }
-            PeerKind::Go => Command::new(dir.join("go/bin/grpc-peer-go")),
-        };
+        let mut command = program(kind, "python/peer.py", "node/peer.js", "grpc-peer-go");
         command.arg("--channels").arg(options.channels.to_string());
         if let Some((cert, key)) = &options.tls {
             command
@@ -325,40 +310,51 @@ fn workspace_root() -> PathBuf {
 /// as the descriptor dump of `proto_compat.rs`). Installs it if needed.
 pub async fn python() -> Result<PathBuf, PeerError> {
     install(PeerKind::Python).await?;
-    Ok(peers_dir().join("venv/bin/python"))
+    Ok(venv_python())
 }
 
-/// The installed Go Channelz reader (`tests/peers/go/channelzclient`),
-/// built by `setup.sh go` next to the Go peer.
-pub fn go_channelz_client() -> PathBuf {
-    peers_dir().join("go/bin/grpc-channelz-client-go")
+fn venv_python() -> PathBuf {
+    peers_dir().join("venv/bin/python")
 }
 
 /// A command that runs `kind`'s Channelz reader, installing that peer kind
 /// first: `python/channelz_client.py` (grpcio's Channelz stubs),
 /// `node/channelz_client.js` (grpc-js with stubs from our `channelz.proto`)
-/// or the Go one (grpc-go's generated stubs). Append the reader's arguments
+/// or the Go one (`go/channelzclient`, grpc-go's generated stubs, built by
+/// `setup.sh go` next to the Go peer). Append the reader's arguments
 /// (`[--page-size N] [--walk-only] [--unknown-id ID] HOST:PORT`); each
 /// prints the same proto3 JSON document, and only the Python one takes
 /// `--ca`/`--cert`/`--key`.
 pub async fn channelz_reader(kind: PeerKind) -> Result<Command, PeerError> {
     install(kind).await?;
-    let dir = peers_dir();
-    Ok(match kind {
+    Ok(program(
+        kind,
+        "python/channelz_client.py",
+        "node/channelz_client.js",
+        "grpc-channelz-client-go",
+    ))
+}
+
+/// The command that runs one of the installed peer programs, by kind: a
+/// script under `tests/peers/` run by the venv's Python, or by Node with
+/// the installed packages, or a binary that `setup.sh go` built into
+/// `go/bin/`.
+fn program(kind: PeerKind, python_script: &str, node_script: &str, go_binary: &str) -> Command {
+    match kind {
         PeerKind::Python => {
-            let mut command = Command::new(dir.join("venv/bin/python"));
-            command.arg(source_dir().join("python/channelz_client.py"));
+            let mut command = Command::new(venv_python());
+            command.arg(source_dir().join(python_script));
             command
         }
         PeerKind::Node => {
             let mut command = Command::new("node");
             command
-                .arg(source_dir().join("node/channelz_client.js"))
-                .env("NODE_PATH", dir.join("node/node_modules"));
+                .arg(source_dir().join(node_script))
+                .env("NODE_PATH", peers_dir().join("node/node_modules"));
             command
         }
-        PeerKind::Go => Command::new(go_channelz_client()),
-    })
+        PeerKind::Go => Command::new(peers_dir().join("go/bin").join(go_binary)),
+    }
 }
 
 /// Installs one kind of peer (runs `setup.sh KIND`) once per process; the

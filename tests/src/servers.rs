@@ -303,10 +303,37 @@ impl TestServer {
         TestServerBuilder::default()
     }
 
+    /// Starts a server with the defaults but listening on `transport`.
+    pub async fn start_on(transport: Transport) -> TestServer {
+        Self::builder().transport(transport).start().await
+    }
+
+    /// Starts a server with the defaults but running `health`.
+    pub async fn start_with_health(health: HealthKind) -> TestServer {
+        Self::builder().health(health).start().await
+    }
+
+    /// Starts a server with the defaults and returns it with its
+    /// [`SpecHealth`], through which the test changes statuses (or makes
+    /// the handlers hang) while it runs.
+    pub async fn start_with_spec_health() -> (TestServer, SpecHealth) {
+        let health = SpecHealth::new();
+        let server = Self::start_with_health(HealthKind::Spec(health.clone())).await;
+        (server, health)
+    }
+
     /// The string to pass as `-addr`: `127.0.0.1:PORT`, `[::1]:PORT` or
     /// `unix:///tmp/.../s.sock`.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The TCP port it listens on; panics for a unix socket server.
+    pub fn port(&self) -> u16 {
+        self.addr
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(|| panic!("{} has no TCP port", self.addr))
     }
 
     /// The SpecHealth service, to change statuses while running.

@@ -5,6 +5,7 @@
 //! lives as long as the [`TestPki`]. [`ServerCertSpec`] makes server
 //! certificates that are wrong on purpose (expired, a CA certificate, the
 //! wrong key usage, a broken signature) for tests of how clients report them.
+//! [`TestPki::tls_args`] and its kin put the files on a command line.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +25,18 @@ pub struct TestPki {
     ca_der: CertificateDer<'static>,
     server_der: CertificateDer<'static>,
     server_key_der: Vec<u8>,
+    text: PathText,
+}
+
+/// The PEM files' paths as text, kept so that the command-line helpers
+/// ([`TestPki::tls_args`] and its kin) can lend them out.
+struct PathText {
+    ca: String,
+    foreign_ca: String,
+    client_cert: String,
+    client_key: String,
+    foreign_client_cert: String,
+    foreign_client_key: String,
 }
 
 impl std::fmt::Debug for TestPki {
@@ -135,12 +148,25 @@ impl TestPki {
         ] {
             std::fs::write(dir.path().join(name), pem).expect("write a PEM file");
         }
+        let text = |name: &str| {
+            let path = dir.path().join(name);
+            path.to_str().expect("temp paths are UTF-8").to_owned()
+        };
+        let text = PathText {
+            ca: text(CA),
+            foreign_ca: text(FOREIGN_CA),
+            client_cert: text(CLIENT_CERT),
+            client_key: text(CLIENT_KEY),
+            foreign_client_cert: text(FOREIGN_CLIENT_CERT),
+            foreign_client_key: text(FOREIGN_CLIENT_KEY),
+        };
         TestPki {
             dir,
             ca_der: ca.der.clone(),
             ca,
             server_der,
             server_key_der,
+            text,
         }
     }
 
@@ -192,6 +218,44 @@ impl TestPki {
     /// The foreign client certificate's private key.
     pub fn foreign_client_key(&self) -> PathBuf {
         self.path(FOREIGN_CLIENT_KEY)
+    }
+
+    /// `args` followed by `-tls -tls-ca-cert CA`: a `grpc-probe` or
+    /// `channelz-tui` command line (they share their connection flags)
+    /// that trusts this PKI's servers.
+    pub fn tls_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["-tls", "-tls-ca-cert", &self.text.ca]].concat()
+    }
+
+    /// `args` followed by `-tls -tls-ca-cert FOREIGN_CA`: TLS trusting only
+    /// a CA that signed nothing this PKI's servers present.
+    pub fn untrusted_tls_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["-tls", "-tls-ca-cert", &self.text.foreign_ca]].concat()
+    }
+
+    /// [`TestPki::tls_args`] with `-tls-client-cert` and `-tls-client-key`
+    /// naming [`TestPki::client_cert`], which this PKI's mTLS servers accept.
+    pub fn mtls_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let text = &self.text;
+        self.tls_args_presenting(args, &text.client_cert, &text.client_key)
+    }
+
+    /// [`TestPki::tls_args`] with the foreign client certificate and key
+    /// ([`TestPki::foreign_client_cert`]), which this PKI's mTLS servers
+    /// reject.
+    pub fn foreign_mtls_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let text = &self.text;
+        self.tls_args_presenting(args, &text.foreign_client_cert, &text.foreign_client_key)
+    }
+
+    fn tls_args_presenting<'a>(
+        &'a self,
+        args: &[&'a str],
+        cert: &'a str,
+        key: &'a str,
+    ) -> Vec<&'a str> {
+        let client = ["-tls-client-cert", cert, "-tls-client-key", key];
+        [&self.tls_args(args), &client[..]].concat()
     }
 
     fn builder_versions(

@@ -10,6 +10,7 @@
 //! channel's own TLS is also checked in process against the test kit's TLS
 //! and mTLS servers, reading the registry directly.
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -28,8 +29,8 @@ use testkit::tls::TestPki;
 use tokio::net::TcpListener;
 use tonic::transport::{Endpoint, Server};
 use tonic_channelz::{
-    ChannelzService, ClientTls, ConnectivityState, InstrumentedChannel, Registry, ServerHandle,
-    ServerTls, SocketNode,
+    ChannelzIncoming, ChannelzService, ClientTls, ConnectivityState, InstrumentedChannel, Registry,
+    ServerHandle, ServerTls, SocketNode,
 };
 
 /// An app server (health, counted by our layer) and an admin server (our
@@ -96,15 +97,7 @@ async fn start_fixture_with(registry: Registry, app_tls: Option<ServerTls>) -> F
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
     let admin_addr = listener.local_addr().expect("admin addr");
     let incoming = admin.incoming(listener).expect("admin incoming");
-    let channelz = ChannelzService::new(registry.clone()).into_server();
-    let admin_task = tokio::spawn(async move {
-        Server::builder()
-            .layer(admin.layer())
-            .add_service(channelz)
-            .serve_with_incoming(incoming)
-            .await
-            .expect("admin server");
-    });
+    let admin_task = serve_channelz(&registry, &admin, incoming);
     Fixture {
         registry,
         app_addr,
@@ -113,6 +106,30 @@ async fn start_fixture_with(registry: Registry, app_tls: Option<ServerTls>) -> F
         app_schemes,
         tasks: vec![app_task, admin_task],
     }
+}
+
+/// Serves our Channelz over `registry` on `incoming`, the connections of
+/// `server` (whose layer counts the calls), until the task is aborted.
+fn serve_channelz(
+    registry: &Registry,
+    server: &ServerHandle,
+    incoming: ChannelzIncoming,
+) -> tokio::task::JoinHandle<()> {
+    let layer = server.layer();
+    let channelz = ChannelzService::new(registry.clone()).into_server();
+    tokio::spawn(async move {
+        Server::builder()
+            .layer(layer)
+            .add_service(channelz)
+            .serve_with_incoming(incoming)
+            .await
+            .expect("channelz server");
+    })
+}
+
+/// A plaintext endpoint for `addr`.
+fn http_endpoint(addr: impl Display) -> Endpoint {
+    Endpoint::from_shared(format!("http://{addr}")).expect("endpoint")
 }
 
 /// Runs `reader`'s Channelz client against `target`; `None` when that peer
@@ -194,6 +211,28 @@ fn address(v: &Value) -> SocketAddr {
     SocketAddr::new(ip, u16::try_from(int(&tcp["port"])).expect("a port"))
 }
 
+/// The subchannel with id `id` among those the reader fetched.
+fn subchannel_by_id(seen: &Value, id: i64) -> &Value {
+    seen["subchannels"]
+        .as_array()
+        .expect("subchannels")
+        .iter()
+        .find(|s| int(&s["ref"]["subchannel_id"]) == id)
+        .expect("the subchannel was fetched")
+}
+
+/// Asserts a socket's `security.tls` names a standard (IANA) cipher suite
+/// and the `local` and `remote` certificates (DER); returns the suite.
+fn assert_tls<'a>(tls: &'a Value, local: &[u8], remote: &[u8]) -> &'a str {
+    let suite = tls["standard_name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a standard cipher name in {tls}"));
+    assert!(suite.starts_with("TLS_"), "{suite}");
+    assert_eq!(bytes(&tls["local_certificate"]), local, "{tls}");
+    assert_eq!(bytes(&tls["remote_certificate"]), remote, "{tls}");
+    suite
+}
+
 fn page_ids(pages: &Value) -> Vec<i64> {
     pages
         .as_array()
@@ -233,8 +272,7 @@ test_each_reader!(counts_match_the_calls_made:
 
 async fn counts_match_the_calls_made(reader: PeerKind) {
     let fx = start_fixture(Registry::new()).await;
-    let endpoint = Endpoint::from_shared(format!("http://{}", fx.app_addr)).expect("endpoint");
-    let channel = InstrumentedChannel::connect(&fx.registry, endpoint)
+    let channel = InstrumentedChannel::connect(&fx.registry, http_endpoint(fx.app_addr))
         .await
         .expect("connect");
     let mut client = HealthClient::new(channel);
@@ -322,13 +360,7 @@ async fn counts_match_the_calls_made(reader: PeerKind) {
 
     let sub_refs = channel["subchannel_ref"].as_array().expect("subchannels");
     assert_eq!(sub_refs.len(), 1, "one subchannel per resolved address");
-    let sub_id = int(&sub_refs[0]["subchannel_id"]);
-    let sub = seen["subchannels"]
-        .as_array()
-        .expect("subchannels")
-        .iter()
-        .find(|s| int(&s["ref"]["subchannel_id"]) == sub_id)
-        .expect("the subchannel was fetched");
+    let sub = subchannel_by_id(&seen, int(&sub_refs[0]["subchannel_id"]));
     assert_eq!(sub["data"]["target"], fx.app_addr.to_string().as_str());
     assert_eq!(sub["data"]["state"]["state"], "READY");
     assert_eq!(int(&sub["data"]["calls_started"]), 10);
@@ -358,11 +390,7 @@ test_each_reader!(server_sockets_follow_connections:
 
 async fn server_sockets_follow_connections(reader: PeerKind) {
     let fx = start_fixture(Registry::new()).await;
-    let channel = Endpoint::from_shared(format!("http://{}", fx.app_addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = http_endpoint(fx.app_addr).connect().await.expect("connect");
     let mut client = HealthClient::new(channel);
     client
         .check(HealthCheckRequest::default())
@@ -503,16 +531,7 @@ async fn tls_terminated_by_the_accept_wrapper_shows_suite_and_certificates() {
             ServerTls::new(pki.mtls_server_config(), server_der.clone()),
         )
         .expect("incoming");
-    let channelz = ChannelzService::new(registry.clone()).into_server();
-    let layer = server.layer();
-    let task = tokio::spawn(async move {
-        Server::builder()
-            .layer(layer)
-            .add_service(channelz)
-            .serve_with_incoming(incoming)
-            .await
-            .expect("tls server");
-    });
+    let task = serve_channelz(&registry, &server, incoming);
 
     let ca = pki.ca_cert();
     let cert = pki.client_cert();
@@ -540,13 +559,7 @@ async fn tls_terminated_by_the_accept_wrapper_shows_suite_and_certificates() {
     let ids = page_ids(&seen["server_sockets"][server.id().to_string()]);
     assert_eq!(ids.len(), 1, "the reader's own connection");
     let socket = &seen["sockets"][ids[0].to_string()];
-    let tls = &socket["security"]["tls"];
-    let suite = tls["standard_name"]
-        .as_str()
-        .expect("a standard cipher name");
-    assert!(suite.starts_with("TLS_"), "{suite}");
-    assert_eq!(bytes(&tls["local_certificate"]), server_der);
-    assert_eq!(bytes(&tls["remote_certificate"]), client_der);
+    assert_tls(&socket["security"]["tls"], &server_der, &client_der);
     assert!(
         seen["socket_summaries"][ids[0].to_string()]
             .get("security")
@@ -588,6 +601,25 @@ fn client_tls(pki: &TestPki, ca: &Path, mtls: bool) -> ClientTls {
     ClientTls::new(Arc::new(config))
 }
 
+/// A new instrumented channel over `tls` to `endpoint` that has made
+/// `checks` successful health checks; `round` names the connection.
+async fn checked_tls_channel(
+    registry: &Registry,
+    endpoint: &Endpoint,
+    tls: &ClientTls,
+    checks: usize,
+    round: &str,
+) -> InstrumentedChannel {
+    let channel = InstrumentedChannel::connect_tls(registry, endpoint.clone(), tls.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{round}: connect over tls: {e:?}"));
+    let mut client = HealthClient::new(channel.clone());
+    for _ in 0..checks {
+        assert!(check(&mut client, "").await, "{round}: health check");
+    }
+    channel
+}
+
 /// The one open connection of an instrumented channel.
 fn open_socket(channel: &InstrumentedChannel) -> Arc<SocketNode> {
     let mut sockets: Vec<_> = channel
@@ -608,19 +640,13 @@ async fn instrumented_channel_over_tls_shows_suite_and_server_certificate() {
     let server_der = cert_der(&pki.server_cert());
     let tls = client_tls(&pki, &pki.ca_cert(), false);
     // An IP address host: the certificate is checked against its IP SAN.
-    let endpoint = Endpoint::from_shared(format!("http://{}", server.addr())).expect("endpoint");
+    let endpoint = http_endpoint(server.addr());
     let registry = Registry::new();
     // The second channel shares the TLS config and so may resume the first
     // one's session, where no certificate crosses the wire: rustls keeps
     // the server's from the session, and the socket must still show it.
     for round in ["first connection", "second connection"] {
-        let channel = InstrumentedChannel::connect_tls(&registry, endpoint.clone(), tls.clone())
-            .await
-            .expect("connect over tls");
-        let mut client = HealthClient::new(channel.clone());
-        for _ in 0..3 {
-            assert!(check(&mut client, "").await, "{round}: health check");
-        }
+        let channel = checked_tls_channel(&registry, &endpoint, &tls, 3, round).await;
 
         let node = channel.handle().node();
         assert_eq!(node.state(), ConnectivityState::Ready);
@@ -652,17 +678,13 @@ async fn instrumented_channel_over_mtls_shows_our_certificate_on_every_connectio
     let server_der = cert_der(&pki.server_cert());
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("a dns name");
     let tls = client_tls(&pki, &pki.ca_cert(), true).server_name(name);
-    let endpoint = Endpoint::from_shared(format!("http://{}", server.addr())).expect("endpoint");
+    let endpoint = http_endpoint(server.addr());
     let registry = Registry::new();
     // The second channel reconnects with the same TLS config: a resumed
     // session would send no certificate, and the socket must still show
     // the one that authenticated us.
     for round in ["first connection", "second connection"] {
-        let channel = InstrumentedChannel::connect_tls(&registry, endpoint.clone(), tls.clone())
-            .await
-            .expect("connect over mtls");
-        let mut client = HealthClient::new(channel.clone());
-        assert!(check(&mut client, "").await, "{round}: health check");
+        let channel = checked_tls_channel(&registry, &endpoint, &tls, 1, round).await;
         let socket = open_socket(&channel);
         let info = socket.tls().expect("the client socket shows its tls");
         assert!(info.standard_name.is_some(), "{round}: {info:?}");
@@ -677,7 +699,7 @@ async fn instrumented_channel_to_an_untrusted_server_fails_naming_the_certificat
     let pki = TestPki::generate();
     let server = TestServer::builder().tls(&pki).start().await;
     let registry = Registry::new();
-    let endpoint = Endpoint::from_shared(format!("http://{}", server.addr())).expect("endpoint");
+    let endpoint = http_endpoint(server.addr());
     // The foreign CA signed nothing the server presents.
     let tls = client_tls(&pki, &pki.foreign_ca_cert(), false);
     let channel = InstrumentedChannel::lazy_tls(&registry, endpoint, tls);
@@ -728,18 +750,10 @@ async fn python_reads_the_security_of_both_ends_of_an_instrumented_mtls_channel(
     let client_der = cert_der(&pki.client_cert());
     let app_tls = ServerTls::new(pki.mtls_server_config(), server_der.clone());
     let fx = start_fixture_with(Registry::new(), Some(app_tls)).await;
-    let endpoint = Endpoint::from_shared(format!("http://{}", fx.app_addr)).expect("endpoint");
-    let channel = InstrumentedChannel::connect_tls(
-        &fx.registry,
-        endpoint,
-        client_tls(&pki, &pki.ca_cert(), true),
-    )
-    .await
-    .expect("connect over mtls");
-    let mut client = HealthClient::new(channel);
-    for _ in 0..3 {
-        assert!(check(&mut client, "").await, "health check over mtls");
-    }
+    let endpoint = http_endpoint(fx.app_addr);
+    let tls = client_tls(&pki, &pki.ca_cert(), true);
+    // Kept open while the reader looks at both of its ends.
+    let _channel = checked_tls_channel(&fx.registry, &endpoint, &tls, 3, "mtls").await;
     let schemes = fx
         .app_schemes
         .lock()
@@ -753,28 +767,16 @@ async fn python_reads_the_security_of_both_ends_of_an_instrumented_mtls_channel(
     let target = format!("https://{}", fx.app_addr);
     let channel = by_name(&seen["channels"], &target);
     assert_eq!(channel["data"]["state"]["state"], "READY", "{channel}");
-    let sub_id = int(&channel["subchannel_ref"][0]["subchannel_id"]);
-    let sub = seen["subchannels"]
-        .as_array()
-        .expect("subchannels")
-        .iter()
-        .find(|s| int(&s["ref"]["subchannel_id"]) == sub_id)
-        .expect("the subchannel was fetched");
+    let sub = subchannel_by_id(&seen, int(&channel["subchannel_ref"][0]["subchannel_id"]));
     let client_id = int(&sub["socket_ref"][0]["socket_id"]);
     let client_side = &seen["sockets"][client_id.to_string()]["security"]["tls"];
     let app_sockets = page_ids(&seen["server_sockets"][fx.app.id().to_string()]);
     assert_eq!(app_sockets.len(), 1, "only our one connection");
     let server_side = &seen["sockets"][app_sockets[0].to_string()]["security"]["tls"];
 
-    let suite = client_side["standard_name"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a standard cipher name in {client_side}"));
-    assert!(suite.starts_with("TLS_"), "{suite}");
-    assert_eq!(server_side["standard_name"], suite, "both ends agree");
-    assert_eq!(bytes(&client_side["local_certificate"]), client_der);
-    assert_eq!(bytes(&client_side["remote_certificate"]), server_der);
-    assert_eq!(bytes(&server_side["local_certificate"]), server_der);
-    assert_eq!(bytes(&server_side["remote_certificate"]), client_der);
+    let suite = assert_tls(client_side, &client_der, &server_der);
+    let server_suite = assert_tls(server_side, &server_der, &client_der);
+    assert_eq!(server_suite, suite, "both ends agree");
     assert!(
         seen["socket_summaries"][client_id.to_string()]
             .get("security")
@@ -787,8 +789,10 @@ async fn demo_server_is_healthy_and_shows_its_channels_and_servers() {
     let demo = channelz_tui::demo::DemoServer::start("127.0.0.1:0")
         .await
         .expect("start the demo");
-    let endpoint = Endpoint::from_shared(format!("http://{}", demo.local_addr())).expect("uri");
-    let channel = endpoint.connect().await.expect("connect to the demo");
+    let channel = http_endpoint(demo.local_addr())
+        .connect()
+        .await
+        .expect("connect to the demo");
     let status = HealthClient::new(channel.clone())
         .check(HealthCheckRequest::default())
         .await

@@ -9,16 +9,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use rustls::ServerConfig;
+
 use grpc_probe::conn::{
     self, ConnArgs, ConnectError, ConnectOptions, Connection, RpcError, SchemeSecurity, Target,
 };
 use grpc_toolkit_proto::health::v1::HealthCheckRequest;
 use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
-use testkit::faults::Fault;
-use testkit::health::SpecHealth;
+use testkit::faults::{Fault, refused_addr};
 use testkit::servers::{HealthKind, TestServer, Transport};
 use testkit::tls::TestPki;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 
 const UA: &str = "conn-test/1.0";
 
@@ -26,6 +29,14 @@ fn args(addr: &str) -> ConnArgs {
     ConnArgs {
         addr: Some(addr.to_owned()),
         ..ConnArgs::default()
+    }
+}
+
+/// [`args`] with a connect timeout of `timeout`.
+fn args_timing_out(addr: &str, timeout: Duration) -> ConnArgs {
+    ConnArgs {
+        connect_timeout: timeout,
+        ..args(addr)
     }
 }
 
@@ -64,6 +75,13 @@ async fn check(conn: &Connection, service: &str) -> Result<ServingStatus, RpcErr
     Ok(response.into_inner().status())
 }
 
+/// Asserts that a Check of the whole server over `conn` answers SERVING;
+/// `context` names the case.
+async fn assert_serving(conn: &Connection, context: &str) {
+    let status = check(conn, "").await.expect(context);
+    assert_eq!(status, ServingStatus::Serving, "{context}");
+}
+
 /// A test server on `transport` serving TLS with `pki`'s server certificate.
 async fn tls_server(transport: Transport, pki: &TestPki) -> TestServer {
     TestServer::builder()
@@ -71,6 +89,24 @@ async fn tls_server(transport: Transport, pki: &TestPki) -> TestServer {
         .tls(pki)
         .start()
         .await
+}
+
+/// A test server on `transport` serving TLS as `config` says (mTLS here).
+async fn tls_config_server(transport: Transport, config: Arc<ServerConfig>) -> TestServer {
+    TestServer::builder()
+        .transport(transport)
+        .tls_config(config)
+        .start()
+        .await
+}
+
+/// The PKI's mTLS server configs, TLS 1.3 (and 1.2) and TLS 1.2 only, by
+/// version: each rejects a client certificate in its own way.
+fn mtls_configs(pki: &TestPki) -> [(&'static str, Arc<ServerConfig>); 2] {
+    [
+        ("TLS 1.3", pki.mtls_server_config()),
+        ("TLS 1.2", pki.mtls_server_config_tls12()),
+    ]
 }
 
 fn tls_args(addr: &str, pki: &TestPki) -> ConnArgs {
@@ -85,6 +121,35 @@ fn mtls_args(addr: &str, pki: &TestPki, cert: PathBuf, key: PathBuf) -> ConnArgs
     ConnArgs {
         tls_client_cert: Some(cert),
         tls_client_key: Some(key),
+        ..tls_args(addr, pki)
+    }
+}
+
+/// mTLS with the client certificate `pki`'s servers accept.
+fn client_cert_args(addr: &str, pki: &TestPki) -> ConnArgs {
+    mtls_args(addr, pki, pki.client_cert(), pki.client_key())
+}
+
+/// mTLS with the foreign client certificate, which `pki`'s servers reject.
+fn foreign_cert_args(addr: &str, pki: &TestPki) -> ConnArgs {
+    let (cert, key) = (pki.foreign_client_cert(), pki.foreign_client_key());
+    mtls_args(addr, pki, cert, key)
+}
+
+/// TLS trusting only the foreign CA, which signed nothing `pki`'s servers
+/// present.
+fn untrusted_args(addr: &str, pki: &TestPki) -> ConnArgs {
+    ConnArgs {
+        tls_ca_cert: Some(pki.foreign_ca_cert()),
+        ..tls_args(addr, pki)
+    }
+}
+
+/// TLS verifying the server as `wrong.example`, a name its certificate
+/// lacks.
+fn wrong_name_args(addr: &str, pki: &TestPki) -> ConnArgs {
+    ConnArgs {
+        tls_server_name: Some("wrong.example".into()),
         ..tls_args(addr, pki)
     }
 }
@@ -241,15 +306,8 @@ fn relative_to_cwd(path: &std::path::Path) -> String {
 #[tokio::test]
 async fn every_address_form_connects() {
     let tcp = TestServer::builder().start().await;
-    let port = tcp
-        .addr()
-        .rsplit_once(':')
-        .map(|(_, p)| p.to_owned())
-        .expect("port");
-    let unix = TestServer::builder()
-        .transport(Transport::Unix)
-        .start()
-        .await;
+    let port = tcp.port();
+    let unix = TestServer::start_on(Transport::Unix).await;
     let socket = unix
         .addr()
         .strip_prefix("unix://")
@@ -271,11 +329,7 @@ async fn every_address_form_connects() {
     for (addr, server) in forms {
         let before = server.requests().len();
         let conn = connect_ok(&args(&addr)).await;
-        assert_eq!(
-            check(&conn, "").await.expect(&addr),
-            ServingStatus::Serving,
-            "{addr}"
-        );
+        assert_serving(&conn, &addr).await;
         assert_eq!(
             server.requests().len(),
             before + 1,
@@ -293,10 +347,7 @@ async fn https_address_and_tls_over_ipv6() {
         ..args(&format!("https://{}", server.addr()))
     };
     let conn = connect_ok(&flags).await;
-    assert_eq!(
-        check(&conn, "").await.expect("check"),
-        ServingStatus::Serving
-    );
+    assert_serving(&conn, "https:// with a CA file").await;
     // Without a CA file the OS store is used, which does not know our CA.
     let err = connect_err(&args(&format!("https://{}", server.addr()))).await;
     assert_eq!(err.code(), "TLS_UNTRUSTED", "{err}");
@@ -405,22 +456,20 @@ fn unreadable_or_empty_tls_files_are_usage_errors_naming_the_flag() {
     let missing = pki.dir().join("missing.pem");
     let not_pem = pki.dir().join("not.pem");
     std::fs::write(&not_pem, "hello").expect("write a file");
+    let with_ca = |ca: &PathBuf| ConnArgs {
+        tls_ca_cert: Some(ca.clone()),
+        ..tls_args("h:1", &pki)
+    };
     let cases = [
         (
-            ConnArgs {
-                tls_ca_cert: Some(missing.clone()),
-                ..tls_args("h:1", &pki)
-            },
+            with_ca(&missing),
             format!(
                 "cannot read -tls-ca-cert file \"{}\": no such file",
                 missing.display()
             ),
         ),
         (
-            ConnArgs {
-                tls_ca_cert: Some(not_pem.clone()),
-                ..tls_args("h:1", &pki)
-            },
+            with_ca(&not_pem),
             format!(
                 "no PEM certificates found in -tls-ca-cert file \"{}\"",
                 not_pem.display()
@@ -558,10 +607,7 @@ async fn plaintext_tcp_check_and_metadata_arrive() {
         ..args(server.addr())
     };
     let conn = connect_ok(&flags).await;
-    assert_eq!(
-        check(&conn, "").await.expect("check"),
-        ServingStatus::Serving
-    );
+    assert_serving(&conn, "plaintext with metadata").await;
     let seen = server.last_request().expect("a request arrived");
     assert_eq!(seen.path, "/grpc.health.v1.Health/Check");
     assert_eq!(
@@ -596,10 +642,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn default_user_agent_and_localhost_authority_for_unix() {
-    let server = TestServer::builder()
-        .transport(Transport::Unix)
-        .start()
-        .await;
+    let server = TestServer::start_on(Transport::Unix).await;
     let conn = connect_ok(&args(server.addr())).await;
     check(&conn, "").await.expect("check over a unix socket");
     let seen = server.last_request().expect("a request arrived");
@@ -613,24 +656,15 @@ async fn default_user_agent_and_localhost_authority_for_unix() {
 
 #[tokio::test]
 async fn ipv6_loopback() {
-    let server = TestServer::builder()
-        .transport(Transport::Ipv6)
-        .start()
-        .await;
+    let server = TestServer::start_on(Transport::Ipv6).await;
     assert!(server.addr().starts_with("[::1]:"), "{}", server.addr());
     let conn = connect_ok(&args(server.addr())).await;
-    assert_eq!(
-        check(&conn, "").await.expect("check"),
-        ServingStatus::Serving
-    );
+    assert_serving(&conn, "[::1]").await;
     // `localhost` is 127.0.0.1 then ::1 without the resolver: a server on
     // ::1 only is reached after 127.0.0.1 refuses.
-    let port = server.addr().rsplit(':').next().expect("a port").to_owned();
+    let port = server.port();
     let conn = connect_ok(&args(&format!("localhost:{port}"))).await;
-    assert_eq!(
-        check(&conn, "").await.expect("check via localhost"),
-        ServingStatus::Serving
-    );
+    assert_serving(&conn, "check via localhost").await;
     // With nothing on either, the preferred address's refusal is reported.
     drop(server);
     let err = loop {
@@ -648,11 +682,7 @@ async fn ipv6_loopback() {
 
 #[tokio::test]
 async fn rpc_failures_are_rpc_errors_not_connect_errors() {
-    let health = SpecHealth::new();
-    let server = TestServer::builder()
-        .health(HealthKind::Spec(health.clone()))
-        .start()
-        .await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     let conn = connect_ok(&args(server.addr())).await;
     let err = check(&conn, "nope").await.expect_err("unknown service");
     assert_eq!(err.to_string(), "NOT_FOUND: unknown service \"nope\"");
@@ -673,7 +703,7 @@ async fn rpc_failures_are_rpc_errors_not_connect_errors() {
         "{took:?}"
     );
 
-    let none = TestServer::builder().health(HealthKind::None).start().await;
+    let none = TestServer::start_with_health(HealthKind::None).await;
     let conn = connect_ok(&args(none.addr())).await;
     let err = check(&conn, "").await.expect_err("no health service");
     assert_eq!(err.code(), tonic::Code::Unimplemented, "{err}");
@@ -733,15 +763,9 @@ async fn spec_health_lists_and_watches_as_the_spec_says() {
     assert_eq!(next(&mut stream).await, ServingStatus::ServiceUnknown);
 
     // tonic-health, by contrast, refuses to watch an unknown service.
-    let tonic_server = TestServer::builder()
-        .health(HealthKind::Tonic)
-        .start()
-        .await;
+    let tonic_server = TestServer::start_with_health(HealthKind::Tonic).await;
     let conn = connect_ok(&args(tonic_server.addr())).await;
-    assert_eq!(
-        check(&conn, "").await.expect("check"),
-        ServingStatus::Serving
-    );
+    assert_serving(&conn, "tonic-health").await;
     let status = match conn.health_client().watch(watch("unknown")).await {
         Err(status) => status,
         Ok(response) => {
@@ -758,7 +782,7 @@ async fn spec_health_lists_and_watches_as_the_spec_says() {
 #[tokio::test]
 async fn test_servers_stop_when_dropped() {
     for transport in TRANSPORTS {
-        let server = TestServer::builder().transport(transport).start().await;
+        let server = TestServer::start_on(transport).await;
         let addr = server.addr().to_owned();
         drop(server);
         let want = if transport == Transport::Unix {
@@ -795,16 +819,9 @@ async fn tls_verification_over_tcp_and_unix() {
         let addr = server.addr();
 
         let conn = connect_ok(&tls_args(addr, &pki)).await;
-        assert_eq!(
-            check(&conn, "").await.expect("check over TLS"),
-            ServingStatus::Serving
-        );
+        assert_serving(&conn, &format!("{transport:?}: check over TLS")).await;
 
-        let untrusted = ConnArgs {
-            tls_ca_cert: Some(pki.foreign_ca_cert()),
-            ..tls_args(addr, &pki)
-        };
-        let err = connect_err(&untrusted).await;
+        let err = connect_err(&untrusted_args(addr, &pki)).await;
         assert_eq!(err.code(), "TLS_UNTRUSTED", "{transport:?}: {err}");
 
         let system_roots = ConnArgs {
@@ -817,11 +834,7 @@ async fn tls_verification_over_tcp_and_unix() {
             "{transport:?}"
         );
 
-        let wrong_name = ConnArgs {
-            tls_server_name: Some("wrong.example".into()),
-            ..tls_args(addr, &pki)
-        };
-        let err = connect_err(&wrong_name).await;
+        let err = connect_err(&wrong_name_args(addr, &pki)).await;
         assert_eq!(err.code(), "TLS_NAME_MISMATCH", "{transport:?}: {err}");
         assert!(err.to_string().contains("wrong.example"), "{err}");
 
@@ -949,44 +962,43 @@ const CERT_REFUSED: &str = "server rejected the client certificate";
 async fn mtls_over_tcp_and_unix_with_tls13_and_tls12() {
     let pki = TestPki::generate();
     for transport in TRANSPORTS {
-        let configs = [
-            ("TLS 1.3", pki.mtls_server_config()),
-            ("TLS 1.2", pki.mtls_server_config_tls12()),
-        ];
-        for (version, config) in configs {
-            let server = TestServer::builder()
-                .transport(transport)
-                .tls_config(config)
-                .start()
-                .await;
+        for (version, config) in mtls_configs(&pki) {
+            let server = tls_config_server(transport, config).await;
             let addr = server.addr();
-            let good = mtls_args(addr, &pki, pki.client_cert(), pki.client_key());
-            let conn = connect_ok(&good).await;
+            let conn = connect_ok(&client_cert_args(addr, &pki)).await;
             check(&conn, "").await.expect("check over mTLS");
 
             let none = tls_args(addr, &pki);
-            let foreign = mtls_args(
-                addr,
-                &pki,
-                pki.foreign_client_cert(),
-                pki.foreign_client_key(),
-            );
+            let foreign = foreign_cert_args(addr, &pki);
             for round in 0..REJECTION_ROUNDS {
                 for (flags, offered, want) in
                     [(&none, false, NO_CERT), (&foreign, true, CERT_REFUSED)]
                 {
-                    let err = connect_err(flags).await;
-                    let context = format!("{transport:?} {version} round {round}: {err:?}");
-                    assert_eq!(err.code(), "TLS_CLIENT_CERT_REJECTED", "{context}");
-                    assert_eq!(err.to_string(), want, "{context}");
-                    assert!(
-                        matches!(err, ConnectError::TlsClientCertRejected { offered: o, .. } if o == offered),
-                        "{context}"
-                    );
+                    let context = format!("{transport:?} {version} round {round}");
+                    assert_client_cert_rejected(flags, want, &context, |err| {
+                        matches!(err, ConnectError::TlsClientCertRejected { offered: o, .. } if *o == offered)
+                    })
+                    .await;
                 }
             }
         }
     }
+}
+
+/// Asserts that connecting with `flags` fails as a rejected client
+/// certificate, in the words `want`, and with an error `shape` accepts;
+/// `context` names the case.
+async fn assert_client_cert_rejected(
+    flags: &ConnArgs,
+    want: &str,
+    context: &str,
+    shape: impl Fn(&ConnectError) -> bool,
+) {
+    let err = connect_err(flags).await;
+    let context = format!("{context}: {err:?}");
+    assert_eq!(err.code(), "TLS_CLIENT_CERT_REJECTED", "{context}");
+    assert_eq!(err.to_string(), want, "{context}");
+    assert!(shape(&err), "{context}");
 }
 
 /// Passes the server's first handshake flight through, then swallows every
@@ -1038,34 +1050,45 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for MuteAfterFirstFlight<S> {
 /// An mTLS server that rejects client certificates without an alert:
 /// with a reset (`reset`), or with a clean close (FIN) after reading all
 /// the client sends.
-async fn mtls_rejecting_silently(
-    config: Arc<rustls::ServerConfig>,
-    reset: bool,
-) -> (String, AbortOnDrop) {
+async fn mtls_rejecting_silently(config: Arc<ServerConfig>, reset: bool) -> (String, AbortOnDrop) {
+    raw_tls_server(config, move |acceptor, tcp| async move {
+        let muted = MuteAfterFirstFlight {
+            inner: tcp,
+            wrote: false,
+            mute: false,
+        };
+        let Err((_, muted)) = acceptor.accept(muted).into_fallible().await else {
+            return;
+        };
+        let mut tcp = muted.inner;
+        if reset {
+            // SO_LINGER 0 turns the close into an RST.
+            let _ = tcp.set_zero_linger();
+        } else {
+            let _ = tcp.shutdown().await;
+            let mut sink = Vec::new();
+            let _ = tcp.read_to_end(&mut sink).await;
+        }
+    })
+    .await
+}
+
+/// A TCP listener on 127.0.0.1 that hands each connection in turn, with a
+/// TLS acceptor for `config`, to `serve`, which plays a misbehaving TLS
+/// server; returns its address and the accept loop, stopped when dropped.
+async fn raw_tls_server<F, Fut>(config: Arc<ServerConfig>, serve: F) -> (String, AbortOnDrop)
+where
+    F: Fn(TlsAcceptor, TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr").to_string();
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let acceptor = TlsAcceptor::from(config);
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let muted = MuteAfterFirstFlight {
-                inner: tcp,
-                wrote: false,
-                mute: false,
-            };
-            let Err((_, muted)) = acceptor.accept(muted).into_fallible().await else {
-                continue;
-            };
-            let mut tcp = muted.inner;
-            if reset {
-                // SO_LINGER 0 turns the close into an RST.
-                let _ = tcp.set_zero_linger();
-            } else {
-                let _ = tcp.shutdown().await;
-                let mut sink = Vec::new();
-                let _ = tcp.read_to_end(&mut sink).await;
-            }
+            serve(acceptor.clone(), tcp).await;
         }
     });
     (addr, AbortOnDrop(task))
@@ -1081,22 +1104,14 @@ async fn a_rejected_client_cert_is_named_when_only_a_reset_or_close_arrives() {
     for reset in [true, false] {
         let (addr, _server) = mtls_rejecting_silently(config.clone(), reset).await;
         let none = tls_args(&addr, &pki);
-        let foreign = mtls_args(
-            &addr,
-            &pki,
-            pki.foreign_client_cert(),
-            pki.foreign_client_key(),
-        );
+        let foreign = foreign_cert_args(&addr, &pki);
         for round in 0..REJECTION_ROUNDS {
             for (flags, want) in [(&none, NO_CERT), (&foreign, CERT_REFUSED)] {
-                let err = connect_err(flags).await;
-                let context = format!("reset={reset} round {round}: {err:?}");
-                assert_eq!(err.code(), "TLS_CLIENT_CERT_REJECTED", "{context}");
-                assert_eq!(err.to_string(), want, "{context}");
-                assert!(
-                    matches!(err, ConnectError::TlsClientCertRejected { alert: None, .. }),
-                    "{context}"
-                );
+                let context = format!("reset={reset} round {round}");
+                assert_client_cert_rejected(flags, want, &context, |err| {
+                    matches!(err, ConnectError::TlsClientCertRejected { alert: None, .. })
+                })
+                .await;
             }
         }
     }
@@ -1104,22 +1119,15 @@ async fn a_rejected_client_cert_is_named_when_only_a_reset_or_close_arrives() {
 
 /// A TLS server that completes each handshake and then resets the
 /// connection, as one does when it restarts at that moment.
-async fn tls_then_reset(config: Arc<rustls::ServerConfig>) -> (String, AbortOnDrop) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr").to_string();
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let task = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            // SO_LINGER 0 turns the close into an RST.
-            let _ = tcp.set_zero_linger();
-            if let Ok(tls) = acceptor.accept(tcp).await {
-                drop(tls);
-            }
+async fn tls_then_reset(config: Arc<ServerConfig>) -> (String, AbortOnDrop) {
+    raw_tls_server(config, |acceptor, tcp| async move {
+        // SO_LINGER 0 turns the close into an RST.
+        let _ = tcp.set_zero_linger();
+        if let Ok(tls) = acceptor.accept(tcp).await {
+            drop(tls);
         }
-    });
-    (addr, AbortOnDrop(task))
+    })
+    .await
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -1133,7 +1141,6 @@ impl Drop for AbortOnDrop {
 #[tokio::test]
 async fn a_server_resetting_after_the_handshake_is_a_reset_not_a_rejected_cert() {
     let pki = TestPki::generate();
-    let good_cert = |addr: &str| mtls_args(addr, &pki, pki.client_cert(), pki.client_key());
     // A server that never asks for a client certificate (with one
     // configured or not), and mTLS servers that accepted ours: a TLS 1.2
     // server judges it before its Finished, a TLS 1.3 one before the
@@ -1145,7 +1152,7 @@ async fn a_server_resetting_after_the_handshake_is_a_reset_not_a_rejected_cert()
     ];
     for (kind, config) in servers {
         let (addr, _server) = tls_then_reset(config).await;
-        let mut cases = vec![good_cert(&addr)];
+        let mut cases = vec![client_cert_args(&addr, &pki)];
         if kind == "TLS" {
             cases.push(tls_args(&addr, &pki));
         }
@@ -1182,10 +1189,7 @@ async fn every_fault_is_its_own_connect_error() {
     for (fault, code) in expected {
         let server = fault.start().await;
         // A long timeout: a fault must fail on its own, not by timing out.
-        let flags = ConnArgs {
-            connect_timeout: Duration::from_secs(30),
-            ..args(server.addr())
-        };
+        let flags = args_timing_out(server.addr(), Duration::from_secs(30));
         let err = connect_err(&flags).await;
         assert_eq!(err.code(), code, "{fault:?}: {err}");
         let text = err.to_string();
@@ -1206,16 +1210,14 @@ async fn silent_server_times_out_within_the_connect_timeout() {
         let pki = TestPki::generate();
         let server = Fault::AcceptSilent.start().await;
         let timeout = Duration::from_millis(400);
-        let flags = if tls {
-            ConnArgs {
-                connect_timeout: timeout,
-                ..tls_args(server.addr(), &pki)
-            }
+        let base = if tls {
+            tls_args(server.addr(), &pki)
         } else {
-            ConnArgs {
-                connect_timeout: timeout,
-                ..args(server.addr())
-            }
+            args(server.addr())
+        };
+        let flags = ConnArgs {
+            connect_timeout: timeout,
+            ..base
         };
         let started = Instant::now();
         let err = connect_err(&flags).await;
@@ -1255,14 +1257,9 @@ async fn http2_that_is_not_grpc_connects_then_fails_the_rpc() {
 
 #[tokio::test]
 async fn refused_dns_and_missing_socket_fail_fast_with_their_code() {
-    // Bind then drop to find a port nothing listens on.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
     let long = Duration::from_secs(60);
     let cases = [
-        (format!("127.0.0.1:{port}"), "REFUSED"),
+        (refused_addr(), "REFUSED"),
         ("no-such-host.invalid:50051".to_owned(), "DNS"),
         (
             "unix:///nonexistent-dir/grpc.sock".to_owned(),
@@ -1270,10 +1267,7 @@ async fn refused_dns_and_missing_socket_fail_fast_with_their_code() {
         ),
     ];
     for (addr, code) in cases {
-        let flags = ConnArgs {
-            connect_timeout: long,
-            ..args(&addr)
-        };
+        let flags = args_timing_out(&addr, long);
         // A 60s timeout: only failing fast can give anything but TIMEOUT.
         let err = connect_err(&flags).await;
         assert_eq!(err.code(), code, "{addr}: {err}");
@@ -1309,25 +1303,13 @@ fn client_then_exit(close: bool) -> testkit::servers::CloseCounts {
 #[test]
 fn close_sends_goaway_before_returning() {
     let closes = client_then_exit(true);
-    assert_eq!(
-        closes,
-        testkit::servers::CloseCounts {
-            graceful: 1,
-            abrupt: 0
-        }
-    );
+    assert_eq!((closes.graceful, closes.abrupt), (1, 0), "{closes:?}");
 }
 
 #[test]
 fn exiting_without_close_is_abrupt() {
     let closes = client_then_exit(false);
-    assert_eq!(
-        closes,
-        testkit::servers::CloseCounts {
-            graceful: 0,
-            abrupt: 1
-        }
-    );
+    assert_eq!((closes.graceful, closes.abrupt), (0, 1), "{closes:?}");
 }
 
 // ------------------------------------------- sending before SETTINGS arrive
@@ -1383,10 +1365,7 @@ async fn sending_before_settings_changes_no_verdict() {
         (Fault::Http2NotGrpc, None),
     ] {
         let server = fault.start().await;
-        let flags = ConnArgs {
-            connect_timeout: Duration::from_millis(300),
-            ..args(server.addr())
-        };
+        let flags = args_timing_out(server.addr(), Duration::from_millis(300));
         cases.push((format!("{fault:?}"), flags, code, 1));
         faults.push(server);
     }
@@ -1395,23 +1374,15 @@ async fn sending_before_settings_changes_no_verdict() {
         let addr = tls.addr();
         let t = format!("{transport:?}");
         cases.push((format!("{t} TLS"), tls_args(addr, &pki), None, 1));
-        let untrusted = ConnArgs {
-            tls_ca_cert: Some(pki.foreign_ca_cert()),
-            ..tls_args(addr, &pki)
-        };
         cases.push((
             format!("{t} untrusted"),
-            untrusted,
+            untrusted_args(addr, &pki),
             Some("TLS_UNTRUSTED"),
             1,
         ));
-        let wrong_name = ConnArgs {
-            tls_server_name: Some("wrong.example".into()),
-            ..tls_args(addr, &pki)
-        };
         cases.push((
             format!("{t} wrong name"),
-            wrong_name,
+            wrong_name_args(addr, &pki),
             Some("TLS_NAME_MISMATCH"),
             1,
         ));
@@ -1423,24 +1394,12 @@ async fn sending_before_settings_changes_no_verdict() {
             Some("CLOSED|RESET"),
             5,
         ));
-        for (version, config) in [
-            ("TLS 1.3", pki.mtls_server_config()),
-            ("TLS 1.2", pki.mtls_server_config_tls12()),
-        ] {
-            let mtls = TestServer::builder()
-                .transport(transport)
-                .tls_config(config)
-                .start()
-                .await;
+        for (version, config) in mtls_configs(&pki) {
+            let mtls = tls_config_server(transport, config).await;
             let addr = mtls.addr();
-            let good = mtls_args(addr, &pki, pki.client_cert(), pki.client_key());
+            let good = client_cert_args(addr, &pki);
             cases.push((format!("{t} {version} mTLS"), good, None, 1));
-            let foreign = mtls_args(
-                addr,
-                &pki,
-                pki.foreign_client_cert(),
-                pki.foreign_client_key(),
-            );
+            let foreign = foreign_cert_args(addr, &pki);
             let rejected = Some("TLS_CLIENT_CERT_REJECTED");
             let rounds = REJECTION_ROUNDS;
             cases.push((

@@ -15,54 +15,23 @@ use grpc_probe::exit::Status;
 use grpc_probe::run::{self, Cancel, Sinks};
 use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
 use serde_json::Value;
-use testkit::faults::Fault;
-use testkit::health::SpecHealth;
+use testkit::bin::CliRun as Run;
+use testkit::faults::{Fault, refused_addr};
 use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 use testkit::servers::{HealthKind, TestServer, Transport};
 use testkit::tls::TestPki;
 
-/// What one run printed and returned.
-#[derive(Debug)]
-struct Run {
-    status: Status,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
+/// The reference tool's line for a service that is not serving.
+const NOT_SERVING: &str = "service unhealthy (responded with \"NOT_SERVING\")";
 
-impl Run {
-    fn code(&self) -> u8 {
-        self.status.code()
-    }
-    fn lines(&self) -> Vec<&str> {
-        self.stderr.lines().collect()
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {:?}", self.stdout))
-    }
-}
-
-/// Runs the whole CLI on its own thread (it builds its own runtime, which
-/// cannot nest inside the test's), while the test's runtime keeps serving.
+/// Runs the whole CLI in-process, on its own thread (see
+/// [`testkit::bin::in_process`]).
 async fn probe(args: &[&str]) -> Run {
     let argv: Vec<String> = std::iter::once("grpc-probe")
         .chain(args.iter().copied())
         .map(str::to_owned)
         .collect();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let started = Instant::now();
-        let status = grpc_probe::run_cli(argv, &mut out, &mut err);
-        let _ = tx.send(Run {
-            status,
-            stdout: String::from_utf8_lossy(&out).into_owned(),
-            stderr: String::from_utf8_lossy(&err).into_owned(),
-            elapsed: started.elapsed(),
-        });
-    });
-    rx.await.expect("the probe thread panicked")
+    testkit::bin::in_process(move |out, err| grpc_probe::run_cli(argv, out, err).code()).await
 }
 
 /// Asserts a time-bounded run ended after its deadline and within 500 ms
@@ -76,13 +45,31 @@ fn assert_ends_near(run: &Run, deadline: Duration) {
     );
 }
 
+/// Asserts a run that gave up connecting to `addr` at its deadline of
+/// `millis` ms: exit 2 with the reference tool's line, within 500 ms of
+/// the deadline.
+fn assert_connect_timeout(run: &Run, addr: &str, millis: u64) {
+    assert_only_line(
+        run,
+        2,
+        &format!("timeout: failed to connect service \"{addr}\" within {millis}ms"),
+    );
+    assert_ends_near(run, Duration::from_millis(millis));
+}
+
 fn assert_only_line(run: &Run, code: u8, line: &str) {
-    assert_eq!(run.code(), code, "{run:?}");
+    assert_eq!(run.code, code, "{run:?}");
     assert_eq!(run.lines(), [line], "{run:?}");
 }
 
+/// Asserts exit `code` with a first stderr line that starts with `prefix`.
+fn assert_first_line_starts(run: &Run, code: u8, prefix: &str) {
+    assert_eq!(run.code, code, "{run:?}");
+    assert!(run.lines()[0].starts_with(prefix), "{run:?}");
+}
+
 fn assert_connect_error(run: &Run, addr: &str, reason: &str) {
-    assert_eq!(run.code(), 2, "{run:?}");
+    assert_eq!(run.code, 2, "{run:?}");
     let prefix = format!("error: failed to connect service at \"{addr}\": ");
     let lines = run.lines();
     assert_eq!(lines.len(), 1, "{run:?}");
@@ -93,28 +80,11 @@ fn assert_connect_error(run: &Run, addr: &str, reason: &str) {
     );
 }
 
-/// A port that refuses: bound, then closed.
-fn refused_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    drop(listener);
-    addr
-}
-
-async fn spec_server() -> (TestServer, SpecHealth) {
-    let health = SpecHealth::new();
-    let server = TestServer::builder()
-        .health(HealthKind::Spec(health.clone()))
-        .start()
-        .await;
-    (server, health)
-}
-
 // ---------------------------------------------------------------- health
 
 #[tokio::test]
 async fn serving_exits_0_with_the_reference_line_and_nothing_on_stdout() {
-    let (server, _) = spec_server().await;
+    let (server, _) = TestServer::start_with_spec_health().await;
     let run = probe(&["-addr", server.addr()]).await;
     assert_only_line(&run, 0, "status: SERVING");
     assert_eq!(run.stdout, "");
@@ -122,19 +92,15 @@ async fn serving_exits_0_with_the_reference_line_and_nothing_on_stdout() {
 
 #[tokio::test]
 async fn not_serving_exits_4() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("db", ServingStatus::NotServing);
     let run = probe(&["-addr", server.addr(), "-service=db"]).await;
-    assert_only_line(
-        &run,
-        4,
-        "service unhealthy (responded with \"NOT_SERVING\")",
-    );
+    assert_only_line(&run, 4, NOT_SERVING);
 }
 
 #[tokio::test]
 async fn unknown_service_is_not_found_so_exit_3() {
-    let (server, _) = spec_server().await;
+    let (server, _) = TestServer::start_with_spec_health().await;
     let run = probe(&["-addr", server.addr(), "-service", "nope"]).await;
     assert_only_line(
         &run,
@@ -145,30 +111,25 @@ async fn unknown_service_is_not_found_so_exit_3() {
 
 #[tokio::test]
 async fn a_server_without_health_is_unimplemented_so_exit_3() {
-    let server = TestServer::builder().health(HealthKind::None).start().await;
+    let server = TestServer::start_with_health(HealthKind::None).await;
     let run = probe(&["-addr", server.addr()]).await;
-    assert_eq!(run.code(), 3, "{run:?}");
-    assert!(
-        run.lines()[0].starts_with(
-            "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): "
-        ),
-        "{run:?}"
+    assert_first_line_starts(
+        &run,
+        3,
+        "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): ",
     );
 }
 
 #[tokio::test]
 async fn tonic_health_answers_too() {
-    let server = TestServer::builder()
-        .health(HealthKind::Tonic)
-        .start()
-        .await;
+    let server = TestServer::start_with_health(HealthKind::Tonic).await;
     let run = probe(&["-addr", server.addr()]).await;
     assert_only_line(&run, 0, "status: SERVING");
 }
 
 #[tokio::test]
 async fn a_hanging_handler_times_out_at_the_rpc_timeout_exit_3() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set_hang(true);
     let run = probe(&["-addr", server.addr(), "-rpc-timeout=300ms"]).await;
     assert_only_line(&run, 3, "timeout: health rpc did not complete within 300ms");
@@ -184,9 +145,9 @@ async fn a_hanging_handler_times_out_at_the_rpc_timeout_exit_3() {
 
 #[tokio::test]
 async fn the_connection_is_closed_gracefully() {
-    let (server, _) = spec_server().await;
+    let (server, _) = TestServer::start_with_spec_health().await;
     let run = probe(&["-addr", server.addr()]).await;
-    assert_eq!(run.code(), 0);
+    assert_eq!(run.code, 0);
     let closes = server.wait_for_closes(1, Duration::from_secs(2)).await;
     assert_eq!((closes.graceful, closes.abrupt), (1, 0), "{closes:?}");
 }
@@ -213,15 +174,7 @@ async fn dns_failure_exit_2() {
 async fn a_silent_server_is_a_connect_timeout_exit_2() {
     let server = Fault::AcceptSilent.start().await;
     let run = probe(&["-addr", server.addr(), "-connect-timeout", "300ms"]).await;
-    assert_only_line(
-        &run,
-        2,
-        &format!(
-            "timeout: failed to connect service \"{}\" within 300ms",
-            server.addr()
-        ),
-    );
-    assert_ends_near(&run, Duration::from_millis(300));
+    assert_connect_timeout(&run, server.addr(), 300);
 }
 
 #[tokio::test]
@@ -242,25 +195,19 @@ async fn every_pre_settings_fault_is_a_connection_failure() {
 async fn http2_that_is_not_grpc_connects_and_fails_the_rpc_exit_3() {
     let server = Fault::Http2NotGrpc.start().await;
     let run = probe(&["-addr", server.addr()]).await;
-    assert_eq!(run.code(), 3, "{run:?}");
+    assert_eq!(run.code, 3, "{run:?}");
 }
 
 #[tokio::test]
 async fn ipv6_unix_and_colon_port_targets() {
-    let v6 = TestServer::builder()
-        .transport(Transport::Ipv6)
-        .start()
-        .await;
+    let v6 = TestServer::start_on(Transport::Ipv6).await;
     assert_only_line(&probe(&["-addr", v6.addr()]).await, 0, "status: SERVING");
 
-    let unix = TestServer::builder()
-        .transport(Transport::Unix)
-        .start()
-        .await;
+    let unix = TestServer::start_on(Transport::Unix).await;
     assert_only_line(&probe(&["-addr", unix.addr()]).await, 0, "status: SERVING");
 
-    let (tcp, _) = spec_server().await;
-    let port = tcp.addr().rsplit(':').next().expect("port").to_owned();
+    let (tcp, _) = TestServer::start_with_spec_health().await;
+    let port = tcp.port();
     let run = probe(&["-addr", &format!(":{port}")]).await;
     assert_only_line(&run, 0, "status: SERVING");
     let authority = tcp.last_request().and_then(|r| r.authority);
@@ -272,7 +219,7 @@ async fn ipv6_unix_and_colon_port_targets() {
 
 #[tokio::test]
 async fn headers_user_agent_gzip_and_authority_reach_the_server() {
-    let (server, _) = spec_server().await;
+    let (server, _) = TestServer::start_with_spec_health().await;
     let run = probe(&[
         "-addr",
         server.addr(),
@@ -285,7 +232,7 @@ async fn headers_user_agent_gzip_and_authority_reach_the_server() {
         "-v",
     ])
     .await;
-    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.code, 0, "{run:?}");
     let request = server.last_request().expect("a request arrived");
     assert_eq!(request.header("authorization"), Some("Bearer s3cret"));
     assert_eq!(request.header_all("x-trace-bin").len(), 1);
@@ -304,8 +251,8 @@ async fn headers_user_agent_gzip_and_authority_reach_the_server() {
 
 #[tokio::test]
 async fn the_default_user_agent_is_the_reference_tools() {
-    let (server, _) = spec_server().await;
-    assert_eq!(probe(&["-addr", server.addr()]).await.code(), 0);
+    let (server, _) = TestServer::start_with_spec_health().await;
+    assert_eq!(probe(&["-addr", server.addr()]).await.code, 0);
     let ua = server
         .last_request()
         .and_then(|r| r.user_agent().map(str::to_owned));
@@ -319,33 +266,21 @@ async fn tls_verification_outcomes() {
     let pki = TestPki::generate();
     let server = TestServer::builder().tls(&pki).start().await;
     let addr = server.addr();
-    let ca = pki.ca_cert();
-    let ca = ca.to_str().expect("utf-8 path");
-    let foreign = pki.foreign_ca_cert();
-    let foreign = foreign.to_str().expect("utf-8 path");
 
-    let ok = probe(&["-addr", addr, "-tls", "-tls-ca-cert", ca]).await;
+    let ok = probe(&pki.tls_args(&["-addr", addr])).await;
     assert_only_line(&ok, 0, "status: SERVING");
 
-    let untrusted = probe(&["-addr", addr, "-tls", "-tls-ca-cert", foreign]).await;
+    let untrusted = probe(&pki.untrusted_tls_args(&["-addr", addr])).await;
     assert_connect_error(&untrusted, addr, "not trusted");
 
-    let wrong_name = probe(&[
-        "-addr",
-        addr,
-        "-tls",
-        "-tls-ca-cert",
-        ca,
-        "-tls-server-name=other.example",
-    ])
-    .await;
+    let wrong_name = probe(&pki.tls_args(&["-addr", addr, "-tls-server-name=other.example"])).await;
     assert_connect_error(&wrong_name, addr, "not valid for");
 
     let skip = probe(&["-addr", addr, "-tls", "-tls-no-verify"]).await;
     assert_only_line(&skip, 0, "status: SERVING");
 
     let plaintext_client = probe(&["-addr", addr, "-connect-timeout=5s"]).await;
-    assert_eq!(plaintext_client.code(), 2, "{plaintext_client:?}");
+    assert_eq!(plaintext_client.code, 2, "{plaintext_client:?}");
 }
 
 #[tokio::test]
@@ -353,7 +288,7 @@ async fn server_name_override_verifies_against_the_given_name() {
     let pki = TestPki::generate();
     let server = TestServer::builder().tls(&pki).start().await;
     // Dial by IP, verify as "localhost": only the override makes it pass.
-    let port = server.addr().rsplit(':').next().expect("port").to_owned();
+    let port = server.port();
     let ca = pki.ca_cert().to_string_lossy().into_owned();
     let run = probe(&[
         &format!("-addr=127.0.0.1:{port}"),
@@ -367,7 +302,7 @@ async fn server_name_override_verifies_against_the_given_name() {
 
 #[tokio::test]
 async fn tls_client_against_a_plaintext_server_is_named() {
-    let (server, _) = spec_server().await;
+    let (server, _) = TestServer::start_with_spec_health().await;
     let run = probe(&["-addr", server.addr(), "-tls", "-tls-no-verify"]).await;
     assert_connect_error(&run, server.addr(), "plaintext");
 }
@@ -377,38 +312,13 @@ async fn mtls_with_without_and_with_a_foreign_client_cert() {
     let pki = TestPki::generate();
     let server = TestServer::builder().mtls(&pki).start().await;
     let addr = server.addr();
-    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let (ca, cert, key) = (s(pki.ca_cert()), s(pki.client_cert()), s(pki.client_key()));
-    let (fcert, fkey) = (s(pki.foreign_client_cert()), s(pki.foreign_client_key()));
 
-    let with = probe(&[
-        "-addr",
-        addr,
-        "-tls",
-        "-tls-ca-cert",
-        &ca,
-        "-tls-client-cert",
-        &cert,
-        "-tls-client-key",
-        &key,
-    ])
-    .await;
+    let with = probe(&pki.mtls_args(&["-addr", addr])).await;
     assert_only_line(&with, 0, "status: SERVING");
 
-    let without = probe(&["-addr", addr, "-tls", "-tls-ca-cert", &ca]).await;
+    let without = probe(&pki.tls_args(&["-addr", addr])).await;
 
-    let foreign = probe(&[
-        "-addr",
-        addr,
-        "-tls",
-        "-tls-ca-cert",
-        &ca,
-        "-tls-client-cert",
-        &fcert,
-        "-tls-client-key",
-        &fkey,
-    ])
-    .await;
+    let foreign = probe(&pki.foreign_mtls_args(&["-addr", addr])).await;
     // Exit 2 and the reference wording, with the same reason whether the
     // server's TLS alert or its TCP reset is read first.
     let failed = |reason: &str| format!("error: failed to connect service at \"{addr}\": {reason}");
@@ -432,8 +342,7 @@ async fn tls_over_a_unix_socket() {
         .tls(&pki)
         .start()
         .await;
-    let ca = pki.ca_cert().to_string_lossy().into_owned();
-    let run = probe(&["-addr", server.addr(), "-tls", "-tls-ca-cert", &ca]).await;
+    let run = probe(&pki.tls_args(&["-addr", server.addr()])).await;
     assert_only_line(&run, 0, "status: SERVING");
 }
 
@@ -542,26 +451,26 @@ async fn every_bad_flag_rule_exits_1_with_one_line_before_any_connection() {
         (vec!["-addr=h:1", "-rpc-header=novalue"], "-rpc-header"),
     ] {
         let run = probe(&args).await;
-        assert_eq!(run.code(), 1, "{run:?}");
+        assert_eq!(run.code, 1, "{run:?}");
         assert_eq!(run.lines().len(), 1, "{run:?}");
         assert!(run.stderr.contains(needle), "{needle}: {run:?}");
     }
 
     // An unreadable file is a usage error too (the reference tool's exit 1).
     let run = probe(&["-addr=h:1", "-tls", &format!("-tls-ca-cert={missing}")]).await;
-    assert_eq!(run.code(), 1, "{run:?}");
+    assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("missing.pem"), "{run:?}");
 }
 
 #[tokio::test]
 async fn arguments_after_the_flags_are_ignored_as_the_reference_does() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("down", ServingStatus::NotServing);
     let addr = server.addr();
     // Go's flag package stops at "stray": the -service after it is not
     // read, so the default service ("", serving) is checked.
     let run = probe(&["-addr", addr, "stray", "-service=down"]).await;
-    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.lines(),
         [
@@ -571,7 +480,7 @@ async fn arguments_after_the_flags_are_ignored_as_the_reference_does() {
         "{run:?}"
     );
     let run = probe(&["-addr", addr, "-service=down", "--", "-v"]).await;
-    assert_eq!(run.code(), 4, "{run:?}");
+    assert_eq!(run.code, 4, "{run:?}");
     assert_eq!(
         run.lines(),
         [
@@ -592,17 +501,17 @@ async fn spiffe_exits_20_and_version_and_help_exit_0() {
     );
     let run = probe(&["-version"]).await;
     assert_eq!(
-        (run.code(), run.stdout.trim()),
+        (run.code, run.stdout.trim()),
         (0, env!("CARGO_PKG_VERSION"))
     );
     let run = probe(&["-help"]).await;
-    assert_eq!(run.code(), 0);
+    assert_eq!(run.code, 0);
     assert!(run.stdout.contains("--rpc-timeout"), "{run:?}");
 }
 
 #[tokio::test]
 async fn go_flag_spellings_all_work() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("a", ServingStatus::NotServing);
     let addr = server.addr();
     for args in [
@@ -631,11 +540,7 @@ async fn go_flag_spellings_all_work() {
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let run = probe(&args).await;
-        assert_only_line(
-            &run,
-            4,
-            "service unhealthy (responded with \"NOT_SERVING\")",
-        );
+        assert_only_line(&run, 4, NOT_SERVING);
     }
 }
 
@@ -643,17 +548,17 @@ async fn go_flag_spellings_all_work() {
 
 #[tokio::test]
 async fn several_services_are_checked_on_one_connection_and_combined() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("a", ServingStatus::Serving);
     health.set("b", ServingStatus::NotServing);
     let addr = server.addr();
 
     let run = probe(&["-addr", addr, "-service=a", "-service="]).await;
-    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.lines(), ["a: status: SERVING", "\"\": status: SERVING"]);
 
     let run = probe(&["-addr", addr, "-service=a", "-service=b"]).await;
-    assert_eq!(run.code(), 4, "{run:?}");
+    assert_eq!(run.code, 4, "{run:?}");
     assert_eq!(
         run.lines(),
         [
@@ -663,11 +568,7 @@ async fn several_services_are_checked_on_one_connection_and_combined() {
     );
 
     let run = probe(&["-addr", addr, "-service=b", "-service=zzz", "-service=a"]).await;
-    assert_eq!(
-        run.code(),
-        3,
-        "an RPC failure outranks not serving: {run:?}"
-    );
+    assert_eq!(run.code, 3, "an RPC failure outranks not serving: {run:?}");
     assert_eq!(run.lines().len(), 3);
     assert!(run.lines()[1].starts_with("zzz: error: health rpc failed: NOT_FOUND"));
 
@@ -694,17 +595,35 @@ fn assert_valid(validator: &jsonschema::Validator, value: &Value) {
     );
 }
 
+/// The run's stdout as one JSON document, checked against the schema.
+fn valid_json(validator: &jsonschema::Validator, run: &Run) -> Value {
+    let value = run.json();
+    assert_valid(validator, &value);
+    value
+}
+
+/// Each line of `text` (the stdout of `--watch --json`) as JSON, each
+/// checked against the schema.
+fn valid_json_lines(validator: &jsonschema::Validator, text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| {
+            let value = serde_json::from_str(line).expect("each stdout line is JSON");
+            assert_valid(validator, &value);
+            value
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn json_output_matches_the_schema_in_every_outcome() {
     let validator = schema();
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("down", ServingStatus::NotServing);
     let addr = server.addr().to_owned();
     let refused = refused_addr();
 
     let serving = probe(&["-addr", &addr, "--output", "json"]).await;
-    let v = serving.json();
-    assert_valid(&validator, &v);
+    let v = valid_json(&validator, &serving);
     assert_eq!(v["exit_code"], 0);
     assert_eq!(v["target"], addr.as_str());
     assert_eq!(v["error"], Value::Null);
@@ -722,8 +641,7 @@ async fn json_output_matches_the_schema_in_every_outcome() {
         "-service=gone",
     ])
     .await;
-    let v = mixed.json();
-    assert_valid(&validator, &v);
+    let v = valid_json(&validator, &mixed);
     assert_eq!(v["exit_code"], 3);
     assert_eq!(v["results"][0]["status"], "NOT_SERVING");
     assert_eq!(v["results"][1]["status"], Value::Null);
@@ -731,8 +649,7 @@ async fn json_output_matches_the_schema_in_every_outcome() {
     assert_eq!(v["error"]["kind"], "rpc");
 
     let failed = probe(&["-addr", &refused, "--json"]).await;
-    let v = failed.json();
-    assert_valid(&validator, &v);
+    let v = valid_json(&validator, &failed);
     assert_eq!(v["exit_code"], 2);
     assert_eq!(v["error"]["kind"], "connect");
     assert_eq!(v["error"]["code"], "REFUSED");
@@ -740,8 +657,7 @@ async fn json_output_matches_the_schema_in_every_outcome() {
 
     health.set_hang(true);
     let timeout = probe(&["-addr", &addr, "--json", "-rpc-timeout=100ms"]).await;
-    let v = timeout.json();
-    assert_valid(&validator, &v);
+    let v = valid_json(&validator, &timeout);
     assert_eq!(v["error"]["code"], "DEADLINE_EXCEEDED");
 }
 
@@ -749,7 +665,7 @@ async fn json_output_matches_the_schema_in_every_outcome() {
 
 #[tokio::test]
 async fn overall_timeout_cuts_the_rpc_and_names_the_effective_value() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set_hang(true);
     let run = probe(&[
         "-addr",
@@ -758,7 +674,7 @@ async fn overall_timeout_cuts_the_rpc_and_names_the_effective_value() {
         "--timeout=400ms",
     ])
     .await;
-    assert_eq!(run.code(), 3, "{run:?}");
+    assert_eq!(run.code, 3, "{run:?}");
     let line = run.lines()[0];
     assert!(
         line.starts_with("timeout: health rpc did not complete within ") && !line.ends_with("10s"),
@@ -778,20 +694,12 @@ async fn overall_timeout_cuts_the_connect() {
         "300ms",
     ])
     .await;
-    assert_only_line(
-        &run,
-        2,
-        &format!(
-            "timeout: failed to connect service \"{}\" within 300ms",
-            server.addr()
-        ),
-    );
-    assert_ends_near(&run, Duration::from_millis(300));
+    assert_connect_timeout(&run, server.addr(), 300);
 }
 
 #[tokio::test]
 async fn wait_retries_until_serving() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("late", ServingStatus::NotServing);
     let flip = health.clone();
     tokio::spawn(async move {
@@ -805,14 +713,10 @@ async fn wait_retries_until_serving() {
 
 #[tokio::test]
 async fn wait_gives_up_with_the_last_attempts_code() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("never", ServingStatus::NotServing);
     let run = probe(&["-addr", server.addr(), "-service=never", "--wait=600ms"]).await;
-    assert_only_line(
-        &run,
-        4,
-        "service unhealthy (responded with \"NOT_SERVING\")",
-    );
+    assert_only_line(&run, 4, NOT_SERVING);
     assert!(server.accepted() >= 3, "it retried: {}", server.accepted());
     // It stops when the next attempt could not start in time.
     assert!(run.elapsed < Duration::from_millis(1100), "{run:?}");
@@ -843,22 +747,21 @@ impl Shared {
         String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
     }
     async fn wait_for_lines(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.text().lines().count() < n {
-            assert!(
-                Instant::now() < deadline,
-                "never saw {n} lines in {:?}",
-                self.text()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.wait_until(&format!("{n} lines"), |text| text.lines().count() >= n)
+            .await;
     }
     async fn wait_for(&self, needle: &str) {
+        self.wait_until(&format!("{needle:?}"), |text| text.contains(needle))
+            .await;
+    }
+    /// Waits (up to 5 s, failing the test after) until the text so far
+    /// shows `what`, as `seen` tells.
+    async fn wait_until(&self, what: &str, seen: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.text().contains(needle) {
+        while !seen(&self.text()) {
             assert!(
                 Instant::now() < deadline,
-                "never saw {needle:?} in {:?}",
+                "never saw {what} in {:?}",
                 self.text()
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -874,78 +777,69 @@ fn config(args: &[&str]) -> cli::Config {
     }
 }
 
-/// A cancel the test fires by hand, as a signal would.
-fn manual_cancel() -> (tokio::sync::oneshot::Sender<&'static str>, Cancel<'static>) {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let cancel: Cancel<'static> = Box::pin(async move { rx.await.unwrap_or("interrupt") });
-    (tx, cancel)
+/// Runs the async core on `args`, writing to `out` and `err` (clones of
+/// which the test reads while it runs), until it ends or `cancel` fires.
+async fn execute(args: &[&str], cancel: Cancel<'_>, out: &Shared, err: &Shared) -> Status {
+    let config = config(args);
+    let (mut o, mut e) = (out.clone(), err.clone());
+    let mut sinks = Sinks {
+        stdout: &mut o,
+        stderr: &mut e,
+    };
+    run::execute(&config, cancel, &mut sinks).await
 }
 
-async fn execute(
-    config: cli::Config,
-    cancel: Cancel<'static>,
-    out: Shared,
-    err: Shared,
-) -> (Status, Shared, Shared) {
-    let (mut o, mut e) = (out.clone(), err.clone());
-    let status = run::execute(
-        &config,
-        cancel,
-        &mut Sinks {
-            stdout: &mut o,
-            stderr: &mut e,
-        },
-    )
-    .await;
-    (status, out, err)
+/// [`execute`], cancelled as a signal would once `signal` (which may drive
+/// the server meanwhile) ends with the signal's name; returns when both the
+/// run and `signal` have ended.
+async fn execute_until_signal(
+    args: &[&str],
+    out: &Shared,
+    err: &Shared,
+    signal: impl Future<Output = &'static str>,
+) -> Status {
+    let (fire, fired) = tokio::sync::oneshot::channel();
+    let cancel: Cancel<'static> = Box::pin(async move { fired.await.unwrap_or("interrupt") });
+    let send = async {
+        let _ = fire.send(signal.await);
+    };
+    let (status, ()) = tokio::join!(execute(args, cancel, out, err), send);
+    status
+}
+
+/// Asserts stderr opens with the line that reports cancellation by `signal`.
+fn assert_cancelled_by(err: &Shared, signal: &str) {
+    let text = err.text();
+    let line = format!("cancellation received (signal: {signal})\n");
+    assert!(text.starts_with(&line), "{text}");
 }
 
 #[tokio::test]
 async fn a_signal_while_connecting_exits_2_and_during_the_rpc_exits_3() {
     let silent = Fault::AcceptSilent.start().await;
-    let (fire, cancel) = manual_cancel();
-    let run = execute(
-        config(&["-addr", silent.addr(), "-connect-timeout=10s"]),
-        cancel,
-        Shared::default(),
-        Shared::default(),
-    );
-    let signal = async {
+    let err = Shared::default();
+    let args = ["-addr", silent.addr(), "-connect-timeout=10s"];
+    let status = execute_until_signal(&args, &Shared::default(), &err, async {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let _ = fire.send("interrupt");
-    };
-    let ((status, _, err), ()) = tokio::join!(run, signal);
+        "interrupt"
+    })
+    .await;
     assert_eq!(status, Status::ConnectFailure);
-    assert!(
-        err.text()
-            .starts_with("cancellation received (signal: interrupt)\n"),
-        "{}",
-        err.text()
-    );
+    assert_cancelled_by(&err, "interrupt");
 
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set_hang(true);
-    let (fire, cancel) = manual_cancel();
-    let run = execute(
-        config(&["-addr", server.addr(), "-rpc-timeout=10s"]),
-        cancel,
-        Shared::default(),
-        Shared::default(),
-    );
-    let signal = async {
+    let err = Shared::default();
+    let args = ["-addr", server.addr(), "-rpc-timeout=10s"];
+    let status = execute_until_signal(&args, &Shared::default(), &err, async {
         while server.requests().is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let _ = fire.send("terminated");
-    };
-    let ((status, _, err), ()) = tokio::join!(run, signal);
+        "terminated"
+    })
+    .await;
     assert_eq!(status, Status::RpcFailure);
-    assert!(
-        err.text()
-            .starts_with("cancellation received (signal: terminated)\n"),
-        "{}",
-        err.text()
-    );
+    assert_cancelled_by(&err, "terminated");
 }
 
 // ---------------------------------------------------------------- watch
@@ -953,19 +847,13 @@ async fn a_signal_while_connecting_exits_2_and_during_the_rpc_exits_3() {
 #[tokio::test]
 async fn watch_prints_each_change_and_ends_with_the_last_status() {
     let validator = schema();
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("w", ServingStatus::Serving);
-    let (fire, cancel) = manual_cancel();
-    let err = Shared::default();
-    let run = execute(
-        config(&["-addr", server.addr(), "-service=w", "--watch", "--json"]),
-        cancel,
-        Shared::default(),
-        err.clone(),
-    );
+    let (out, err) = (Shared::default(), Shared::default());
+    let args = ["-addr", server.addr(), "-service=w", "--watch", "--json"];
     // Each flip only after the previous status was printed, so no change
     // is coalesced away.
-    let flips = async {
+    let status = execute_until_signal(&args, &out, &err, async {
         err.wait_for_lines(1).await;
         health.set("w", ServingStatus::NotServing);
         err.wait_for_lines(2).await;
@@ -973,55 +861,42 @@ async fn watch_prints_each_change_and_ends_with_the_last_status() {
         err.wait_for_lines(3).await;
         health.set("w", ServingStatus::NotServing);
         err.wait_for_lines(4).await;
-        let _ = fire.send("interrupt");
-    };
-    let ((status, out, err), ()) = tokio::join!(run, flips);
+        "interrupt"
+    })
+    .await;
     let text = err.text();
     assert_eq!(status, Status::NotServing, "{text}");
     assert_eq!(
         text.lines().collect::<Vec<_>>(),
         [
             "status: SERVING",
-            "service unhealthy (responded with \"NOT_SERVING\")",
+            NOT_SERVING,
             "status: SERVING",
-            "service unhealthy (responded with \"NOT_SERVING\")",
+            NOT_SERVING,
             "cancellation received (signal: interrupt)",
         ]
     );
-    let lines: Vec<Value> = out
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
-        .collect();
+    let lines = valid_json_lines(&validator, &out.text());
     assert_eq!(lines.len(), 4);
-    for line in &lines {
-        assert_valid(&validator, line);
-    }
     assert_eq!(lines[1]["status"], "NOT_SERVING");
 }
 
 #[tokio::test]
 async fn watch_follows_several_services_on_one_connection() {
     let validator = schema();
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("a", ServingStatus::Serving);
     health.set("b", ServingStatus::Serving);
-    let (fire, cancel) = manual_cancel();
-    let err = Shared::default();
-    let run = execute(
-        config(&[
-            "-addr",
-            server.addr(),
-            "-service=a",
-            "-service=b",
-            "--watch",
-            "--json",
-        ]),
-        cancel,
-        Shared::default(),
-        err.clone(),
-    );
-    let flips = async {
+    let (out, err) = (Shared::default(), Shared::default());
+    let args = [
+        "-addr",
+        server.addr(),
+        "-service=a",
+        "-service=b",
+        "--watch",
+        "--json",
+    ];
+    let status = execute_until_signal(&args, &out, &err, async {
         err.wait_for_lines(2).await;
         health.set("b", ServingStatus::NotServing);
         err.wait_for("b: service unhealthy").await;
@@ -1029,9 +904,9 @@ async fn watch_follows_several_services_on_one_connection() {
         err.wait_for("a: service unhealthy").await;
         health.set("a", ServingStatus::Serving);
         err.wait_for_lines(5).await;
-        let _ = fire.send("terminated");
-    };
-    let ((status, out, err), ()) = tokio::join!(run, flips);
+        "terminated"
+    })
+    .await;
     let text = err.text();
     // b was last NOT_SERVING, so the run ends with 4.
     assert_eq!(status, Status::NotServing, "{text}");
@@ -1053,15 +928,8 @@ async fn watch_follows_several_services_on_one_connection() {
         ],
         "{text}"
     );
-    let json: Vec<Value> = out
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
-        .collect();
+    let json = valid_json_lines(&validator, &out.text());
     assert_eq!(json.len(), 5);
-    for line in &json {
-        assert_valid(&validator, line);
-    }
     assert_eq!(
         (json[2]["service"].as_str(), json[2]["status"].as_str()),
         (Some("b"), Some("NOT_SERVING"))
@@ -1072,32 +940,23 @@ async fn watch_follows_several_services_on_one_connection() {
 
 #[tokio::test]
 async fn watch_streams_service_unknown_and_ends_at_the_timeout() {
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     let (out, err) = (Shared::default(), Shared::default());
     let started = Instant::now();
-    let cfg = config(&[
+    let args = [
         "-addr",
         server.addr(),
         "-service=later",
         "--watch",
         "--timeout=600ms",
-    ]);
+    ];
     let flip = health.clone();
     let watcher = err.clone();
     tokio::spawn(async move {
         watcher.wait_for("SERVICE_UNKNOWN").await;
         flip.set("later", ServingStatus::Serving);
     });
-    let (mut o, mut e) = (out.clone(), err.clone());
-    let status = run::execute(
-        &cfg,
-        run::never_cancel(),
-        &mut Sinks {
-            stdout: &mut o,
-            stderr: &mut e,
-        },
-    )
-    .await;
+    let status = execute(&args, run::never_cancel(), &out, &err).await;
     let elapsed = started.elapsed();
     assert_eq!(status, Status::Serving, "{}", err.text());
     assert_eq!(
@@ -1116,12 +975,9 @@ async fn watch_streams_service_unknown_and_ends_at_the_timeout() {
 
 #[tokio::test]
 async fn watch_on_tonic_health_for_an_unknown_service_exits_3() {
-    let server = TestServer::builder()
-        .health(HealthKind::Tonic)
-        .start()
-        .await;
+    let server = TestServer::start_with_health(HealthKind::Tonic).await;
     let run = probe(&["-addr", server.addr(), "-service=nope", "--watch"]).await;
-    assert_eq!(run.code(), 3, "{run:?}");
+    assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.contains("NOT_FOUND"), "{run:?}");
 }
 
@@ -1130,8 +986,7 @@ async fn watch_that_cannot_connect_exits_2_with_one_json_line() {
     let addr = refused_addr();
     let run = probe(&["-addr", &addr, "--watch", "--json"]).await;
     assert_connect_error(&run, &addr, "connection refused");
-    let v = run.json();
-    assert_valid(&schema(), &v);
+    let v = valid_json(&schema(), &run);
     assert_eq!(v["error"]["code"], "REFUSED");
     assert!(v["time"].is_string());
 }
@@ -1141,11 +996,11 @@ async fn watch_that_cannot_connect_exits_2_with_one_json_line() {
 #[tokio::test]
 async fn list_reports_every_service() {
     let validator = schema();
-    let (server, health) = spec_server().await;
+    let (server, health) = TestServer::start_with_spec_health().await;
     health.set("b", ServingStatus::NotServing);
     health.set("a", ServingStatus::Serving);
     let run = probe(&["-addr", server.addr(), "--list", "--json"]).await;
-    assert_eq!(run.code(), 4, "{run:?}");
+    assert_eq!(run.code, 4, "{run:?}");
     assert_eq!(
         run.lines(),
         [
@@ -1154,25 +1009,21 @@ async fn list_reports_every_service() {
             "b: service unhealthy (responded with \"NOT_SERVING\")"
         ]
     );
-    let v = run.json();
-    assert_valid(&validator, &v);
+    let v = valid_json(&validator, &run);
     assert_eq!(v["results"].as_array().map(Vec::len), Some(3));
 
     health.set("b", ServingStatus::Serving);
-    assert_eq!(probe(&["-addr", server.addr(), "--list"]).await.code(), 0);
+    assert_eq!(probe(&["-addr", server.addr(), "--list"]).await.code, 0);
 }
 
 #[tokio::test]
 async fn list_on_a_server_without_it_exits_3_saying_so() {
-    let server = TestServer::builder()
-        .health(HealthKind::Tonic)
-        .start()
-        .await;
+    let server = TestServer::start_with_health(HealthKind::Tonic).await;
     let run = probe(&["-addr", server.addr(), "--list"]).await;
-    assert_eq!(run.code(), 3, "{run:?}");
-    assert!(
-        run.lines()[0].starts_with("error: this server does not implement the health List RPC"),
-        "{run:?}"
+    assert_first_line_starts(
+        &run,
+        3,
+        "error: this server does not implement the health List RPC",
     );
 }
 
@@ -1192,26 +1043,21 @@ async fn real_peers_serving_not_serving_unknown_and_list() {
             .await
             .expect("set a status");
         let run = probe(&["-addr", &addr, "-service=svc"]).await;
-        assert_only_line(
-            &run,
-            4,
-            "service unhealthy (responded with \"NOT_SERVING\")",
-        );
+        assert_only_line(&run, 4, NOT_SERVING);
 
         let run = probe(&["-addr", &addr, "-service=unknown.Service"]).await;
-        assert_eq!(run.code(), 3, "{kind}: {run:?}");
+        assert_eq!(run.code, 3, "{kind}: {run:?}");
         assert!(run.stderr.contains("NOT_FOUND"), "{kind}: {run:?}");
 
         let run = probe(&["-addr", &addr, "-service=", "-service=svc", "--json"]).await;
-        assert_eq!(run.code(), 4, "{kind}: {run:?}");
-        assert_valid(&schema(), &run.json());
+        assert_eq!(run.code, 4, "{kind}: {run:?}");
+        valid_json(&schema(), &run);
     }
 }
 
 #[tokio::test]
 async fn real_peers_over_tls_and_unix_sockets() {
     let pki = TestPki::generate();
-    let ca = pki.ca_cert().to_string_lossy().into_owned();
     for kind in PeerKind::ALL {
         let tls = PeerOptions {
             tls: Some((pki.server_cert(), pki.server_key())),
@@ -1221,10 +1067,10 @@ async fn real_peers_over_tls_and_unix_sockets() {
             continue;
         };
         let addr = peer.addr();
-        let run = probe(&["-addr", &addr, "-tls", "-tls-ca-cert", &ca]).await;
+        let run = probe(&pki.tls_args(&["-addr", &addr])).await;
         assert_only_line(&run, 0, "status: SERVING");
         let run = probe(&["-addr", &addr, "-connect-timeout=5s"]).await;
-        assert_eq!(run.code(), 2, "{kind}: plaintext to a TLS peer: {run:?}");
+        assert_eq!(run.code, 2, "{kind}: plaintext to a TLS peer: {run:?}");
         drop(peer);
 
         let dir = tempfile::tempdir().expect("temp dir");

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use grpc_probe::conn::{self, ConnArgs, ConnectError};
+use grpc_probe::conn::{self, ConnArgs, ConnectError, ConnectOptions};
 use testkit::servers::TestServer;
 use testkit::tls::{CustomServerCert, ExtendedKeyUsagePurpose, ServerCertSpec, TestPki};
 
@@ -24,21 +24,35 @@ fn args(addr: &str, ca: PathBuf) -> ConnArgs {
     }
 }
 
-async fn serve(cert: &CustomServerCert) -> TestServer {
-    TestServer::builder()
+/// A TLS server presenting a certificate made to `spec` by `pki`, and that
+/// certificate.
+async fn serve(pki: &TestPki, spec: &ServerCertSpec) -> (TestServer, CustomServerCert) {
+    let cert = pki.server_with(spec);
+    let server = TestServer::builder()
         .tls_config(cert.config.clone())
         .start()
-        .await
+        .await;
+    (server, cert)
+}
+
+fn options(args: &ConnArgs) -> ConnectOptions {
+    args.to_options(UA)
+        .unwrap_or_else(|e| panic!("flags {args:?} should be valid: {e}"))
 }
 
 async fn connect_err(args: &ConnArgs) -> ConnectError {
-    let options = args
-        .to_options(UA)
-        .unwrap_or_else(|e| panic!("flags {args:?} should be valid: {e}"));
-    match conn::connect(&options).await {
+    match conn::connect(&options(args)).await {
         Ok(_) => panic!("connect to {:?} should have failed", args.addr),
         Err(e) => e,
     }
+}
+
+/// The error as `CODE: message`, once the message is shown to be plain
+/// (see [`assert_plain`]).
+fn described(err: &ConnectError) -> String {
+    let message = err.to_string();
+    assert_plain(&message);
+    format!("{}: {message}", err.code())
 }
 
 /// The message is one line with no trace of Rust `Debug` output.
@@ -60,47 +74,44 @@ fn assert_plain(message: &str) {
     }
 }
 
-/// Connects to a server presenting a certificate made to `spec` (trusting
-/// the PKI's CA, or the certificate itself when it is self-signed) and
-/// returns the error as `CODE: message` (`the_good_twin_connects` shows
-/// that the same setup without the flaw connects).
-async fn failure(pki: &TestPki, spec: ServerCertSpec, self_signed: bool) -> String {
-    let bad = pki.server_with(&spec);
-    let server = serve(&bad).await;
-    let ca = if self_signed {
-        bad.cert.clone()
-    } else {
-        pki.ca_cert()
-    };
-    let err = connect_err(&args(server.addr(), ca)).await;
-    let message = err.to_string();
-    assert_plain(&message);
-    format!("{}: {message}", err.code())
+/// Connects to a server presenting a certificate made to `spec` by a fresh
+/// PKI (trusting its CA, or the certificate itself when it is
+/// self-signed) and returns the error as `CODE: message`
+/// (`the_good_twin_connects` shows that the same setup without the flaw
+/// connects).
+async fn failure(spec: ServerCertSpec, self_signed: bool) -> String {
+    let pki = TestPki::generate();
+    let (server, bad) = serve(&pki, &spec).await;
+    let ca = if self_signed { bad.cert } else { pki.ca_cert() };
+    described(&connect_err(&args(server.addr(), ca)).await)
 }
 
-/// Splits `... (current time T)` into the text before and `T`, checking
-/// that `T` is an RFC 3339 UTC time.
-fn split_current_time(message: &str) -> (&str, &str) {
-    let (before, time) = message
+/// [`failure`] for a message that ends `... (current time T)`: checks that
+/// `T` is an RFC 3339 UTC time of today's era, and returns the text before.
+async fn failure_at_current_time(spec: ServerCertSpec) -> String {
+    let message = failure(spec, false).await;
+    let (before, now) = message
         .strip_suffix(')')
         .and_then(|m| m.rsplit_once(" (current time "))
         .unwrap_or_else(|| panic!("{message:?} does not end with the current time"));
-    let shape: String = time
+    let shape: String = now
         .chars()
         .map(|c| if c.is_ascii_digit() { '9' } else { c })
         .collect();
     assert_eq!(shape, "9999-99-99T99:99:99Z", "{message:?}");
-    (before, time)
+    // RFC 3339 times of one shape sort as text.
+    assert!(
+        ("2025".."2200").contains(&now),
+        "current time {now} is not now"
+    );
+    before.to_owned()
 }
 
 #[tokio::test]
 async fn the_good_twin_connects() {
     let pki = TestPki::generate();
-    let good = pki.server_with(&ServerCertSpec::new());
-    let server = serve(&good).await;
-    let options = args(server.addr(), pki.ca_cert())
-        .to_options(UA)
-        .expect("valid flags");
+    let (server, _good) = serve(&pki, &ServerCertSpec::new()).await;
+    let options = options(&args(server.addr(), pki.ca_cert()));
     if let Err(e) = conn::connect(&options).await {
         panic!(
             "the unflawed certificate should be trusted: {e} [{}]",
@@ -111,45 +122,29 @@ async fn the_good_twin_connects() {
 
 #[tokio::test]
 async fn expired_says_when_and_the_current_time() {
-    let pki = TestPki::generate();
     let spec = ServerCertSpec::new()
         .not_before(2000, 1, 1)
         .not_after(2001, 1, 1);
-    let got = failure(&pki, spec, false).await;
-    let (before, now) = split_current_time(&got);
     assert_eq!(
-        before,
+        failure_at_current_time(spec).await,
         "TLS_UNTRUSTED: server certificate is not trusted: expired at 2001-01-01T00:00:00Z"
-    );
-    // RFC 3339 times of one shape sort as text.
-    assert!(
-        ("2025".."2200").contains(&now),
-        "current time {now} is not now"
     );
 }
 
 #[tokio::test]
 async fn not_yet_valid_says_from_when_and_the_current_time() {
-    let pki = TestPki::generate();
     let spec = ServerCertSpec::new()
         .not_before(2200, 1, 1)
         .not_after(2201, 1, 1);
-    let got = failure(&pki, spec, false).await;
-    let (before, now) = split_current_time(&got);
     assert_eq!(
-        before,
+        failure_at_current_time(spec).await,
         "TLS_UNTRUSTED: server certificate is not trusted: not valid until 2200-01-01T00:00:00Z"
-    );
-    assert!(
-        ("2025".."2200").contains(&now),
-        "current time {now} is not now"
     );
 }
 
 #[tokio::test]
 async fn a_self_signed_ca_certificate_served_as_the_servers_own() {
-    let pki = TestPki::generate();
-    let got = failure(&pki, ServerCertSpec::new().self_signed_ca(), true).await;
+    let got = failure(ServerCertSpec::new().self_signed_ca(), true).await;
     assert_eq!(
         got,
         "TLS_UNTRUSTED: server certificate is not trusted: \
@@ -159,9 +154,8 @@ async fn a_self_signed_ca_certificate_served_as_the_servers_own() {
 
 #[tokio::test]
 async fn a_client_auth_only_certificate_is_not_for_servers() {
-    let pki = TestPki::generate();
     let spec = ServerCertSpec::new().usage(ExtendedKeyUsagePurpose::ClientAuth);
-    let got = failure(&pki, spec, false).await;
+    let got = failure(spec, false).await;
     assert_eq!(
         got,
         "TLS_UNTRUSTED: server certificate is not trusted: \
@@ -171,8 +165,7 @@ async fn a_client_auth_only_certificate_is_not_for_servers() {
 
 #[tokio::test]
 async fn a_broken_signature() {
-    let pki = TestPki::generate();
-    let got = failure(&pki, ServerCertSpec::new().corrupt_signature(), false).await;
+    let got = failure(ServerCertSpec::new().corrupt_signature(), false).await;
     assert_eq!(
         got,
         "TLS_UNTRUSTED: server certificate is not trusted: \
@@ -182,9 +175,8 @@ async fn a_broken_signature() {
 
 #[tokio::test]
 async fn an_unsupported_signature_algorithm_is_named() {
-    let pki = TestPki::generate();
     let spec = ServerCertSpec::new().unsupported_signature_algorithm();
-    let got = failure(&pki, spec, false).await;
+    let got = failure(spec, false).await;
     assert_eq!(
         got,
         "TLS_UNTRUSTED: server certificate is not trusted: \
@@ -195,12 +187,11 @@ async fn an_unsupported_signature_algorithm_is_named() {
 #[tokio::test]
 async fn unknown_issuer_and_name_mismatch_keep_their_codes() {
     let pki = TestPki::generate();
-    let good = pki.server_with(&ServerCertSpec::new());
-    let server = serve(&good).await;
+    let (server, _good) = serve(&pki, &ServerCertSpec::new()).await;
 
     let err = connect_err(&args(server.addr(), pki.foreign_ca_cert())).await;
     assert_eq!(
-        format!("{}: {err}", err.code()),
+        described(&err),
         "TLS_UNTRUSTED: server certificate is not trusted: \
          issued by an unknown certificate authority"
     );
@@ -210,10 +201,8 @@ async fn unknown_issuer_and_name_mismatch_keep_their_codes() {
         ..args(server.addr(), pki.ca_cert())
     };
     let err = connect_err(&wrong_name).await;
-    let message = err.to_string();
-    assert_plain(&message);
     assert_eq!(
-        format!("{}: {message}", err.code()),
+        described(&err),
         "TLS_NAME_MISMATCH: server certificate is not valid for \"wrong.example\": \
          certificate is only valid for localhost, 127.0.0.1 or ::1"
     );
@@ -224,8 +213,7 @@ async fn unknown_issuer_and_name_mismatch_keep_their_codes() {
 #[tokio::test]
 async fn the_probe_prints_one_line_for_a_ca_certificate() {
     let pki = TestPki::generate();
-    let bad = pki.server_with(&ServerCertSpec::new().self_signed_ca());
-    let server = serve(&bad).await;
+    let (server, bad) = serve(&pki, &ServerCertSpec::new().self_signed_ca()).await;
     let addr = server.addr().to_owned();
     let argv = vec![
         "grpc-probe".to_owned(),
@@ -233,19 +221,12 @@ async fn the_probe_prints_one_line_for_a_ca_certificate() {
         "-tls".to_owned(),
         format!("-tls-ca-cert={}", bad.cert.display()),
     ];
-    // run_cli builds its own runtime, which cannot nest in the test's; the
-    // test's runtime keeps serving while it runs.
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let status = grpc_probe::run_cli(argv, &mut out, &mut err);
-        let _ = tx.send((status, out, err));
-    });
-    let (status, out, err) = rx.await.expect("the probe thread panicked");
-    assert_eq!(status.code(), 2, "a connect failure");
-    assert_eq!(String::from_utf8_lossy(&out), "");
+    let run =
+        testkit::bin::in_process(move |out, err| grpc_probe::run_cli(argv, out, err).code()).await;
+    assert_eq!(run.code, 2, "a connect failure");
+    assert_eq!(run.stdout, "");
     assert_eq!(
-        String::from_utf8_lossy(&err),
+        run.stderr,
         format!(
             "error: failed to connect service at \"{addr}\": server certificate is not trusted: \
              it is a CA certificate (basicConstraints CA:TRUE), not a server certificate\n"

@@ -5,7 +5,6 @@
 //! channels and servers it registered; an untrusted server is exit 2 with a
 //! one-line TLS error.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -81,6 +80,21 @@ async fn snapshot(args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON document: {e}"))
 }
 
+/// Runs the binary, requires that its snapshot shows `e` (see
+/// [`assert_shows`]).
+async fn assert_snapshot_shows(args: &[&str], e: &Entities) {
+    assert_shows(&snapshot(args).await, e);
+}
+
+/// Runs the binary, requires exit 2 (it could not connect) with one line
+/// on stderr, and returns (stdout, stderr).
+async fn connect_failure(args: &[&str]) -> (Vec<u8>, String) {
+    let (code, stdout, stderr) = run(args).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    (stdout, stderr)
+}
+
 /// The snapshot lists exactly the registered channel (with its target and
 /// call counts) and server (with its name), by their Channelz ids.
 fn assert_shows(doc: &Value, e: &Entities) {
@@ -99,42 +113,21 @@ fn assert_shows(doc: &Value, e: &Entities) {
     assert_eq!(s["ref"]["name"], e.server_name.as_str(), "{s}");
 }
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_ca_file() {
     let pki = TestPki::generate();
     let (server, e) = channelz_server("tls", Transport::Tcp, |b| b.tls(&pki)).await;
-    let ca = pki.ca_cert();
-    let doc = snapshot(&[server.addr(), "-tls", "-tls-ca-cert", path(&ca)]).await;
-    assert_shows(&doc, &e);
+    assert_snapshot_shows(&pki.tls_args(&[server.addr()]), &e).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_with_a_client_certificate() {
     let pki = TestPki::generate();
     let (server, e) = channelz_server("mtls", Transport::Tcp, |b| b.mtls(&pki)).await;
-    let (ca, cert, key) = (pki.ca_cert(), pki.client_cert(), pki.client_key());
-    let doc = snapshot(&[
-        "-addr",
-        server.addr(),
-        "-tls",
-        "-tls-ca-cert",
-        path(&ca),
-        "-tls-client-cert",
-        path(&cert),
-        "-tls-client-key",
-        path(&key),
-    ])
-    .await;
-    assert_shows(&doc, &e);
+    assert_snapshot_shows(&pki.mtls_args(&["-addr", server.addr()]), &e).await;
 
     // Without the client certificate the server refuses: exit 2, one line.
-    let (code, _, stderr) = run(&[server.addr(), "-tls", "-tls-ca-cert", path(&ca)]).await;
-    assert_eq!(code, Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    let (_, stderr) = connect_failure(&pki.tls_args(&[server.addr()])).await;
     assert!(stderr.contains("client certificate"), "says why: {stderr}");
 }
 
@@ -142,31 +135,13 @@ async fn mtls_with_a_client_certificate() {
 async fn tls_server_name_override() {
     let pki = TestPki::generate();
     let (server, e) = channelz_server("sni", Transport::Tcp, |b| b.tls(&pki)).await;
-    let ca = pki.ca_cert();
     // Dial the IP but verify against `localhost` (a SAN of the
     // certificate); then against a name it lacks, which must fail, proving
     // the override is what gets checked.
-    let doc = snapshot(&[
-        server.addr(),
-        "-tls",
-        "-tls-ca-cert",
-        path(&ca),
-        "-tls-server-name",
-        "localhost",
-    ])
-    .await;
-    assert_shows(&doc, &e);
-    let (code, _, stderr) = run(&[
-        server.addr(),
-        "-tls",
-        "-tls-ca-cert",
-        path(&ca),
-        "-tls-server-name",
-        "not-in-the-cert.test",
-    ])
-    .await;
-    assert_eq!(code, Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    let localhost = pki.tls_args(&[server.addr(), "-tls-server-name", "localhost"]);
+    assert_snapshot_shows(&localhost, &e).await;
+    let not_in_cert = pki.tls_args(&[server.addr(), "-tls-server-name", "not-in-the-cert.test"]);
+    let (_, stderr) = connect_failure(&not_in_cert).await;
     assert!(
         stderr.contains("not-in-the-cert.test"),
         "names the name checked: {stderr}"
@@ -177,20 +152,15 @@ async fn tls_server_name_override() {
 async fn tls_no_verify_accepts_an_untrusted_server() {
     let pki = TestPki::generate();
     let (server, e) = channelz_server("noverify", Transport::Tcp, |b| b.tls(&pki)).await;
-    let doc = snapshot(&[server.addr(), "-tls", "-tls-no-verify"]).await;
-    assert_shows(&doc, &e);
+    assert_snapshot_shows(&[server.addr(), "-tls", "-tls-no-verify"], &e).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_ca_is_exit_2_with_one_tls_line() {
     let pki = TestPki::generate();
     let (server, _e) = channelz_server("untrusted", Transport::Tcp, |b| b.tls(&pki)).await;
-    let foreign = pki.foreign_ca_cert();
-    let (code, stdout, stderr) =
-        run(&[server.addr(), "-tls", "-tls-ca-cert", path(&foreign)]).await;
-    assert_eq!(code, Some(2), "{stderr}");
+    let (stdout, stderr) = connect_failure(&pki.untrusted_tls_args(&[server.addr()])).await;
     assert!(stdout.is_empty(), "no snapshot on stdout");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(
         stderr.contains("certificate is not trusted"),
         "says it is a TLS trust problem: {stderr}"
@@ -205,41 +175,25 @@ async fn untrusted_ca_is_exit_2_with_one_tls_line() {
 async fn unix_socket_plaintext() {
     let (server, e) = channelz_server("unix", Transport::Unix, |b| b).await;
     assert!(server.addr().starts_with("unix:"), "{}", server.addr());
-    let doc = snapshot(&[server.addr()]).await;
-    assert_shows(&doc, &e);
+    assert_snapshot_shows(&[server.addr()], &e).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unix_socket_tls() {
     let pki = TestPki::generate();
     let (server, e) = channelz_server("unixtls", Transport::Unix, |b| b.tls(&pki)).await;
-    let ca = pki.ca_cert();
     // A unix path is no host name: the certificate is checked against
     // `localhost` by default, or against the name given.
-    let doc = snapshot(&[server.addr(), "-tls", "-tls-ca-cert", path(&ca)]).await;
-    assert_shows(&doc, &e);
-    let doc = snapshot(&[
-        server.addr(),
-        "-tls",
-        "-tls-ca-cert",
-        path(&ca),
-        "-tls-server-name",
-        "localhost",
-    ])
-    .await;
-    assert_shows(&doc, &e);
+    assert_snapshot_shows(&pki.tls_args(&[server.addr()]), &e).await;
+    let localhost = pki.tls_args(&[server.addr(), "-tls-server-name", "localhost"]);
+    assert_snapshot_shows(&localhost, &e).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_headers_reach_every_channelz_call() {
     let (server, e) = channelz_server("headers", Transport::Tcp, |b| b).await;
-    let doc = snapshot(&[
-        server.addr(),
-        "-rpc-header",
-        "authorization: Bearer s3cret-token",
-    ])
-    .await;
-    assert_shows(&doc, &e);
+    let header = "authorization: Bearer s3cret-token";
+    assert_snapshot_shows(&[server.addr(), "-rpc-header", header], &e).await;
     let requests = server.requests();
     let channelz: Vec<_> = requests
         .iter()
@@ -258,12 +212,7 @@ async fn rpc_headers_reach_every_channelz_call() {
     // A server without Channelz: the error names the problem, never the
     // header's value.
     let plain = TestServer::builder().start().await;
-    let (code, _, stderr) = run(&[
-        plain.addr(),
-        "-rpc-header",
-        "authorization: Bearer s3cret-token",
-    ])
-    .await;
+    let (code, _, stderr) = run(&[plain.addr(), "-rpc-header", header]).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert!(!stderr.contains("s3cret"), "the secret leaked: {stderr}");
     assert!(
@@ -290,12 +239,11 @@ async fn python_peer_over_tls() {
         return;
     };
     let addr = peer.addr();
-    let ca = pki.ca_cert();
     // The peer's own TLS channel to itself and its call appear
     // asynchronously after it prints its address: retry for a while.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let doc = snapshot(&[&addr, "-tls", "-tls-ca-cert", path(&ca)]).await;
+        let doc = snapshot(&pki.tls_args(&[&addr])).await;
         let servers = doc["servers"].as_array().cloned().unwrap_or_default();
         let channels = doc["channels"].as_array().cloned().unwrap_or_default();
         // C-core lists its listener with the address it was asked for
