@@ -72,6 +72,7 @@ use tokio_rustls::client::TlsStream;
 use tonic::body::Body;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::io::MaybeTls;
 use crate::observe::{
     CallOwner, CallTracker, CurrentConnection, ObservedBody, SocketSource, call_start,
     observe_response,
@@ -555,10 +556,10 @@ async fn dial(
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().ok();
     let Some((tls, name)) = tls else {
-        return Ok((ClientIo::Plain(tcp), local, None));
+        return Ok((MaybeTls::Plain(tcp), local, None));
     };
     match tls.handshake(tcp, name).await {
-        Ok((stream, info)) => Ok((ClientIo::Tls(Box::new(stream)), local, Some(info))),
+        Ok((stream, info)) => Ok((MaybeTls::Tls(Box::new(stream)), local, Some(info))),
         Err(cause) => Err(DialError {
             addr,
             tls: true,
@@ -612,11 +613,7 @@ pub struct ClientStream {
     shared: std::sync::Weak<Shared>,
 }
 
-#[derive(Debug)]
-enum ClientIo {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
+type ClientIo = MaybeTls<TlsStream<TcpStream>>;
 
 impl Drop for ClientStream {
     fn drop(&mut self) {
@@ -635,10 +632,7 @@ impl AsyncRead for ClientStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            ClientIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
     }
 }
 
@@ -648,10 +642,7 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().io {
-            ClientIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -659,31 +650,19 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().io {
-            ClientIo::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        match &self.io {
-            ClientIo::Plain(s) => s.is_write_vectored(),
-            ClientIo::Tls(s) => s.is_write_vectored(),
-        }
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            ClientIo::Plain(s) => Pin::new(s).poll_flush(cx),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            ClientIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 

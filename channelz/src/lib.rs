@@ -37,6 +37,7 @@
 //! the peer's max-concurrent-streams, and socket options.
 
 mod client;
+mod io;
 mod observe;
 mod registry;
 mod server;

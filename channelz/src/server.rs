@@ -36,6 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
+use crate::io::MaybeTls;
 use crate::observe::{
     CallOwner, CallTracker, ObservedBody, SocketSource, call_start, observe_response,
 };
@@ -250,11 +251,7 @@ pub struct ChannelzStream {
     socket: SocketHandle,
 }
 
-#[derive(Debug)]
-enum StreamIo {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
+type StreamIo = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
 
 impl ChannelzStream {
     /// The connection's Channelz socket id.
@@ -279,10 +276,7 @@ impl AsyncRead for ChannelzStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            StreamIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            StreamIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
     }
 }
 
@@ -292,10 +286,7 @@ impl AsyncWrite for ChannelzStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().io {
-            StreamIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            StreamIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -303,31 +294,19 @@ impl AsyncWrite for ChannelzStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().io {
-            StreamIo::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            StreamIo::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        match &self.io {
-            StreamIo::Plain(s) => s.is_write_vectored(),
-            StreamIo::Tls(s) => s.is_write_vectored(),
-        }
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            StreamIo::Plain(s) => Pin::new(s).poll_flush(cx),
-            StreamIo::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            StreamIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            StreamIo::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -471,7 +450,7 @@ async fn accept_loop(
                         .set_tls(TlsInfo::from_handshake(stream.get_ref().1, certificate));
                     let _ = tx
                         .send(Ok(ChannelzStream {
-                            io: StreamIo::Tls(Box::new(stream)),
+                            io: MaybeTls::Tls(Box::new(stream)),
                             socket,
                         }))
                         .await;
@@ -480,7 +459,7 @@ async fn accept_loop(
             _ => {
                 let socket = server.registry().register_server_socket(&server, spec);
                 let stream = ChannelzStream {
-                    io: StreamIo::Plain(tcp),
+                    io: MaybeTls::Plain(tcp),
                     socket,
                 };
                 if tx.send(Ok(stream)).await.is_err() {

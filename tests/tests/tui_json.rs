@@ -166,12 +166,7 @@ async fn snapshot_is_proto3_json_with_resolved_children_and_rates() {
 async fn exit_codes_and_watch_error_lines() {
     let bin = testkit::bin::path("channelz-tui");
     // Nothing listens on a port we bound and closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let dead = format!("127.0.0.1:{port}");
+    let dead = testkit::faults::refused_addr();
 
     let out = tokio::process::Command::new(&bin)
         .args([dead.as_str(), "--json"])

@@ -94,12 +94,9 @@ async fn dashboard_in_a_real_terminal() {
         return;
     }
     let bin = testkit::bin::path("channelz-tui");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    // A free port (bound and closed): the demo server is started on it, and
+    // restarted on the same address later in the test.
+    let addr = testkit::faults::refused_addr();
     let mut server = demo_server(&bin, &addr).await;
 
     let tmux = Tmux {
