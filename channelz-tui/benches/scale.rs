@@ -19,7 +19,7 @@ use channelz_tui::poll::{self, Api};
 use channelz_tui::update::{Msg, update};
 use channelz_tui::{json, view};
 use criterion::{Criterion, criterion_group, criterion_main};
-use grpc_probe::conn::{ConnectOptions, Target, connect};
+use grpc_toolkit_conn::{ConnectOptions, Target, connect};
 use grpc_toolkit_proto::channelz::v1::channelz_server::{Channelz, ChannelzServer};
 use grpc_toolkit_proto::channelz::v1::*;
 use ratatui::Terminal;

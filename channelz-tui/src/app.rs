@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use clap::Parser;
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
-use grpc_probe::conn::{self, ConnectOptions, Target};
+use grpc_toolkit_conn::{self as conn, ConnectOptions, Target};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::cli::{Args, Config, Mode, Source, normalize};

@@ -7,8 +7,8 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::Parser;
-use grpc_probe::conn::{ConnArgs, ConnectOptions, parse_go_duration};
-use grpc_probe::goflags::{self, FlagSpec};
+use grpc_toolkit_conn::goflags::{self, FlagSpec};
+use grpc_toolkit_conn::{ConnArgs, ConnectOptions, parse_go_duration};
 
 /// Raw flags, as clap parses them.
 #[derive(Debug, Parser)]

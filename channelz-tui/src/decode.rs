@@ -253,7 +253,7 @@ pub fn certificate(der: &[u8]) -> Result<CertSummary, String> {
 
 /// RFC 3339 UTC rendering of a time, second precision.
 pub fn rfc3339(t: SystemTime) -> String {
-    grpc_probe::output::rfc3339_utc(t.duration_since(UNIX_EPOCH).unwrap_or_default(), false)
+    grpc_toolkit_conn::rfc3339_utc(t.duration_since(UNIX_EPOCH).unwrap_or_default(), false)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
-use grpc_probe::conn::{Connection, RpcError, call};
+use grpc_toolkit_conn::{Connection, RpcError, call};
 use grpc_toolkit_proto::channelz::v1::{
     Channel, GetChannelRequest, GetServerRequest, GetServerSocketsRequest, GetServersRequest,
     GetSocketRequest, GetSubchannelRequest, GetTopChannelsRequest, Server, Socket, Subchannel,

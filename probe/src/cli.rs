@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
-use crate::conn::{ConnArgs, ConnectOptions, format_go_duration, parse_go_duration};
-use crate::goflags::{self, FlagSpec};
 use crate::output::OutputFormat;
+use grpc_toolkit_conn::goflags::{self, FlagSpec};
+use grpc_toolkit_conn::{ConnArgs, ConnectOptions, format_go_duration, parse_go_duration};
 
 /// The user agent the reference tool sends, so server-side filters and
 /// dashboards keyed on it keep matching.

@@ -1,6 +1,6 @@
-//! `grpc-probe` as a library: the shared connection layer ([`conn`]) that
-//! both binaries use, the Go-style flag syntax both accept ([`goflags`]),
-//! and the health checking logic behind the `grpc-probe` binary.
+//! `grpc-probe` as a library: the health checking logic behind the
+//! `grpc-probe` binary, on the toolkit's connection layer
+//! (`grpc_toolkit_conn`).
 //!
 //! [`run_cli`] is the whole binary in-process (argv in, lines out, exit
 //! status back); [`run::execute`] runs an already validated
@@ -8,9 +8,7 @@
 
 pub mod arena;
 pub mod cli;
-pub mod conn;
 pub mod exit;
-pub mod goflags;
 pub mod output;
 pub mod run;
 

@@ -21,12 +21,12 @@ use grpc_toolkit_proto::health::v1::{
 };
 
 use crate::cli::{Config, Mode};
-use crate::conn::{self, Connection, RpcError, format_go_duration};
 use crate::exit::Status;
 use crate::output::{
     self, Failure, FailureKind, OutputFormat, Report, ServiceResult, connect_error_line, prefixed,
     rpc_error_line, status_line,
 };
+use grpc_toolkit_conn::{self as conn, Connection, RpcError, format_go_duration};
 
 /// Resolves with the signal's Go name (`interrupt`, `terminated`) when the
 /// run must stop.
@@ -610,7 +610,7 @@ async fn watch(
             result.elapsed = Some(start.elapsed());
             result.error = Some(failure);
             let mut value = result.to_json();
-            value["time"] = output::rfc3339_now().into();
+            value["time"] = grpc_toolkit_conn::rfc3339_now().into();
             sinks.json(&value);
         }
     };
@@ -693,7 +693,7 @@ async fn watch(
                             error: None,
                         };
                         let mut value = result.to_json();
-                        value["time"] = output::rfc3339_now().into();
+                        value["time"] = grpc_toolkit_conn::rfc3339_now().into();
                         sinks.json(&value);
                     }
                 }

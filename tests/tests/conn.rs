@@ -1,4 +1,4 @@
-//! The shared connection layer (`grpc_probe::conn`) against in-process
+//! The shared connection layer (`grpc_toolkit_conn`) against in-process
 //! servers: the target table, TLS and mTLS over TCP and unix sockets,
 //! IPv6, metadata arriving at the server, and "connected means the
 //! server's SETTINGS frame arrived" against every fault.
@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
 
-use grpc_probe::conn::{
-    self, ConnArgs, ConnectError, ConnectOptions, Connection, RpcError, SchemeSecurity, Target,
+use grpc_toolkit_conn::{
+    self as conn, ConnArgs, ConnectError, ConnectOptions, Connection, RpcError, SchemeSecurity,
+    Target,
 };
 use grpc_toolkit_proto::health::v1::HealthCheckRequest;
 use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;

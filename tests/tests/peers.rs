@@ -1,6 +1,6 @@
 //! Health and Channelz against the three real peers (Python grpcio, Node
 //! grpc-js, Go grpc-go), through the shared connection layer
-//! (`grpc_probe::conn`) that both tools use: the toolkit must work with the
+//! (`grpc_toolkit_conn`) that both tools use: the toolkit must work with the
 //! servers operators run, not only with tonic.
 //!
 //! Every test runs once per peer kind; a peer that cannot start skips the
@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use grpc_probe::conn::{self, ConnArgs, Connection};
+use grpc_toolkit_conn::{self as conn, ConnArgs, Connection};
 use grpc_toolkit_proto::channelz::v1::{
     GetSocketRequest, GetSubchannelRequest, GetTopChannelsRequest,
 };

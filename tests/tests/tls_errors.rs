@@ -1,4 +1,4 @@
-//! How `grpc_probe::conn` reports a server certificate it will not accept:
+//! How `grpc_toolkit_conn` reports a server certificate it will not accept:
 //! a stable code and one line in words for each way a certificate goes
 //! wrong. rustls's own text for several of these is a `Debug` dump
 //! (`Other(OtherError(CaUsedAsEndEntity))`), which must never reach the
@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use grpc_probe::conn::{self, ConnArgs, ConnectError, ConnectOptions};
+use grpc_toolkit_conn::{self as conn, ConnArgs, ConnectError, ConnectOptions};
 use testkit::servers::TestServer;
 use testkit::tls::{CustomServerCert, ExtendedKeyUsagePurpose, ServerCertSpec, TestPki};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use channelz_tui::demo::DemoServer;
 use channelz_tui::json;
 use channelz_tui::poll::Api;
-use grpc_probe::conn::{ConnectOptions, Target, connect};
+use grpc_toolkit_conn::{ConnectOptions, Target, connect};
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage};
 use serde_json::Value;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use channelz_tui::model::{EntityId, Focus};
 use channelz_tui::poll::{self, Api};
-use grpc_probe::conn::{ConnectOptions, Target, connect};
+use grpc_toolkit_conn::{ConnectOptions, Target, connect};
 use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 
 /// More top channels than grpc-go's default page (50) and than the small

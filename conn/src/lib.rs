@@ -1,4 +1,7 @@
-//! The connection layer that `grpc-probe` and `channelz-tui` share.
+//! The connection layer that every binary of the toolkit shares
+//! (`grpc-probe`, `channelz-tui`): targets, dialing, TLS, typed errors with
+//! their stable codes and wording, the Go-style flag syntax ([`goflags`]),
+//! the shared connection flags ([`ConnArgs`]), Go durations and RFC 3339.
 //!
 //! Both binaries accept the same connection flags ([`ConnArgs`]), turn them
 //! into [`ConnectOptions`], and call [`connect`]. A [`Connection`] is only
@@ -11,6 +14,8 @@
 mod args;
 mod duration;
 mod error;
+pub mod goflags;
+mod rfc3339;
 mod target;
 mod tls;
 mod transport;
@@ -29,6 +34,7 @@ use tonic::transport::{Channel, Endpoint};
 pub use args::{ConnArgs, UsageError, parse_header};
 pub use duration::{format_go_duration, parse_go_duration};
 pub use error::{ConnectError, ConnectStage, RpcError, code_name, one_line};
+pub use rfc3339::{rfc3339, rfc3339_now, rfc3339_utc};
 pub use target::{SchemeSecurity, Target, TargetError};
 pub use tls::{TrustSource, trust_source};
 

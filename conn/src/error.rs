@@ -8,7 +8,7 @@ use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::duration::format_go_duration;
+use crate::duration::format_go_duration;
 
 /// Which step of connecting was running when the connect timeout fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +108,7 @@ pub enum ConnectError {
         detail: String,
     },
     /// The TLS material could not be loaded, or a header is not valid
-    /// metadata (only when [`ConnectOptions`](super::ConnectOptions) were built
+    /// metadata (only when [`ConnectOptions`](crate::ConnectOptions) were built
     /// by hand: `ConnArgs::to_options` checks both).
     #[error("{detail}")]
     Config {

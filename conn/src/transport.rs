@@ -17,10 +17,10 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
-use super::error::{ConnectError, ConnectStage};
-use super::target::Target;
-use super::tls::ClientAuthSeen;
-use super::{ConnectOptions, tls};
+use crate::error::{ConnectError, ConnectStage};
+use crate::target::Target;
+use crate::tls::ClientAuthSeen;
+use crate::{ConnectOptions, tls};
 
 /// Any byte stream we can run HTTP/2 over.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -339,7 +339,7 @@ pub(crate) fn classify_handshake_error(err: &tonic::transport::Error) -> Connect
         next = e.source();
     }
     ConnectError::Io {
-        detail: super::error::one_line(err),
+        detail: crate::error::one_line(err),
     }
 }
 

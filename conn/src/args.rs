@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, BinaryMetadataKey};
 
-use super::duration::{format_go_duration, parse_go_duration};
-use super::target::{SchemeSecurity, Target};
-use super::{ConnectOptions, Header, TlsOptions, tls};
+use crate::duration::{format_go_duration, parse_go_duration};
+use crate::target::{SchemeSecurity, Target};
+use crate::{ConnectOptions, Header, TlsOptions, tls};
 
 /// A flag combination or value that cannot work. Displays as one line,
 /// worded like grpc_health_probe's own messages where it has one.
@@ -31,7 +31,7 @@ impl UsageError {
 /// The connection flags shared by `grpc-probe` and `channelz-tui`.
 ///
 /// Long names only: Go-style single-dash flags are normalised before clap
-/// sees them (`grpc_probe::goflags`).
+/// sees them (`crate::goflags`).
 #[derive(Clone, clap::Args)]
 pub struct ConnArgs {
     /// Server address: host:port, :port, [v6]:port, dns:///host:port,

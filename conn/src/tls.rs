@@ -17,8 +17,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use super::TlsOptions;
-use super::error::ConnectError;
+use crate::TlsOptions;
+use crate::error::ConnectError;
 
 /// Where the trust roots came from, for `-v` output and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,7 +269,7 @@ impl ClientSessionStore for RecordingStore {
     }
 }
 
-/// The session cache one [`Dialer`](super::transport::Dialer) shares
+/// The session cache one [`Dialer`](crate::transport::Dialer) shares
 /// between its connections (rustls's default size).
 pub(crate) fn session_cache() -> Arc<dyn ClientSessionStore> {
     Arc::new(rustls::client::ClientSessionMemoryCache::new(256))
@@ -715,7 +715,7 @@ fn camel_words(name: &str) -> String {
 /// Seconds since the Unix epoch as RFC 3339 UTC (`2001-01-01T00:00:00Z`),
 /// the form Go's x509 errors use.
 fn utc(secs: u64) -> String {
-    crate::output::rfc3339_utc(std::time::Duration::from_secs(secs), false)
+    crate::rfc3339_utc(std::time::Duration::from_secs(secs), false)
 }
 
 /// `-tls-no-verify`: any chain and any name are accepted, but the server
