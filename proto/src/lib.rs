@@ -29,3 +29,6 @@ pub mod channelz {
 /// The encoded `FileDescriptorSet` of both protocols and the well-known
 /// types they import, for reflection and for the exact proto3 JSON mapping.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("generated/file_descriptor_set.bin");
+
+#[cfg(test)]
+mod generated_is_current;

@@ -579,7 +579,7 @@ async fn several_services_are_checked_on_one_connection_and_combined() {
 // ----------------------------------------------------------------- JSON
 
 fn schema() -> jsonschema::Validator {
-    let text = include_str!("../../probe/schema/result.schema.json");
+    let text = include_str!("../../../probe/schema/result.schema.json");
     let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
     jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
 }

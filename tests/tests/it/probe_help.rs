@@ -1,5 +1,5 @@
 //! What users read before anything connects: the `-help` text and the
-//! one-line usage errors, as insta snapshots (`tests/snapshots/`), so a
+//! one-line usage errors, as insta snapshots (`snapshots/` beside this file), so a
 //! change to a flag or its wording shows up in review as a diff. Runs the
 //! binary's whole life in-process (`run_cli`); none of these reach the
 //! network.

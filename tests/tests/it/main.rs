@@ -1,0 +1,25 @@
+//! The workspace's integration tests, as one test binary with a module per
+//! topic (the way ripgrep keeps `tests/tests.rs`): one link instead of a
+//! dozen, and every test of every topic runs in one parallel pool, so the
+//! real peers' start-up and the servers' waits overlap.
+//!
+//! Run one topic with its module path, e.g.
+//! `cargo test -p grpc-toolkit-tests --test it peers::go::`.
+//!
+//! Tests that need a real process live beside the binary they run
+//! (`probe/tests/process.rs`, which uses `CARGO_BIN_EXE_grpc-probe`) or
+//! build it through `testkit::bin` (`tui_tmux`).
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod channelz_service;
+mod conn;
+mod peers;
+mod probe;
+mod probe_help;
+mod proto_compat;
+mod tls_errors;
+mod tui_json;
+mod tui_peers;
+mod tui_tmux;
+mod tui_transports;
