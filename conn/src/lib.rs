@@ -351,9 +351,13 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
                 // turned it into a generic handshake error.
                 let err = match settings_rx.try_recv() {
                     Ok(Err(precise)) => precise,
-                    _ => transport::classify_handshake_error(&err),
+                    _ => error::io::classify_handshake_error(&err),
                 };
-                return Err(explain(err, client_auth.as_deref(), options.tls.is_none()));
+                return Err(error::io::explain(
+                    err,
+                    client_auth.as_deref(),
+                    options.tls.is_none(),
+                ));
             }
             Ok(Ok(channel)) => channel,
         };
@@ -372,28 +376,6 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
         plaintext: options.tls.is_none(),
         started,
     })
-}
-
-/// What a failure before the server's SETTINGS most likely means.
-fn explain(
-    err: ConnectError,
-    client_auth: Option<&tls::ClientAuthSeen>,
-    plaintext: bool,
-) -> ConnectError {
-    // TLS servers (grpc-go's among them) close without a word when a
-    // plaintext client shows up: the likeliest cause. When bytes we sent
-    // are still unread (an RPC sent early, see `Opening`), their kernel
-    // turns that close into a reset.
-    const TLS_HINT: &str = "before sending HTTP/2 SETTINGS (if it serves TLS, use -tls)";
-    match err {
-        ConnectError::Closed { .. } if plaintext => ConnectError::Closed {
-            stage_text: TLS_HINT,
-        },
-        ConnectError::Reset { .. } if plaintext => ConnectError::Reset {
-            stage_text: TLS_HINT,
-        },
-        err => transport::blame_client_auth(err, client_auth),
-    }
 }
 
 impl Opening {
@@ -417,7 +399,7 @@ impl Opening {
             plaintext,
             started,
         } = self;
-        let explained = |err| Err(explain(err, client_auth.as_deref(), plaintext));
+        let explained = |err| Err(error::io::explain(err, client_auth.as_deref(), plaintext));
         match tokio::time::timeout_at(deadline, settings).await {
             Err(_) => Err(ConnectError::Timeout {
                 after: connect_timeout,

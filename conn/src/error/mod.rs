@@ -3,6 +3,15 @@
 //! Both display as one line: tonic, hyper and io errors repeat each other's
 //! text down their `source()` chains, so [`one_line`] walks the chain and
 //! keeps only what is new.
+//!
+//! Every classifier and message for a failure lives in this module tree,
+//! next to the types: [`io`] for sockets and HTTP/2, [`tls`] for
+//! certificates, alerts and client authentication, [`der`] for the one
+//! certificate field the words need. Tracing a message means reading here.
+
+pub(crate) mod der;
+pub(crate) mod io;
+pub(crate) mod tls;
 
 use std::error::Error as StdError;
 use std::path::PathBuf;

@@ -1,0 +1,217 @@
+//! The rustls client configuration: trust roots (a CA file, else the OS
+//! store, else bundled Mozilla roots), the mTLS identity and the
+//! verification name. [`client_auth`] records what the server did about our
+//! certificate, [`no_verify`] is `-tls-no-verify`; rustls's failures are
+//! put into words in `crate::error::tls`.
+
+mod client_auth;
+mod no_verify;
+
+pub(crate) use client_auth::{ClientAuthSeen, recording_client_auth, session_cache};
+use no_verify::SkipChainAndName;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::TlsOptions;
+
+/// Where the trust roots came from, for `-v` output and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustSource {
+    /// The `-tls-ca-cert` file.
+    CaFile,
+    /// The operating system store (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured).
+    System,
+    /// Bundled Mozilla roots, because the system store was empty.
+    BundledMozilla,
+    /// `-tls-no-verify`: no roots are consulted.
+    Unverified,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads every certificate in a PEM file.
+pub(crate) fn load_certs(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
+    let certs = rustls_pemfile::certs(&mut BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cannot_read(flag, path, &e))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "no PEM certificates found in {flag} file \"{}\"",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let flag = "-tls-client-key";
+    let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
+    rustls_pemfile::private_key(&mut BufReader::new(file))
+        .map_err(|e| cannot_read(flag, path, &e))?
+        .ok_or_else(|| {
+            format!(
+                "no PEM private key found in {flag} file \"{}\"",
+                path.display()
+            )
+        })
+}
+
+fn cannot_read(flag: &str, path: &Path, err: &std::io::Error) -> String {
+    let reason = match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => err.to_string(),
+    };
+    format!("cannot read {flag} file \"{}\": {reason}", path.display())
+}
+
+/// Loads every file the options name, so bad files are a usage error
+/// before any connection attempt.
+pub(crate) fn check_files(tls: &TlsOptions) -> Result<(), String> {
+    if let Some(ca) = &tls.ca_file {
+        let certs = load_certs(ca, "-tls-ca-cert")?;
+        let mut store = RootCertStore::empty();
+        let (added, _) = store.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(format!(
+                "no usable CA certificates in -tls-ca-cert file \"{}\"",
+                ca.display()
+            ));
+        }
+    }
+    client_identity(tls)?;
+    Ok(())
+}
+
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn client_identity(tls: &TlsOptions) -> Result<Option<Identity>, String> {
+    match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => Ok(Some((
+            load_certs(cert, "-tls-client-cert")?,
+            load_key(key)?,
+        ))),
+        (None, None) => Ok(None),
+        (Some(_), None) => {
+            Err("specified -tls-client-cert without specifying -tls-client-key".into())
+        }
+        (None, Some(_)) => {
+            Err("specified -tls-client-key without specifying -tls-client-cert".into())
+        }
+    }
+}
+
+/// The OS trust store, loaded once per process; bundled Mozilla roots when
+/// it is empty (a `FROM scratch` image has no `/etc/ssl`).
+fn system_roots() -> &'static (Arc<RootCertStore>, TrustSource) {
+    static ROOTS: OnceLock<(Arc<RootCertStore>, TrustSource)> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut store = RootCertStore::empty();
+        // Unreadable entries are skipped, as OpenSSL does; only an empty
+        // result changes what we trust.
+        let native = rustls_native_certs::load_native_certs();
+        store.add_parsable_certificates(native.certs);
+        if store.is_empty() {
+            store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            (Arc::new(store), TrustSource::BundledMozilla)
+        } else {
+            (Arc::new(store), TrustSource::System)
+        }
+    })
+}
+
+/// Where the roots that verify the server come from under these options
+/// (loading the system store once, if it is the one in use).
+pub fn trust_source(tls: &TlsOptions) -> TrustSource {
+    if tls.insecure_skip_verify {
+        TrustSource::Unverified
+    } else if tls.ca_file.is_some() {
+        TrustSource::CaFile
+    } else {
+        system_roots().1
+    }
+}
+
+/// Builds the client config; `Err` is a one-line reason naming the flag.
+pub(crate) fn client_config(
+    tls: &TlsOptions,
+) -> Result<(rustls::ClientConfig, TrustSource), String> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?;
+    let (builder, source) = if tls.insecure_skip_verify {
+        let verifier = Arc::new(SkipChainAndName { provider });
+        (
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(verifier),
+            TrustSource::Unverified,
+        )
+    } else if let Some(ca) = &tls.ca_file {
+        let mut store = RootCertStore::empty();
+        store.add_parsable_certificates(load_certs(ca, "-tls-ca-cert")?);
+        (builder.with_root_certificates(store), TrustSource::CaFile)
+    } else {
+        let (store, source) = system_roots();
+        (builder.with_root_certificates(store.clone()), *source)
+    };
+    let mut config = match client_identity(tls)? {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("invalid -tls-client-cert/-tls-client-key pair: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok((config, source))
+}
+
+/// The name sent as SNI and checked against the certificate: the
+/// `-tls-server-name`, else the host part of the authority (grpc-go's rule).
+pub(crate) fn server_name(
+    tls: &TlsOptions,
+    authority: &str,
+) -> Result<ServerName<'static>, String> {
+    let name = match &tls.server_name {
+        Some(name) => name.clone(),
+        None => host_of_authority(authority),
+    };
+    ServerName::try_from(name.clone())
+        .map_err(|_| format!("\"{name}\" is not a valid TLS server name"))
+}
+
+/// `host:port` → `host`; `[::1]:443` → `::1`; `host` → `host`.
+pub(crate) fn host_of_authority(authority: &str) -> String {
+    if let Some((host, _)) = authority.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        return host.to_owned();
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_owned()
+        }
+        _ => authority.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_authority_strips_port_and_brackets() {
+        assert_eq!(host_of_authority("example.com:443"), "example.com");
+        assert_eq!(host_of_authority("[::1]:50051"), "::1");
+        assert_eq!(host_of_authority("localhost"), "localhost");
+        assert_eq!(host_of_authority("127.0.0.1:1"), "127.0.0.1");
+    }
+}
