@@ -79,7 +79,7 @@ use crate::observe::{
 };
 use crate::registry::{
     ChannelHandle, ConnectivityState, Registry, Severity, SocketHandle, SocketKind, SocketSpec,
-    SubchannelHandle, TlsInfo,
+    SubchannelHandle, TlsInfo, lock,
 };
 
 /// How long a server may take to finish the TLS handshake before that
@@ -284,10 +284,6 @@ impl ClientTls {
         let info = TlsInfo::from_handshake(stream.get_ref().1, local);
         Ok((stream, info))
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Hands out what the configured resolver picks and keeps the leaf's DER.

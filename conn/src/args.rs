@@ -8,25 +8,10 @@ use std::time::Duration;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, BinaryMetadataKey};
 
 use crate::duration::{format_go_duration, parse_go_duration};
+use crate::error::UsageError;
+use crate::options::{ConnectOptions, Header, TlsOptions};
 use crate::target::{SchemeSecurity, Target};
-use crate::{ConnectOptions, Header, TlsOptions, tls};
-
-/// A flag combination or value that cannot work. Displays as one line,
-/// worded like grpc_health_probe's own messages where it has one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct UsageError {
-    message: String,
-}
-
-impl UsageError {
-    /// A usage error with this one-line message.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
+use crate::tls;
 
 /// The connection flags shared by `grpc-probe` and `channelz-tui`.
 ///
@@ -204,7 +189,7 @@ impl ConnArgs {
                 server_name: self.tls_server_name.clone(),
                 insecure_skip_verify: self.tls_no_verify,
             };
-            tls::check_files(&tls).map_err(UsageError::new)?;
+            tls::check_files(&tls)?;
             tls::server_name(&tls, &authority)
                 .map_err(|e| UsageError::new(format!("invalid -tls-server-name: {e}")))?;
             Some(tls)
@@ -254,18 +239,18 @@ pub fn parse_header(raw: &str) -> Result<Header, UsageError> {
         ));
     }
     let header = Header { name, value };
-    check_header(&header).map_err(UsageError::new)?;
+    check_header(&header)?;
     Ok(header)
 }
 
 /// Whether a header can go on the wire as gRPC metadata; the message names
 /// the header but never shows its value.
-pub(crate) fn check_header(header: &Header) -> Result<(), String> {
+pub(crate) fn check_header(header: &Header) -> Result<(), UsageError> {
     let name = &header.name;
     if name.starts_with("grpc-") || matches!(name.as_str(), "te" | "content-type" | "connection") {
-        return Err(format!(
+        return Err(UsageError::new(format!(
             "invalid -rpc-header \"{name}\": the name is reserved by gRPC"
-        ));
+        )));
     }
     if name.ends_with("-bin") {
         BinaryMetadataKey::from_bytes(name.as_bytes()).map_err(|_| bad_name())?;
@@ -275,9 +260,9 @@ pub(crate) fn check_header(header: &Header) -> Result<(), String> {
         // bytes above 0x7f, which other implementations reject).
         let printable = header.value.bytes().all(|b| (0x20..=0x7e).contains(&b));
         if !printable || AsciiMetadataValue::try_from(header.value.as_str()).is_err() {
-            return Err(format!(
+            return Err(UsageError::new(format!(
                 "invalid -rpc-header \"{name}\": the value must be printable ASCII (binary values need a name ending in -bin)"
-            ));
+            )));
         }
     }
     Ok(())
@@ -285,8 +270,10 @@ pub(crate) fn check_header(header: &Header) -> Result<(), String> {
 
 // The rejected name is not echoed: text before the first ':' that is not a
 // valid name is as likely to be part of a pasted token as a typo.
-fn bad_name() -> String {
-    "invalid -rpc-header name: use letters, digits, '-', '_' and '.' before the ':'".to_owned()
+fn bad_name() -> UsageError {
+    UsageError::new(
+        "invalid -rpc-header name: use letters, digits, '-', '_' and '.' before the ':'",
+    )
 }
 
 #[cfg(test)]

@@ -20,9 +20,10 @@ use tokio_rustls::TlsConnector;
 use crate::error::io::{classify_read_error, dial_error, dns_detail, io_error, judge_first_frame};
 use crate::error::tls::classify_tls_error;
 use crate::error::{ConnectError, ConnectStage};
+use crate::options::ConnectOptions;
 use crate::target::Target;
+use crate::tls;
 use crate::tls::ClientAuthSeen;
-use crate::{ConnectOptions, tls};
 
 /// Any byte stream we can run HTTP/2 over.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -48,10 +49,8 @@ impl Dialer {
         let tls = match &options.tls {
             None => None,
             Some(tls_options) => {
-                let (config, _) = tls::client_config(tls_options)
-                    .map_err(|detail| ConnectError::Config { detail })?;
-                let name = tls::server_name(tls_options, &options.authority)
-                    .map_err(|detail| ConnectError::Config { detail })?;
+                let (config, _) = tls::client_config(tls_options)?;
+                let name = tls::server_name(tls_options, &options.authority)?;
                 Some((Arc::new(config), name))
             }
         };

@@ -14,7 +14,9 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 use crate::output::OutputFormat;
 use grpc_toolkit_conn::goflags::{self, FlagSpec};
-use grpc_toolkit_conn::{ConnArgs, ConnectOptions, format_go_duration, parse_go_duration};
+use grpc_toolkit_conn::{
+    ConnArgs, ConnectOptions, UsageError, format_go_duration, parse_go_duration,
+};
 
 /// The user agent the reference tool sends, so server-side filters and
 /// dashboards keyed on it keep matching.
@@ -138,17 +140,6 @@ pub enum Invocation {
     Spiffe,
 }
 
-/// A bad command line: printed as one line on stderr, exit 1.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-impl UsageError {
-    fn arg(message: impl std::fmt::Display) -> UsageError {
-        UsageError(format!("error: {message}"))
-    }
-}
-
 /// The Go flag spec of [`ProbeArgs`], read from clap's own definition so a
 /// flag added to `ConnArgs` is accepted Go-style without touching this file.
 pub fn flag_spec(command: &clap::Command) -> OwnedFlagSpec {
@@ -219,7 +210,7 @@ where
     let mut command = ProbeArgs::command();
     let mut argv = flag_spec(&command)
         .normalize(argv)
-        .map_err(|e| UsageError(e.to_string()))?;
+        .map_err(|e| UsageError::flag_syntax(e.to_string()))?;
     // Go's flag package stops at the first argument that is not a flag,
     // and grpc_health_probe never looks at what follows: a pod spec with a
     // stray word must keep working, so it is ignored here too (and named
@@ -237,9 +228,10 @@ where
         Err(err) if err.kind() == clap::error::ErrorKind::DisplayHelp => {
             return Ok(Invocation::Help(command.render_help().to_string()));
         }
-        Err(err) => return Err(UsageError(clap_one_line(&err))),
+        Err(err) => return Err(UsageError::flag_syntax(clap_one_line(&err))),
     };
-    let args = ProbeArgs::from_arg_matches(&matches).map_err(|e| UsageError(clap_one_line(&e)))?;
+    let args = ProbeArgs::from_arg_matches(&matches)
+        .map_err(|e| UsageError::flag_syntax(clap_one_line(&e)))?;
     if args.version {
         return Ok(Invocation::Version);
     }
@@ -288,7 +280,7 @@ fn clap_one_line(err: &clap::Error) -> String {
 
 fn go_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
     parse_go_duration(text).map_err(|reason| {
-        UsageError(format!(
+        UsageError::flag_syntax(format!(
             "invalid value \"{text}\" for flag -{flag}: {reason}"
         ))
     })
@@ -300,51 +292,48 @@ impl TryFrom<ProbeArgs> for Config {
     fn try_from(args: ProbeArgs) -> Result<Config, UsageError> {
         let addr = args.conn.addr.clone().unwrap_or_default();
         if addr.is_empty() {
-            return Err(UsageError::arg("-addr not specified"));
+            return Err(UsageError::new("-addr not specified"));
         }
         let rpc_timeout = go_duration("rpc-timeout", &args.rpc_timeout)?;
         if rpc_timeout.is_zero() {
-            return Err(UsageError::arg(format!(
+            return Err(UsageError::new(format!(
                 "-rpc-timeout must be greater than zero (specified: {})",
                 format_go_duration(rpc_timeout)
             )));
         }
         if args.alts {
-            return Err(UsageError::arg(
+            return Err(UsageError::new(
                 "-alts is not supported (ALTS works only on Google Cloud; use -tls)",
             ));
         }
         if args.spiffe && args.conn.tls {
-            return Err(UsageError::arg(
+            return Err(UsageError::new(
                 "-tls and -spiffe are mutually incompatible",
             ));
         }
-        let connect = args
-            .conn
-            .to_options(DEFAULT_USER_AGENT)
-            .map_err(UsageError::arg)?;
+        let connect = args.conn.to_options(DEFAULT_USER_AGENT)?;
 
         let format = match (args.output.as_deref(), args.json) {
             (None | Some("text"), false) => OutputFormat::Text,
             (None | Some("json"), true) | (Some("json"), false) => OutputFormat::Json,
             (Some("text"), true) => {
-                return Err(UsageError::arg("--json contradicts --output text"));
+                return Err(UsageError::new("--json contradicts --output text"));
             }
             (Some(other), _) => {
-                return Err(UsageError(format!(
+                return Err(UsageError::flag_syntax(format!(
                     "invalid value \"{other}\" for flag -output: expected text or json"
                 )));
             }
         };
 
         let mode = match (args.watch, args.list) {
-            (true, true) => return Err(UsageError::arg("--watch and --list cannot be combined")),
+            (true, true) => return Err(UsageError::new("--watch and --list cannot be combined")),
             (true, false) => Mode::Watch,
             (false, true) => Mode::List,
             (false, false) => Mode::Check,
         };
         if mode == Mode::List && !args.service.is_empty() {
-            return Err(UsageError::arg(
+            return Err(UsageError::new(
                 "--list reports every service; it cannot be combined with -service",
             ));
         }
@@ -354,7 +343,7 @@ impl TryFrom<ProbeArgs> for Config {
                 let Some(text) = text else { return Ok(None) };
                 let d = go_duration(flag, text)?;
                 if d.is_zero() {
-                    return Err(UsageError::arg(format!(
+                    return Err(UsageError::new(format!(
                         "--{flag} must be greater than zero (specified: {})",
                         format_go_duration(d)
                     )));
@@ -364,7 +353,7 @@ impl TryFrom<ProbeArgs> for Config {
         let wait = positive("wait", args.wait.as_ref())?;
         let timeout = positive("timeout", args.timeout.as_ref())?;
         if wait.is_some() && mode == Mode::Watch {
-            return Err(UsageError::arg(
+            return Err(UsageError::new(
                 "--wait and --watch cannot be combined (--watch already waits)",
             ));
         }
@@ -462,7 +451,7 @@ mod tests {
                 "error: -tls and -spiffe are mutually incompatible",
             ),
         ] {
-            assert_eq!(config(args).unwrap_err().0, message, "{args:?}");
+            assert_eq!(config(args).unwrap_err().go_line(), message, "{args:?}");
         }
     }
 }

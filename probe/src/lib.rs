@@ -46,7 +46,7 @@ where
             return Status::Spiffe;
         }
         Err(err) => {
-            let _ = writeln!(stderr, "{err}");
+            let _ = writeln!(stderr, "{}", err.go_line());
             return Status::Usage;
         }
     };

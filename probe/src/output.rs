@@ -11,7 +11,9 @@ use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
 use serde_json::{Value, json};
 
 use crate::exit::Status;
-use grpc_toolkit_conn::{ConnectError, RpcError, code_name, format_go_duration};
+use grpc_toolkit_conn::{
+    ConnectError, RpcError, code_name, flatten, format_go_duration, serving_status_name,
+};
 
 /// `text` (reference stderr lines only) or `json` (plus one object on stdout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -164,14 +166,6 @@ pub fn millis(d: Duration) -> f64 {
     (d.as_micros() as f64) / 1000.0
 }
 
-/// The name grpc-go prints for a status: the enum name, or the number for a
-/// value this proto does not know.
-pub fn status_name(raw: i32) -> String {
-    ServingStatus::try_from(raw)
-        .map(|s| s.as_str_name().to_owned())
-        .unwrap_or_else(|_| raw.to_string())
-}
-
 /// `status: SERVING` or `service unhealthy (responded with "NOT_SERVING")`.
 pub fn status_line(raw: i32) -> String {
     if raw == ServingStatus::Serving as i32 {
@@ -179,7 +173,7 @@ pub fn status_line(raw: i32) -> String {
     } else {
         format!(
             "service unhealthy (responded with \"{}\")",
-            status_name(raw)
+            serving_status_name(raw)
         )
     }
 }
@@ -213,7 +207,7 @@ pub fn rpc_error_line(err: &RpcError, effective_timeout: Duration) -> String {
     match err {
         RpcError::Status(status) if status.code() == tonic::Code::Unimplemented => format!(
             "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
-            one_line_message(status.message())
+            flatten(status.message())
         ),
         err if err.is_timeout() => format!(
             "timeout: health rpc did not complete within {}",
@@ -221,11 +215,6 @@ pub fn rpc_error_line(err: &RpcError, effective_timeout: Duration) -> String {
         ),
         err => format!("error: health rpc failed: {err}"),
     }
-}
-
-/// A server message flattened to one line.
-pub fn one_line_message(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `SERVICE: ` in front of a line when several services share stderr;

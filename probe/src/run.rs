@@ -23,7 +23,7 @@ use grpc_toolkit_proto::health::v1::{
 use crate::cli::{Config, Mode};
 use crate::exit::Status;
 use crate::output::{
-    self, Failure, FailureKind, OutputFormat, Report, ServiceResult, connect_error_line, prefixed,
+    Failure, FailureKind, OutputFormat, Report, ServiceResult, connect_error_line, prefixed,
     rpc_error_line, status_line,
 };
 use grpc_toolkit_conn::{self as conn, Connection, RpcError, format_go_duration};
@@ -226,9 +226,16 @@ async fn attempts(
     }
 }
 
-/// Why an attempt did not get a connection: its stderr lines, the JSON
-/// error, and whether a signal ended it.
-type NotConnected = (String, Failure, bool);
+/// Why an attempt did not get a connection.
+struct NotConnected {
+    /// The stderr lines, as the reference tool prints them (a signal gives
+    /// two: the cancellation and the connect failure).
+    lines: Vec<String>,
+    /// The JSON `error`.
+    failure: Failure,
+    /// Whether a signal ended the attempt rather than the server.
+    cancelled: bool,
+}
 
 /// Dials with the effective connect timeout (see [`conn::Opening`]), or
 /// reports why not.
@@ -288,29 +295,35 @@ async fn connect(
 }
 
 fn not_connected(config: &Config, err: &conn::ConnectError, timeout: Duration) -> NotConnected {
-    (
-        connect_error_line(&config.addr, err, timeout),
-        Failure::connect(err),
-        false,
-    )
+    NotConnected {
+        lines: vec![connect_error_line(&config.addr, err, timeout)],
+        failure: Failure::connect(err),
+        cancelled: false,
+    }
 }
 
 fn cancelled_connect(config: &Config, signal: &'static str) -> NotConnected {
     let failure = Failure::cancelled(FailureKind::Connect, signal);
-    let line = format!(
-        "{}\nerror: failed to connect service at \"{}\": context canceled",
-        failure.message, config.addr
-    );
-    (line, failure, true)
+    NotConnected {
+        lines: vec![
+            failure.message.clone(),
+            format!(
+                "error: failed to connect service at \"{}\": context canceled",
+                config.addr
+            ),
+        ],
+        failure,
+        cancelled: true,
+    }
 }
 
-fn connect_failed(config: &Config, (line, failure, cancelled): NotConnected) -> Attempt {
+fn connect_failed(config: &Config, why: NotConnected) -> Attempt {
     Attempt::unanswered(
         config,
-        line.lines().map(str::to_owned).collect(),
-        failure,
+        why.lines,
+        why.failure,
         Status::ConnectFailure,
-        cancelled,
+        why.cancelled,
     )
 }
 
@@ -546,11 +559,11 @@ fn list(answer: Answer<HealthListResponse>, rpc_timeout: Duration) -> Attempt {
             let line = match &err {
                 RpcError::Status(s) if s.code() == tonic::Code::Unimplemented => format!(
                     "error: this server does not implement the health List RPC (grpc.health.v1.Health/List): {}",
-                    output::one_line_message(s.message())
+                    grpc_toolkit_conn::flatten(s.message())
                 ),
                 RpcError::Status(s) if s.code() == tonic::Code::ResourceExhausted => format!(
                     "error: the server has too many services to list (RESOURCE_EXHAUSTED, the limit is 100): {}",
-                    output::one_line_message(s.message())
+                    grpc_toolkit_conn::flatten(s.message())
                 ),
                 err => rpc_error_line(err, rpc_timeout),
             };
@@ -616,12 +629,12 @@ async fn watch(
     };
     let connection = match connect(config, deadline, cancel, sinks).await {
         Ok(connection) => connection,
-        Err((lines, failure, _)) => {
-            for line in lines.lines() {
+        Err(why) => {
+            for line in &why.lines {
                 sinks.line(line);
             }
             for service in services {
-                emit_failure(sinks, service, failure.clone());
+                emit_failure(sinks, service, why.failure.clone());
             }
             return Status::ConnectFailure;
         }

@@ -7,13 +7,14 @@ use std::io;
 
 use super::ConnectError;
 use super::tls::{
-    blame_client_auth, client_cert_alert, handshake_detail, is_client_cert_alert, rustls_error,
+    ClientAuthFacts, blame_client_auth, client_cert_alert, handshake_detail, is_client_cert_alert,
+    rustls_error,
 };
 
 /// What a failure before the server's SETTINGS most likely means.
 pub(crate) fn explain(
     err: ConnectError,
-    client_auth: Option<&crate::tls::ClientAuthSeen>,
+    client_auth: Option<ClientAuthFacts>,
     plaintext: bool,
 ) -> ConnectError {
     // TLS servers (grpc-go's among them) close without a word when a

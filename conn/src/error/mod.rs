@@ -151,6 +151,63 @@ pub enum ConnectError {
     },
 }
 
+/// Options built by hand (not through `ConnArgs`) can still name a file
+/// that cannot be read or a header that cannot be sent: then connecting
+/// fails with the same words a usage error has.
+impl From<UsageError> for ConnectError {
+    fn from(err: UsageError) -> Self {
+        ConnectError::Config {
+            detail: err.message().to_owned(),
+        }
+    }
+}
+
+/// A bad command line, for every binary of the toolkit: exit 1, one line
+/// on stderr, nothing attempted. Two kinds, because grpc_health_probe
+/// prints them differently and scripts match its lines: Go's flag package
+/// reports bad syntax as a bare line (`flag provided but not defined: -x`),
+/// the tool's own rules as `error: …` ([`UsageError::go_line`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    message: String,
+    flag_syntax: bool,
+}
+
+impl UsageError {
+    /// A rule the flags break (`-addr not specified`).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            flag_syntax: false,
+        }
+    }
+
+    /// A line as Go's flag package words it (an unknown flag, a value that
+    /// does not parse).
+    pub fn flag_syntax(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            flag_syntax: true,
+        }
+    }
+
+    /// The message, without any prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The line grpc_health_probe prints for it: flag syntax as it is,
+    /// every other rule behind `error: `.
+    pub fn go_line(&self) -> String {
+        if self.flag_syntax {
+            self.message.clone()
+        } else {
+            format!("error: {}", self.message)
+        }
+    }
+}
+
 fn client_cert_reason(offered: bool) -> &'static str {
     if offered {
         "server rejected the client certificate"
@@ -285,7 +342,7 @@ pub fn one_line(err: &(dyn StdError + 'static)) -> String {
 
 /// Newlines and runs of blanks become single spaces: every message we print
 /// is one line.
-fn flatten(text: &str) -> String {
+pub fn flatten(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

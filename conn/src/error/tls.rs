@@ -13,7 +13,6 @@ use rustls::pki_types::ServerName;
 use super::ConnectError;
 use super::der::algorithm_name;
 use super::io::io_text;
-use crate::tls::ClientAuthSeen;
 
 /// The server's certificate failed verification: a name mismatch, or a
 /// chain we do not trust, with the reason in words. rustls's own text for
@@ -319,7 +318,7 @@ fn camel_words(name: &str) -> String {
 /// Seconds since the Unix epoch as RFC 3339 UTC (`2001-01-01T00:00:00Z`),
 /// the form Go's x509 errors use.
 fn utc(secs: u64) -> String {
-    crate::rfc3339_utc(std::time::Duration::from_secs(secs), false)
+    crate::rfc3339::rfc3339_utc(std::time::Duration::from_secs(secs), false)
 }
 
 pub(crate) fn rustls_error(err: &io::Error) -> Option<&rustls::Error> {
@@ -352,6 +351,20 @@ pub(crate) fn client_cert_alert(alert: &rustls::AlertDescription) -> ConnectErro
     }
 }
 
+/// What one TLS handshake showed about client authentication (recorded by
+/// `crate::tls::client_auth`), as plain facts for [`blame_client_auth`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ClientAuthFacts {
+    /// The server sent a CertificateRequest.
+    pub(crate) requested: bool,
+    /// We answered it with a usable certificate.
+    pub(crate) offered: bool,
+    /// The server is known to have accepted the client side of the
+    /// handshake (a TLS 1.2 handshake completed, or a TLS 1.3 session
+    /// ticket arrived); a later failure is then not about the certificate.
+    pub(crate) accepted: bool,
+}
+
 /// Gives a failure after a completed TLS handshake but before SETTINGS its
 /// real cause when the server asked for a client certificate during the
 /// handshake: a TLS 1.3 server that
@@ -359,22 +372,22 @@ pub(crate) fn client_cert_alert(alert: &rustls::AlertDescription) -> ConnectErro
 /// preface is unread in its socket) can overtake the alert, so a reset, a
 /// close or an I/O error then means the same as the alert. Servers that did
 /// not ask for a client certificate, or are known to have accepted it
-/// (see `ClientAuthSeen::accepted`), keep `RESET` / `CLOSED` for a restart.
+/// (see [`ClientAuthFacts::accepted`]), keep `RESET` / `CLOSED` for a restart.
 /// Also says whether we offered a certificate.
-pub(crate) fn blame_client_auth(err: ConnectError, seen: Option<&ClientAuthSeen>) -> ConnectError {
+pub(crate) fn blame_client_auth(err: ConnectError, seen: Option<ClientAuthFacts>) -> ConnectError {
     let Some(seen) = seen else {
         return err;
     };
     match err {
         ConnectError::TlsClientCertRejected { alert, .. } => ConnectError::TlsClientCertRejected {
-            offered: seen.offered(),
+            offered: seen.offered,
             alert,
         },
         ConnectError::Closed { .. } | ConnectError::Reset { .. } | ConnectError::Io { .. }
-            if seen.requested() && !seen.accepted() =>
+            if seen.requested && !seen.accepted =>
         {
             ConnectError::TlsClientCertRejected {
-                offered: seen.offered(),
+                offered: seen.offered,
                 alert: None,
             }
         }

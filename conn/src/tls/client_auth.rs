@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustls::SignatureScheme;
+
+use crate::error::tls::ClientAuthFacts;
 use rustls::client::{ClientSessionStore, ResolvesClientCert, Resumption};
 use rustls::pki_types::ServerName;
 
@@ -46,6 +48,15 @@ impl ClientAuthSeen {
     /// certificate.
     pub(crate) fn accepted(&self) -> bool {
         self.accepted.load(Ordering::Acquire)
+    }
+
+    /// The facts, for the error wording (`crate::error::tls`).
+    pub(crate) fn facts(&self) -> ClientAuthFacts {
+        ClientAuthFacts {
+            requested: self.requested(),
+            offered: self.offered(),
+            accepted: self.accepted(),
+        }
     }
 
     pub(crate) fn accept(&self) {

@@ -19,7 +19,8 @@ use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use crate::TlsOptions;
+use crate::error::UsageError;
+use crate::options::TlsOptions;
 
 /// Where the trust roots came from, for `-v` output and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,54 +40,60 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Reads every certificate in a PEM file.
-pub(crate) fn load_certs(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn load_certs(
+    path: &Path,
+    flag: &str,
+) -> Result<Vec<CertificateDer<'static>>, UsageError> {
     let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
     let certs = rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| cannot_read(flag, path, &e))?;
     if certs.is_empty() {
-        return Err(format!(
+        return Err(UsageError::new(format!(
             "no PEM certificates found in {flag} file \"{}\"",
             path.display()
-        ));
+        )));
     }
     Ok(certs)
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, UsageError> {
     let flag = "-tls-client-key";
     let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
     rustls_pemfile::private_key(&mut BufReader::new(file))
         .map_err(|e| cannot_read(flag, path, &e))?
         .ok_or_else(|| {
-            format!(
+            UsageError::new(format!(
                 "no PEM private key found in {flag} file \"{}\"",
                 path.display()
-            )
+            ))
         })
 }
 
-fn cannot_read(flag: &str, path: &Path, err: &std::io::Error) -> String {
+fn cannot_read(flag: &str, path: &Path, err: &std::io::Error) -> UsageError {
     let reason = match err.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         _ => err.to_string(),
     };
-    format!("cannot read {flag} file \"{}\": {reason}", path.display())
+    UsageError::new(format!(
+        "cannot read {flag} file \"{}\": {reason}",
+        path.display()
+    ))
 }
 
 /// Loads every file the options name, so bad files are a usage error
 /// before any connection attempt.
-pub(crate) fn check_files(tls: &TlsOptions) -> Result<(), String> {
+pub(crate) fn check_files(tls: &TlsOptions) -> Result<(), UsageError> {
     if let Some(ca) = &tls.ca_file {
         let certs = load_certs(ca, "-tls-ca-cert")?;
         let mut store = RootCertStore::empty();
         let (added, _) = store.add_parsable_certificates(certs);
         if added == 0 {
-            return Err(format!(
+            return Err(UsageError::new(format!(
                 "no usable CA certificates in -tls-ca-cert file \"{}\"",
                 ca.display()
-            ));
+            )));
         }
     }
     client_identity(tls)?;
@@ -95,19 +102,19 @@ pub(crate) fn check_files(tls: &TlsOptions) -> Result<(), String> {
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn client_identity(tls: &TlsOptions) -> Result<Option<Identity>, String> {
+fn client_identity(tls: &TlsOptions) -> Result<Option<Identity>, UsageError> {
     match (&tls.client_cert, &tls.client_key) {
         (Some(cert), Some(key)) => Ok(Some((
             load_certs(cert, "-tls-client-cert")?,
             load_key(key)?,
         ))),
         (None, None) => Ok(None),
-        (Some(_), None) => {
-            Err("specified -tls-client-cert without specifying -tls-client-key".into())
-        }
-        (None, Some(_)) => {
-            Err("specified -tls-client-key without specifying -tls-client-cert".into())
-        }
+        (Some(_), None) => Err(UsageError::new(
+            "specified -tls-client-cert without specifying -tls-client-key",
+        )),
+        (None, Some(_)) => Err(UsageError::new(
+            "specified -tls-client-key without specifying -tls-client-cert",
+        )),
     }
 }
 
@@ -145,11 +152,11 @@ pub fn trust_source(tls: &TlsOptions) -> TrustSource {
 /// Builds the client config; `Err` is a one-line reason naming the flag.
 pub(crate) fn client_config(
     tls: &TlsOptions,
-) -> Result<(rustls::ClientConfig, TrustSource), String> {
+) -> Result<(rustls::ClientConfig, TrustSource), UsageError> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?;
+        .map_err(|e| UsageError::new(format!("TLS setup failed: {e}")))?;
     let (builder, source) = if tls.insecure_skip_verify {
         let verifier = Arc::new(SkipChainAndName { provider });
         (
@@ -167,9 +174,11 @@ pub(crate) fn client_config(
         (builder.with_root_certificates(store.clone()), *source)
     };
     let mut config = match client_identity(tls)? {
-        Some((chain, key)) => builder
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| format!("invalid -tls-client-cert/-tls-client-key pair: {e}"))?,
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+            UsageError::new(format!(
+                "invalid -tls-client-cert/-tls-client-key pair: {e}"
+            ))
+        })?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
@@ -181,13 +190,13 @@ pub(crate) fn client_config(
 pub(crate) fn server_name(
     tls: &TlsOptions,
     authority: &str,
-) -> Result<ServerName<'static>, String> {
+) -> Result<ServerName<'static>, UsageError> {
     let name = match &tls.server_name {
         Some(name) => name.clone(),
         None => host_of_authority(authority),
     };
     ServerName::try_from(name.clone())
-        .map_err(|_| format!("\"{name}\" is not a valid TLS server name"))
+        .map_err(|_| UsageError::new(format!("\"{name}\" is not a valid TLS server name")))
 }
 
 /// `host:port` → `host`; `[::1]:443` → `::1`; `host` → `host`.

@@ -12,6 +12,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod architecture;
 mod channelz_service;
 mod conn;
 mod peers;
