@@ -233,37 +233,57 @@ fn cargo_tree(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// What each package's normal dependency tree must and must not hold
+/// (`cargo tree` prints `name vX` per crate and `name feature "f"` per
+/// feature, so a trailing space or a `feature` names exactly one thing).
+const DEPENDENCY_RULES: &[(&str, &str, &[&str], &[&str])] = &[
+    (
+        "channelz-tui",
+        "normal",
+        &["grpc-toolkit-conn "],
+        &["grpc-probe "],
+    ),
+    (
+        "grpc-probe",
+        "normal,features",
+        &["grpc-toolkit-conn "],
+        &[
+            "ratatui ",
+            "crossterm ",
+            "tonic-channelz ",
+            "hyper feature \"server\"",
+            "tonic feature \"server\"",
+            "tonic feature \"router\"",
+        ],
+    ),
+    (
+        "grpc-toolkit-conn",
+        "normal",
+        &["grpc-toolkit-proto "],
+        &[
+            "grpc-probe ",
+            "channelz-tui ",
+            "tonic-channelz ",
+            "ratatui ",
+        ],
+    ),
+    (
+        "tonic-channelz",
+        "normal",
+        &["grpc-toolkit-proto "],
+        &["grpc-toolkit-conn ", "grpc-probe ", "ratatui "],
+    ),
+];
+
 #[test]
 fn crates_depend_only_as_architecture_md_allows() {
-    let tui = cargo_tree(&["-p", "channelz-tui", "-e", "normal"]);
-    assert!(tui.contains("grpc-toolkit-conn"), "{tui}");
-    assert!(!tui.contains("grpc-probe"), "channelz-tui links the probe");
-
-    let probe = cargo_tree(&["-p", "grpc-probe", "-e", "normal,features"]);
-    assert!(probe.contains("grpc-toolkit-conn"), "{probe}");
-    for banned in [
-        "ratatui ",
-        "crossterm ",
-        "tonic-channelz ",
-        "hyper feature \"server\"",
-        "tonic feature \"server\"",
-        "tonic feature \"router\"",
-    ] {
-        assert!(!probe.contains(banned), "grpc-probe links {banned}");
+    for (package, edges, required, banned) in DEPENDENCY_RULES {
+        let tree = cargo_tree(&["-p", package, "-e", edges]);
+        for name in *required {
+            assert!(tree.contains(name), "{package} should link {name}: {tree}");
+        }
+        for name in *banned {
+            assert!(!tree.contains(name), "{package} links {name}");
+        }
     }
-
-    let conn = cargo_tree(&["-p", "grpc-toolkit-conn", "-e", "normal"]);
-    for banned in [
-        "grpc-probe ",
-        "channelz-tui ",
-        "tonic-channelz ",
-        "ratatui ",
-    ] {
-        assert!(!conn.contains(banned), "grpc-toolkit-conn links {banned}");
-    }
-    let channelz = cargo_tree(&["-p", "tonic-channelz", "-e", "normal"]);
-    assert!(
-        !channelz.contains("grpc-toolkit-conn "),
-        "tonic-channelz links the client stack"
-    );
 }
