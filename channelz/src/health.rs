@@ -233,6 +233,16 @@ impl HealthReporter {
         }
     }
 
+    /// How many Watch streams are open on `service` now (for metrics, and
+    /// for tests that must wait until a client watches).
+    pub fn watchers(&self, service: &str) -> usize {
+        let state = self.shared.lock();
+        state
+            .services
+            .get(service)
+            .map_or(0, watch::Sender::receiver_count)
+    }
+
     /// How many services have a status (the count `List` would answer).
     pub fn len(&self) -> usize {
         let state = self.shared.lock();
@@ -528,8 +538,10 @@ mod tests {
             .collect();
         assert_eq!(names(&service.list_services().expect("one")).len(), 1);
         assert_eq!(reporter.len(), 1);
+        assert_eq!(reporter.watchers("unknown-3"), 1);
         drop(watches);
         assert_eq!(reporter.shared.lock().services.len(), 1, "entries removed");
+        assert_eq!(reporter.watchers("unknown-3"), 0);
     }
 
     #[tokio::test]
