@@ -40,13 +40,13 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use grpc_toolkit_proto::channelz::v1::channelz_server::ChannelzServer;
 use grpc_toolkit_proto::health::v1::HealthCheckRequest;
 use grpc_toolkit_proto::health::v1::health_client::HealthClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::{Endpoint, Server};
-use grpc_toolkit_proto::channelz::v1::channelz_server::ChannelzServer;
 use tonic_channelz::admin::Admin;
 use tonic_channelz::health::{HealthReporter, HealthServer, HealthService};
 use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry, ServerHandle};

@@ -355,7 +355,9 @@ impl HealthClient {
             return true;
         }
         let deadline = tokio::time::Instant::now() + wait;
-        while let Ok(Ok(Some(line))) = tokio::time::timeout_at(deadline, self.stdout.next_line()).await {
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout_at(deadline, self.stdout.next_line()).await
+        {
             let found = line.starts_with(prefix);
             self.pending.push_back(line);
             if found {

@@ -106,7 +106,11 @@ async fn real_client_checks_watches_lists_and_sees_the_drain(kind: PeerKind) {
     let ok = |r: Result<String, testkit::peers::PeerError>| r.expect("the client answers");
 
     assert_eq!(ok(client.check("").await), "SERVING", "{kind}");
-    assert_eq!(ok(client.check("app.Orders").await), "NOT_SERVING", "{kind}");
+    assert_eq!(
+        ok(client.check("app.Orders").await),
+        "NOT_SERVING",
+        "{kind}"
+    );
     assert_eq!(ok(client.check("nope").await), "error NOT_FOUND", "{kind}");
     assert_eq!(
         ok(client.list().await),
@@ -129,7 +133,11 @@ async fn real_client_checks_watches_lists_and_sees_the_drain(kind: PeerKind) {
     for name in ["b", "c", "d"] {
         health.set_service_status(name, ServingStatus::Serving);
     }
-    assert_eq!(ok(client.list().await), "error RESOURCE_EXHAUSTED", "{kind}");
+    assert_eq!(
+        ok(client.list().await),
+        "error RESOURCE_EXHAUSTED",
+        "{kind}"
+    );
     health.clear_service_status("d");
     assert_eq!(
         ok(client.list().await),
