@@ -22,10 +22,14 @@
 //! # drop(router);
 //!
 //! // or on a listener of its own (it appears in Channelz as "admin"):
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:50052").await?;
-//! admin
-//!     .serve_with_shutdown(listener, async { let _ = tokio::signal::ctrl_c().await; })
-//!     .await?;
+//! let served = tokio::spawn(admin.serve_with_shutdown(listener, async {
+//!     let _ = stopped.await;
+//! }));
+//! // ... on SIGTERM: health NOT_SERVING, watches end, the listener closes.
+//! let _ = stop.send(());
+//! served.await??;
 //! # Ok(()) }
 //! ```
 

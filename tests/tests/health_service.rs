@@ -494,3 +494,32 @@ async fn grpc_probe_lists_the_demo_services() {
     );
     demo.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_health_panel_shows_the_demo_list() {
+    let demo = channelz_tui::demo::DemoServer::start("127.0.0.1:0")
+        .await
+        .expect("start the demo");
+    let args = grpc_probe::conn::ConnArgs {
+        addr: Some(demo.local_addr().to_string()),
+        ..grpc_probe::conn::ConnArgs::default()
+    };
+    let options = args.to_options("health-test/1.0").expect("valid flags");
+    let conn = grpc_probe::conn::connect(&options)
+        .await
+        .expect("connect to the demo");
+    let report = channelz_tui::poll::Api::new(conn, Duration::from_secs(5))
+        .health()
+        .await;
+    assert_eq!(report.overall, Ok("SERVING".to_owned()));
+    let services = report.services.expect("List is offered");
+    assert_eq!(
+        services,
+        [
+            (String::new(), "SERVING".to_owned()),
+            ("grpc.channelz.v1.Channelz".to_owned(), "SERVING".to_owned()),
+            ("grpc.health.v1.Health".to_owned(), "SERVING".to_owned()),
+        ]
+    );
+    demo.shutdown().await;
+}
