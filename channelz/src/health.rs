@@ -350,9 +350,9 @@ fn response(status: ServingStatus) -> HealthCheckResponse {
 }
 
 /// One Watch stream: the current status, then each change; unknown is
-/// SERVICE_UNKNOWN. It holds a `watch` receiver and nothing else, so a
-/// client that never reads costs one receiver, and it reads only the
-/// latest status when it does.
+/// SERVICE_UNKNOWN. Its state is one `watch` receiver (and the service
+/// name), so a client that never reads costs one receiver, nothing queues
+/// up behind it, and it reads only the latest status when it does.
 pub struct HealthWatch {
     /// `None` once dropped (see `Drop`).
     inner: Option<tokio_stream::wrappers::WatchStream<Option<ServingStatus>>>,

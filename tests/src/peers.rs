@@ -9,6 +9,10 @@
 //! channels to itself so Channelz has channels, subchannels and sockets with
 //! non-zero counts.
 //!
+//! Each kind also has a health *client* ([`HealthClient`]), driven line by
+//! line, so the shipped health service is tested against the clients
+//! operators' load balancers and probes use, not only against our own.
+//!
 //! The peers are installed by `tests/peers/setup.sh` under `target/peers/`
 //! (or `$GRPC_TOOLKIT_PEERS_DIR`) on first use; the script is idempotent and
 //! serialises concurrent runs with a lock file. A peer never outlives its
