@@ -3,8 +3,9 @@
 //! server of their own.
 //!
 //! [`DemoServer::start`] binds the address it is given and serves
-//! `grpc.health.v1.Health` and `grpc.channelz.v1.Channelz` there, all
-//! reported through `tonic-channelz`. In the same process it runs:
+//! `grpc.health.v1.Health` (the spec-complete one, with List) and
+//! `grpc.channelz.v1.Channelz` there, mounted with `tonic_channelz::admin`
+//! and all reported through `tonic-channelz`. In the same process it runs:
 //!
 //! - a channel to the demo server itself that calls `Health/Check` a few
 //!   times a second; every fifth call asks for an unknown service, so the
@@ -39,12 +40,15 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use grpc_toolkit_proto::channelz::v1::channelz_server::ChannelzServer;
 use grpc_toolkit_proto::health::v1::HealthCheckRequest;
 use grpc_toolkit_proto::health::v1::health_client::HealthClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::{Endpoint, Server};
+use tonic_channelz::admin::Admin;
+use tonic_channelz::health::{HealthReporter, HealthServer, HealthService};
 use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry, ServerHandle};
 
 /// How often each demo channel makes a call.
@@ -122,19 +126,27 @@ impl DemoServer {
 
         let demo = registry.register_server("demo");
         let incoming = demo.incoming(listener).map_err(|e| bind_error(addr, e))?;
-        let (reporter, health) = tonic_health::server::health_reporter();
-        let channelz = ChannelzService::new(registry.clone()).into_server();
+        // The shipped health service, so the dashboard's health panel and
+        // `grpc-probe --list` show List; each admin service reports itself.
+        let health = HealthReporter::new();
+        health.set_serving::<ChannelzServer<ChannelzService>>();
+        health.set_serving::<HealthServer<HealthService>>();
+        let admin = Admin::new(&registry, &health);
         let server = tokio::spawn({
             let stopped = stopped.clone();
             async move {
-                let _keep = (demo, reporter);
                 // The server only ends on shutdown or a fatal listener
                 // error; either way the demo has nothing to recover.
                 let _ = Server::builder()
-                    .layer(_keep.0.layer())
-                    .add_service(health)
-                    .add_service(channelz)
-                    .serve_with_incoming_shutdown(incoming, wait_stop(stopped))
+                    .layer(demo.layer())
+                    .add_routes(admin.routes())
+                    .serve_with_incoming_shutdown(incoming, async {
+                        wait_stop(stopped).await;
+                        // Open Watch streams would hold the graceful
+                        // shutdown forever.
+                        health.shutdown();
+                        health.close_watches();
+                    })
                     .await;
             }
         });

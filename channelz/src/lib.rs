@@ -19,6 +19,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The [`health`] module is a spec-complete `grpc.health.v1.Health` (Check,
+//! Watch, List, drain on shutdown); [`admin`] mounts it and Channelz in one
+//! call, or serves both on a listener of their own.
+//!
 //! Client side: [`InstrumentedChannel::lazy`] in place of
 //! `Endpoint::connect_lazy` ([`InstrumentedChannel::lazy_tls`] for TLS).
 //!
@@ -36,7 +40,9 @@
 //! flow-control windows, keepalives sent, the received GOAWAY error code,
 //! the peer's max-concurrent-streams, and socket options.
 
+pub mod admin;
 mod client;
+pub mod health;
 mod io;
 mod observe;
 mod registry;

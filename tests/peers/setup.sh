@@ -80,9 +80,9 @@ setup_go() {
         apt_install golang-go golang-google-grpc-dev
     fi
     local stamp
-    stamp="$( (go version; cat "$HERE/go/main.go" "$HERE/go/channelzclient/main.go"; dpkg-query -W golang-google-grpc-dev 2>/dev/null || true) | sha256sum | cut -d' ' -f1)"
+    stamp="$( (go version; cat "$HERE/go/main.go" "$HERE/go/channelzclient/main.go" "$HERE/go/healthclient/main.go"; dpkg-query -W golang-google-grpc-dev 2>/dev/null || true) | sha256sum | cut -d' ' -f1)"
     is_current "$OUT/go/.stamp" "$stamp" && [ -x "$OUT/go/bin/grpc-peer-go" ] \
-        && [ -x "$OUT/go/bin/grpc-channelz-client-go" ] && return 0
+        && [ -x "$OUT/go/bin/grpc-channelz-client-go" ] && [ -x "$OUT/go/bin/grpc-health-client-go" ] && return 0
     mkdir -p "$OUT/go/bin" "$OUT/go/cache"
     say "go build (GOPATH mode, offline, against $GOCODE)"
     # GOPATH mode with Debian's sources: no module proxy is reachable, and
@@ -92,6 +92,9 @@ setup_go() {
     # The Channelz reader: grpc-go's own Channelz stubs against our service.
     (cd "$HERE/go/channelzclient" && env GO111MODULE=off GOPATH="$OUT/go/gopath:$GOCODE" GOCACHE="$OUT/go/cache" \
         GOFLAGS= GOPROXY=off go build -o "$OUT/go/bin/grpc-channelz-client-go" . >&2)
+    # The health client: grpc-go's health stubs, and List by raw Invoke.
+    (cd "$HERE/go/healthclient" && env GO111MODULE=off GOPATH="$OUT/go/gopath:$GOCODE" GOCACHE="$OUT/go/cache" \
+        GOFLAGS= GOPROXY=off go build -o "$OUT/go/bin/grpc-health-client-go" . >&2)
     echo "$stamp" >"$OUT/go/.stamp"
 }
 

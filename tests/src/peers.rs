@@ -9,6 +9,10 @@
 //! channels to itself so Channelz has channels, subchannels and sockets with
 //! non-zero counts.
 //!
+//! Each kind also has a health *client* ([`HealthClient`]), driven line by
+//! line, so the shipped health service is tested against the clients
+//! operators' load balancers and probes use, not only against our own.
+//!
 //! The peers are installed by `tests/peers/setup.sh` under `target/peers/`
 //! (or `$GRPC_TOOLKIT_PEERS_DIR`) on first use; the script is idempotent and
 //! serialises concurrent runs with a lock file. A peer never outlives its
@@ -246,6 +250,157 @@ impl Peer {
             )),
         }
     }
+}
+
+/// A real health *client* (grpcio-health-checking's stubs, grpc-js with our
+/// `health.proto`, or grpc-go's stubs plus a raw `Invoke` for List), driven
+/// line by line: `python/health_client.py`, `node/health_client.js`,
+/// `go/healthclient`. Each command's answer and each Watch message is one
+/// stdout line; lines not yet asked for wait in order in `pending`, so a
+/// Watch's messages are read back in the order they came. Stopped when
+/// dropped, like [`Peer`].
+#[derive(Debug)]
+pub struct HealthClient {
+    kind: PeerKind,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    pending: std::collections::VecDeque<String>,
+    _child: Child,
+}
+
+impl HealthClient {
+    /// Installs the peer kind if needed and starts its health client
+    /// against `addr` (`HOST:PORT`), waiting for its `READY` line.
+    pub async fn start(kind: PeerKind, addr: &str) -> Result<HealthClient, PeerError> {
+        install(kind).await?;
+        let mut command = program(
+            kind,
+            "python/health_client.py",
+            "node/health_client.js",
+            "grpc-health-client-go",
+        );
+        let mut child = command
+            .arg(addr)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| PeerError::new(kind, format!("cannot run {command:?}: {e}")))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(PeerError::new(kind, "stdin or stdout was not piped"));
+        };
+        let mut client = HealthClient {
+            kind,
+            stdin,
+            stdout: BufReader::new(stdout).lines(),
+            pending: Default::default(),
+            _child: child,
+        };
+        match tokio::time::timeout(START_TIMEOUT, client.stdout.next_line()).await {
+            Ok(Ok(Some(line))) if line == "READY" => Ok(client),
+            other => Err(PeerError::new(
+                kind,
+                format!("health client did not start: {other:?}"),
+            )),
+        }
+    }
+
+    /// Which implementation this is.
+    pub fn kind(&self) -> PeerKind {
+        self.kind
+    }
+
+    /// Sends one command line (`check S`, `list`, `watch S`).
+    pub async fn send(&mut self, command: &str) -> Result<(), PeerError> {
+        let line = format!("{command}\n");
+        let written = async {
+            self.stdin.write_all(line.as_bytes()).await?;
+            self.stdin.flush().await
+        };
+        written
+            .await
+            .map_err(|e| PeerError::new(self.kind, format!("cannot send {command:?}: {e}")))
+    }
+
+    /// The first line (in arrival order) that starts with `prefix`, without
+    /// the prefix; waits up to [`COMMAND_TIMEOUT`] for it.
+    pub async fn next_with(&mut self, prefix: &str) -> Result<String, PeerError> {
+        if let Some(at) = self.pending.iter().position(|l| l.starts_with(prefix)) {
+            let line = self.pending.remove(at).unwrap_or_default();
+            return Ok(line[prefix.len()..].to_owned());
+        }
+        let deadline = tokio::time::Instant::now() + COMMAND_TIMEOUT;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.stdout.next_line()).await;
+            match line {
+                Ok(Ok(Some(line))) if line.starts_with(prefix) => {
+                    return Ok(line[prefix.len()..].to_owned());
+                }
+                Ok(Ok(Some(line))) => self.pending.push_back(line),
+                Ok(Ok(None)) => return Err(PeerError::new(self.kind, "health client exited")),
+                Ok(Err(e)) => return Err(PeerError::new(self.kind, format!("read: {e}"))),
+                Err(_) => {
+                    return Err(PeerError::new(
+                        self.kind,
+                        format!(
+                            "no line starting {prefix:?} within {COMMAND_TIMEOUT:?}; unread: {:?}",
+                            self.pending
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Whether a line starting with `prefix` arrives within `wait`.
+    pub async fn has_with(&mut self, prefix: &str, wait: Duration) -> bool {
+        if self.pending.iter().any(|l| l.starts_with(prefix)) {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout_at(deadline, self.stdout.next_line()).await
+        {
+            let found = line.starts_with(prefix);
+            self.pending.push_back(line);
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `Check(service)`: the status name, or `error CODE`.
+    pub async fn check(&mut self, service: &str) -> Result<String, PeerError> {
+        let name = shown(service);
+        self.send(&format!("check {name}")).await?;
+        self.next_with(&format!("check {name} ")).await
+    }
+
+    /// `List`: `ok N NAME=STATUS...` (sorted, `""` for the empty name) or
+    /// `error CODE`.
+    pub async fn list(&mut self) -> Result<String, PeerError> {
+        self.send("list").await?;
+        self.next_with("list ").await
+    }
+
+    /// Opens a Watch on `service`; read its messages with
+    /// [`HealthClient::next_watch`].
+    pub async fn watch(&mut self, service: &str) -> Result<(), PeerError> {
+        self.send(&format!("watch {}", shown(service))).await
+    }
+
+    /// The next message of the Watch on `service`: a status name, or
+    /// `end CODE` when the stream ended.
+    pub async fn next_watch(&mut self, service: &str) -> Result<String, PeerError> {
+        self.next_with(&format!("watch {} ", shown(service))).await
+    }
+}
+
+/// A service name as the health clients' lines spell it.
+fn shown(service: &str) -> &str {
+    if service.is_empty() { "\"\"" } else { service }
 }
 
 /// Starts a peer, applying the policy of [`or_skip`] when it cannot start.

@@ -15,6 +15,7 @@
 mod architecture;
 mod channelz_service;
 mod conn;
+mod health_service;
 mod peers;
 mod probe;
 mod probe_help;
