@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use channelz_tui::model::Model;
+use channelz_tui::msg::Msg;
 use channelz_tui::poll::{self, Api};
-use channelz_tui::update::{Msg, update};
+use channelz_tui::update::update;
 use channelz_tui::{json, view};
 use criterion::{Criterion, criterion_group, criterion_main};
 use grpc_toolkit_conn::{ConnectOptions, Target, connect};
@@ -330,8 +331,8 @@ fn bench(c: &mut Criterion) {
     // The tree lists all 10,000 top channels (each with its subchannel,
     // 20,000 rows) and draws the window around the selection.
     let mut tree = model.clone();
-    update(&mut tree, Msg::Resize { height: 50 });
-    update(&mut tree, Msg::Action(channelz_tui::update::Action::Tree));
+    update(&mut tree, Msg::Resize(view::panel_heights(50)));
+    update(&mut tree, Msg::Action(channelz_tui::msg::Action::Tree));
     group.bench_function("tree frame render (200x50)", |b| {
         b.iter(|| terminal.draw(|f| view::view(&tree, f)).unwrap().area)
     });

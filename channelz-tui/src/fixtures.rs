@@ -10,8 +10,9 @@ use grpc_toolkit_proto::channelz::v1::{
 };
 use prost::Message;
 
-use crate::model::{HealthReport, Link, Model};
-use crate::update::{Details, Msg, update};
+use crate::model::{HealthReport, Link, Model, ServiceHealth};
+use crate::msg::{Details, Msg, Outage};
+use crate::update::update;
 
 /// The fixed "now" of every test.
 pub fn now() -> SystemTime {
@@ -285,10 +286,16 @@ pub fn populated() -> Model {
     update(
         &mut m,
         Msg::Health(HealthReport {
-            overall: Ok("SERVING".into()),
+            overall: Ok(1),
             services: Some(vec![
-                ("".into(), "SERVING".into()),
-                ("backend.Api".into(), "NOT_SERVING".into()),
+                ServiceHealth {
+                    name: String::new(),
+                    status: 1,
+                },
+                ServiceHealth {
+                    name: "backend.Api".into(),
+                    status: 2,
+                },
             ]),
         }),
     );
@@ -364,11 +371,23 @@ pub fn disconnected() -> Model {
     update(
         &mut m,
         Msg::Disconnected {
-            error: "connection refused (127.0.0.1:50051)".into(),
+            error: outage("connection refused (127.0.0.1:50051)"),
             retry_at: now() + Duration::from_secs(4),
         },
     );
     m
+}
+
+/// A connect failure that reads `text`.
+pub fn outage(text: &str) -> Outage {
+    Outage::from(grpc_toolkit_conn::ConnectError::Io {
+        detail: text.into(),
+    })
+}
+
+/// The resize message of a terminal `height` rows tall.
+pub fn resize(height: u16) -> Msg {
+    Msg::Resize(crate::view::panel_heights(height))
 }
 
 /// Sets the link of `m`.

@@ -65,7 +65,18 @@ pub struct Snapshot {
 
 /// Cumulative counters of each entity in a snapshot, to derive rates from
 /// the next one.
-pub type Counters = HashMap<EntityId, (SystemTime, i64, i64)>;
+pub type Counters = HashMap<EntityId, CallCounts>;
+
+/// One entity's cumulative call (or, for sockets, stream) counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallCounts {
+    /// When the snapshot that read them completed.
+    pub at: SystemTime,
+    /// Calls (streams) started.
+    pub started: i64,
+    /// Calls (streams) failed.
+    pub failed: i64,
+}
 
 /// Takes a complete snapshot: every page of every list, every descendant.
 pub async fn take(api: &Api) -> Result<Snapshot, PollError> {
@@ -103,7 +114,11 @@ impl Snapshot {
             if let (Some(r), Some(d)) = (&c.r#ref, &c.data) {
                 out.insert(
                     EntityId::Channel(r.channel_id),
-                    (at, d.calls_started, d.calls_failed),
+                    CallCounts {
+                        at,
+                        started: d.calls_started,
+                        failed: d.calls_failed,
+                    },
                 );
             }
         }
@@ -111,7 +126,11 @@ impl Snapshot {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
                 out.insert(
                     EntityId::Subchannel(r.subchannel_id),
-                    (at, d.calls_started, d.calls_failed),
+                    CallCounts {
+                        at,
+                        started: d.calls_started,
+                        failed: d.calls_failed,
+                    },
                 );
             }
         }
@@ -119,7 +138,11 @@ impl Snapshot {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
                 out.insert(
                     EntityId::Server(r.server_id),
-                    (at, d.calls_started, d.calls_failed),
+                    CallCounts {
+                        at,
+                        started: d.calls_started,
+                        failed: d.calls_failed,
+                    },
                 );
             }
         }
@@ -127,7 +150,11 @@ impl Snapshot {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
                 out.insert(
                     EntityId::Socket(r.socket_id),
-                    (at, d.streams_started, d.streams_failed),
+                    CallCounts {
+                        at,
+                        started: d.streams_started,
+                        failed: d.streams_failed,
+                    },
                 );
             }
         }
@@ -159,10 +186,18 @@ impl Snapshot {
         let rates = |id: EntityId| -> Value {
             let pair = previous.and_then(|p| p.get(&id)).zip(now.get(&id));
             match pair {
-                Some(((t0, s0, f0), (t1, s1, f1))) => {
-                    let dt = t1.duration_since(*t0).unwrap_or_default().as_secs_f64();
-                    if dt > 0.0 && s1 >= s0 && f1 >= f0 {
-                        json!({ "callsPerSecond": (s1 - s0) as f64 / dt, "failuresPerSecond": (f1 - f0) as f64 / dt })
+                Some((before, after)) => {
+                    let dt = after
+                        .at
+                        .duration_since(before.at)
+                        .unwrap_or_default()
+                        .as_secs_f64();
+                    if dt > 0.0 && after.started >= before.started && after.failed >= before.failed
+                    {
+                        json!({
+                            "callsPerSecond": (after.started - before.started) as f64 / dt,
+                            "failuresPerSecond": (after.failed - before.failed) as f64 / dt,
+                        })
                     } else {
                         json!({ "callsPerSecond": null, "failuresPerSecond": null })
                     }

@@ -12,6 +12,8 @@ use grpc_toolkit_proto::channelz::v1::{
     Channel, ChannelTrace, Server, Socket, SocketRef, Subchannel,
 };
 
+use crate::msg::Outage;
+
 /// How many samples of history each entity keeps: five minutes at the
 /// default one-second interval, enough for a sparkline of "the last minutes".
 pub const HISTORY_LEN: usize = 300;
@@ -86,8 +88,8 @@ pub enum Link {
     Connected,
     /// The connection failed; the poller retries by itself.
     Disconnected {
-        /// One-line reason.
-        error: String,
+        /// Why.
+        error: Outage,
         /// When the next attempt starts.
         retry_at: SystemTime,
     },
@@ -110,11 +112,21 @@ pub struct ServerSocketsPage {
 /// The health service's answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthReport {
-    /// `Check("")`: the server's overall status name, or the error.
-    pub overall: Result<String, String>,
-    /// `List`: every service and its status, sorted; `None` when the server
-    /// has no List method (most servers today).
-    pub services: Option<Vec<(String, String)>>,
+    /// `Check("")`: the server's overall `ServingStatus` number, or why
+    /// there is none.
+    pub overall: Result<i32, String>,
+    /// `List`: every service and its status, sorted by name; `None` when
+    /// the server has no List method (most servers today).
+    pub services: Option<Vec<ServiceHealth>>,
+}
+
+/// One service of the health service's `List`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceHealth {
+    /// The service name, as the server sent it.
+    pub name: String,
+    /// Its `ServingStatus` number.
+    pub status: i32,
 }
 
 /// Cumulative call counters at one instant.
@@ -198,14 +210,19 @@ fn rates_between(a: &Sample, b: &Sample) -> Rates {
     }
 }
 
-/// Which overview pane has the focus.
+/// Which pane of a screen has the keys. The overview has two tables, the
+/// channel, subchannel and server screens a list and their trace; the
+/// socket screen and the tree have only their main pane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pane {
-    /// The top-channels table.
+    /// The screen's main list: the top channels on the overview, the
+    /// children on a detail screen, the rows of the tree.
     #[default]
-    Channels,
-    /// The servers table.
+    Main,
+    /// The overview's servers table.
     Servers,
+    /// A detail screen's trace.
+    Trace,
 }
 
 /// How the overview's tables are ordered.
@@ -247,9 +264,8 @@ impl SortKey {
 /// The selection of one screen: which pane and which row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cursor {
-    /// The pane with the focus (overview: 0 channels, 1 servers; channel,
-    /// subchannel and server: 0 children, 1 trace).
-    pub pane: usize,
+    /// The pane with the focus.
+    pub pane: Pane,
     /// The selected row within the list pane.
     pub row: usize,
     /// How many of the newest trace events are scrolled past. The trace is
@@ -563,7 +579,7 @@ impl Model {
         let cursor = self.cursors.get(&screen).copied().unwrap_or_default();
         match screen {
             Screen::Overview => {
-                if cursor.pane == 0 {
+                if cursor.pane != Pane::Servers {
                     self.visible_channels()
                         .iter()
                         .map(|c| EntityId::Channel(c.r#ref.as_ref().map_or(0, |r| r.channel_id)))

@@ -1,7 +1,7 @@
 //! The I/O side: Channelz and health RPCs, paging, lazy detail fetches with
 //! bounded concurrency, and the poller task that owns the connection
 //! (`Connected` / `Disconnected(backoff)`) and turns every answer into an
-//! [`update::Msg`](crate::update::Msg). Nothing here renders, and nothing
+//! [`msg::Msg`](crate::msg::Msg). Nothing here renders, and nothing
 //! that renders waits on anything here.
 
 use std::collections::{HashMap, HashSet};
@@ -11,21 +11,22 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
-use grpc_toolkit_conn::{Connection, RpcError, call};
+use grpc_toolkit_conn::{ConnectError, Connection, RpcError, call};
 use grpc_toolkit_proto::channelz::v1::{
     Channel, GetChannelRequest, GetServerRequest, GetServerSocketsRequest, GetServersRequest,
     GetSocketRequest, GetSubchannelRequest, GetTopChannelsRequest, Server, Socket, Subchannel,
     channelz_client::ChannelzClient,
 };
 use grpc_toolkit_proto::health::v1::{
-    HealthCheckRequest, HealthListRequest, health_check_response::ServingStatus,
-    health_client::HealthClient,
+    HealthCheckRequest, HealthListRequest, health_client::HealthClient,
 };
 use tokio::sync::{Notify, mpsc, watch};
 use tonic::transport::Channel as Transport;
 
-use crate::model::{EntityId, Focus, HealthReport, SERVER_SOCKETS_PAGE, ServerSocketsPage};
-use crate::update::{Details, Msg};
+use crate::model::{
+    EntityId, Focus, HealthReport, SERVER_SOCKETS_PAGE, ServerSocketsPage, ServiceHealth,
+};
+use crate::msg::{Details, Msg, Outage};
 
 /// How many detail RPCs run at once. Enough to fill a loopback link, few
 /// enough that a production server never sees a burst from a dashboard.
@@ -296,7 +297,7 @@ impl Api {
         )
         .await
         {
-            Ok(r) => Ok(status_name(r.into_inner().status)),
+            Ok(r) => Ok(r.into_inner().status),
             Err(e) if e.code() == tonic::Code::Unimplemented => {
                 Err("no health service".to_string())
             }
@@ -310,11 +311,14 @@ impl Api {
         .await
         {
             Ok(r) => {
-                let mut v: Vec<(String, String)> = r
+                let mut v: Vec<ServiceHealth> = r
                     .into_inner()
                     .statuses
                     .into_iter()
-                    .map(|(k, v)| (k, status_name(v.status)))
+                    .map(|(name, v)| ServiceHealth {
+                        name,
+                        status: v.status,
+                    })
                     .collect();
                 v.sort();
                 Some(v)
@@ -476,13 +480,6 @@ fn dedup_sorted<T>(mut items: Vec<T>, key: impl Fn(&T) -> i64) -> Vec<T> {
     items
 }
 
-fn status_name(status: i32) -> String {
-    ServingStatus::try_from(status).map_or_else(
-        |_| format!("status {status}"),
-        |s| s.as_str_name().to_string(),
-    )
-}
-
 /// One complete overview poll.
 pub async fn overview(api: &Api) -> Result<Msg, PollError> {
     let (channels, servers) = tokio::try_join!(api.top_channels(), api.servers())?;
@@ -521,7 +518,7 @@ pub struct Wanted {
 /// A way to open a connection: the real one dials with the user's flags,
 /// tests can dial anything.
 pub type Dialer =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Api, String>> + Send>> + Send + Sync>;
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Api, ConnectError>> + Send>> + Send + Sync>;
 
 /// Backoff between connection attempts: 0.5s doubling to 16s.
 pub fn backoff(attempt: u32) -> Duration {
@@ -550,7 +547,7 @@ pub async fn run(
                 attempt = attempt.saturating_add(1);
                 if tx
                     .send(Msg::Disconnected {
-                        error,
+                        error: Outage::from(error),
                         retry_at: SystemTime::now() + wait,
                     })
                     .await
@@ -589,7 +586,7 @@ pub async fn run(
                         let wait = backoff(0);
                         if tx
                             .send(Msg::Disconnected {
-                                error: e.to_string(),
+                                error: Outage::from(e),
                                 retry_at: SystemTime::now() + wait,
                             })
                             .await

@@ -5,118 +5,10 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
+use grpc_toolkit_proto::channelz::v1::{Channel, Server};
 
-use crate::model::{EntityId, HealthReport, Link, Model, Sample, Screen, ServerSocketsPage};
-use crate::view;
-
-/// Detail responses of one poll.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Details {
-    /// When the poll completed.
-    pub at: Option<SystemTime>,
-    /// Channels from `GetChannel`.
-    pub channels: Vec<Channel>,
-    /// Subchannels from `GetSubchannel`.
-    pub subchannels: Vec<Subchannel>,
-    /// Sockets from `GetSocket`.
-    pub sockets: Vec<Socket>,
-    /// Pages of `GetServerSockets`, by server id.
-    pub server_sockets: Vec<(i64, ServerSocketsPage)>,
-}
-
-/// What the user asked for, decoded from a key by `input`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Selection up one row (or the trace, when it has the focus, one
-    /// event toward the newest).
-    Up,
-    /// Selection down one row (or the trace one event toward the oldest).
-    Down,
-    /// Selection (or trace) up a page.
-    PageUp,
-    /// Selection (or trace) down a page.
-    PageDown,
-    /// First row (or the newest trace events).
-    Top,
-    /// Last row (or the oldest trace events).
-    Bottom,
-    /// Drill into the selected row.
-    Enter,
-    /// Leave the current screen (or the filter, or help).
-    Back,
-    /// Switch the pane with the focus: channels and servers on the
-    /// overview, children and trace on a detail screen.
-    NextPane,
-    /// Start editing the filter.
-    StartFilter,
-    /// A character typed into the filter.
-    FilterChar(char),
-    /// Delete the filter's last character.
-    FilterBackspace,
-    /// Stop editing, keep the filter.
-    FilterDone,
-    /// Cycle the sort key.
-    Sort,
-    /// Pause or resume updates.
-    Pause,
-    /// Poll now.
-    Refresh,
-    /// Show or hide help.
-    Help,
-    /// Open the tree view.
-    Tree,
-    /// Next page of server sockets.
-    NextPage,
-    /// Previous page of server sockets.
-    PrevPage,
-    /// Leave the program.
-    Quit,
-}
-
-/// Everything that can happen to the dashboard.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Msg {
-    /// Time passed (drives relative times and the retry countdown).
-    Tick(SystemTime),
-    /// The poller is (re)connecting.
-    Connecting,
-    /// The poller connected.
-    Connected,
-    /// The poller lost (or never got) the connection.
-    Disconnected {
-        /// One-line reason.
-        error: String,
-        /// When it retries.
-        retry_at: SystemTime,
-    },
-    /// The server has no Channelz service.
-    NoChannelz,
-    /// A complete overview: every page of top channels and servers.
-    Overview {
-        /// When the poll completed.
-        at: SystemTime,
-        /// Top channels.
-        channels: Vec<Channel>,
-        /// Servers.
-        servers: Vec<Server>,
-        /// How many sockets each server has open (all `GetServerSockets` pages).
-        server_socket_counts: Vec<(i64, usize)>,
-    },
-    /// Detail fetches for the focused screen.
-    Details(Details),
-    /// Health service answers.
-    Health(HealthReport),
-    /// An RPC of a poll failed while the connection stayed up.
-    PollFailed(String),
-    /// A key the user pressed.
-    Action(Action),
-    /// The terminal's height changed; sets the page size.
-    Resize {
-        /// Rows available.
-        height: u16,
-    },
-}
+use crate::model::{EntityId, Link, Model, Pane, Sample, Screen};
+use crate::msg::{Action, Details, Msg};
 
 /// What the runtime must do after an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,10 +69,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Command {
             }
         }
         Msg::PollFailed(error) => model.last_error = Some(error),
-        Msg::Resize { height } => {
-            model.page = usize::from(height.saturating_sub(8)).max(1);
-            model.trace_page = view::trace_height(height).max(1);
-            model.tree_page = view::tree_height(height).max(1);
+        Msg::Resize(heights) => {
+            model.page = heights.list.max(1);
+            model.trace_page = heights.trace.max(1);
+            model.tree_page = heights.tree.max(1);
             clamp_trace(model, model.screen());
         }
         Msg::Action(action) => return act(model, action),
@@ -426,7 +318,7 @@ fn clamp_trace(model: &mut Model, screen: Screen) {
 /// Moves the selection, or scrolls the trace when it has the focus, by
 /// `delta(page)` rows, where `page` is the focused panel's height.
 fn move_focused(model: &mut Model, delta: impl FnOnce(isize) -> isize) {
-    if has_trace_pane(model.screen()) && model.cursor().pane == 1 {
+    if has_trace_pane(model.screen()) && model.cursor().pane == Pane::Trace {
         let page = model.trace_page as isize;
         scroll_trace(model, delta(page));
     } else {
@@ -522,13 +414,19 @@ fn act(model: &mut Model, action: Action) -> Command {
             let screen = model.screen();
             if screen == Screen::Overview {
                 let cursor = model.cursors.entry(Screen::Overview).or_default();
-                cursor.pane = if cursor.pane == 0 { 1 } else { 0 };
+                cursor.pane = match cursor.pane {
+                    Pane::Servers => Pane::Main,
+                    _ => Pane::Servers,
+                };
                 cursor.row = 0;
             } else if has_trace_pane(screen) {
                 // The children keep their selection, so a second Tab finds
                 // it where the first one left it.
                 let cursor = model.cursors.entry(screen).or_default();
-                cursor.pane = if cursor.pane == 0 { 1 } else { 0 };
+                cursor.pane = match cursor.pane {
+                    Pane::Trace => Pane::Main,
+                    _ => Pane::Trace,
+                };
             }
         }
         Action::StartFilter => {
@@ -547,7 +445,7 @@ fn act(model: &mut Model, action: Action) -> Command {
             if model.screen() != Screen::Tree {
                 // The tree opens on the channel selected in the overview.
                 let from = match model.cursors.get(&Screen::Overview) {
-                    Some(c) if c.pane == 0 => c.row,
+                    Some(c) if c.pane == Pane::Main => c.row,
                     _ => 0,
                 };
                 let selected = model.rows(Screen::Overview).get(from).copied();
@@ -606,7 +504,7 @@ mod tests {
 
     use super::*;
     use crate::fixtures::{self, ago, channel, now, server};
-    use crate::model::{Focus, SortKey};
+    use crate::model::{Focus, ServerSocketsPage, SortKey};
 
     fn press(m: &mut Model, action: Action) -> Command {
         update(m, Msg::Action(action))
@@ -825,7 +723,7 @@ mod tests {
         update(
             &mut m,
             Msg::Disconnected {
-                error: "gone".into(),
+                error: fixtures::outage("gone"),
                 retry_at: now(),
             },
         );
@@ -929,7 +827,7 @@ mod tests {
     #[test]
     fn tab_gives_the_trace_the_keys_and_gives_them_back() {
         let mut m = fixtures::with_long_trace(30);
-        update(&mut m, Msg::Resize { height: 34 });
+        update(&mut m, fixtures::resize(34));
         assert_eq!(m.trace_page, 8, "the trace panel's rows at 34 lines");
         press(&mut m, Action::Enter);
         press(&mut m, Action::Down);
@@ -960,7 +858,7 @@ mod tests {
     #[test]
     fn a_trace_that_fits_does_not_scroll() {
         let mut m = fixtures::with_details();
-        update(&mut m, Msg::Resize { height: 34 });
+        update(&mut m, fixtures::resize(34));
         press(&mut m, Action::Enter);
         press(&mut m, Action::NextPane);
         press(&mut m, Action::Down);
@@ -971,13 +869,13 @@ mod tests {
     #[test]
     fn trace_scroll_is_clamped_when_the_trace_or_the_terminal_changes() {
         let mut m = fixtures::with_long_trace(30);
-        update(&mut m, Msg::Resize { height: 34 });
+        update(&mut m, fixtures::resize(34));
         press(&mut m, Action::Enter);
         press(&mut m, Action::NextPane);
         press(&mut m, Action::Bottom);
         assert_eq!(trace_scroll(&m), 22);
         // A taller terminal shows more events: less to scroll.
-        update(&mut m, Msg::Resize { height: 44 });
+        update(&mut m, fixtures::resize(44));
         assert_eq!(m.trace_page, 12);
         assert_eq!(trace_scroll(&m), 18);
         // The next poll brings a shorter trace.
@@ -996,7 +894,7 @@ mod tests {
         let mut m = fixtures::with_details();
         m.stack.push(Screen::Socket(10));
         press(&mut m, Action::NextPane);
-        assert_eq!(m.cursor().pane, 0);
+        assert_eq!(m.cursor().pane, Pane::Main);
         press(&mut m, Action::Back);
         press(&mut m, Action::Tree);
         press(&mut m, Action::NextPane);
@@ -1004,7 +902,7 @@ mod tests {
         assert_eq!(
             m.cursor(),
             crate::model::Cursor {
-                pane: 0,
+                pane: Pane::Main,
                 row: 1,
                 trace: 0
             }
@@ -1014,7 +912,7 @@ mod tests {
     #[test]
     fn the_tree_lists_every_top_channel_and_fetches_only_what_is_on_screen() {
         let mut m = fixtures::many_channels(100);
-        update(&mut m, Msg::Resize { height: 20 });
+        update(&mut m, fixtures::resize(20));
         assert_eq!(m.tree_page, 15, "the tree panel's rows at 20 lines");
         press(&mut m, Action::Tree);
         let rows = m.tree_rows();
@@ -1033,7 +931,7 @@ mod tests {
     #[test]
     fn the_tree_fetches_at_most_tree_roots_channels() {
         let mut m = fixtures::many_channels(100);
-        update(&mut m, Msg::Resize { height: 200 });
+        update(&mut m, fixtures::resize(200));
         press(&mut m, Action::Tree);
         let Focus::Tree(roots) = m.focus() else {
             panic!("tree focus");
@@ -1047,7 +945,7 @@ mod tests {
     #[test]
     fn the_tree_opens_on_the_channel_selected_in_the_overview() {
         let mut m = fixtures::many_channels(100);
-        update(&mut m, Msg::Resize { height: 20 });
+        update(&mut m, fixtures::resize(20));
         for _ in 0..49 {
             press(&mut m, Action::Down);
         }

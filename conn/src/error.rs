@@ -233,6 +233,13 @@ pub fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
+/// The name grpc-go prints for a health `ServingStatus`: the enum name
+/// (`SERVING`), or the bare number for a value this proto does not know.
+pub fn serving_status_name(raw: i32) -> String {
+    use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+    ServingStatus::try_from(raw).map_or_else(|_| raw.to_string(), |s| s.as_str_name().to_owned())
+}
+
 fn status_line(status: &tonic::Status) -> String {
     let mut text = status.message().to_owned();
     // A transport failure arrives as a status whose message is generic and

@@ -33,7 +33,7 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use args::{ConnArgs, UsageError, parse_header};
 pub use duration::{format_go_duration, parse_go_duration};
-pub use error::{ConnectError, ConnectStage, RpcError, code_name, one_line};
+pub use error::{ConnectError, ConnectStage, RpcError, code_name, one_line, serving_status_name};
 pub use rfc3339::{rfc3339, rfc3339_now, rfc3339_utc};
 pub use target::{SchemeSecurity, Target, TargetError};
 pub use tls::{TrustSource, trust_source};

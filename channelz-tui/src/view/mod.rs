@@ -16,7 +16,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Wrap};
 
 use crate::decode;
-use crate::model::{Link, Model, Screen, window_start};
+use crate::model::{Link, Model, Pane, Screen, window_start};
+use crate::msg::PanelHeights;
 
 /// Below this the layout cannot show a table row with its columns.
 pub const MIN_WIDTH: u16 = 60;
@@ -76,17 +77,17 @@ fn body_area(height: u16) -> Rect {
     frame_layout(Rect::new(0, 0, MIN_WIDTH, height.max(MIN_HEIGHT)))[2]
 }
 
-/// How many trace events a detail screen shows on a terminal `height` rows
-/// tall. `update` keeps it in the model to clamp scrolling to what is drawn.
-pub fn trace_height(height: u16) -> usize {
+/// The heights of the scrolling panels on a terminal `height` rows tall,
+/// for [`crate::msg::Msg::Resize`]: `update` keeps them in the model to page
+/// lists, clamp trace scrolling to what is drawn, and fetch the tree's
+/// details for exactly the rows on screen.
+pub fn panel_heights(height: u16) -> PanelHeights {
     let [_, _, trace] = detail::entity_layout(body_area(height));
-    usize::from(trace.height.saturating_sub(2))
-}
-
-/// How many rows the tree view shows on a terminal `height` rows tall; the
-/// tree fetches details for these.
-pub fn tree_height(height: u16) -> usize {
-    usize::from(body_area(height).height.saturating_sub(2))
+    PanelHeights {
+        list: usize::from(height.saturating_sub(8)),
+        trace: usize::from(trace.height.saturating_sub(2)),
+        tree: usize::from(body_area(height).height.saturating_sub(2)),
+    }
 }
 
 fn title_bar(model: &Model) -> Line<'static> {
@@ -181,7 +182,7 @@ fn link_notice(model: &Model) -> Paragraph<'static> {
                 format!("cannot reach {}", model.target),
                 Style::new().fg(Color::Red),
             ),
-            Line::from(error.clone()),
+            Line::from(error.to_string()),
             Line::from(format!(
                 "retrying in {}",
                 decode::short_duration(retry_at.duration_since(model.now).unwrap_or_default())
@@ -224,7 +225,7 @@ fn footer_bar(model: &Model) -> Line<'static> {
             Style::new().fg(Color::Red),
         );
     }
-    let trace_focused = model.cursor().pane == 1;
+    let trace_focused = model.cursor().pane == Pane::Trace;
     let hints = match model.screen() {
         Screen::Overview => {
             "↑↓/jk move · Enter open · Tab pane · / filter · s sort · t tree · p pause · r refresh · ? help · q quit"

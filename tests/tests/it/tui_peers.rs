@@ -111,7 +111,7 @@ async fn check_peer(kind: PeerKind) {
     assert!(!servers.is_empty(), "{kind}: the peer's server is listed");
     let server_id = servers[0].r#ref.as_ref().map_or(0, |r| r.server_id);
     let msg = poll::overview(&api).await.expect("overview");
-    let channelz_tui::update::Msg::Overview {
+    let channelz_tui::msg::Msg::Overview {
         server_socket_counts,
         ..
     } = msg
