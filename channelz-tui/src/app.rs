@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use clap::Parser;
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
+use grpc_toolkit_conn::escape::escape;
 use grpc_toolkit_conn::{self as conn, ConnectOptions, Target, UsageError};
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -19,7 +20,7 @@ use crate::demo::DemoServer;
 use crate::exit::ExitStatus;
 use crate::model::{Focus, Model};
 use crate::msg::Msg;
-use crate::poll::{self, Api, Dialer, Wanted};
+use crate::poll::{self, Api, Dialer, Limits, Wanted};
 use crate::terminal;
 use crate::update::{Command, update};
 use crate::view::{self, view};
@@ -96,7 +97,8 @@ pub fn parse(argv: Vec<OsString>) -> Result<Config, EarlyExit> {
 fn usage(message: &UsageError) -> EarlyExit {
     EarlyExit {
         text: format!(
-            "channelz-tui: {message}\nusage: channelz-tui [flags] ADDR   (channelz-tui --help for the flags)\n"
+            "channelz-tui: {}\nusage: channelz-tui [flags] ADDR   (channelz-tui --help for the flags)\n",
+            escape(&message.to_string())
         ),
         to_stderr: true,
         status: ExitStatus::Usage,
@@ -131,22 +133,22 @@ pub async fn run(config: Config, out: &mut dyn Write, err: &mut dyn Write) -> Ex
             }
         },
     };
-    let dial = dialer(options, config.rpc_timeout);
+    let dial = dialer(options, config.rpc_timeout, config.limits);
     match config.mode {
         Mode::Json { watch } => json_mode(&config, dial, watch, out, err).await,
         _ => tui(&config, dial, err).await,
     }
 }
 
-/// A dialer for `options`.
-pub fn dialer(options: ConnectOptions, rpc_timeout: Duration) -> Dialer {
+/// A dialer for `options`; its clients bound each snapshot by `limits`.
+pub fn dialer(options: ConnectOptions, rpc_timeout: Duration, limits: Limits) -> Dialer {
     let options = Arc::new(options);
     Arc::new(move || {
         let options = Arc::clone(&options);
         Box::pin(async move {
             conn::connect(&options)
                 .await
-                .map(|c| Api::new(c, rpc_timeout))
+                .map(|c| Api::new(c, rpc_timeout).with_limits(limits))
         })
     })
 }
@@ -199,15 +201,24 @@ async fn json_mode(
 ) -> ExitStatus {
     let mut api: Option<Api> = None;
     let mut previous = None;
+    // One listener for the whole run: a signal that arrives while a
+    // snapshot is being taken must end the run too, not be lost between
+    // two listeners.
+    let mut terminated = std::pin::pin!(wait_for_termination());
     loop {
         if api.is_none() {
-            match dial().await {
+            let dialed = tokio::select! {
+                dialed = dial() => dialed,
+                () = &mut terminated => return ExitStatus::Ok,
+            };
+            match dialed {
                 Ok(a) => api = Some(a),
                 Err(e) if !watch => {
                     let _ = writeln!(
                         err,
-                        "channelz-tui: cannot connect to {}: {e}",
-                        config.target
+                        "channelz-tui: cannot connect to {}: {}",
+                        escape(&config.target),
+                        escape(&e.to_string())
                     );
                     return ExitStatus::ConnectFailure;
                 }
@@ -222,7 +233,11 @@ async fn json_mode(
             }
         }
         if let Some(a) = &api {
-            match json::take(a).await {
+            let taken = tokio::select! {
+                taken = json::take(a) => taken,
+                () = &mut terminated => return ExitStatus::Ok,
+            };
+            match taken {
                 Ok(snapshot) => {
                     let mut buffered = std::io::BufWriter::new(&mut *out);
                     let written = snapshot
@@ -236,7 +251,8 @@ async fn json_mode(
                     previous = Some(snapshot.counters());
                 }
                 Err(e) if !watch => {
-                    let _ = writeln!(err, "channelz-tui: {e}");
+                    // The server chose the words of its status message.
+                    let _ = writeln!(err, "channelz-tui: {}", escape(&e.to_string()));
                     return ExitStatus::RpcFailure;
                 }
                 Err(e) => {
@@ -254,7 +270,7 @@ async fn json_mode(
         }
         tokio::select! {
             _ = tokio::time::sleep(config.interval) => {}
-            _ = wait_for_termination() => return ExitStatus::Ok,
+            () = &mut terminated => return ExitStatus::Ok,
         }
     }
 }
@@ -286,6 +302,7 @@ async fn tui(config: &Config, dial: Dialer, err: &mut dyn Write) -> ExitStatus {
     }
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut terminated = std::pin::pin!(wait_for_termination());
     let result = loop {
         if let Err(e) = term.draw(|f| view(&model, f)) {
             break Err(format!("cannot draw: {e}"));
@@ -300,7 +317,7 @@ async fn tui(config: &Config, dial: Dialer, err: &mut dyn Write) -> ExitStatus {
             },
             Some(msg) = rx.recv() => Some(msg),
             _ = ticker.tick() => Some(Msg::Tick(SystemTime::now())),
-            _ = wait_for_termination() => break Ok(()),
+            () = &mut terminated => break Ok(()),
         };
         if let Some(msg) = msg
             && update(&mut model, msg) == Command::Refresh
@@ -329,7 +346,7 @@ async fn tui(config: &Config, dial: Dialer, err: &mut dyn Write) -> ExitStatus {
     match result {
         Ok(()) => ExitStatus::Ok,
         Err(e) => {
-            let _ = writeln!(err, "channelz-tui: {e}");
+            let _ = writeln!(err, "channelz-tui: {}", escape(&e));
             ExitStatus::Usage
         }
     }

@@ -12,6 +12,8 @@ use clap::{CommandFactory, Parser};
 use grpc_toolkit_conn::goflags;
 use grpc_toolkit_conn::{ConnArgs, ConnectOptions, UsageError, parse_go_duration};
 
+use crate::poll::{self, Limits};
+
 /// Raw flags, as clap parses them.
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +51,12 @@ pub struct Args {
     /// Run only the demo server on ADDR (e.g. 127.0.0.1:0); prints `listening on HOST:PORT`
     #[arg(long, value_name = "ADDR")]
     pub demo_server: Option<String>,
+    /// Most list pages (GetTopChannels, GetServers, GetServerSockets) one snapshot requests
+    #[arg(long, value_name = "N", default_value_t = poll::DEFAULT_MAX_PAGES)]
+    pub max_pages: usize,
+    /// Most entities one snapshot holds; what is cut is listed as incomplete
+    #[arg(long, value_name = "N", default_value_t = poll::DEFAULT_MAX_ENTITIES)]
+    pub max_entities: usize,
 }
 
 /// What to run.
@@ -87,6 +95,8 @@ pub struct Config {
     pub rpc_timeout: Duration,
     /// What the user pointed us at, for titles and JSON.
     pub target: String,
+    /// The bounds of each snapshot.
+    pub limits: Limits,
 }
 
 /// The Go flag spec, read from the clap definition of [`Args`] (which
@@ -149,6 +159,15 @@ impl Args {
         if self.rpc_timeout.is_zero() {
             return Err(UsageError::new("--rpc-timeout must be greater than zero"));
         }
+        if self.max_pages == 0 || self.max_entities == 0 {
+            return Err(UsageError::new(
+                "--max-pages and --max-entities must be greater than zero",
+            ));
+        }
+        let limits = Limits {
+            max_pages: self.max_pages,
+            max_entities: self.max_entities,
+        };
         match self.output.as_deref() {
             None => {}
             Some("json") => self.json = true,
@@ -173,6 +192,7 @@ impl Args {
                 interval: self.interval,
                 rpc_timeout: self.rpc_timeout,
                 target: addr,
+                limits,
             });
         }
         let mode = if self.json {
@@ -201,6 +221,7 @@ impl Args {
                 interval: self.interval,
                 rpc_timeout: self.rpc_timeout,
                 target: "demo".into(),
+                limits,
             });
         }
         if self.conn.addr.is_none() {
@@ -218,6 +239,7 @@ impl Args {
             interval: self.interval,
             rpc_timeout: self.rpc_timeout,
             target,
+            limits,
         })
     }
 }

@@ -280,6 +280,7 @@ pub fn populated() -> Model {
                     (1000 + 20 * k, 990 + 20 * k, 10),
                 )],
                 server_socket_counts: vec![(8, 3)],
+                incomplete: vec![],
             },
         );
     }
@@ -317,6 +318,7 @@ pub fn with_details() -> Model {
             ],
             sockets: vec![socket(10), tls_socket(11)],
             server_sockets: vec![],
+            incomplete: vec![],
         }),
     );
     m
@@ -360,6 +362,7 @@ pub fn many_channels(n: i64) -> Model {
                 .collect(),
             servers: vec![],
             server_socket_counts: vec![],
+            incomplete: vec![],
         },
     );
     m

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use grpc_toolkit_conn::ConnectError;
 use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 
-use crate::model::{HealthReport, ServerSocketsPage};
+use crate::model::{HealthReport, Incomplete, ServerSocketsPage};
 use crate::poll::PollError;
 
 /// Detail responses of one poll.
@@ -28,6 +28,8 @@ pub struct Details {
     pub sockets: Vec<Socket>,
     /// Pages of `GetServerSockets`, by server id.
     pub server_sockets: Vec<(i64, ServerSocketsPage)>,
+    /// What these fetches could not get.
+    pub incomplete: Vec<Incomplete>,
 }
 
 /// What the user asked for, decoded from a key by `input`.
@@ -107,6 +109,9 @@ pub enum Msg {
         servers: Vec<Server>,
         /// How many sockets each server has open (all `GetServerSockets` pages).
         server_socket_counts: Vec<(i64, usize)>,
+        /// What the overview could not get (a method the server lacks,
+        /// pages cut by the limits).
+        incomplete: Vec<Incomplete>,
     },
     /// Detail fetches for the focused screen.
     Details(Details),

@@ -10,6 +10,8 @@ use grpc_toolkit_proto::channelz::v1::{Channel, Server};
 use crate::model::{EntityId, Link, Model, Pane, Sample, Screen};
 use crate::msg::{Action, Details, Msg};
 
+use grpc_toolkit_conn::escape::escape;
+
 /// What the runtime must do after an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -48,27 +50,45 @@ pub fn update(model: &mut Model, msg: Msg) -> Command {
             channels,
             servers,
             server_socket_counts,
+            incomplete,
         } => {
             if !model.paused {
+                let mut channels = channels;
+                let mut servers = servers;
+                channels.iter_mut().for_each(screen_safe::channel);
+                servers.iter_mut().for_each(screen_safe::server);
                 keeping_tree_selection(model, |model| {
                     apply_overview(model, at, channels, servers);
                 });
+                model.overview_incomplete = incomplete;
                 model.server_socket_counts = server_socket_counts.into_iter().collect();
                 clamp_trace(model, model.screen());
             }
         }
-        Msg::Details(details) => {
+        Msg::Details(mut details) => {
             if !model.paused {
+                details.channels.iter_mut().for_each(screen_safe::channel);
+                details
+                    .subchannels
+                    .iter_mut()
+                    .for_each(screen_safe::subchannel);
+                details.sockets.iter_mut().for_each(screen_safe::socket);
                 keeping_tree_selection(model, |model| apply_details(model, details));
                 clamp_trace(model, model.screen());
             }
         }
-        Msg::Health(report) => {
+        Msg::Health(mut report) => {
             if !model.paused {
+                if let Err(e) = &mut report.overall {
+                    *e = escape(e).into_owned();
+                }
+                for s in report.services.iter_mut().flatten() {
+                    s.name = escape(&s.name).into_owned();
+                }
                 model.health = Some(report);
             }
         }
-        Msg::PollFailed(error) => model.last_error = Some(error),
+        Msg::PollFailed(error) => model.last_error = Some(escape(&error).into_owned()),
         Msg::Resize(heights) => {
             model.page = heights.list.max(1);
             model.trace_page = heights.trace.max(1);
@@ -258,6 +278,7 @@ fn apply_details(model: &mut Model, details: Details) {
     for (server, page) in details.server_sockets {
         model.server_sockets.insert(server, page);
     }
+    model.details_incomplete = details.incomplete;
     let screen = model.screen();
     clamp_cursor(model, screen);
 }
@@ -498,6 +519,99 @@ fn page_server(model: &mut Model, id: i64, forward: bool) -> Command {
     Command::Refresh
 }
 
+/// Server text made safe for the screen before it enters the model:
+/// every name, target, address, trace description and option a server
+/// sends, with controls and bidi characters escaped
+/// ([`grpc_toolkit_conn::escape`]). Ids and numbers are untouched.
+mod screen_safe {
+    use grpc_toolkit_conn::escape::escape;
+    use grpc_toolkit_proto::channelz::v1::{
+        Address, Channel, ChannelData, ChannelRef, ChannelTrace, Server, Socket, SocketRef,
+        Subchannel, SubchannelRef, address, security,
+    };
+
+    fn text(s: &mut String) {
+        if let std::borrow::Cow::Owned(safe) = escape(s) {
+            *s = safe;
+        }
+    }
+
+    fn refs(c: &mut [ChannelRef], s: &mut [SubchannelRef], k: &mut [SocketRef]) {
+        c.iter_mut().for_each(|r| text(&mut r.name));
+        s.iter_mut().for_each(|r| text(&mut r.name));
+        k.iter_mut().for_each(|r| text(&mut r.name));
+    }
+
+    fn trace(t: Option<&mut ChannelTrace>) {
+        for e in t.into_iter().flat_map(|t| t.events.iter_mut()) {
+            text(&mut e.description);
+        }
+    }
+
+    fn data(d: Option<&mut ChannelData>) {
+        if let Some(d) = d {
+            text(&mut d.target);
+            trace(d.trace.as_mut());
+        }
+    }
+
+    fn addr(a: Option<&mut Address>) {
+        match a.and_then(|a| a.address.as_mut()) {
+            Some(address::Address::UdsAddress(u)) => text(&mut u.filename),
+            Some(address::Address::OtherAddress(o)) => text(&mut o.name),
+            _ => {}
+        }
+    }
+
+    pub(super) fn channel(c: &mut Channel) {
+        if let Some(r) = c.r#ref.as_mut() {
+            text(&mut r.name);
+        }
+        data(c.data.as_mut());
+        refs(&mut c.channel_ref, &mut c.subchannel_ref, &mut c.socket_ref);
+    }
+
+    pub(super) fn subchannel(s: &mut Subchannel) {
+        if let Some(r) = s.r#ref.as_mut() {
+            text(&mut r.name);
+        }
+        data(s.data.as_mut());
+        refs(&mut s.channel_ref, &mut s.subchannel_ref, &mut s.socket_ref);
+    }
+
+    pub(super) fn server(s: &mut Server) {
+        if let Some(r) = s.r#ref.as_mut() {
+            text(&mut r.name);
+        }
+        if let Some(d) = s.data.as_mut() {
+            trace(d.trace.as_mut());
+        }
+        s.listen_socket.iter_mut().for_each(|r| text(&mut r.name));
+    }
+
+    pub(super) fn socket(s: &mut Socket) {
+        if let Some(r) = s.r#ref.as_mut() {
+            text(&mut r.name);
+        }
+        text(&mut s.remote_name);
+        addr(s.local.as_mut());
+        addr(s.remote.as_mut());
+        for o in s.data.iter_mut().flat_map(|d| d.option.iter_mut()) {
+            text(&mut o.name);
+            text(&mut o.value);
+        }
+        match s.security.as_mut().and_then(|sec| sec.model.as_mut()) {
+            Some(security::Model::Tls(t)) => match t.cipher_suite.as_mut() {
+                Some(security::tls::CipherSuite::StandardName(n))
+                | Some(security::tls::CipherSuite::OtherName(n)) => text(n),
+                None => {}
+            },
+            Some(security::Model::Other(o)) => text(&mut o.name),
+            None => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -518,6 +632,7 @@ mod tests {
                 channels,
                 servers: vec![],
                 server_socket_counts: vec![],
+                incomplete: vec![],
             },
         );
     }
@@ -982,5 +1097,52 @@ mod tests {
         );
         assert_eq!(m.cursor().row, 5);
         assert_eq!(m.tree_rows()[m.cursor().row], (0, EntityId::Channel(2)));
+    }
+
+    /// Issue 11, item 7: four channels that all list each other gave
+    /// 160,000 rows; each entity is now expanded once.
+    #[test]
+    fn a_cycle_of_refs_gives_a_bounded_tree() {
+        let mut m = Model::new("x:1", Duration::from_secs(1), now());
+        let mut top = vec![
+            channel(1, "a", 3, (1, 1, 0), &[]),
+            channel(2, "b", 3, (1, 1, 0), &[]),
+            channel(4, "c", 3, (1, 1, 0), &[]),
+        ];
+        for c in &mut top {
+            c.channel_ref = [1, 2, 4]
+                .iter()
+                .map(|id| grpc_toolkit_proto::channelz::v1::ChannelRef {
+                    channel_id: *id,
+                    name: String::new(),
+                })
+                .collect();
+        }
+        overview(&mut m, now(), top);
+        press(&mut m, Action::Tree);
+        let rows = m.tree_rows();
+        assert!(rows.len() <= 12, "{} rows: {rows:?}", rows.len());
+        press(&mut m, Action::Quit);
+        assert!(m.quit);
+    }
+
+    /// Issue 11, item 12: server text is escaped before it reaches the
+    /// model (and so the screen).
+    #[test]
+    fn server_text_is_escaped_for_the_screen() {
+        let mut m = Model::new("x:1", Duration::from_secs(1), now());
+        overview(
+            &mut m,
+            now(),
+            vec![channel(
+                1,
+                "evil\u{1b}[2J\u{202e}gnp.exe",
+                3,
+                (1, 1, 0),
+                &[],
+            )],
+        );
+        let target = &m.top_channels[0].data.as_ref().expect("data").target;
+        assert_eq!(target, "evil\\x1b[2J\\u{202e}gnp.exe");
     }
 }

@@ -14,6 +14,7 @@
 mod args;
 mod duration;
 mod error;
+pub mod escape;
 pub mod goflags;
 mod rfc3339;
 mod target;

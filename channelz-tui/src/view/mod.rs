@@ -15,6 +15,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Wrap};
 
+use grpc_toolkit_conn::escape::escape;
+
 use crate::decode;
 use crate::model::{Link, Model, Pane, Screen, window_start};
 use crate::msg::PanelHeights;
@@ -182,7 +184,7 @@ fn link_notice(model: &Model) -> Paragraph<'static> {
                 format!("cannot reach {}", model.target),
                 Style::new().fg(Color::Red),
             ),
-            Line::from(error.to_string()),
+            Line::from(escape(&error.to_string()).into_owned()),
             Line::from(format!(
                 "retrying in {}",
                 decode::short_duration(retry_at.duration_since(model.now).unwrap_or_default())
@@ -221,8 +223,32 @@ fn footer_bar(model: &Model) -> Line<'static> {
     }
     if let (Link::Disconnected { error, .. }, Some(_)) = (&model.link, model.overview_at) {
         return Line::styled(
-            format!("disconnected (showing last data): {error}"),
+            format!(
+                "disconnected (showing last data): {}",
+                escape(&error.to_string())
+            ),
             Style::new().fg(Color::Red),
+        );
+    }
+    let mut incomplete = model
+        .overview_incomplete
+        .iter()
+        .chain(&model.details_incomplete);
+    if let Some(first) = incomplete.next() {
+        let more = incomplete.count();
+        let more = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
+        return Line::styled(
+            format!(
+                "incomplete: {} {}: {}{more}",
+                first.entity,
+                first.reason.name(),
+                escape(&first.detail)
+            ),
+            Style::new().fg(Color::Yellow),
         );
     }
     let trace_focused = model.cursor().pane == Pane::Trace;

@@ -60,6 +60,7 @@ fn empty_server() {
             channels: vec![],
             servers: vec![],
             server_socket_counts: vec![],
+            incomplete: vec![],
         },
     );
     insta::assert_snapshot!(render(&m, 100, 20));

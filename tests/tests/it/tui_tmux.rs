@@ -282,3 +282,44 @@ async fn sigterm_ends_json_watch() {
         .expect("waits");
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_json_watch_during_a_snapshot() {
+    // The first snapshot answers; the second hangs in GetTopChannels for
+    // longer than the test waits. SIGTERM then must end the run at once.
+    let server = crate::tui_hostile::Hostile {
+        paging: crate::tui_hostile::Paging::HangAfterFirst,
+        ..Default::default()
+    }
+    .start()
+    .await;
+    let bin = testkit::bin::path("channelz-tui");
+    let mut child = tokio::process::Command::new(&bin)
+        .args([
+            server.addr(),
+            "--json",
+            "--watch",
+            "--interval",
+            "100ms",
+            "--rpc-timeout",
+            "120s",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("the first snapshot in time");
+    assert!(first.expect("read").is_some(), "a snapshot line");
+    // Well into the second snapshot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill("-TERM", child.id().expect("running"));
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("ends within 5s of SIGTERM, mid-snapshot")
+        .expect("waits");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
