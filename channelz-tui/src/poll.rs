@@ -777,6 +777,38 @@ fn dedup_sorted<T>(mut items: Vec<T>, key: impl Fn(&T) -> i64) -> Vec<T> {
     items
 }
 
+/// Every socket id of one server, and what listing them could not get.
+struct ServerSocketIds {
+    server: i64,
+    sockets: Vec<i64>,
+    incomplete: Vec<Incomplete>,
+}
+
+/// The socket ids of each of `servers`, [`DETAIL_CONCURRENCY`] at a time.
+async fn server_socket_ids(
+    api: &Api,
+    servers: Vec<i64>,
+    budget: &Budget,
+) -> Result<Vec<ServerSocketIds>, PollError> {
+    stream::iter(servers)
+        .map(|server| async move {
+            let mut incomplete = Vec::new();
+            let sockets = api
+                .all_server_sockets(server, budget, &mut incomplete)
+                .await?;
+            Ok(ServerSocketIds {
+                server,
+                sockets,
+                incomplete,
+            })
+        })
+        .buffer_unordered(DETAIL_CONCURRENCY)
+        .collect::<Vec<Result<ServerSocketIds, PollError>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// One complete overview poll.
 pub async fn overview(api: &Api) -> Result<Msg, PollError> {
     let budget = Budget::new(api.limits);
@@ -789,23 +821,12 @@ pub async fn overview(api: &Api) -> Result<Msg, PollError> {
         .iter()
         .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id))
         .collect();
-    let budget = &budget;
-    let counts: Vec<Result<(i64, usize, Vec<Incomplete>), PollError>> = stream::iter(ids)
-        .map(|id| async move {
-            let mut cut = Vec::new();
-            let ids = api.all_server_sockets(id, budget, &mut cut).await?;
-            Ok((id, ids.len(), cut))
-        })
-        .buffer_unordered(DETAIL_CONCURRENCY)
-        .collect()
-        .await;
     let mut incomplete = channels_cut;
     incomplete.append(&mut servers_cut);
     let mut server_socket_counts = Vec::new();
-    for count in counts {
-        let (id, n, mut cut) = count?;
-        server_socket_counts.push((id, n));
-        incomplete.append(&mut cut);
+    for mut listed in server_socket_ids(api, ids, &budget).await? {
+        server_socket_counts.push((listed.server, listed.sockets.len()));
+        incomplete.append(&mut listed.incomplete);
     }
     Ok(Msg::Overview {
         at: SystemTime::now(),
@@ -951,25 +972,15 @@ pub async fn everything(
         ));
     }
     let mut server_sockets = HashMap::new();
-    let pages: Vec<Result<(i64, Vec<i64>, Vec<Incomplete>), PollError>> = stream::iter(
-        servers
-            .iter()
-            .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)),
-    )
-    .map(|id| async move {
-        let mut cut = Vec::new();
-        let ids = api.all_server_sockets(id, budget, &mut cut).await?;
-        Ok((id, ids, cut))
-    })
-    .buffer_unordered(DETAIL_CONCURRENCY)
-    .collect()
-    .await;
+    let ids = servers
+        .iter()
+        .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id))
+        .collect();
     let mut incomplete = Vec::new();
-    for page in pages {
-        let (id, ids, mut cut) = page?;
-        seeds.extend(ids.iter().copied().map(EntityId::Socket));
-        server_sockets.insert(id, ids);
-        incomplete.append(&mut cut);
+    for mut listed in server_socket_ids(api, ids, budget).await? {
+        seeds.extend(listed.sockets.iter().copied().map(EntityId::Socket));
+        server_sockets.insert(listed.server, listed.sockets);
+        incomplete.append(&mut listed.incomplete);
     }
     for s in servers {
         seeds.extend(
