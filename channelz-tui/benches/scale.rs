@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use channelz_tui::model::Model;
+use channelz_tui::msg::Msg;
 use channelz_tui::poll::{self, Api};
-use channelz_tui::update::{Msg, update};
+use channelz_tui::update::update;
 use channelz_tui::{json, view};
 use criterion::{Criterion, criterion_group, criterion_main};
 use grpc_toolkit_conn::{ConnectOptions, Target, connect};
@@ -304,6 +305,7 @@ fn bench(c: &mut Criterion) {
             servers,
             server_socket_counts,
             at,
+            incomplete,
         } = msg
         {
             update(
@@ -313,6 +315,7 @@ fn bench(c: &mut Criterion) {
                     channels,
                     servers,
                     server_socket_counts,
+                    incomplete,
                 },
             );
         }
@@ -330,8 +333,8 @@ fn bench(c: &mut Criterion) {
     // The tree lists all 10,000 top channels (each with its subchannel,
     // 20,000 rows) and draws the window around the selection.
     let mut tree = model.clone();
-    update(&mut tree, Msg::Resize { height: 50 });
-    update(&mut tree, Msg::Action(channelz_tui::update::Action::Tree));
+    update(&mut tree, Msg::Resize(view::panel_heights(50)));
+    update(&mut tree, Msg::Action(channelz_tui::msg::Action::Tree));
     group.bench_function("tree frame render (200x50)", |b| {
         b.iter(|| terminal.draw(|f| view::view(&tree, f)).unwrap().area)
     });
@@ -346,6 +349,146 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
     report_rss("after the --json snapshot benchmark");
+    wide_channel(&rt);
+}
+
+/// How many subchannel refs the wide channel has.
+const WIDE: i64 = 100_000;
+
+/// One top channel with [`WIDE`] subchannel refs (pick-first over a huge
+/// address list, or a server that lies): every subchannel is fetched once
+/// and written in a stream.
+struct Wide;
+
+#[tonic::async_trait]
+impl Channelz for Wide {
+    async fn get_top_channels(
+        &self,
+        _: Request<GetTopChannelsRequest>,
+    ) -> Result<Response<GetTopChannelsResponse>, Status> {
+        let mut c = Synthetic::channel(1);
+        c.subchannel_ref = (0..WIDE)
+            .map(|i| SubchannelRef {
+                subchannel_id: 1_000 + i,
+                name: String::new(),
+            })
+            .collect();
+        Ok(Response::new(GetTopChannelsResponse {
+            channel: vec![c],
+            end: true,
+        }))
+    }
+    async fn get_servers(
+        &self,
+        _: Request<GetServersRequest>,
+    ) -> Result<Response<GetServersResponse>, Status> {
+        Ok(Response::new(GetServersResponse {
+            server: vec![],
+            end: true,
+        }))
+    }
+    async fn get_server(
+        &self,
+        _: Request<GetServerRequest>,
+    ) -> Result<Response<GetServerResponse>, Status> {
+        Err(Status::not_found(""))
+    }
+    async fn get_server_sockets(
+        &self,
+        _: Request<GetServerSocketsRequest>,
+    ) -> Result<Response<GetServerSocketsResponse>, Status> {
+        Err(Status::not_found(""))
+    }
+    async fn get_channel(
+        &self,
+        _: Request<GetChannelRequest>,
+    ) -> Result<Response<GetChannelResponse>, Status> {
+        Err(Status::not_found(""))
+    }
+    async fn get_subchannel(
+        &self,
+        r: Request<GetSubchannelRequest>,
+    ) -> Result<Response<GetSubchannelResponse>, Status> {
+        let id = r.into_inner().subchannel_id;
+        Ok(Response::new(GetSubchannelResponse {
+            subchannel: Some(Subchannel {
+                r#ref: Some(SubchannelRef {
+                    subchannel_id: id,
+                    name: String::new(),
+                }),
+                data: Some(data(
+                    format!("10.0.{}.{}:443", id / 256 % 256, id % 256),
+                    id,
+                )),
+                channel_ref: vec![],
+                subchannel_ref: vec![],
+                socket_ref: vec![],
+            }),
+        }))
+    }
+    async fn get_socket(
+        &self,
+        _: Request<GetSocketRequest>,
+    ) -> Result<Response<GetSocketResponse>, Status> {
+        Err(Status::not_found(""))
+    }
+}
+
+/// Issue 11, item 13: `--json` of a channel with 100,000 subchannel refs,
+/// once, timed, with the peak RSS it adds (VmHWM is reset first, so the
+/// 10k benchmarks before it do not count). Budget: < 10 s, < 100 MiB.
+fn wide_channel(rt: &tokio::runtime::Runtime) {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(
+        tonic::transport::Server::builder()
+            .add_service(ChannelzServer::new(Wide).max_encoding_message_size(64 * 1024 * 1024))
+            .serve_with_incoming(tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |s| s.and_then(|s| s.set_nodelay(true).map(|()| s)),
+            )),
+    );
+    let options = ConnectOptions::plaintext(
+        Target::Tcp {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        },
+        "bench",
+    );
+    let api =
+        rt.block_on(async { Api::new(connect(&options).await.unwrap(), Duration::from_secs(30)) });
+    // Writing 5 to clear_refs resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = peak_rss_kib().unwrap_or(0);
+    let started = std::time::Instant::now();
+    let snap = rt.block_on(json::take(&api)).unwrap();
+    assert_eq!(snap.subchannels.len(), WIDE as usize);
+    let mut out = CountingSink(0);
+    snap.write_json("bench", None, &mut out).unwrap();
+    drop(snap);
+    let elapsed = started.elapsed();
+    let peak = peak_rss_kib().unwrap_or(0);
+    eprintln!(
+        "wide channel --json ({WIDE} subchannel refs): {:.2} s, {:.1} MiB of JSON, peak RSS +{:.1} MiB (server included)",
+        elapsed.as_secs_f64(),
+        out.0 as f64 / (1024.0 * 1024.0),
+        peak.saturating_sub(before) as f64 / 1024.0
+    );
+}
+
+/// A writer that only counts.
+struct CountingSink(usize);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 criterion_group!(benches, bench);

@@ -5,46 +5,47 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
-use grpc_toolkit_conn::{self as conn, ConnectOptions, Target};
+use grpc_toolkit_conn::escape::escape;
+use grpc_toolkit_conn::{self as conn, ConnectOptions, Target, UsageError};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::cli::{Args, Config, Mode, Source, normalize};
 use crate::demo::DemoServer;
+use crate::exit::ExitStatus;
 use crate::model::{Focus, Model};
-use crate::poll::{self, Api, Dialer, Wanted};
+use crate::msg::Msg;
+use crate::poll::{self, Api, Dialer, Limits, Wanted};
 use crate::terminal;
-use crate::update::{Command, Msg, update};
-use crate::view::view;
+use crate::update::{Command, update};
+use crate::view::{self, view};
 use crate::{input, json};
 
-/// Exit code: bad usage, or no terminal.
-pub const EXIT_USAGE: u8 = 1;
-/// Exit code: cannot connect.
-pub const EXIT_CONNECT: u8 = 2;
-/// Exit code: an RPC failed (including no Channelz service).
-pub const EXIT_RPC: u8 = 3;
-
-/// Runs the program with `argv` and returns its exit code.
-pub fn main_with(argv: Vec<OsString>) -> ExitCode {
-    let config = match parse(argv) {
+/// The binary's whole life in-process: parse `argv` (program name first),
+/// run with SIGINT/SIGTERM handling, print to the given streams (the
+/// dashboard itself draws on the terminal), and return the exit status.
+pub fn run_cli<I, A>(argv: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> ExitStatus
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString>,
+{
+    let config = match parse(argv.into_iter().map(Into::into).collect()) {
         Ok(c) => c,
         Err(exit) => {
             // A closed pipe (`--help | head -1`) is no reason to fail.
             let _ = if exit.to_stderr {
-                std::io::stderr().lock().write_all(exit.text.as_bytes())
+                stderr.write_all(exit.text.as_bytes())
             } else {
-                let mut out = std::io::stdout().lock();
-                out.write_all(exit.text.as_bytes())
-                    .and_then(|()| out.flush())
+                stdout
+                    .write_all(exit.text.as_bytes())
+                    .and_then(|()| stdout.flush())
             };
-            return ExitCode::from(exit.code);
+            return exit.status;
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -54,14 +55,14 @@ pub fn main_with(argv: Vec<OsString>) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("channelz-tui: cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_USAGE);
+            let _ = writeln!(stderr, "channelz-tui: cannot start the runtime: {e}");
+            return ExitStatus::Usage;
         }
     };
-    let code = runtime.block_on(run(config));
+    let status = runtime.block_on(run(config, stdout, stderr));
     // The poller may be blocked in a connect; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    ExitCode::from(code)
+    status
 }
 
 /// A command line that ends the program before anything runs: `--help`,
@@ -73,39 +74,42 @@ pub struct EarlyExit {
     pub text: String,
     /// Whether it goes to stderr (errors) rather than stdout (help, version).
     pub to_stderr: bool,
-    /// The exit code.
-    pub code: u8,
+    /// How the program ends.
+    pub status: ExitStatus,
 }
 
 /// Parses and validates `argv` (program name first) into a [`Config`], the
-/// way [`main_with`] does.
+/// way [`run_cli`] does.
 pub fn parse(argv: Vec<OsString>) -> Result<Config, EarlyExit> {
-    let argv = normalize(argv).map_err(|e| usage(&e.0))?;
-    let args = Args::try_parse_from(argv).map_err(|e| {
-        let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE);
-        EarlyExit {
-            text: e.render().to_string(),
-            to_stderr: e.use_stderr(),
-            code: if code == 0 { 0 } else { EXIT_USAGE },
-        }
+    let argv = normalize(argv).map_err(|e| usage(&e))?;
+    let args = Args::try_parse_from(argv).map_err(|e| EarlyExit {
+        text: e.render().to_string(),
+        to_stderr: e.use_stderr(),
+        status: if e.exit_code() == 0 {
+            ExitStatus::Ok
+        } else {
+            ExitStatus::Usage
+        },
     })?;
-    args.validate().map_err(|e| usage(&e.0))
+    args.validate().map_err(|e| usage(&e))
 }
 
-fn usage(message: &str) -> EarlyExit {
+fn usage(message: &UsageError) -> EarlyExit {
     EarlyExit {
         text: format!(
-            "channelz-tui: {message}\nusage: channelz-tui [flags] ADDR   (channelz-tui --help for the flags)\n"
+            "channelz-tui: {}\nusage: channelz-tui [flags] ADDR   (channelz-tui --help for the flags)\n",
+            escape(&message.to_string())
         ),
         to_stderr: true,
-        code: EXIT_USAGE,
+        status: ExitStatus::Usage,
     }
 }
 
-/// Runs a validated configuration; returns the exit code.
-pub async fn run(config: Config) -> u8 {
+/// Runs a validated configuration, printing to `out` and `err`; returns
+/// how it ended.
+pub async fn run(config: Config, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
     if let Mode::DemoServer(addr) = &config.mode {
-        return demo_server(addr).await;
+        return demo_server(addr, out, err).await;
     }
     // Keeps the demo running for as long as the dashboard needs it.
     let mut _demo = None;
@@ -124,45 +128,46 @@ pub async fn run(config: Config) -> u8 {
                 )
             }
             Err(e) => {
-                eprintln!("channelz-tui: cannot start the demo server: {e}");
-                return EXIT_USAGE;
+                let _ = writeln!(err, "channelz-tui: cannot start the demo server: {e}");
+                return ExitStatus::Usage;
             }
         },
     };
-    let dial = dialer(options, config.rpc_timeout);
+    let dial = dialer(options, config.rpc_timeout, config.limits);
     match config.mode {
-        Mode::Json { watch } => json_mode(&config, dial, watch).await,
-        _ => tui(&config, dial).await,
+        Mode::Json { watch } => json_mode(&config, dial, watch, out, err).await,
+        _ => tui(&config, dial, err).await,
     }
 }
 
-/// A dialer for `options`.
-pub fn dialer(options: ConnectOptions, rpc_timeout: Duration) -> Dialer {
+/// A dialer for `options`; its clients bound each snapshot by `limits`.
+pub fn dialer(options: ConnectOptions, rpc_timeout: Duration, limits: Limits) -> Dialer {
     let options = Arc::new(options);
     Arc::new(move || {
         let options = Arc::clone(&options);
         Box::pin(async move {
             conn::connect(&options)
                 .await
-                .map(|c| Api::new(c, rpc_timeout))
-                .map_err(|e| e.to_string())
+                .map(|c| Api::new(c, rpc_timeout).with_limits(limits))
         })
     })
 }
 
-async fn demo_server(addr: &str) -> u8 {
+async fn demo_server(addr: &str, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
     let demo = match DemoServer::start(addr).await {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("channelz-tui: cannot start the demo server on {addr}: {e}");
-            return EXIT_USAGE;
+            let _ = writeln!(
+                err,
+                "channelz-tui: cannot start the demo server on {addr}: {e}"
+            );
+            return ExitStatus::Usage;
         }
     };
-    println!("listening on {}", demo.local_addr());
-    let _ = std::io::stdout().flush();
+    let _ = writeln!(out, "listening on {}", demo.local_addr()).and_then(|()| out.flush());
     wait_for_termination().await;
     demo.shutdown().await;
-    0
+    ExitStatus::Ok
 }
 
 async fn wait_for_termination() {
@@ -180,78 +185,102 @@ async fn wait_for_termination() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn print_line(value: &serde_json::Value) -> bool {
-    let mut out = std::io::stdout().lock();
+fn print_line(out: &mut dyn Write, value: &serde_json::Value) -> bool {
     // A closed pipe (`| head -1`) ends the program quietly.
-    serde_json::to_writer(&mut out, value).is_ok()
+    serde_json::to_writer(&mut *out, value).is_ok()
         && out.write_all(b"\n").is_ok()
         && out.flush().is_ok()
 }
 
-async fn json_mode(config: &Config, dial: Dialer, watch: bool) -> u8 {
+async fn json_mode(
+    config: &Config,
+    dial: Dialer,
+    watch: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> ExitStatus {
     let mut api: Option<Api> = None;
     let mut previous = None;
+    // One listener for the whole run: a signal that arrives while a
+    // snapshot is being taken must end the run too, not be lost between
+    // two listeners.
+    let mut terminated = std::pin::pin!(wait_for_termination());
     loop {
         if api.is_none() {
-            match dial().await {
+            let dialed = tokio::select! {
+                dialed = dial() => dialed,
+                () = &mut terminated => return ExitStatus::Ok,
+            };
+            match dialed {
                 Ok(a) => api = Some(a),
                 Err(e) if !watch => {
-                    eprintln!("channelz-tui: cannot connect to {}: {e}", config.target);
-                    return EXIT_CONNECT;
+                    let _ = writeln!(
+                        err,
+                        "channelz-tui: cannot connect to {}: {}",
+                        escape(&config.target),
+                        escape(&e.to_string())
+                    );
+                    return ExitStatus::ConnectFailure;
                 }
                 Err(e) => {
-                    if !print_line(
-                        &serde_json::json!({ "error": format!("cannot connect to {}: {e}", config.target) }),
-                    ) {
-                        return 0;
+                    let line = serde_json::json!({
+                        "error": format!("cannot connect to {}: {e}", config.target)
+                    });
+                    if !print_line(out, &line) {
+                        return ExitStatus::Ok;
                     }
                 }
             }
         }
         if let Some(a) = &api {
-            match json::take(a).await {
+            let taken = tokio::select! {
+                taken = json::take(a) => taken,
+                () = &mut terminated => return ExitStatus::Ok,
+            };
+            match taken {
                 Ok(snapshot) => {
-                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    let mut buffered = std::io::BufWriter::new(&mut *out);
                     let written = snapshot
-                        .write_json(&config.target, previous.as_ref(), &mut out)
-                        .and_then(|()| out.write_all(b"\n"))
-                        .and_then(|()| out.flush());
+                        .write_json(&config.target, previous.as_ref(), &mut buffered)
+                        .and_then(|()| buffered.write_all(b"\n"))
+                        .and_then(|()| buffered.flush());
                     // A closed pipe (`| head -1`) ends the program quietly.
                     if written.is_err() {
-                        return 0;
+                        return ExitStatus::Ok;
                     }
                     previous = Some(snapshot.counters());
                 }
                 Err(e) if !watch => {
-                    eprintln!("channelz-tui: {e}");
-                    return EXIT_RPC;
+                    // The server chose the words of its status message.
+                    let _ = writeln!(err, "channelz-tui: {}", escape(&e.to_string()));
+                    return ExitStatus::RpcFailure;
                 }
                 Err(e) => {
                     if e.is_connection_loss() {
                         api = None;
                     }
-                    if !print_line(&serde_json::json!({ "error": e.to_string() })) {
-                        return 0;
+                    if !print_line(out, &serde_json::json!({ "error": e.to_string() })) {
+                        return ExitStatus::Ok;
                     }
                 }
             }
         }
         if !watch {
-            return 0;
+            return ExitStatus::Ok;
         }
         tokio::select! {
             _ = tokio::time::sleep(config.interval) => {}
-            _ = wait_for_termination() => return 0,
+            () = &mut terminated => return ExitStatus::Ok,
         }
     }
 }
 
-async fn tui(config: &Config, dial: Dialer) -> u8 {
+async fn tui(config: &Config, dial: Dialer, err: &mut dyn Write) -> ExitStatus {
     let (guard, mut term) = match terminal::setup() {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("channelz-tui: {e}");
-            return EXIT_USAGE;
+            let _ = writeln!(err, "channelz-tui: {e}");
+            return ExitStatus::Usage;
         }
     };
     let (tx, mut rx) = mpsc::channel(64);
@@ -269,15 +298,11 @@ async fn tui(config: &Config, dial: Dialer) -> u8 {
     ));
     let mut model = Model::new(config.target.clone(), config.interval, SystemTime::now());
     if let Ok(size) = term.size() {
-        update(
-            &mut model,
-            Msg::Resize {
-                height: size.height,
-            },
-        );
+        update(&mut model, Msg::Resize(view::panel_heights(size.height)));
     }
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut terminated = std::pin::pin!(wait_for_termination());
     let result = loop {
         if let Err(e) = term.draw(|f| view(&model, f)) {
             break Err(format!("cannot draw: {e}"));
@@ -285,14 +310,14 @@ async fn tui(config: &Config, dial: Dialer) -> u8 {
         let msg = tokio::select! {
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) => input::action(key, model.filter_editing).map(Msg::Action),
-                Some(Ok(Event::Resize(_, height))) => Some(Msg::Resize { height }),
+                Some(Ok(Event::Resize(_, height))) => Some(Msg::Resize(view::panel_heights(height))),
                 Some(Ok(_)) => None,
                 Some(Err(e)) => break Err(format!("cannot read the terminal: {e}")),
                 None => break Ok(()),
             },
             Some(msg) = rx.recv() => Some(msg),
             _ = ticker.tick() => Some(Msg::Tick(SystemTime::now())),
-            _ = wait_for_termination() => break Ok(()),
+            () = &mut terminated => break Ok(()),
         };
         if let Some(msg) = msg
             && update(&mut model, msg) == Command::Refresh
@@ -319,10 +344,10 @@ async fn tui(config: &Config, dial: Dialer) -> u8 {
     drop(term);
     drop(guard);
     match result {
-        Ok(()) => 0,
+        Ok(()) => ExitStatus::Ok,
         Err(e) => {
-            eprintln!("channelz-tui: {e}");
-            EXIT_USAGE
+            let _ = writeln!(err, "channelz-tui: {}", escape(&e));
+            ExitStatus::Usage
         }
     }
 }
@@ -343,7 +368,11 @@ mod tests {
     #[test]
     fn help_text() {
         let exit = parse(argv(&["--help"])).expect_err("--help does not run");
-        assert_eq!((exit.code, exit.to_stderr), (0, false), "{exit:?}");
+        assert_eq!(
+            (exit.status, exit.to_stderr),
+            (ExitStatus::Ok, false),
+            "{exit:?}"
+        );
         insta::assert_snapshot!(exit.text);
     }
 
@@ -357,7 +386,7 @@ mod tests {
     #[test]
     fn usage_errors_go_to_stderr_with_code_1() {
         let exit = parse(argv(&["a:1", "--watch"])).expect_err("rejected");
-        assert_eq!((exit.code, exit.to_stderr), (EXIT_USAGE, true));
+        assert_eq!((exit.status, exit.to_stderr), (ExitStatus::Usage, true));
         assert!(
             exit.text
                 .starts_with("channelz-tui: --watch needs --json\nusage: channelz-tui"),
@@ -365,7 +394,7 @@ mod tests {
             exit.text
         );
         let exit = parse(argv(&["--bogus"])).expect_err("rejected");
-        assert_eq!((exit.code, exit.to_stderr), (EXIT_USAGE, true));
+        assert_eq!((exit.status, exit.to_stderr), (ExitStatus::Usage, true));
         assert!(exit.text.contains("-bogus"), "{}", exit.text);
     }
 }

@@ -6,9 +6,13 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::Parser;
-use grpc_toolkit_conn::goflags::{self, FlagSpec};
-use grpc_toolkit_conn::{ConnArgs, ConnectOptions, parse_go_duration};
+use std::sync::OnceLock;
+
+use clap::{CommandFactory, Parser};
+use grpc_toolkit_conn::goflags;
+use grpc_toolkit_conn::{ConnArgs, ConnectOptions, UsageError, parse_go_duration};
+
+use crate::poll::{self, Limits};
 
 /// Raw flags, as clap parses them.
 #[derive(Debug, Parser)]
@@ -47,6 +51,12 @@ pub struct Args {
     /// Run only the demo server on ADDR (e.g. 127.0.0.1:0); prints `listening on HOST:PORT`
     #[arg(long, value_name = "ADDR")]
     pub demo_server: Option<String>,
+    /// Most list pages (GetTopChannels, GetServers, GetServerSockets) one snapshot requests
+    #[arg(long, value_name = "N", default_value_t = poll::DEFAULT_MAX_PAGES)]
+    pub max_pages: usize,
+    /// Most entities one snapshot holds; what is cut is listed as incomplete
+    #[arg(long, value_name = "N", default_value_t = poll::DEFAULT_MAX_ENTITIES)]
+    pub max_entities: usize,
 }
 
 /// What to run.
@@ -85,41 +95,22 @@ pub struct Config {
     pub rpc_timeout: Duration,
     /// What the user pointed us at, for titles and JSON.
     pub target: String,
+    /// The bounds of each snapshot.
+    pub limits: Limits,
 }
 
-/// A usage error: one line, exit code 1.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-const SPEC: FlagSpec<'static> = FlagSpec {
-    bools: &[
-        "tls",
-        "tls-no-verify",
-        "gzip",
-        "json",
-        "watch",
-        "demo",
-        "version",
-        "V",
-    ],
-    values: &[
-        "addr",
-        "tls-ca-cert",
-        "tls-client-cert",
-        "tls-client-key",
-        "tls-server-name",
-        "user-agent",
-        "connect-timeout",
-        "authority",
-        "interval",
-        "rpc-timeout",
-        "output",
-        "demo-server",
-    ],
-    repeated: &["rpc-header"],
-    aliases: &[("o", "output"), ("V", "version")],
-};
+/// The Go flag spec, read from the clap definition of [`Args`] (which
+/// flattens [`ConnArgs`]), so a flag added there is accepted Go-style here
+/// without a list kept by hand.
+fn spec() -> &'static goflags::OwnedFlagSpec {
+    static SPEC: OnceLock<goflags::OwnedFlagSpec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let mut command = Args::command();
+        // `--version` is clap's own until the command is built.
+        command.build();
+        goflags::spec_of(&command)
+    })
+}
 
 /// Rewrites argv so that Go-style flags (`-addr x`, `-tls`) work and flags
 /// may follow ADDR: Go's flag package stops at the first positional, so we
@@ -133,11 +124,9 @@ pub fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
     let mut flags = Vec::new();
     let mut positionals = Vec::new();
     loop {
-        let out = goflags::normalize(
-            std::iter::once(program.clone()).chain(rest.drain(..)),
-            &SPEC,
-        )
-        .map_err(|e| UsageError(e.to_string()))?;
+        let out = spec()
+            .normalize(std::iter::once(program.clone()).chain(rest.drain(..)))
+            .map_err(|e| UsageError::new(e.to_string()))?;
         let mut out = out.into_iter().skip(1);
         for arg in out.by_ref() {
             if arg == "--" {
@@ -165,26 +154,37 @@ impl Args {
     /// Validates the flags into a [`Config`].
     pub fn validate(mut self) -> Result<Config, UsageError> {
         if self.interval.is_zero() {
-            return Err(UsageError("--interval must be greater than zero".into()));
+            return Err(UsageError::new("--interval must be greater than zero"));
         }
         if self.rpc_timeout.is_zero() {
-            return Err(UsageError("--rpc-timeout must be greater than zero".into()));
+            return Err(UsageError::new("--rpc-timeout must be greater than zero"));
         }
+        if self.max_pages == 0 || self.max_entities == 0 {
+            return Err(UsageError::new(
+                "--max-pages and --max-entities must be greater than zero",
+            ));
+        }
+        let limits = Limits {
+            max_pages: self.max_pages,
+            max_entities: self.max_entities,
+        };
         match self.output.as_deref() {
             None => {}
             Some("json") => self.json = true,
             Some(other) => {
-                return Err(UsageError(format!(
+                return Err(UsageError::new(format!(
                     "unknown output format \"{other}\" (expected: json)"
                 )));
             }
         }
         if self.watch && !self.json {
-            return Err(UsageError("--watch needs --json".into()));
+            return Err(UsageError::new("--watch needs --json"));
         }
         if let Some(addr) = self.demo_server {
             if self.json || self.demo || self.target.is_some() || self.conn.addr.is_some() {
-                return Err(UsageError("--demo-server runs only the demo server; give no ADDR, --demo or --json with it".into()));
+                return Err(UsageError::new(
+                    "--demo-server runs only the demo server; give no ADDR, --demo or --json with it",
+                ));
             }
             return Ok(Config {
                 mode: Mode::DemoServer(addr.clone()),
@@ -192,6 +192,7 @@ impl Args {
                 interval: self.interval,
                 rpc_timeout: self.rpc_timeout,
                 target: addr,
+                limits,
             });
         }
         let mode = if self.json {
@@ -201,7 +202,7 @@ impl Args {
         };
         match (self.target.take(), self.conn.addr.take()) {
             (Some(a), Some(b)) if a != b => {
-                return Err(UsageError(format!(
+                return Err(UsageError::new(format!(
                     "two addresses given: \"{a}\" and --addr \"{b}\"; give one"
                 )));
             }
@@ -210,8 +211,8 @@ impl Args {
         }
         if self.demo {
             if self.conn.addr.is_some() {
-                return Err(UsageError(
-                    "--demo starts its own server; give no ADDR with it".into(),
+                return Err(UsageError::new(
+                    "--demo starts its own server; give no ADDR with it",
                 ));
             }
             return Ok(Config {
@@ -220,24 +221,25 @@ impl Args {
                 interval: self.interval,
                 rpc_timeout: self.rpc_timeout,
                 target: "demo".into(),
+                limits,
             });
         }
         if self.conn.addr.is_none() {
-            return Err(UsageError(
-                "no server address: give ADDR (or --addr ADDR), or --demo".into(),
+            return Err(UsageError::new(
+                "no server address: give ADDR (or --addr ADDR), or --demo",
             ));
         }
         let target = self.conn.addr.clone().unwrap_or_default();
         let options = self
             .conn
-            .to_options(concat!("channelz-tui/", env!("CARGO_PKG_VERSION")))
-            .map_err(|e| UsageError(e.to_string()))?;
+            .to_options(concat!("channelz-tui/", env!("CARGO_PKG_VERSION")))?;
         Ok(Config {
             mode,
             source: Source::Remote(Box::new(options)),
             interval: self.interval,
             rpc_timeout: self.rpc_timeout,
             target,
+            limits,
         })
     }
 }
@@ -251,11 +253,11 @@ mod tests {
             .chain(args.iter().copied())
             .map(OsString::from)
             .collect();
-        let argv = normalize(argv).map_err(|e| e.0)?;
+        let argv = normalize(argv).map_err(|e| e.to_string())?;
         Args::try_parse_from(argv)
             .map_err(|e| e.to_string())?
             .validate()
-            .map_err(|e| e.0)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -306,6 +308,31 @@ mod tests {
                 .expect_err("must be rejected")
                 .contains("--demo")
         );
+    }
+
+    /// The Go-style list comes from clap's definition: every long flag,
+    /// the shared connection flags included, is known in its Go spelling.
+    #[test]
+    fn every_clap_flag_is_accepted_go_style() {
+        let command = Args::command();
+        let longs: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .collect();
+        assert!(longs.iter().any(|l| l == "tls-ca-cert"), "{longs:?}");
+        for long in longs {
+            let flag = format!("-{long}");
+            let argv = vec![
+                OsString::from("channelz-tui"),
+                OsString::from(&flag),
+                "x".into(),
+            ];
+            if let Err(e) = normalize(argv) {
+                assert!(!e.to_string().contains("not defined"), "{flag}: {e}");
+            }
+        }
+        let argv = ["channelz-tui", "-V"].map(OsString::from).to_vec();
+        assert!(normalize(argv).is_ok(), "-V is --version");
     }
 
     #[test]

@@ -244,8 +244,8 @@ pub fn certificate(der: &[u8]) -> Result<CertSummary, String> {
         UNIX_EPOCH
     };
     Ok(CertSummary {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        subject: grpc_toolkit_conn::escape::escape(&cert.subject().to_string()).into_owned(),
+        issuer: grpc_toolkit_conn::escape::escape(&cert.issuer().to_string()).into_owned(),
         sans,
         not_after,
     })

@@ -10,8 +10,9 @@ use grpc_toolkit_proto::channelz::v1::{
 };
 use prost::Message;
 
-use crate::model::{HealthReport, Link, Model};
-use crate::update::{Details, Msg, update};
+use crate::model::{HealthReport, Link, Model, ServiceHealth};
+use crate::msg::{Details, Msg, Outage};
+use crate::update::update;
 
 /// The fixed "now" of every test.
 pub fn now() -> SystemTime {
@@ -279,16 +280,23 @@ pub fn populated() -> Model {
                     (1000 + 20 * k, 990 + 20 * k, 10),
                 )],
                 server_socket_counts: vec![(8, 3)],
+                incomplete: vec![],
             },
         );
     }
     update(
         &mut m,
         Msg::Health(HealthReport {
-            overall: Ok("SERVING".into()),
+            overall: Ok(1),
             services: Some(vec![
-                ("".into(), "SERVING".into()),
-                ("backend.Api".into(), "NOT_SERVING".into()),
+                ServiceHealth {
+                    name: String::new(),
+                    status: 1,
+                },
+                ServiceHealth {
+                    name: "backend.Api".into(),
+                    status: 2,
+                },
             ]),
         }),
     );
@@ -310,6 +318,7 @@ pub fn with_details() -> Model {
             ],
             sockets: vec![socket(10), tls_socket(11)],
             server_sockets: vec![],
+            incomplete: vec![],
         }),
     );
     m
@@ -353,6 +362,7 @@ pub fn many_channels(n: i64) -> Model {
                 .collect(),
             servers: vec![],
             server_socket_counts: vec![],
+            incomplete: vec![],
         },
     );
     m
@@ -364,11 +374,23 @@ pub fn disconnected() -> Model {
     update(
         &mut m,
         Msg::Disconnected {
-            error: "connection refused (127.0.0.1:50051)".into(),
+            error: outage("connection refused (127.0.0.1:50051)"),
             retry_at: now() + Duration::from_secs(4),
         },
     );
     m
+}
+
+/// A connect failure that reads `text`.
+pub fn outage(text: &str) -> Outage {
+    Outage::from(grpc_toolkit_conn::ConnectError::Io {
+        detail: text.into(),
+    })
+}
+
+/// The resize message of a terminal `height` rows tall.
+pub fn resize(height: u16) -> Msg {
+    Msg::Resize(crate::view::panel_heights(height))
 }
 
 /// Sets the link of `m`.

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::update::Action;
+use crate::msg::Action;
 
 /// The action of a key press, if it has one.
 pub fn action(key: KeyEvent, filter_editing: bool) -> Option<Action> {

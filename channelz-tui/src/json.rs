@@ -8,20 +8,32 @@
 //! `subchannels`, `sockets`, and `listenSockets` on servers) and rates in an
 //! added `rates` object, so a consumer strips those keys and parses the rest
 //! straight back into the Channelz messages.
+//!
+//! A server's data may lie. Each entity is written in full once; wherever
+//! it appears again (a ref shared by several parents, or a cycle) it is
+//! written as `{"ref": …}`, its Channelz ref alone, which still parses as
+//! its message. Nesting stops at [`TREE_DEPTH`] levels. A field that has no
+//! proto3 JSON form (a timestamp or duration out of range, an `Any` of a
+//! type this build does not know, such as an ALTS context) is left out of
+//! the entity and listed in an added `unmapped` array as
+//! `{"field": "data.lastCallStartedTimestamp", "seconds": "…", "nanos": …}`
+//! or `{"field": "security.other.value", "typeUrl": "…", "value": "<base64>"}`,
+//! so the rest of the entity is kept. The document's `incomplete` array
+//! says where data was cut, refused or missing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage};
+use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage};
 use serde_json::{Value, json};
 
 use crate::decode;
-use crate::model::EntityId;
-use crate::poll::{self, Api, PollError};
+use crate::model::{CutReason, EntityId, Incomplete, TREE_DEPTH};
+use crate::poll::{self, Api, Budget, PollError};
 
 fn pool() -> Option<&'static DescriptorPool> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
@@ -29,19 +41,132 @@ fn pool() -> Option<&'static DescriptorPool> {
         .as_ref()
 }
 
-/// The proto3 JSON of `message`, whose full protobuf name is `name`.
+/// The proto3 JSON of `message`, whose full protobuf name is `name`. A
+/// field without a JSON form is left out and described in an added
+/// `unmapped` array (see the module documentation).
 pub fn proto_json<M: Message>(message: &M, name: &str) -> Value {
     let Some(desc) = pool().and_then(|p| p.get_message_by_name(name)) else {
         // Only reachable if the generated descriptor set is broken, which the
         // proto crate's tests rule out; an explicit marker beats a panic.
         return json!({ "error": format!("no descriptor for {name}") });
     };
-    match DynamicMessage::decode(desc, message.encode_to_vec().as_slice()) {
-        Ok(dynamic) => {
-            serde_json::to_value(&dynamic).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    let mut dynamic = match DynamicMessage::decode(desc, message.encode_to_vec().as_slice()) {
+        Ok(dynamic) => dynamic,
+        Err(e) => return json!({ "error": e.to_string() }),
+    };
+    if let Ok(v) = serde_json::to_value(&dynamic) {
+        return v;
+    }
+    let mut unmapped = Vec::new();
+    unmap(&mut dynamic, "", &mut unmapped);
+    match serde_json::to_value(&dynamic) {
+        Ok(mut v) => {
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("unmapped".into(), Value::Array(unmapped));
+            }
+            v
         }
         Err(e) => json!({ "error": e.to_string() }),
     }
+}
+
+/// Clears every field of `msg` (recursively) that has no proto3 JSON form,
+/// describing each in `out`.
+fn unmap(msg: &mut DynamicMessage, path: &str, out: &mut Vec<Value>) {
+    let fields: Vec<prost_reflect::FieldDescriptor> = msg.fields().map(|(f, _)| f).collect();
+    for field in fields {
+        let name = format!("{path}{}", field.json_name());
+        let mut clear = None;
+        match msg.get_field_mut(&field) {
+            prost_reflect::Value::Message(m) => match fallback(m) {
+                Some(fb) => clear = Some(fb),
+                None => unmap(m, &format!("{name}."), out),
+            },
+            prost_reflect::Value::List(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let prost_reflect::Value::Message(m) = item {
+                        unmap(m, &format!("{name}[{i}]."), out);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(mut fb) = clear {
+            if let Some(obj) = fb.as_object_mut() {
+                obj.insert("field".into(), Value::String(name));
+            }
+            out.push(fb);
+            msg.clear_field(&field);
+        }
+    }
+}
+
+/// The fallback form of a well-known message that has no JSON form, or
+/// `None` when it has one.
+fn fallback(m: &DynamicMessage) -> Option<Value> {
+    let int = |name: &str| m.get_field_by_name(name).and_then(|v| v.as_i64());
+    let nanos = || {
+        m.get_field_by_name("nanos")
+            .and_then(|v| v.as_i32())
+            .unwrap_or(0)
+    };
+    match m.descriptor().full_name() {
+        "google.protobuf.Timestamp" => {
+            let seconds = int("seconds").unwrap_or(0);
+            let n = nanos();
+            // 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+            let ok = (-62_135_596_800..=253_402_300_799).contains(&seconds)
+                && (0..=999_999_999).contains(&n);
+            (!ok).then(|| json!({ "seconds": seconds.to_string(), "nanos": n }))
+        }
+        "google.protobuf.Duration" => {
+            let seconds = int("seconds").unwrap_or(0);
+            let n = nanos();
+            let ok = (-315_576_000_000..=315_576_000_000).contains(&seconds)
+                && (-999_999_999..=999_999_999).contains(&n)
+                && (seconds == 0 || n == 0 || (seconds > 0) == (n > 0));
+            (!ok).then(|| json!({ "seconds": seconds.to_string(), "nanos": n }))
+        }
+        "google.protobuf.Any" => {
+            let type_url = m
+                .get_field_by_name("type_url")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let value = m
+                .get_field_by_name("value")
+                .and_then(|v| v.as_bytes().map(|b| b.to_vec()))
+                .unwrap_or_default();
+            let name = type_url.rsplit('/').next().unwrap_or_default();
+            let mappable = pool()
+                .and_then(|p| p.get_message_by_name(name))
+                .and_then(|d| DynamicMessage::decode(d, value.as_slice()).ok())
+                .is_some_and(|inner| serde_json::to_value(&inner).is_ok());
+            (!mappable).then(|| json!({ "typeUrl": type_url, "value": base64(&value) }))
+        }
+        _ => None,
+    }
+}
+
+/// Standard base64 with padding, as proto3 JSON writes bytes.
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Everything one snapshot found.
@@ -61,16 +186,39 @@ pub struct Snapshot {
     pub sockets: HashMap<i64, Socket>,
     /// Every socket id of each server (all `GetServerSockets` pages).
     pub server_sockets: HashMap<i64, Vec<i64>>,
+    /// What the fetches could not get (the document adds what writing it
+    /// cut: cycles and depth).
+    pub incomplete: Vec<Incomplete>,
 }
 
 /// Cumulative counters of each entity in a snapshot, to derive rates from
 /// the next one.
-pub type Counters = HashMap<EntityId, (SystemTime, i64, i64)>;
+pub type Counters = HashMap<EntityId, CallCounts>;
 
-/// Takes a complete snapshot: every page of every list, every descendant.
+/// One entity's cumulative call (or, for sockets, stream) counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallCounts {
+    /// When the snapshot that read them completed.
+    pub at: SystemTime,
+    /// Calls (streams) started.
+    pub started: i64,
+    /// Calls (streams) failed.
+    pub failed: i64,
+}
+
+/// Takes a complete snapshot: every page of every list, every descendant,
+/// within the api's limits.
 pub async fn take(api: &Api) -> Result<Snapshot, PollError> {
-    let (channels, servers) = tokio::try_join!(api.top_channels(), api.servers())?;
-    let (details, server_sockets) = poll::everything(api, &channels, &servers).await?;
+    let budget = Budget::new(api.limits);
+    let (mut channels_cut, mut servers_cut) = (Vec::new(), Vec::new());
+    let (channels, servers) = tokio::try_join!(
+        api.top_channels(&budget, &mut channels_cut),
+        api.servers(&budget, &mut servers_cut)
+    )?;
+    let (details, server_sockets) = poll::everything(api, &channels, &servers, &budget).await?;
+    let mut incomplete = channels_cut;
+    incomplete.append(&mut servers_cut);
+    incomplete.extend(details.incomplete);
     Ok(Snapshot {
         at: Some(SystemTime::now()),
         channels,
@@ -91,6 +239,7 @@ pub async fn take(api: &Api) -> Result<Snapshot, PollError> {
             .filter_map(|c| c.r#ref.as_ref().map(|r| r.socket_id).map(|id| (id, c)))
             .collect(),
         server_sockets,
+        incomplete,
     })
 }
 
@@ -103,7 +252,11 @@ impl Snapshot {
             if let (Some(r), Some(d)) = (&c.r#ref, &c.data) {
                 out.insert(
                     EntityId::Channel(r.channel_id),
-                    (at, d.calls_started, d.calls_failed),
+                    CallCounts {
+                        at,
+                        started: d.calls_started,
+                        failed: d.calls_failed,
+                    },
                 );
             }
         }
@@ -111,7 +264,11 @@ impl Snapshot {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
                 out.insert(
                     EntityId::Subchannel(r.subchannel_id),
-                    (at, d.calls_started, d.calls_failed),
+                    CallCounts {
+                        at,
+                        started: d.calls_started,
+                        failed: d.calls_failed,
+                    },
                 );
             }
         }
@@ -119,7 +276,11 @@ impl Snapshot {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
                 out.insert(
                     EntityId::Server(r.server_id),
-                    (at, d.calls_started, d.calls_failed),
+                    CallCounts {
+                        at,
+                        started: d.calls_started,
+                        failed: d.calls_failed,
+                    },
                 );
             }
         }
@@ -127,7 +288,11 @@ impl Snapshot {
             if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
                 out.insert(
                     EntityId::Socket(r.socket_id),
-                    (at, d.streams_started, d.streams_failed),
+                    CallCounts {
+                        at,
+                        started: d.streams_started,
+                        failed: d.streams_failed,
+                    },
                 );
             }
         }
@@ -159,10 +324,18 @@ impl Snapshot {
         let rates = |id: EntityId| -> Value {
             let pair = previous.and_then(|p| p.get(&id)).zip(now.get(&id));
             match pair {
-                Some(((t0, s0, f0), (t1, s1, f1))) => {
-                    let dt = t1.duration_since(*t0).unwrap_or_default().as_secs_f64();
-                    if dt > 0.0 && s1 >= s0 && f1 >= f0 {
-                        json!({ "callsPerSecond": (s1 - s0) as f64 / dt, "failuresPerSecond": (f1 - f0) as f64 / dt })
+                Some((before, after)) => {
+                    let dt = after
+                        .at
+                        .duration_since(before.at)
+                        .unwrap_or_default()
+                        .as_secs_f64();
+                    if dt > 0.0 && after.started >= before.started && after.failed >= before.failed
+                    {
+                        json!({
+                            "callsPerSecond": (after.started - before.started) as f64 / dt,
+                            "failuresPerSecond": (after.failed - before.failed) as f64 / dt,
+                        })
                     } else {
                         json!({ "callsPerSecond": null, "failuresPerSecond": null })
                     }
@@ -170,9 +343,12 @@ impl Snapshot {
                 None => json!({ "callsPerSecond": null, "failuresPerSecond": null }),
             }
         };
-        let ctx = Ctx {
+        let mut writer = Writer {
             snap: self,
             rates: &rates,
+            shown: HashSet::new(),
+            path: HashSet::new(),
+            cut: Vec::new(),
         };
         let time = decode::rfc3339(self.at.unwrap_or(SystemTime::UNIX_EPOCH));
         write!(
@@ -181,125 +357,253 @@ impl Snapshot {
             Value::String(target.into()),
             Value::String(time)
         )?;
+        // Top channels are shown at the top level: a channel that lists
+        // one as its child shows it as a ref.
+        writer.shown.extend(
+            self.channels
+                .iter()
+                .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id))),
+        );
         for (i, c) in self.channels.iter().enumerate() {
             if i > 0 {
                 w.write_all(b",")?;
             }
-            serde_json::to_writer(&mut *w, &ctx.channel(c, 0))?;
+            let id = EntityId::Channel(c.r#ref.as_ref().map_or(0, |r| r.channel_id));
+            writer.path.insert(id);
+            writer.channel(w, c, 0)?;
+            writer.path.remove(&id);
         }
         w.write_all(b"],\"servers\":[")?;
         for (i, s) in self.servers.iter().enumerate() {
             if i > 0 {
                 w.write_all(b",")?;
             }
-            serde_json::to_writer(&mut *w, &ctx.server(s))?;
+            writer.server(w, s)?;
         }
-        w.write_all(b"]}")
+        w.write_all(b"],\"incomplete\":")?;
+        let mut seen = HashSet::new();
+        let incomplete: Vec<Value> = self
+            .incomplete
+            .iter()
+            .chain(&writer.cut)
+            .filter(|i| seen.insert(*i))
+            .map(|i| json!({ "entity": i.entity, "reason": i.reason.name(), "detail": i.detail }))
+            .collect();
+        serde_json::to_writer(&mut *w, &incomplete)?;
+        w.write_all(b"}")
     }
 }
 
-struct Ctx<'a> {
+/// Writes entities one at a time, straight to the output: a channel with
+/// 100,000 subchannels is never one JSON tree in memory.
+struct Writer<'a> {
     snap: &'a Snapshot,
     rates: &'a dyn Fn(EntityId) -> Value,
+    /// Entities written (or to be written at the top level) so far.
+    shown: HashSet<EntityId>,
+    /// The entity being written and its ancestors.
+    path: HashSet<EntityId>,
+    /// What writing cut: cycles and depth.
+    cut: Vec<Incomplete>,
 }
 
-impl Ctx<'_> {
-    fn server(&self, s: &Server) -> Value {
+/// The Channelz ref of a child, as proto3 JSON: what a repeated, cut or
+/// missing child is written as.
+fn ref_json(id: EntityId, name: &str) -> Value {
+    let (key, n) = match id {
+        EntityId::Channel(n) => ("channelId", n),
+        EntityId::Subchannel(n) => ("subchannelId", n),
+        EntityId::Socket(n) => ("socketId", n),
+        EntityId::Server(n) => ("serverId", n),
+    };
+    let mut r = serde_json::Map::new();
+    r.insert(key.into(), Value::String(n.to_string()));
+    if !name.is_empty() {
+        r.insert("name".into(), Value::String(name.into()));
+    }
+    json!({ "ref": r })
+}
+
+/// Writes `v` (an object) without its closing brace, so that added arrays
+/// can follow it.
+fn write_open(w: &mut dyn Write, mut v: Value, rates: Value) -> std::io::Result<()> {
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("rates".into(), rates);
+    }
+    let mut text = serde_json::to_vec(&v)?;
+    // `rates` makes it a non-empty object: it ends in `}`.
+    text.pop();
+    w.write_all(&text)
+}
+
+impl Writer<'_> {
+    fn server(&mut self, w: &mut dyn Write, s: &Server) -> std::io::Result<()> {
         let id = s.r#ref.as_ref().map_or(0, |r| r.server_id);
-        let mut v = proto_json(s, "grpc.channelz.v1.Server");
-        let mut listen: Vec<i64> = s.listen_socket.iter().map(|r| r.socket_id).collect();
+        let v = proto_json(s, "grpc.channelz.v1.Server");
+        write_open(w, v, (self.rates)(EntityId::Server(id)))?;
+        let mut listen: Vec<(i64, &str)> = s
+            .listen_socket
+            .iter()
+            .map(|r| (r.socket_id, r.name.as_str()))
+            .collect();
         listen.sort_unstable();
-        let listen: Vec<Value> = listen.iter().filter_map(|id| self.socket(*id)).collect();
-        let sockets: Vec<Value> = self
+        listen.dedup_by_key(|(id, _)| *id);
+        w.write_all(b",\"listenSockets\":[")?;
+        for (i, (socket, name)) in listen.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            self.child(w, EntityId::Socket(*socket), name, 0)?;
+        }
+        w.write_all(b"],\"sockets\":[")?;
+        let ids = self
             .snap
             .server_sockets
             .get(&id)
-            .map(|ids| ids.iter().filter_map(|id| self.socket(*id)).collect())
+            .cloned()
             .unwrap_or_default();
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("listenSockets".into(), Value::Array(listen));
-            obj.insert("sockets".into(), Value::Array(sockets));
-            obj.insert("rates".into(), (self.rates)(EntityId::Server(id)));
+        for (i, socket) in ids.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            self.child(w, EntityId::Socket(*socket), "", 0)?;
         }
-        v
+        w.write_all(b"]}")
     }
 
-    fn channel(&self, c: &Channel, depth: usize) -> Value {
+    fn channel(&mut self, w: &mut dyn Write, c: &Channel, depth: usize) -> std::io::Result<()> {
         let id = c.r#ref.as_ref().map_or(0, |r| r.channel_id);
-        let mut v = proto_json(c, "grpc.channelz.v1.Channel");
-        self.children(
-            &mut v,
-            &c.channel_ref,
-            &c.subchannel_ref,
-            &c.socket_ref,
-            depth,
-        );
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("rates".into(), (self.rates)(EntityId::Channel(id)));
-        }
-        v
+        let v = proto_json(c, "grpc.channelz.v1.Channel");
+        write_open(w, v, (self.rates)(EntityId::Channel(id)))?;
+        self.children(w, &c.channel_ref, &c.subchannel_ref, &c.socket_ref, depth)?;
+        w.write_all(b"}")
     }
 
-    fn subchannel(&self, s: &Subchannel, depth: usize) -> Value {
+    fn subchannel(
+        &mut self,
+        w: &mut dyn Write,
+        s: &Subchannel,
+        depth: usize,
+    ) -> std::io::Result<()> {
         let id = s.r#ref.as_ref().map_or(0, |r| r.subchannel_id);
-        let mut v = proto_json(s, "grpc.channelz.v1.Subchannel");
-        self.children(
-            &mut v,
-            &s.channel_ref,
-            &s.subchannel_ref,
-            &s.socket_ref,
-            depth,
-        );
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("rates".into(), (self.rates)(EntityId::Subchannel(id)));
-        }
-        v
+        let v = proto_json(s, "grpc.channelz.v1.Subchannel");
+        write_open(w, v, (self.rates)(EntityId::Subchannel(id)))?;
+        self.children(w, &s.channel_ref, &s.subchannel_ref, &s.socket_ref, depth)?;
+        w.write_all(b"}")
     }
 
-    fn socket(&self, id: i64) -> Option<Value> {
-        let s = self.snap.sockets.get(&id)?;
-        let mut v = proto_json(s, "grpc.channelz.v1.Socket");
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("rates".into(), (self.rates)(EntityId::Socket(id)));
-        }
-        Some(v)
+    fn socket(&mut self, w: &mut dyn Write, s: &Socket) -> std::io::Result<()> {
+        let id = s.r#ref.as_ref().map_or(0, |r| r.socket_id);
+        let v = proto_json(s, "grpc.channelz.v1.Socket");
+        write_open(w, v, (self.rates)(EntityId::Socket(id)))?;
+        w.write_all(b"}")
     }
 
+    /// The added child arrays of a channel or subchannel at `depth`.
     fn children(
-        &self,
-        v: &mut Value,
+        &mut self,
+        w: &mut dyn Write,
         channels: &[grpc_toolkit_proto::channelz::v1::ChannelRef],
         subchannels: &[grpc_toolkit_proto::channelz::v1::SubchannelRef],
         sockets: &[grpc_toolkit_proto::channelz::v1::SocketRef],
         depth: usize,
-    ) {
-        // A cycle from a broken server must not recurse forever.
-        if depth > 16 {
-            return;
+    ) -> std::io::Result<()> {
+        fn sorted(mut refs: Vec<(EntityId, &str)>) -> Vec<(EntityId, &str)> {
+            refs.sort_unstable_by_key(|(id, _)| *id);
+            refs.dedup_by_key(|(id, _)| *id);
+            refs
         }
-        let sorted = |mut ids: Vec<i64>| {
-            ids.sort_unstable();
-            ids.dedup();
-            ids
+        let lists = [
+            (
+                "childChannels",
+                sorted(
+                    channels
+                        .iter()
+                        .map(|r| (EntityId::Channel(r.channel_id), r.name.as_str()))
+                        .collect(),
+                ),
+            ),
+            (
+                "subchannels",
+                sorted(
+                    subchannels
+                        .iter()
+                        .map(|r| (EntityId::Subchannel(r.subchannel_id), r.name.as_str()))
+                        .collect(),
+                ),
+            ),
+            (
+                "sockets",
+                sorted(
+                    sockets
+                        .iter()
+                        .map(|r| (EntityId::Socket(r.socket_id), r.name.as_str()))
+                        .collect(),
+                ),
+            ),
+        ];
+        for (key, refs) in lists {
+            write!(w, ",\"{key}\":[")?;
+            for (i, (id, name)) in refs.into_iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                self.child(w, id, name, depth)?;
+            }
+            w.write_all(b"]")?;
+        }
+        Ok(())
+    }
+
+    /// A child of an entity at `depth`: in full the first time, as its ref
+    /// when it was shown already, is an ancestor (a cycle), lies too deep,
+    /// or was not fetched (the fetch said why in `incomplete`).
+    fn child(
+        &mut self,
+        w: &mut dyn Write,
+        id: EntityId,
+        name: &str,
+        depth: usize,
+    ) -> std::io::Result<()> {
+        let as_ref = |w: &mut dyn Write| serde_json::to_writer(w, &ref_json(id, name));
+        if self.path.contains(&id) {
+            self.cut.push(Incomplete::new(
+                id.label(),
+                CutReason::Cycle,
+                "refers back to an entity that contains it; shown once",
+            ));
+            return Ok(as_ref(w)?);
+        }
+        if self.shown.contains(&id) {
+            return Ok(as_ref(w)?);
+        }
+        if depth >= TREE_DEPTH {
+            self.cut.push(Incomplete::new(
+                id.label(),
+                CutReason::Depth,
+                format!("more than {TREE_DEPTH} levels below a top entity"),
+            ));
+            return Ok(as_ref(w)?);
+        }
+        let snap = self.snap;
+        self.shown.insert(id);
+        self.path.insert(id);
+        let written = match id {
+            EntityId::Channel(n) => match snap.nested.get(&n) {
+                Some(c) => self.channel(w, c, depth + 1),
+                None => Ok(as_ref(w)?),
+            },
+            EntityId::Subchannel(n) => match snap.subchannels.get(&n) {
+                Some(s) => self.subchannel(w, s, depth + 1),
+                None => Ok(as_ref(w)?),
+            },
+            EntityId::Socket(n) => match snap.sockets.get(&n) {
+                Some(s) => self.socket(w, s),
+                None => Ok(as_ref(w)?),
+            },
+            EntityId::Server(_) => Ok(as_ref(w)?),
         };
-        let child_channels: Vec<Value> = sorted(channels.iter().map(|r| r.channel_id).collect())
-            .into_iter()
-            .filter_map(|id| self.snap.nested.get(&id))
-            .map(|c| self.channel(c, depth + 1))
-            .collect();
-        let subs: Vec<Value> = sorted(subchannels.iter().map(|r| r.subchannel_id).collect())
-            .into_iter()
-            .filter_map(|id| self.snap.subchannels.get(&id))
-            .map(|s| self.subchannel(s, depth + 1))
-            .collect();
-        let socks: Vec<Value> = sorted(sockets.iter().map(|r| r.socket_id).collect())
-            .into_iter()
-            .filter_map(|id| self.socket(id))
-            .collect();
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("childChannels".into(), Value::Array(child_channels));
-            obj.insert("subchannels".into(), Value::Array(subs));
-            obj.insert("sockets".into(), Value::Array(socks));
-        }
+        self.path.remove(&id);
+        written
     }
 }

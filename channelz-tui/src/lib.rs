@@ -3,15 +3,20 @@
 //! The dashboard is Elm-shaped: [`model::Model`] is plain data,
 //! [`update::update`] is the only place it changes, [`view::view`] draws it,
 //! and [`poll`] is the I/O task that turns Channelz responses into
-//! [`update::Msg`]s. Rendering never waits on the network.
+//! [`msg::Msg`]s. Rendering never waits on the network.
+//!
+//! [`run_cli`] is the whole binary in-process (argv in, output to the given
+//! writers, [`ExitStatus`] back).
 
 pub mod app;
 pub mod cli;
 pub mod decode;
 pub mod demo;
+pub mod exit;
 pub mod input;
 pub mod json;
 pub mod model;
+pub mod msg;
 pub mod poll;
 pub mod terminal;
 pub mod update;
@@ -19,3 +24,6 @@ pub mod view;
 
 #[cfg(test)]
 mod fixtures;
+
+pub use app::run_cli;
+pub use exit::ExitStatus;

@@ -5,12 +5,14 @@
 //! Nothing here does I/O or reads a clock: time arrives in messages, so
 //! `update` and `view` are deterministic and testable.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use grpc_toolkit_proto::channelz::v1::{
     Channel, ChannelTrace, Server, Socket, SocketRef, Subchannel,
 };
+
+use crate::msg::Outage;
 
 /// How many samples of history each entity keeps: five minutes at the
 /// default one-second interval, enough for a sparkline of "the last minutes".
@@ -86,8 +88,8 @@ pub enum Link {
     Connected,
     /// The connection failed; the poller retries by itself.
     Disconnected {
-        /// One-line reason.
-        error: String,
+        /// Why.
+        error: Outage,
         /// When the next attempt starts.
         retry_at: SystemTime,
     },
@@ -110,11 +112,21 @@ pub struct ServerSocketsPage {
 /// The health service's answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthReport {
-    /// `Check("")`: the server's overall status name, or the error.
-    pub overall: Result<String, String>,
-    /// `List`: every service and its status, sorted; `None` when the server
-    /// has no List method (most servers today).
-    pub services: Option<Vec<(String, String)>>,
+    /// `Check("")`: the server's overall `ServingStatus` number, or why
+    /// there is none.
+    pub overall: Result<i32, String>,
+    /// `List`: every service and its status, sorted by name; `None` when
+    /// the server has no List method (most servers today).
+    pub services: Option<Vec<ServiceHealth>>,
+}
+
+/// One service of the health service's `List`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceHealth {
+    /// The service name, as the server sent it.
+    pub name: String,
+    /// Its `ServingStatus` number.
+    pub status: i32,
 }
 
 /// Cumulative call counters at one instant.
@@ -198,14 +210,19 @@ fn rates_between(a: &Sample, b: &Sample) -> Rates {
     }
 }
 
-/// Which overview pane has the focus.
+/// Which pane of a screen has the keys. The overview has two tables, the
+/// channel, subchannel and server screens a list and their trace; the
+/// socket screen and the tree have only their main pane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pane {
-    /// The top-channels table.
+    /// The screen's main list: the top channels on the overview, the
+    /// children on a detail screen, the rows of the tree.
     #[default]
-    Channels,
-    /// The servers table.
+    Main,
+    /// The overview's servers table.
     Servers,
+    /// A detail screen's trace.
+    Trace,
 }
 
 /// How the overview's tables are ordered.
@@ -247,9 +264,8 @@ impl SortKey {
 /// The selection of one screen: which pane and which row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cursor {
-    /// The pane with the focus (overview: 0 channels, 1 servers; channel,
-    /// subchannel and server: 0 children, 1 trace).
-    pub pane: usize,
+    /// The pane with the focus.
+    pub pane: Pane,
     /// The selected row within the list pane.
     pub row: usize,
     /// How many of the newest trace events are scrolled past. The trace is
@@ -326,6 +342,10 @@ pub struct Model {
     pub help: bool,
     /// The last failed RPC, shown until the next successful poll.
     pub last_error: Option<String>,
+    /// What the last overview poll could not get.
+    pub overview_incomplete: Vec<Incomplete>,
+    /// What the last detail fetches could not get.
+    pub details_incomplete: Vec<Incomplete>,
     /// Set when the user asked to quit.
     pub quit: bool,
 }
@@ -364,6 +384,8 @@ impl Model {
             paused: false,
             help: false,
             last_error: None,
+            overview_incomplete: Vec::new(),
+            details_incomplete: Vec::new(),
             quit: false,
         }
     }
@@ -563,7 +585,7 @@ impl Model {
         let cursor = self.cursors.get(&screen).copied().unwrap_or_default();
         match screen {
             Screen::Overview => {
-                if cursor.pane == 0 {
+                if cursor.pane != Pane::Servers {
                     self.visible_channels()
                         .iter()
                         .map(|c| EntityId::Channel(c.r#ref.as_ref().map_or(0, |r| r.channel_id)))
@@ -615,12 +637,16 @@ impl Model {
         // Depth first with an explicit stack, which needs no allocation per
         // entity as recursion over sorted child lists would.
         let mut stack: Vec<(usize, EntityId)> = Vec::new();
+        // Each entity is expanded once: a server whose refs form a cycle, or
+        // that lists one child under many parents, gets a row per ref but
+        // never a subtree twice, so the rows stay as many as the refs.
+        let mut expanded: HashSet<EntityId> = HashSet::new();
         for root in roots {
             let id = root.r#ref.as_ref().map_or(0, |r| r.channel_id);
             stack.push((0, EntityId::Channel(id)));
             while let Some((depth, id)) = stack.pop() {
                 out.push((depth, id));
-                if depth >= TREE_DEPTH {
+                if depth >= TREE_DEPTH || !expanded.insert(id) {
                     continue;
                 }
                 let (channels, subchannels, sockets) = match id {
@@ -740,4 +766,71 @@ fn child_rows(
             .map(EntityId::Socket),
     );
     rows
+}
+
+/// Why part of what the server has is not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CutReason {
+    /// The entity refers back to one of its ancestors; it is shown once.
+    Cycle,
+    /// Deeper than [`TREE_DEPTH`] levels below a top channel.
+    Depth,
+    /// `--max-pages` or `--max-entities` was reached.
+    Limit,
+    /// The server listed it, then answered NOT_FOUND for it.
+    NotFound,
+    /// The server answers UNIMPLEMENTED for the method that fetches it.
+    Unimplemented,
+    /// Any other failure: an RPC error, or pages that do not advance.
+    Error,
+}
+
+impl CutReason {
+    /// The name in JSON (`"reason"`) and on screen.
+    pub fn name(self) -> &'static str {
+        match self {
+            CutReason::Cycle => "cycle",
+            CutReason::Depth => "depth",
+            CutReason::Limit => "limit",
+            CutReason::NotFound => "not_found",
+            CutReason::Unimplemented => "unimplemented",
+            CutReason::Error => "error",
+        }
+    }
+}
+
+/// One place where a snapshot is not the whole truth.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Incomplete {
+    /// What was cut: one entity (`channel 5`, `subchannel 7`, `socket 9`,
+    /// `server 3`), or an RPC (`GetServers`, `GetSubchannel`) when a whole
+    /// list or method is affected.
+    pub entity: String,
+    /// Why.
+    pub reason: CutReason,
+    /// The particulars, in one line: the error, how many were left out.
+    pub detail: String,
+}
+
+impl Incomplete {
+    /// An entry for `entity`.
+    pub fn new(entity: impl Into<String>, reason: CutReason, detail: impl Into<String>) -> Self {
+        Incomplete {
+            entity: entity.into(),
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl EntityId {
+    /// `channel 5`, `subchannel 7`, `socket 9`, `server 3`.
+    pub fn label(self) -> String {
+        match self {
+            EntityId::Channel(n) => format!("channel {n}"),
+            EntityId::Subchannel(n) => format!("subchannel {n}"),
+            EntityId::Socket(n) => format!("socket {n}"),
+            EntityId::Server(n) => format!("server {n}"),
+        }
+    }
 }

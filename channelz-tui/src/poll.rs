@@ -1,31 +1,34 @@
 //! The I/O side: Channelz and health RPCs, paging, lazy detail fetches with
 //! bounded concurrency, and the poller task that owns the connection
 //! (`Connected` / `Disconnected(backoff)`) and turns every answer into an
-//! [`update::Msg`](crate::update::Msg). Nothing here renders, and nothing
+//! [`msg::Msg`](crate::msg::Msg). Nothing here renders, and nothing
 //! that renders waits on anything here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
-use grpc_toolkit_conn::{Connection, RpcError, call};
+use grpc_toolkit_conn::{ConnectError, Connection, RpcError, call};
 use grpc_toolkit_proto::channelz::v1::{
     Channel, GetChannelRequest, GetServerRequest, GetServerSocketsRequest, GetServersRequest,
     GetSocketRequest, GetSubchannelRequest, GetTopChannelsRequest, Server, Socket, Subchannel,
     channelz_client::ChannelzClient,
 };
 use grpc_toolkit_proto::health::v1::{
-    HealthCheckRequest, HealthListRequest, health_check_response::ServingStatus,
-    health_client::HealthClient,
+    HealthCheckRequest, HealthListRequest, health_client::HealthClient,
 };
 use tokio::sync::{Notify, mpsc, watch};
 use tonic::transport::Channel as Transport;
 
-use crate::model::{EntityId, Focus, HealthReport, SERVER_SOCKETS_PAGE, ServerSocketsPage};
-use crate::update::{Details, Msg};
+use crate::model::{
+    CutReason, EntityId, Focus, HealthReport, Incomplete, SERVER_SOCKETS_PAGE, ServerSocketsPage,
+    ServiceHealth, TREE_DEPTH,
+};
+use crate::msg::{Details, Msg, Outage};
 
 /// How many detail RPCs run at once. Enough to fill a loopback link, few
 /// enough that a production server never sees a burst from a dashboard.
@@ -36,10 +39,13 @@ pub const DETAIL_CONCURRENCY: usize = 32;
 /// by id; only their details wait until the user opens them.
 pub const CHILD_FETCH_LIMIT: usize = 256;
 
-/// Why a poll failed.
+/// Why a poll failed as a whole. Failures of single entities or methods
+/// do not end up here: they become [`Incomplete`] entries beside what the
+/// server did answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
-    /// The server does not implement `grpc.channelz.v1.Channelz`.
+    /// The server does not implement `grpc.channelz.v1.Channelz`
+    /// (`GetTopChannels` answered UNIMPLEMENTED).
     #[error("this server has no Channelz service (UNIMPLEMENTED)")]
     NoChannelz,
     /// An RPC failed.
@@ -50,32 +56,88 @@ pub enum PollError {
         /// The failure.
         source: RpcError,
     },
-    /// The server answered pages that never end (its `start_id` handling is
-    /// broken); stopping beats looping forever.
-    #[error("{0}: the server's pages do not advance; stopped paging")]
-    Paging(&'static str),
 }
 
 impl PollError {
     /// True when the connection itself is gone, so the poller must redial.
     pub fn is_connection_loss(&self) -> bool {
         match self {
-            PollError::Rpc { source, .. } => matches!(
-                source.code(),
-                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-            ),
-            _ => false,
+            PollError::Rpc { source, .. } => is_connection_loss(source),
+            PollError::NoChannelz => false,
         }
     }
 }
 
+fn is_connection_loss(e: &RpcError) -> bool {
+    matches!(
+        e.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    )
+}
+
 fn rpc_error(what: impl Into<String>, source: RpcError) -> PollError {
-    if source.code() == tonic::Code::Unimplemented {
-        return PollError::NoChannelz;
-    }
     PollError::Rpc {
         what: what.into(),
         source,
+    }
+}
+
+/// The default of `--max-pages`: list pages (`GetTopChannels`,
+/// `GetServers`, `GetServerSockets`) one snapshot may request. A
+/// 10,000-channel server pages in 20 to 100 pages per list.
+pub const DEFAULT_MAX_PAGES: usize = 2_000;
+
+/// The default of `--max-entities`: entities one snapshot may hold. A
+/// 10,000-channel server with a subchannel and a socket per channel has
+/// 30,000; a channel with 100,000 subchannels fits too.
+pub const DEFAULT_MAX_ENTITIES: usize = 250_000;
+
+/// How much one snapshot may fetch, so that a server whose pages never end
+/// cannot make it run (and grow) forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// List pages per snapshot.
+    pub max_pages: usize,
+    /// Entities per snapshot.
+    pub max_entities: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pages: DEFAULT_MAX_PAGES,
+            max_entities: DEFAULT_MAX_ENTITIES,
+        }
+    }
+}
+
+/// What is left of the [`Limits`] during one snapshot; shared by the
+/// fetches that run at once.
+#[derive(Debug)]
+pub struct Budget {
+    limits: Limits,
+    pages: AtomicUsize,
+    entities: AtomicUsize,
+}
+
+impl Budget {
+    /// A full budget.
+    pub fn new(limits: Limits) -> Self {
+        Budget {
+            limits,
+            pages: AtomicUsize::new(0),
+            entities: AtomicUsize::new(0),
+        }
+    }
+
+    fn take_page(&self) -> bool {
+        self.pages.fetch_add(1, Ordering::Relaxed) < self.limits.max_pages
+    }
+
+    /// How many of `n` more entities fit.
+    fn take_entities(&self, n: usize) -> usize {
+        let before = self.entities.fetch_add(n, Ordering::Relaxed);
+        self.limits.max_entities.saturating_sub(before).min(n)
     }
 }
 
@@ -89,7 +151,13 @@ pub struct Api {
     /// `max_results` for list RPCs. Servers may ignore it (grpc-java and
     /// C-core send larger pages); paging is correct either way.
     pub page_size: i64,
+    /// The bounds of each snapshot.
+    pub limits: Limits,
 }
+
+/// One page of a list RPC: its items and whether the server said it is the
+/// last.
+type Page<T> = (Vec<T>, bool);
 
 impl Api {
     /// Clients on `conn`; every RPC gets `rpc_timeout` as its deadline.
@@ -100,81 +168,161 @@ impl Api {
             conn,
             timeout: rpc_timeout,
             page_size: 500,
+            limits: Limits::default(),
         }
+    }
+
+    /// The same clients, bounding each snapshot by `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         self.conn.request(message, Some(self.timeout))
     }
 
-    /// Every top channel, all pages, in id order.
-    pub async fn top_channels(&self) -> Result<Vec<Channel>, PollError> {
-        let mut out: Vec<Channel> = Vec::new();
+    /// Every page of a list RPC (`rpc` names it), in id order, within the
+    /// budget. Paging stops, with an [`Incomplete`] entry saying why, at
+    /// the budget's end, at a page that does not move forward, and at a page
+    /// that ends at the largest id without saying `end` (the next start
+    /// would overflow).
+    async fn list<T, F, Fut>(
+        &self,
+        rpc: &str,
+        budget: &Budget,
+        cut: &mut Vec<Incomplete>,
+        mut fetch: F,
+        id_of: impl Fn(&T) -> i64,
+    ) -> Result<Vec<T>, RpcError>
+    where
+        F: FnMut(i64) -> Fut,
+        Fut: Future<Output = Result<Page<T>, RpcError>>,
+    {
+        let mut out: Vec<T> = Vec::new();
         let mut start = 0;
         loop {
+            if !budget.take_page() {
+                cut.push(Incomplete::new(
+                    rpc,
+                    CutReason::Limit,
+                    format!(
+                        "stopped after {} pages (--max-pages)",
+                        budget.limits.max_pages
+                    ),
+                ));
+                break;
+            }
+            let (mut items, end) = fetch(start).await?;
+            let last = items.iter().map(&id_of).max();
+            let fit = budget.take_entities(items.len());
+            if fit < items.len() {
+                items.sort_by_key(&id_of);
+                items.truncate(fit);
+                out.extend(items);
+                cut.push(Incomplete::new(
+                    rpc,
+                    CutReason::Limit,
+                    format!(
+                        "stopped at {} entities (--max-entities)",
+                        budget.limits.max_entities
+                    ),
+                ));
+                break;
+            }
+            out.extend(items);
+            if end {
+                break;
+            }
+            // The next page starts right after the highest id seen.
+            match last {
+                Some(i64::MAX) => {
+                    cut.push(Incomplete::new(
+                        rpc,
+                        CutReason::Error,
+                        "a page ends at the largest id (2^63-1) without end=true; stopped paging",
+                    ));
+                    break;
+                }
+                Some(last) if last >= start => start = last + 1,
+                _ => {
+                    cut.push(Incomplete::new(
+                        rpc,
+                        CutReason::Error,
+                        "the server's pages do not advance; stopped paging",
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(dedup_sorted(out, id_of))
+    }
+
+    /// Every top channel, all pages, in id order. UNIMPLEMENTED here means
+    /// the server has no Channelz service at all.
+    pub async fn top_channels(
+        &self,
+        budget: &Budget,
+        cut: &mut Vec<Incomplete>,
+    ) -> Result<Vec<Channel>, PollError> {
+        let fetch = |start| {
             let mut client = self.channelz.clone();
             let req = self.request(GetTopChannelsRequest {
                 start_channel_id: start,
                 max_results: self.page_size,
             });
-            let resp = call(Some(self.timeout), client.get_top_channels(req))
-                .await
-                .map_err(|e| rpc_error(format!("GetTopChannels(start={start})"), e))?
-                .into_inner();
-            let last = resp
-                .channel
-                .iter()
-                .filter_map(|c| c.r#ref.as_ref())
-                .map(|r| r.channel_id)
-                .max();
-            out.extend(resp.channel);
-            if resp.end {
-                break;
+            async move {
+                let r = call(Some(self.timeout), client.get_top_channels(req)).await?;
+                let r = r.into_inner();
+                Ok((r.channel, r.end))
             }
-            // The next page starts right after the highest id seen; a page
-            // that does not move forward would loop forever.
-            match last {
-                Some(last) if last >= start => start = last + 1,
-                _ => return Err(PollError::Paging("GetTopChannels")),
-            }
-        }
-        Ok(dedup_sorted(out, |c| {
+        };
+        self.list("GetTopChannels", budget, cut, fetch, |c: &Channel| {
             c.r#ref.as_ref().map_or(0, |r| r.channel_id)
-        }))
+        })
+        .await
+        .map_err(|e| match e.code() {
+            tonic::Code::Unimplemented => PollError::NoChannelz,
+            _ => rpc_error("GetTopChannels", e),
+        })
     }
 
-    /// Every server, all pages, in id order.
-    pub async fn servers(&self) -> Result<Vec<Server>, PollError> {
-        let mut out: Vec<Server> = Vec::new();
-        let mut start = 0;
-        loop {
+    /// Every server, all pages, in id order; none (and a note) when the
+    /// server does not implement `GetServers`.
+    pub async fn servers(
+        &self,
+        budget: &Budget,
+        cut: &mut Vec<Incomplete>,
+    ) -> Result<Vec<Server>, PollError> {
+        let fetch = |start| {
             let mut client = self.channelz.clone();
             let req = self.request(GetServersRequest {
                 start_server_id: start,
                 max_results: self.page_size,
             });
-            let resp = call(Some(self.timeout), client.get_servers(req))
-                .await
-                .map_err(|e| rpc_error(format!("GetServers(start={start})"), e))?
-                .into_inner();
-            let last = resp
-                .server
-                .iter()
-                .filter_map(|s| s.r#ref.as_ref())
-                .map(|r| r.server_id)
-                .max();
-            out.extend(resp.server);
-            if resp.end {
-                break;
+            async move {
+                let r = call(Some(self.timeout), client.get_servers(req)).await?;
+                let r = r.into_inner();
+                Ok((r.server, r.end))
             }
-            match last {
-                Some(last) if last >= start => start = last + 1,
-                _ => return Err(PollError::Paging("GetServers")),
+        };
+        let servers = self
+            .list("GetServers", budget, cut, fetch, |s: &Server| {
+                s.r#ref.as_ref().map_or(0, |r| r.server_id)
+            })
+            .await;
+        match servers {
+            Ok(servers) => Ok(servers),
+            Err(e) if e.code() == tonic::Code::Unimplemented => {
+                cut.push(Incomplete::new(
+                    "GetServers",
+                    CutReason::Unimplemented,
+                    "the server does not list its servers",
+                ));
+                Ok(Vec::new())
             }
+            Err(e) => Err(rpc_error("GetServers", e)),
         }
-        Ok(dedup_sorted(out, |s| {
-            s.r#ref.as_ref().map_or(0, |r| r.server_id)
-        }))
     }
 
     /// One page of a server's sockets. grpc-go answers an unknown server id
@@ -184,7 +332,7 @@ impl Api {
         server: i64,
         start: i64,
         max: i64,
-    ) -> Result<ServerSocketsPage, PollError> {
+    ) -> Result<ServerSocketsPage, RpcError> {
         let mut client = self.channelz.clone();
         let req = self.request(GetServerSocketsRequest {
             server_id: server,
@@ -208,81 +356,77 @@ impl Api {
                 refs: Vec::new(),
                 end: true,
             }),
-            Err(e) => Err(rpc_error(
-                format!("GetServerSockets(server={server}, start={start})"),
-                e,
-            )),
+            Err(e) => Err(e),
         }
     }
 
-    /// Every socket ref of a server, all pages.
-    pub async fn all_server_sockets(&self, server: i64) -> Result<Vec<i64>, PollError> {
-        let mut ids = Vec::new();
-        let mut start = 0;
-        loop {
+    /// Every socket ref of a server, all pages, within the budget; none
+    /// (and a note) when the server does not implement `GetServerSockets`.
+    pub async fn all_server_sockets(
+        &self,
+        server: i64,
+        budget: &Budget,
+        cut: &mut Vec<Incomplete>,
+    ) -> Result<Vec<i64>, PollError> {
+        let rpc = format!("GetServerSockets(server={server})");
+        let fetch = |start| async move {
             let page = self
                 .server_sockets_page(server, start, self.page_size)
                 .await?;
-            let last = page.refs.iter().map(|r| r.socket_id).max();
-            ids.extend(page.refs.iter().map(|r| r.socket_id));
-            if page.end {
-                break;
+            let ids: Vec<i64> = page.refs.iter().map(|r| r.socket_id).collect();
+            Ok((ids, page.end))
+        };
+        match self.list(&rpc, budget, cut, fetch, |id| *id).await {
+            Ok(ids) => Ok(ids),
+            Err(e) if e.code() == tonic::Code::Unimplemented => {
+                cut.push(Incomplete::new(
+                    EntityId::Server(server).label(),
+                    CutReason::Unimplemented,
+                    "GetServerSockets: its sockets are not listed",
+                ));
+                Ok(Vec::new())
             }
-            match last {
-                Some(last) if last >= start => start = last + 1,
-                _ => return Err(PollError::Paging("GetServerSockets")),
-            }
+            Err(e) => Err(rpc_error(rpc, e)),
         }
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
     }
 
     /// `GetServer`; `None` when the server is gone.
-    pub async fn server(&self, id: i64) -> Result<Option<Server>, PollError> {
+    pub async fn server(&self, id: i64) -> Result<Option<Server>, RpcError> {
         let mut client = self.channelz.clone();
         let req = self.request(GetServerRequest { server_id: id });
-        match call(Some(self.timeout), client.get_server(req)).await {
-            Ok(r) => Ok(r.into_inner().server),
-            Err(e) if e.code() == tonic::Code::NotFound => Ok(None),
-            Err(e) => Err(rpc_error(format!("GetServer({id})"), e)),
-        }
+        call(Some(self.timeout), client.get_server(req))
+            .await
+            .map(|r| r.into_inner().server)
     }
 
-    /// `GetChannel`; `None` when the channel is gone.
-    pub async fn channel(&self, id: i64) -> Result<Option<Channel>, PollError> {
+    /// `GetChannel`.
+    pub async fn channel(&self, id: i64) -> Result<Option<Channel>, RpcError> {
         let mut client = self.channelz.clone();
         let req = self.request(GetChannelRequest { channel_id: id });
-        match call(Some(self.timeout), client.get_channel(req)).await {
-            Ok(r) => Ok(r.into_inner().channel),
-            Err(e) if e.code() == tonic::Code::NotFound => Ok(None),
-            Err(e) => Err(rpc_error(format!("GetChannel({id})"), e)),
-        }
+        call(Some(self.timeout), client.get_channel(req))
+            .await
+            .map(|r| r.into_inner().channel)
     }
 
-    /// `GetSubchannel`; `None` when it is gone.
-    pub async fn subchannel(&self, id: i64) -> Result<Option<Subchannel>, PollError> {
+    /// `GetSubchannel`.
+    pub async fn subchannel(&self, id: i64) -> Result<Option<Subchannel>, RpcError> {
         let mut client = self.channelz.clone();
         let req = self.request(GetSubchannelRequest { subchannel_id: id });
-        match call(Some(self.timeout), client.get_subchannel(req)).await {
-            Ok(r) => Ok(r.into_inner().subchannel),
-            Err(e) if e.code() == tonic::Code::NotFound => Ok(None),
-            Err(e) => Err(rpc_error(format!("GetSubchannel({id})"), e)),
-        }
+        call(Some(self.timeout), client.get_subchannel(req))
+            .await
+            .map(|r| r.into_inner().subchannel)
     }
 
-    /// `GetSocket` (full, not summary); `None` when it is gone.
-    pub async fn socket(&self, id: i64) -> Result<Option<Socket>, PollError> {
+    /// `GetSocket` (full, not summary).
+    pub async fn socket(&self, id: i64) -> Result<Option<Socket>, RpcError> {
         let mut client = self.channelz.clone();
         let req = self.request(GetSocketRequest {
             socket_id: id,
             summary: false,
         });
-        match call(Some(self.timeout), client.get_socket(req)).await {
-            Ok(r) => Ok(r.into_inner().socket),
-            Err(e) if e.code() == tonic::Code::NotFound => Ok(None),
-            Err(e) => Err(rpc_error(format!("GetSocket({id})"), e)),
-        }
+        call(Some(self.timeout), client.get_socket(req))
+            .await
+            .map(|r| r.into_inner().socket)
     }
 
     /// The health panel: `Check("")`, then `List` when the server has it.
@@ -296,7 +440,7 @@ impl Api {
         )
         .await
         {
-            Ok(r) => Ok(status_name(r.into_inner().status)),
+            Ok(r) => Ok(r.into_inner().status),
             Err(e) if e.code() == tonic::Code::Unimplemented => {
                 Err("no health service".to_string())
             }
@@ -310,11 +454,14 @@ impl Api {
         .await
         {
             Ok(r) => {
-                let mut v: Vec<(String, String)> = r
+                let mut v: Vec<ServiceHealth> = r
                     .into_inner()
                     .statuses
                     .into_iter()
-                    .map(|(k, v)| (k, status_name(v.status)))
+                    .map(|(name, v)| ServiceHealth {
+                        name,
+                        status: v.status,
+                    })
                     .collect();
                 v.sort();
                 Some(v)
@@ -325,30 +472,63 @@ impl Api {
     }
 
     /// Fetches `seeds` and, level by level, everything below them (child
-    /// channels, subchannels, sockets), at most [`DETAIL_CONCURRENCY`] RPCs
-    /// at a time. `limit` bounds the children fetched per entity.
+    /// channels, subchannels, sockets) down to `depth` levels, each entity
+    /// once however many parents list it, at most [`DETAIL_CONCURRENCY`]
+    /// RPCs at a time. `limit` bounds the children fetched per entity and
+    /// `budget` the whole walk. What could not be fetched (NOT_FOUND, a
+    /// method the server lacks, an RPC error, a bound) is listed in the
+    /// result's `incomplete`; only a lost connection fails the walk.
     pub async fn walk(
         &self,
         seeds: Vec<EntityId>,
         limit: usize,
         depth: usize,
+        budget: &Budget,
     ) -> Result<Details, PollError> {
         let mut details = Details::default();
         let mut seen: HashSet<EntityId> = HashSet::new();
         let mut frontier: Vec<EntityId> = seeds.into_iter().filter(|id| seen.insert(*id)).collect();
-        for _ in 0..=depth {
-            if frontier.is_empty() {
+        let missing = MissingMethods::default();
+        let mut unimplemented: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut level = 0;
+        while !frontier.is_empty() {
+            if level > depth {
+                details.incomplete.push(Incomplete::new(
+                    frontier[0].label(),
+                    CutReason::Depth,
+                    format!(
+                        "{} entities deeper than {depth} levels not fetched",
+                        frontier.len()
+                    ),
+                ));
                 break;
             }
-            let results: Vec<Result<Fetched, PollError>> = stream::iter(frontier.drain(..))
-                .map(|id| self.fetch(id))
-                .buffer_unordered(DETAIL_CONCURRENCY)
-                .collect()
-                .await;
+            let fit = budget.take_entities(frontier.len());
+            if fit < frontier.len() {
+                let left = frontier.split_off(fit);
+                details.incomplete.push(Incomplete::new(
+                    left[0].label(),
+                    CutReason::Limit,
+                    format!(
+                        "{} entities not fetched (--max-entities {})",
+                        left.len(),
+                        budget.limits.max_entities
+                    ),
+                ));
+            }
+            let results: Vec<(EntityId, Result<Fetched, RpcError>)> =
+                stream::iter(frontier.drain(..))
+                    .map(|id| {
+                        let missing = &missing;
+                        async move { (id, self.fetch(id, missing).await) }
+                    })
+                    .buffer_unordered(DETAIL_CONCURRENCY)
+                    .collect()
+                    .await;
             let mut next = Vec::new();
-            for result in results {
-                match result? {
-                    Fetched::Channel(c) => {
+            for (id, result) in results {
+                match result {
+                    Ok(Fetched::Channel(c)) => {
                         next.extend(children(
                             &c.channel_ref,
                             &c.subchannel_ref,
@@ -357,7 +537,7 @@ impl Api {
                         ));
                         details.channels.push(*c);
                     }
-                    Fetched::Subchannel(s) => {
+                    Ok(Fetched::Subchannel(s)) => {
                         next.extend(children(
                             &s.channel_ref,
                             &s.subchannel_ref,
@@ -366,16 +546,53 @@ impl Api {
                         ));
                         details.subchannels.push(*s);
                     }
-                    Fetched::Socket(s) => details.sockets.push(*s),
-                    Fetched::Gone => {}
+                    Ok(Fetched::Socket(s)) => details.sockets.push(*s),
+                    Ok(Fetched::Gone) => details.incomplete.push(Incomplete::new(
+                        id.label(),
+                        CutReason::NotFound,
+                        "listed by its parent, then not found",
+                    )),
+                    Ok(Fetched::Unimplemented) => {
+                        *unimplemented.entry(method_of(id)).or_default() += 1;
+                    }
+                    Err(e) if e.code() == tonic::Code::NotFound => {
+                        details.incomplete.push(Incomplete::new(
+                            id.label(),
+                            CutReason::NotFound,
+                            "listed by its parent, then NOT_FOUND",
+                        ));
+                    }
+                    Err(e) if e.code() == tonic::Code::Unimplemented => {
+                        missing.set(id);
+                        *unimplemented.entry(method_of(id)).or_default() += 1;
+                    }
+                    Err(e) if is_connection_loss(&e) => {
+                        return Err(rpc_error(format!("{}({})", method_of(id), id.label()), e));
+                    }
+                    Err(e) => details.incomplete.push(Incomplete::new(
+                        id.label(),
+                        CutReason::Error,
+                        format!("{}: {e}", method_of(id)),
+                    )),
                 }
             }
             frontier = next.into_iter().filter(|id| seen.insert(*id)).collect();
+            level += 1;
+        }
+        for (method, n) in unimplemented {
+            details.incomplete.push(Incomplete::new(
+                method,
+                CutReason::Unimplemented,
+                format!("the server does not answer {method}: {n} not fetched"),
+            ));
         }
         Ok(details)
     }
 
-    async fn fetch(&self, id: EntityId) -> Result<Fetched, PollError> {
+    async fn fetch(&self, id: EntityId, missing: &MissingMethods) -> Result<Fetched, RpcError> {
+        if missing.has(id) {
+            return Ok(Fetched::Unimplemented);
+        }
         Ok(match id {
             EntityId::Channel(n) => self
                 .channel(n)
@@ -395,43 +612,83 @@ impl Api {
 
     /// The detail fetches for what the user looks at.
     pub async fn focus(&self, focus: &Focus) -> Result<Details, PollError> {
+        let budget = Budget::new(self.limits);
         let mut details = match focus {
             Focus::Overview => Details::default(),
             Focus::Channel(id) => {
-                self.walk(vec![EntityId::Channel(*id)], CHILD_FETCH_LIMIT, 1)
+                self.walk(vec![EntityId::Channel(*id)], CHILD_FETCH_LIMIT, 1, &budget)
                     .await?
             }
             Focus::Subchannel(id) => {
-                self.walk(vec![EntityId::Subchannel(*id)], CHILD_FETCH_LIMIT, 1)
+                self.walk(
+                    vec![EntityId::Subchannel(*id)],
+                    CHILD_FETCH_LIMIT,
+                    1,
+                    &budget,
+                )
+                .await?
+            }
+            Focus::Socket(id) => {
+                self.walk(vec![EntityId::Socket(*id)], 0, 0, &budget)
                     .await?
             }
-            Focus::Socket(id) => self.walk(vec![EntityId::Socket(*id)], 0, 0).await?,
             Focus::Server { id, start } => {
-                let page = self
+                let mut cut = Vec::new();
+                let page = match self
                     .server_sockets_page(*id, *start, SERVER_SOCKETS_PAGE)
-                    .await?;
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(e) if e.code() == tonic::Code::Unimplemented => {
+                        cut.push(Incomplete::new(
+                            EntityId::Server(*id).label(),
+                            CutReason::Unimplemented,
+                            "GetServerSockets: its sockets are not listed",
+                        ));
+                        ServerSocketsPage {
+                            start: *start,
+                            refs: Vec::new(),
+                            end: true,
+                        }
+                    }
+                    Err(e) => {
+                        return Err(rpc_error(
+                            format!("GetServerSockets(server={id}, start={start})"),
+                            e,
+                        ));
+                    }
+                };
                 let mut seeds: Vec<EntityId> = page
                     .refs
                     .iter()
                     .map(|r| EntityId::Socket(r.socket_id))
                     .collect();
-                if let Some(server) = self.server(*id).await? {
-                    seeds.extend(
+                match self.server(*id).await {
+                    Ok(Some(server)) => seeds.extend(
                         server
                             .listen_socket
                             .iter()
                             .map(|r| EntityId::Socket(r.socket_id)),
-                    );
+                    ),
+                    Ok(None) => {}
+                    Err(e)
+                        if matches!(
+                            e.code(),
+                            tonic::Code::NotFound | tonic::Code::Unimplemented
+                        ) => {}
+                    Err(e) => return Err(rpc_error(format!("GetServer({id})"), e)),
                 }
-                let mut d = self.walk(seeds, 0, 0).await?;
+                let mut d = self.walk(seeds, 0, 0, &budget).await?;
                 d.server_sockets.push((*id, page));
+                d.incomplete.extend(cut);
                 d
             }
             Focus::Tree(roots) => {
                 self.walk(
                     roots.iter().copied().map(EntityId::Channel).collect(),
                     CHILD_FETCH_LIMIT,
-                    8,
+                    TREE_DEPTH,
+                    &budget,
                 )
                 .await?
             }
@@ -441,13 +698,57 @@ impl Api {
     }
 }
 
+/// The `Get*` methods the server answered UNIMPLEMENTED for during one
+/// walk: not asked again, so a server without `GetSubchannel` costs one RPC,
+/// not one per subchannel.
+#[derive(Debug, Default)]
+struct MissingMethods {
+    channel: AtomicBool,
+    subchannel: AtomicBool,
+    socket: AtomicBool,
+}
+
+impl MissingMethods {
+    fn flag(&self, id: EntityId) -> Option<&AtomicBool> {
+        match id {
+            EntityId::Channel(_) => Some(&self.channel),
+            EntityId::Subchannel(_) => Some(&self.subchannel),
+            EntityId::Socket(_) => Some(&self.socket),
+            EntityId::Server(_) => None,
+        }
+    }
+
+    fn set(&self, id: EntityId) {
+        if let Some(flag) = self.flag(id) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn has(&self, id: EntityId) -> bool {
+        self.flag(id).is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+}
+
+/// The RPC that fetches `id`.
+fn method_of(id: EntityId) -> &'static str {
+    match id {
+        EntityId::Channel(_) => "GetChannel",
+        EntityId::Subchannel(_) => "GetSubchannel",
+        EntityId::Socket(_) => "GetSocket",
+        EntityId::Server(_) => "GetServer",
+    }
+}
+
 // Boxed: the variants differ a lot in size, and thousands of these sit in
 // one Vec during a snapshot.
 enum Fetched {
     Channel(Box<Channel>),
     Subchannel(Box<Subchannel>),
     Socket(Box<Socket>),
+    /// The server answered without the entity.
     Gone,
+    /// Not asked: the method answered UNIMPLEMENTED before.
+    Unimplemented,
 }
 
 fn children(
@@ -476,36 +777,64 @@ fn dedup_sorted<T>(mut items: Vec<T>, key: impl Fn(&T) -> i64) -> Vec<T> {
     items
 }
 
-fn status_name(status: i32) -> String {
-    ServingStatus::try_from(status).map_or_else(
-        |_| format!("status {status}"),
-        |s| s.as_str_name().to_string(),
-    )
+/// Every socket id of one server, and what listing them could not get.
+struct ServerSocketIds {
+    server: i64,
+    sockets: Vec<i64>,
+    incomplete: Vec<Incomplete>,
+}
+
+/// The socket ids of each of `servers`, [`DETAIL_CONCURRENCY`] at a time.
+async fn server_socket_ids(
+    api: &Api,
+    servers: Vec<i64>,
+    budget: &Budget,
+) -> Result<Vec<ServerSocketIds>, PollError> {
+    stream::iter(servers)
+        .map(|server| async move {
+            let mut incomplete = Vec::new();
+            let sockets = api
+                .all_server_sockets(server, budget, &mut incomplete)
+                .await?;
+            Ok(ServerSocketIds {
+                server,
+                sockets,
+                incomplete,
+            })
+        })
+        .buffer_unordered(DETAIL_CONCURRENCY)
+        .collect::<Vec<Result<ServerSocketIds, PollError>>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// One complete overview poll.
 pub async fn overview(api: &Api) -> Result<Msg, PollError> {
-    let (channels, servers) = tokio::try_join!(api.top_channels(), api.servers())?;
+    let budget = Budget::new(api.limits);
+    let (mut channels_cut, mut servers_cut) = (Vec::new(), Vec::new());
+    let (channels, servers) = tokio::try_join!(
+        api.top_channels(&budget, &mut channels_cut),
+        api.servers(&budget, &mut servers_cut)
+    )?;
     let ids: Vec<i64> = servers
         .iter()
         .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id))
         .collect();
-    let counts: Vec<Result<(i64, usize), PollError>> = stream::iter(ids)
-        .map(|id| count_server_sockets(api, id))
-        .buffer_unordered(DETAIL_CONCURRENCY)
-        .collect()
-        .await;
-    let server_socket_counts = counts.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut incomplete = channels_cut;
+    incomplete.append(&mut servers_cut);
+    let mut server_socket_counts = Vec::new();
+    for mut listed in server_socket_ids(api, ids, &budget).await? {
+        server_socket_counts.push((listed.server, listed.sockets.len()));
+        incomplete.append(&mut listed.incomplete);
+    }
     Ok(Msg::Overview {
         at: SystemTime::now(),
         channels,
         servers,
         server_socket_counts,
+        incomplete,
     })
-}
-
-async fn count_server_sockets(api: &Api, id: i64) -> Result<(i64, usize), PollError> {
-    api.all_server_sockets(id).await.map(|ids| (id, ids.len()))
 }
 
 /// What the UI tells the poller: what to fetch in detail, and whether to
@@ -521,7 +850,7 @@ pub struct Wanted {
 /// A way to open a connection: the real one dials with the user's flags,
 /// tests can dial anything.
 pub type Dialer =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Api, String>> + Send>> + Send + Sync>;
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Api, ConnectError>> + Send>> + Send + Sync>;
 
 /// Backoff between connection attempts: 0.5s doubling to 16s.
 pub fn backoff(attempt: u32) -> Duration {
@@ -550,7 +879,7 @@ pub async fn run(
                 attempt = attempt.saturating_add(1);
                 if tx
                     .send(Msg::Disconnected {
-                        error,
+                        error: Outage::from(error),
                         retry_at: SystemTime::now() + wait,
                     })
                     .await
@@ -589,7 +918,7 @@ pub async fn run(
                         let wait = backoff(0);
                         if tx
                             .send(Msg::Disconnected {
-                                error: e.to_string(),
+                                error: Outage::from(e),
                                 retry_at: SystemTime::now() + wait,
                             })
                             .await
@@ -625,11 +954,13 @@ pub async fn poll_once(api: &Api, focus: &Focus) -> Result<Vec<Msg>, PollError> 
 }
 
 /// Everything below the top channels and servers, for a complete snapshot:
-/// all descendants of every top channel, and every socket of every server.
+/// all descendants of every top channel, and every socket of every server,
+/// within `budget`.
 pub async fn everything(
     api: &Api,
     channels: &[Channel],
     servers: &[Server],
+    budget: &Budget,
 ) -> Result<(Details, HashMap<i64, Vec<i64>>), PollError> {
     let mut seeds: Vec<EntityId> = Vec::new();
     for c in channels {
@@ -641,19 +972,15 @@ pub async fn everything(
         ));
     }
     let mut server_sockets = HashMap::new();
-    let pages: Vec<Result<(i64, Vec<i64>), PollError>> = stream::iter(
-        servers
-            .iter()
-            .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id)),
-    )
-    .map(|id| async move { api.all_server_sockets(id).await.map(|ids| (id, ids)) })
-    .buffer_unordered(DETAIL_CONCURRENCY)
-    .collect()
-    .await;
-    for page in pages {
-        let (id, ids) = page?;
-        seeds.extend(ids.iter().copied().map(EntityId::Socket));
-        server_sockets.insert(id, ids);
+    let ids = servers
+        .iter()
+        .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id))
+        .collect();
+    let mut incomplete = Vec::new();
+    for mut listed in server_socket_ids(api, ids, budget).await? {
+        seeds.extend(listed.sockets.iter().copied().map(EntityId::Socket));
+        server_sockets.insert(listed.server, listed.sockets);
+        incomplete.append(&mut listed.incomplete);
     }
     for s in servers {
         seeds.extend(
@@ -662,6 +989,14 @@ pub async fn everything(
                 .map(|r| EntityId::Socket(r.socket_id)),
         );
     }
-    let details = api.walk(seeds, usize::MAX, 16).await?;
+    // Top channels are in hand already: their refs from other channels
+    // need no second fetch.
+    let top: HashSet<EntityId> = channels
+        .iter()
+        .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id)))
+        .collect();
+    seeds.retain(|id| !top.contains(id));
+    let mut details = api.walk(seeds, usize::MAX, TREE_DEPTH, budget).await?;
+    details.incomplete.append(&mut incomplete);
     Ok((details, server_sockets))
 }

@@ -5,118 +5,12 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
+use grpc_toolkit_proto::channelz::v1::{Channel, Server};
 
-use crate::model::{EntityId, HealthReport, Link, Model, Sample, Screen, ServerSocketsPage};
-use crate::view;
+use crate::model::{EntityId, Link, Model, Pane, Sample, Screen};
+use crate::msg::{Action, Details, Msg};
 
-/// Detail responses of one poll.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Details {
-    /// When the poll completed.
-    pub at: Option<SystemTime>,
-    /// Channels from `GetChannel`.
-    pub channels: Vec<Channel>,
-    /// Subchannels from `GetSubchannel`.
-    pub subchannels: Vec<Subchannel>,
-    /// Sockets from `GetSocket`.
-    pub sockets: Vec<Socket>,
-    /// Pages of `GetServerSockets`, by server id.
-    pub server_sockets: Vec<(i64, ServerSocketsPage)>,
-}
-
-/// What the user asked for, decoded from a key by `input`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Selection up one row (or the trace, when it has the focus, one
-    /// event toward the newest).
-    Up,
-    /// Selection down one row (or the trace one event toward the oldest).
-    Down,
-    /// Selection (or trace) up a page.
-    PageUp,
-    /// Selection (or trace) down a page.
-    PageDown,
-    /// First row (or the newest trace events).
-    Top,
-    /// Last row (or the oldest trace events).
-    Bottom,
-    /// Drill into the selected row.
-    Enter,
-    /// Leave the current screen (or the filter, or help).
-    Back,
-    /// Switch the pane with the focus: channels and servers on the
-    /// overview, children and trace on a detail screen.
-    NextPane,
-    /// Start editing the filter.
-    StartFilter,
-    /// A character typed into the filter.
-    FilterChar(char),
-    /// Delete the filter's last character.
-    FilterBackspace,
-    /// Stop editing, keep the filter.
-    FilterDone,
-    /// Cycle the sort key.
-    Sort,
-    /// Pause or resume updates.
-    Pause,
-    /// Poll now.
-    Refresh,
-    /// Show or hide help.
-    Help,
-    /// Open the tree view.
-    Tree,
-    /// Next page of server sockets.
-    NextPage,
-    /// Previous page of server sockets.
-    PrevPage,
-    /// Leave the program.
-    Quit,
-}
-
-/// Everything that can happen to the dashboard.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Msg {
-    /// Time passed (drives relative times and the retry countdown).
-    Tick(SystemTime),
-    /// The poller is (re)connecting.
-    Connecting,
-    /// The poller connected.
-    Connected,
-    /// The poller lost (or never got) the connection.
-    Disconnected {
-        /// One-line reason.
-        error: String,
-        /// When it retries.
-        retry_at: SystemTime,
-    },
-    /// The server has no Channelz service.
-    NoChannelz,
-    /// A complete overview: every page of top channels and servers.
-    Overview {
-        /// When the poll completed.
-        at: SystemTime,
-        /// Top channels.
-        channels: Vec<Channel>,
-        /// Servers.
-        servers: Vec<Server>,
-        /// How many sockets each server has open (all `GetServerSockets` pages).
-        server_socket_counts: Vec<(i64, usize)>,
-    },
-    /// Detail fetches for the focused screen.
-    Details(Details),
-    /// Health service answers.
-    Health(HealthReport),
-    /// An RPC of a poll failed while the connection stayed up.
-    PollFailed(String),
-    /// A key the user pressed.
-    Action(Action),
-    /// The terminal's height changed; sets the page size.
-    Resize {
-        /// Rows available.
-        height: u16,
-    },
-}
+use grpc_toolkit_conn::escape::escape;
 
 /// What the runtime must do after an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,31 +50,49 @@ pub fn update(model: &mut Model, msg: Msg) -> Command {
             channels,
             servers,
             server_socket_counts,
+            incomplete,
         } => {
             if !model.paused {
+                let mut channels = channels;
+                let mut servers = servers;
+                channels.iter_mut().for_each(screen_safe::channel);
+                servers.iter_mut().for_each(screen_safe::server);
                 keeping_tree_selection(model, |model| {
                     apply_overview(model, at, channels, servers);
                 });
+                model.overview_incomplete = incomplete;
                 model.server_socket_counts = server_socket_counts.into_iter().collect();
                 clamp_trace(model, model.screen());
             }
         }
-        Msg::Details(details) => {
+        Msg::Details(mut details) => {
             if !model.paused {
+                details.channels.iter_mut().for_each(screen_safe::channel);
+                details
+                    .subchannels
+                    .iter_mut()
+                    .for_each(screen_safe::subchannel);
+                details.sockets.iter_mut().for_each(screen_safe::socket);
                 keeping_tree_selection(model, |model| apply_details(model, details));
                 clamp_trace(model, model.screen());
             }
         }
-        Msg::Health(report) => {
+        Msg::Health(mut report) => {
             if !model.paused {
+                if let Err(e) = &mut report.overall {
+                    *e = escape(e).into_owned();
+                }
+                for s in report.services.iter_mut().flatten() {
+                    s.name = escape(&s.name).into_owned();
+                }
                 model.health = Some(report);
             }
         }
-        Msg::PollFailed(error) => model.last_error = Some(error),
-        Msg::Resize { height } => {
-            model.page = usize::from(height.saturating_sub(8)).max(1);
-            model.trace_page = view::trace_height(height).max(1);
-            model.tree_page = view::tree_height(height).max(1);
+        Msg::PollFailed(error) => model.last_error = Some(escape(&error).into_owned()),
+        Msg::Resize(heights) => {
+            model.page = heights.list.max(1);
+            model.trace_page = heights.trace.max(1);
+            model.tree_page = heights.tree.max(1);
             clamp_trace(model, model.screen());
         }
         Msg::Action(action) => return act(model, action),
@@ -366,6 +278,7 @@ fn apply_details(model: &mut Model, details: Details) {
     for (server, page) in details.server_sockets {
         model.server_sockets.insert(server, page);
     }
+    model.details_incomplete = details.incomplete;
     let screen = model.screen();
     clamp_cursor(model, screen);
 }
@@ -426,7 +339,7 @@ fn clamp_trace(model: &mut Model, screen: Screen) {
 /// Moves the selection, or scrolls the trace when it has the focus, by
 /// `delta(page)` rows, where `page` is the focused panel's height.
 fn move_focused(model: &mut Model, delta: impl FnOnce(isize) -> isize) {
-    if has_trace_pane(model.screen()) && model.cursor().pane == 1 {
+    if has_trace_pane(model.screen()) && model.cursor().pane == Pane::Trace {
         let page = model.trace_page as isize;
         scroll_trace(model, delta(page));
     } else {
@@ -522,13 +435,19 @@ fn act(model: &mut Model, action: Action) -> Command {
             let screen = model.screen();
             if screen == Screen::Overview {
                 let cursor = model.cursors.entry(Screen::Overview).or_default();
-                cursor.pane = if cursor.pane == 0 { 1 } else { 0 };
+                cursor.pane = match cursor.pane {
+                    Pane::Servers => Pane::Main,
+                    _ => Pane::Servers,
+                };
                 cursor.row = 0;
             } else if has_trace_pane(screen) {
                 // The children keep their selection, so a second Tab finds
                 // it where the first one left it.
                 let cursor = model.cursors.entry(screen).or_default();
-                cursor.pane = if cursor.pane == 0 { 1 } else { 0 };
+                cursor.pane = match cursor.pane {
+                    Pane::Trace => Pane::Main,
+                    _ => Pane::Trace,
+                };
             }
         }
         Action::StartFilter => {
@@ -547,7 +466,7 @@ fn act(model: &mut Model, action: Action) -> Command {
             if model.screen() != Screen::Tree {
                 // The tree opens on the channel selected in the overview.
                 let from = match model.cursors.get(&Screen::Overview) {
-                    Some(c) if c.pane == 0 => c.row,
+                    Some(c) if c.pane == Pane::Main => c.row,
                     _ => 0,
                 };
                 let selected = model.rows(Screen::Overview).get(from).copied();
@@ -600,13 +519,106 @@ fn page_server(model: &mut Model, id: i64, forward: bool) -> Command {
     Command::Refresh
 }
 
+/// Server text made safe for the screen before it enters the model:
+/// every name, target, address, trace description and option a server
+/// sends, with controls and bidi characters escaped
+/// ([`grpc_toolkit_conn::escape`]). Ids and numbers are untouched.
+mod screen_safe {
+    use grpc_toolkit_conn::escape::escape;
+    use grpc_toolkit_proto::channelz::v1::{
+        Address, Channel, ChannelData, ChannelRef, ChannelTrace, Server, Socket, SocketRef,
+        Subchannel, SubchannelRef, address, security,
+    };
+
+    fn text(s: &mut String) {
+        if let std::borrow::Cow::Owned(safe) = escape(s) {
+            *s = safe;
+        }
+    }
+
+    fn refs(c: &mut [ChannelRef], s: &mut [SubchannelRef], k: &mut [SocketRef]) {
+        c.iter_mut().for_each(|r| text(&mut r.name));
+        s.iter_mut().for_each(|r| text(&mut r.name));
+        k.iter_mut().for_each(|r| text(&mut r.name));
+    }
+
+    fn trace(t: Option<&mut ChannelTrace>) {
+        for e in t.into_iter().flat_map(|t| t.events.iter_mut()) {
+            text(&mut e.description);
+        }
+    }
+
+    fn data(d: Option<&mut ChannelData>) {
+        if let Some(d) = d {
+            text(&mut d.target);
+            trace(d.trace.as_mut());
+        }
+    }
+
+    fn addr(a: Option<&mut Address>) {
+        match a.and_then(|a| a.address.as_mut()) {
+            Some(address::Address::UdsAddress(u)) => text(&mut u.filename),
+            Some(address::Address::OtherAddress(o)) => text(&mut o.name),
+            _ => {}
+        }
+    }
+
+    pub(super) fn channel(c: &mut Channel) {
+        if let Some(r) = c.r#ref.as_mut() {
+            text(&mut r.name);
+        }
+        data(c.data.as_mut());
+        refs(&mut c.channel_ref, &mut c.subchannel_ref, &mut c.socket_ref);
+    }
+
+    pub(super) fn subchannel(s: &mut Subchannel) {
+        if let Some(r) = s.r#ref.as_mut() {
+            text(&mut r.name);
+        }
+        data(s.data.as_mut());
+        refs(&mut s.channel_ref, &mut s.subchannel_ref, &mut s.socket_ref);
+    }
+
+    pub(super) fn server(s: &mut Server) {
+        if let Some(r) = s.r#ref.as_mut() {
+            text(&mut r.name);
+        }
+        if let Some(d) = s.data.as_mut() {
+            trace(d.trace.as_mut());
+        }
+        s.listen_socket.iter_mut().for_each(|r| text(&mut r.name));
+    }
+
+    pub(super) fn socket(s: &mut Socket) {
+        if let Some(r) = s.r#ref.as_mut() {
+            text(&mut r.name);
+        }
+        text(&mut s.remote_name);
+        addr(s.local.as_mut());
+        addr(s.remote.as_mut());
+        for o in s.data.iter_mut().flat_map(|d| d.option.iter_mut()) {
+            text(&mut o.name);
+            text(&mut o.value);
+        }
+        match s.security.as_mut().and_then(|sec| sec.model.as_mut()) {
+            Some(security::Model::Tls(t)) => match t.cipher_suite.as_mut() {
+                Some(security::tls::CipherSuite::StandardName(n))
+                | Some(security::tls::CipherSuite::OtherName(n)) => text(n),
+                None => {}
+            },
+            Some(security::Model::Other(o)) => text(&mut o.name),
+            None => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
     use crate::fixtures::{self, ago, channel, now, server};
-    use crate::model::{Focus, SortKey};
+    use crate::model::{Focus, ServerSocketsPage, SortKey};
 
     fn press(m: &mut Model, action: Action) -> Command {
         update(m, Msg::Action(action))
@@ -620,6 +632,7 @@ mod tests {
                 channels,
                 servers: vec![],
                 server_socket_counts: vec![],
+                incomplete: vec![],
             },
         );
     }
@@ -825,7 +838,7 @@ mod tests {
         update(
             &mut m,
             Msg::Disconnected {
-                error: "gone".into(),
+                error: fixtures::outage("gone"),
                 retry_at: now(),
             },
         );
@@ -929,7 +942,7 @@ mod tests {
     #[test]
     fn tab_gives_the_trace_the_keys_and_gives_them_back() {
         let mut m = fixtures::with_long_trace(30);
-        update(&mut m, Msg::Resize { height: 34 });
+        update(&mut m, fixtures::resize(34));
         assert_eq!(m.trace_page, 8, "the trace panel's rows at 34 lines");
         press(&mut m, Action::Enter);
         press(&mut m, Action::Down);
@@ -960,7 +973,7 @@ mod tests {
     #[test]
     fn a_trace_that_fits_does_not_scroll() {
         let mut m = fixtures::with_details();
-        update(&mut m, Msg::Resize { height: 34 });
+        update(&mut m, fixtures::resize(34));
         press(&mut m, Action::Enter);
         press(&mut m, Action::NextPane);
         press(&mut m, Action::Down);
@@ -971,13 +984,13 @@ mod tests {
     #[test]
     fn trace_scroll_is_clamped_when_the_trace_or_the_terminal_changes() {
         let mut m = fixtures::with_long_trace(30);
-        update(&mut m, Msg::Resize { height: 34 });
+        update(&mut m, fixtures::resize(34));
         press(&mut m, Action::Enter);
         press(&mut m, Action::NextPane);
         press(&mut m, Action::Bottom);
         assert_eq!(trace_scroll(&m), 22);
         // A taller terminal shows more events: less to scroll.
-        update(&mut m, Msg::Resize { height: 44 });
+        update(&mut m, fixtures::resize(44));
         assert_eq!(m.trace_page, 12);
         assert_eq!(trace_scroll(&m), 18);
         // The next poll brings a shorter trace.
@@ -996,7 +1009,7 @@ mod tests {
         let mut m = fixtures::with_details();
         m.stack.push(Screen::Socket(10));
         press(&mut m, Action::NextPane);
-        assert_eq!(m.cursor().pane, 0);
+        assert_eq!(m.cursor().pane, Pane::Main);
         press(&mut m, Action::Back);
         press(&mut m, Action::Tree);
         press(&mut m, Action::NextPane);
@@ -1004,7 +1017,7 @@ mod tests {
         assert_eq!(
             m.cursor(),
             crate::model::Cursor {
-                pane: 0,
+                pane: Pane::Main,
                 row: 1,
                 trace: 0
             }
@@ -1014,7 +1027,7 @@ mod tests {
     #[test]
     fn the_tree_lists_every_top_channel_and_fetches_only_what_is_on_screen() {
         let mut m = fixtures::many_channels(100);
-        update(&mut m, Msg::Resize { height: 20 });
+        update(&mut m, fixtures::resize(20));
         assert_eq!(m.tree_page, 15, "the tree panel's rows at 20 lines");
         press(&mut m, Action::Tree);
         let rows = m.tree_rows();
@@ -1033,7 +1046,7 @@ mod tests {
     #[test]
     fn the_tree_fetches_at_most_tree_roots_channels() {
         let mut m = fixtures::many_channels(100);
-        update(&mut m, Msg::Resize { height: 200 });
+        update(&mut m, fixtures::resize(200));
         press(&mut m, Action::Tree);
         let Focus::Tree(roots) = m.focus() else {
             panic!("tree focus");
@@ -1047,7 +1060,7 @@ mod tests {
     #[test]
     fn the_tree_opens_on_the_channel_selected_in_the_overview() {
         let mut m = fixtures::many_channels(100);
-        update(&mut m, Msg::Resize { height: 20 });
+        update(&mut m, fixtures::resize(20));
         for _ in 0..49 {
             press(&mut m, Action::Down);
         }
@@ -1084,5 +1097,52 @@ mod tests {
         );
         assert_eq!(m.cursor().row, 5);
         assert_eq!(m.tree_rows()[m.cursor().row], (0, EntityId::Channel(2)));
+    }
+
+    /// Issue 11, item 7: four channels that all list each other gave
+    /// 160,000 rows; each entity is now expanded once.
+    #[test]
+    fn a_cycle_of_refs_gives_a_bounded_tree() {
+        let mut m = Model::new("x:1", Duration::from_secs(1), now());
+        let mut top = vec![
+            channel(1, "a", 3, (1, 1, 0), &[]),
+            channel(2, "b", 3, (1, 1, 0), &[]),
+            channel(4, "c", 3, (1, 1, 0), &[]),
+        ];
+        for c in &mut top {
+            c.channel_ref = [1, 2, 4]
+                .iter()
+                .map(|id| grpc_toolkit_proto::channelz::v1::ChannelRef {
+                    channel_id: *id,
+                    name: String::new(),
+                })
+                .collect();
+        }
+        overview(&mut m, now(), top);
+        press(&mut m, Action::Tree);
+        let rows = m.tree_rows();
+        assert!(rows.len() <= 12, "{} rows: {rows:?}", rows.len());
+        press(&mut m, Action::Quit);
+        assert!(m.quit);
+    }
+
+    /// Issue 11, item 12: server text is escaped before it reaches the
+    /// model (and so the screen).
+    #[test]
+    fn server_text_is_escaped_for_the_screen() {
+        let mut m = Model::new("x:1", Duration::from_secs(1), now());
+        overview(
+            &mut m,
+            now(),
+            vec![channel(
+                1,
+                "evil\u{1b}[2J\u{202e}gnp.exe",
+                3,
+                (1, 1, 0),
+                &[],
+            )],
+        );
+        let target = &m.top_channels[0].data.as_ref().expect("data").target;
+        assert_eq!(target, "evil\\x1b[2J\\u{202e}gnp.exe");
     }
 }

@@ -222,6 +222,71 @@ where
     Ok(out)
 }
 
+/// The Go flag spec of a clap command, read from clap's own definition, so
+/// that a flag added to `ConnArgs` (or to a binary's own arguments) is
+/// accepted Go-style without a list kept by hand. `--help` is left out:
+/// [`normalize`] handles it itself.
+pub fn spec_of(command: &clap::Command) -> OwnedFlagSpec {
+    use clap::ArgAction;
+    let mut spec = OwnedFlagSpec::default();
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        match arg.get_action() {
+            ArgAction::SetTrue | ArgAction::SetFalse | ArgAction::Count | ArgAction::Version => {
+                spec.bools.push(long.to_owned())
+            }
+            ArgAction::Append => spec.repeated.push(long.to_owned()),
+            ArgAction::Set => spec.values.push(long.to_owned()),
+            _ => continue,
+        }
+        if let Some(short) = arg.get_short() {
+            spec.aliases.push((short.to_string(), long.to_owned()));
+        }
+        for alias in arg.get_all_aliases().into_iter().flatten() {
+            spec.aliases.push((alias.to_owned(), long.to_owned()));
+        }
+    }
+    spec
+}
+
+/// Owned storage behind a [`FlagSpec`] built at run time by [`spec_of`].
+#[derive(Debug, Default, Clone)]
+pub struct OwnedFlagSpec {
+    bools: Vec<String>,
+    values: Vec<String>,
+    repeated: Vec<String>,
+    aliases: Vec<(String, String)>,
+}
+
+impl OwnedFlagSpec {
+    /// Normalises `argv` against this spec (see [`normalize`]).
+    pub fn normalize<I, A>(&self, argv: I) -> Result<Vec<OsString>, FlagError>
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<OsString>,
+    {
+        fn strs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let (bools, values, repeated) =
+            (strs(&self.bools), strs(&self.values), strs(&self.repeated));
+        let aliases: Vec<(&str, &str)> = self
+            .aliases
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        normalize(
+            argv,
+            &FlagSpec {
+                bools: &bools,
+                values: &values,
+                repeated: &repeated,
+                aliases: &aliases,
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {

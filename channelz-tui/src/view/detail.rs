@@ -13,7 +13,7 @@ use grpc_toolkit_proto::channelz::v1::{
 
 use super::{list_table, pane_block, rate, row_style, sparkline, state_style, window_start};
 use crate::decode;
-use crate::model::{EntityId, Model, Screen};
+use crate::model::{EntityId, Model, Pane, Screen};
 
 fn kind_label(id: EntityId) -> (&'static str, i64) {
     match id {
@@ -134,7 +134,10 @@ fn children_table(model: &Model, frame: &mut Frame<'_>, area: Rect, screen: Scre
             Constraint::Fill(1),
         ],
         ["kind", "id", "name / target", "state", "calls or streams"],
-        pane_block(format!(" children ({}) ", rows.len()), cursor.pane == 0),
+        pane_block(
+            format!(" children ({}) ", rows.len()),
+            cursor.pane == Pane::Main,
+        ),
     );
     frame.render_widget(table, area);
 }
@@ -212,7 +215,7 @@ fn socket_name(s: &Socket) -> String {
 
 fn trace_panel(model: &Model, frame: &mut Frame<'_>, area: Rect, screen: Screen) {
     let cursor = model.cursors.get(&screen).copied().unwrap_or_default();
-    let focused = cursor.pane == 1;
+    let focused = cursor.pane == Pane::Trace;
     let Some(trace) = model.trace(screen) else {
         frame.render_widget(
             Paragraph::new("this server sends no trace for this entity")

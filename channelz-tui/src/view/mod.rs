@@ -15,8 +15,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Wrap};
 
+use grpc_toolkit_conn::escape::escape;
+
 use crate::decode;
-use crate::model::{Link, Model, Screen, window_start};
+use crate::model::{Link, Model, Pane, Screen, window_start};
+use crate::msg::PanelHeights;
 
 /// Below this the layout cannot show a table row with its columns.
 pub const MIN_WIDTH: u16 = 60;
@@ -76,17 +79,17 @@ fn body_area(height: u16) -> Rect {
     frame_layout(Rect::new(0, 0, MIN_WIDTH, height.max(MIN_HEIGHT)))[2]
 }
 
-/// How many trace events a detail screen shows on a terminal `height` rows
-/// tall. `update` keeps it in the model to clamp scrolling to what is drawn.
-pub fn trace_height(height: u16) -> usize {
+/// The heights of the scrolling panels on a terminal `height` rows tall,
+/// for [`crate::msg::Msg::Resize`]: `update` keeps them in the model to page
+/// lists, clamp trace scrolling to what is drawn, and fetch the tree's
+/// details for exactly the rows on screen.
+pub fn panel_heights(height: u16) -> PanelHeights {
     let [_, _, trace] = detail::entity_layout(body_area(height));
-    usize::from(trace.height.saturating_sub(2))
-}
-
-/// How many rows the tree view shows on a terminal `height` rows tall; the
-/// tree fetches details for these.
-pub fn tree_height(height: u16) -> usize {
-    usize::from(body_area(height).height.saturating_sub(2))
+    PanelHeights {
+        list: usize::from(height.saturating_sub(8)),
+        trace: usize::from(trace.height.saturating_sub(2)),
+        tree: usize::from(body_area(height).height.saturating_sub(2)),
+    }
 }
 
 fn title_bar(model: &Model) -> Line<'static> {
@@ -181,7 +184,7 @@ fn link_notice(model: &Model) -> Paragraph<'static> {
                 format!("cannot reach {}", model.target),
                 Style::new().fg(Color::Red),
             ),
-            Line::from(error.clone()),
+            Line::from(escape(&error.to_string()).into_owned()),
             Line::from(format!(
                 "retrying in {}",
                 decode::short_duration(retry_at.duration_since(model.now).unwrap_or_default())
@@ -220,11 +223,35 @@ fn footer_bar(model: &Model) -> Line<'static> {
     }
     if let (Link::Disconnected { error, .. }, Some(_)) = (&model.link, model.overview_at) {
         return Line::styled(
-            format!("disconnected (showing last data): {error}"),
+            format!(
+                "disconnected (showing last data): {}",
+                escape(&error.to_string())
+            ),
             Style::new().fg(Color::Red),
         );
     }
-    let trace_focused = model.cursor().pane == 1;
+    let mut incomplete = model
+        .overview_incomplete
+        .iter()
+        .chain(&model.details_incomplete);
+    if let Some(first) = incomplete.next() {
+        let more = incomplete.count();
+        let more = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
+        return Line::styled(
+            format!(
+                "incomplete: {} {}: {}{more}",
+                first.entity,
+                first.reason.name(),
+                escape(&first.detail)
+            ),
+            Style::new().fg(Color::Yellow),
+        );
+    }
+    let trace_focused = model.cursor().pane == Pane::Trace;
     let hints = match model.screen() {
         Screen::Overview => {
             "↑↓/jk move · Enter open · Tab pane · / filter · s sort · t tree · p pause · r refresh · ? help · q quit"

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Row};
 
 use super::{list_table, pane_block, rate, row_style, state_style, window_start};
 use crate::decode;
-use crate::model::{EntityId, Model, Screen, channel_state};
+use crate::model::{EntityId, Model, Pane, Screen, channel_state};
 
 pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     let servers_height = (model.servers.len() as u16 + 3).clamp(4, area.height / 3);
@@ -28,13 +28,13 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         model,
         frame,
         channels,
-        (cursor.pane == 0).then_some(cursor.row),
+        (cursor.pane != Pane::Servers).then_some(cursor.row),
     );
     server_table(
         model,
         frame,
         servers,
-        (cursor.pane == 1).then_some(cursor.row),
+        (cursor.pane == Pane::Servers).then_some(cursor.row),
     );
     let [spark, health] =
         Layout::horizontal([Constraint::Fill(3), Constraint::Fill(2)]).areas(bottom);
@@ -206,7 +206,7 @@ fn health_panel(model: &Model, frame: &mut Frame<'_>, area: Rect) {
             match &h.overall {
                 Ok(status) => lines.push(Line::from(vec![
                     Span::raw("server: "),
-                    Span::styled(status.clone(), health_style(status)),
+                    Span::styled(health_label(*status), health_style(*status)),
                 ])),
                 Err(e) => lines.push(Line::styled(
                     format!("server: {e}"),
@@ -220,9 +220,12 @@ fn health_panel(model: &Model, frame: &mut Frame<'_>, area: Rect) {
                 )),
                 Some(services) => {
                     let mut spans = Vec::new();
-                    for (name, status) in services.iter().filter(|(n, _)| !n.is_empty()) {
-                        spans.push(Span::raw(format!("{name} ")));
-                        spans.push(Span::styled(format!("{status}  "), health_style(status)));
+                    for s in services.iter().filter(|s| !s.name.is_empty()) {
+                        spans.push(Span::raw(format!("{} ", s.name)));
+                        spans.push(Span::styled(
+                            format!("{}  ", health_label(s.status)),
+                            health_style(s.status),
+                        ));
                     }
                     if spans.is_empty() {
                         spans.push(Span::raw("List: no named services"));
@@ -238,10 +241,24 @@ fn health_panel(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     );
 }
 
-fn health_style(status: &str) -> Style {
-    match status {
-        "SERVING" => Style::new().fg(Color::Green),
-        "NOT_SERVING" | "SERVICE_UNKNOWN" => Style::new().fg(Color::Red),
+/// The status as grpc-go names it (`SERVING`), or `status 7` for a number
+/// this proto does not know, which a bare `7` would not make clear.
+fn health_label(status: i32) -> String {
+    let name = grpc_toolkit_conn::serving_status_name(status);
+    if name.parse::<i32>().is_ok() {
+        format!("status {name}")
+    } else {
+        name
+    }
+}
+
+fn health_style(status: i32) -> Style {
+    use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+    match ServingStatus::try_from(status) {
+        Ok(ServingStatus::Serving) => Style::new().fg(Color::Green),
+        Ok(ServingStatus::NotServing | ServingStatus::ServiceUnknown) => {
+            Style::new().fg(Color::Red)
+        }
         _ => Style::new().fg(Color::Yellow),
     }
 }

@@ -8,7 +8,8 @@ use ratatui::backend::TestBackend;
 use super::view;
 use crate::fixtures::{self, now};
 use crate::model::{Link, Model};
-use crate::update::{Action, Msg, update};
+use crate::msg::{Action, Msg};
+use crate::update::update;
 
 fn render(model: &Model, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
@@ -59,6 +60,7 @@ fn empty_server() {
             channels: vec![],
             servers: vec![],
             server_socket_counts: vec![],
+            incomplete: vec![],
         },
     );
     insta::assert_snapshot!(render(&m, 100, 20));
@@ -81,7 +83,7 @@ fn disconnected_keeps_last_data() {
     update(
         &mut m,
         Msg::Disconnected {
-            error: "transport error: connection reset".into(),
+            error: fixtures::outage("transport error: connection reset"),
             retry_at: now() + Duration::from_secs(2),
         },
     );
@@ -165,7 +167,7 @@ fn server_detail() {
     press(&mut m, &[Action::NextPane, Action::Enter]);
     update(
         &mut m,
-        Msg::Details(crate::update::Details {
+        Msg::Details(crate::msg::Details {
             sockets: vec![fixtures::socket(12)],
             server_sockets: vec![(
                 8,
@@ -194,7 +196,7 @@ fn tree() {
 #[test]
 fn channel_detail_trace_scrolled() {
     let mut m = fixtures::with_long_trace(30);
-    update(&mut m, Msg::Resize { height: 34 });
+    update(&mut m, fixtures::resize(34));
     press(
         &mut m,
         &[
@@ -212,7 +214,7 @@ fn channel_detail_trace_scrolled() {
 #[test]
 fn trace_reaches_its_oldest_event() {
     let mut m = fixtures::with_long_trace(30);
-    update(&mut m, Msg::Resize { height: 34 });
+    update(&mut m, fixtures::resize(34));
     press(&mut m, &[Action::Enter, Action::NextPane, Action::Bottom]);
     let screen = render(&m, 120, 34);
     assert!(
@@ -229,7 +231,7 @@ fn trace_reaches_its_oldest_event() {
 #[test]
 fn subchannel_trace_scrolls_too() {
     let mut m = fixtures::with_details();
-    update(&mut m, Msg::Resize { height: 22 });
+    update(&mut m, fixtures::resize(22));
     let page = m.trace_page;
     assert!(page < 4, "the subchannel's 4 events must not fit: {page}");
     press(&mut m, &[Action::Enter, Action::Enter]);
@@ -251,7 +253,7 @@ fn subchannel_trace_scrolls_too() {
 #[test]
 fn tree_scrolled_to_the_end() {
     let mut m = fixtures::many_channels(100);
-    update(&mut m, Msg::Resize { height: 20 });
+    update(&mut m, fixtures::resize(20));
     press(&mut m, &[Action::Tree, Action::Bottom]);
     insta::assert_snapshot!(render(&m, 120, 20));
 }

@@ -3,12 +3,15 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use std::collections::HashSet;
+
+use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::{row_style, state_style, window_start};
 use crate::decode;
-use crate::model::{EntityId, Model, Screen};
+use crate::model::{EntityId, Model, Screen, TREE_DEPTH};
 
 pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     let rows = model.tree_rows();
@@ -16,6 +19,12 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     let height = area.height.saturating_sub(2) as usize;
     let start = window_start(selected, height);
     let shown = rows.len().saturating_sub(start).min(height);
+    // A row whose entity has a row above is a reference: the tree expands
+    // each entity once (cycles and shared children), and says so.
+    let mut above: HashSet<EntityId> = rows[..start.min(rows.len())]
+        .iter()
+        .map(|(_, id)| *id)
+        .collect();
     let lines: Vec<Line<'static>> = rows
         .iter()
         .enumerate()
@@ -27,7 +36,20 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
                 "  ".repeat(*depth),
                 if *depth == 0 { "●" } else { "└" }
             ))];
-            spans.extend(describe(model, *id));
+            if above.insert(*id) {
+                spans.extend(describe(model, *id));
+                if *depth >= TREE_DEPTH && has_children(model, *id) {
+                    spans.push(Span::styled(
+                        "  (deeper levels not shown)",
+                        Style::new().fg(Color::Yellow),
+                    ));
+                }
+            } else {
+                spans.push(Span::styled(
+                    format!("↺ {} (shown above)", id.label()),
+                    Style::new().fg(Color::DarkGray),
+                ));
+            }
             let line = Line::from(spans);
             line.style(row_style(i == selected))
         })
@@ -92,5 +114,17 @@ fn describe(model: &Model, id: EntityId) -> Vec<Span<'static>> {
                 )),
             ]
         }
+    }
+}
+
+fn has_children(model: &Model, id: EntityId) -> bool {
+    match id {
+        EntityId::Channel(n) => model.channel(n).is_some_and(|c| {
+            !(c.channel_ref.is_empty() && c.subchannel_ref.is_empty() && c.socket_ref.is_empty())
+        }),
+        EntityId::Subchannel(n) => model.subchannels.get(&n).is_some_and(|s| {
+            !(s.channel_ref.is_empty() && s.subchannel_ref.is_empty() && s.socket_ref.is_empty())
+        }),
+        _ => false,
     }
 }

@@ -511,14 +511,20 @@ async fn the_dashboard_health_panel_shows_the_demo_list() {
     let report = channelz_tui::poll::Api::new(conn, Duration::from_secs(5))
         .health()
         .await;
-    assert_eq!(report.overall, Ok("SERVING".to_owned()));
-    let services = report.services.expect("List is offered");
+    let serving = ServingStatus::Serving as i32;
+    assert_eq!(report.overall, Ok(serving));
+    let services: Vec<(String, i32)> = report
+        .services
+        .expect("List is offered")
+        .into_iter()
+        .map(|s| (s.name, s.status))
+        .collect();
     assert_eq!(
         services,
         [
-            (String::new(), "SERVING".to_owned()),
-            ("grpc.channelz.v1.Channelz".to_owned(), "SERVING".to_owned()),
-            ("grpc.health.v1.Health".to_owned(), "SERVING".to_owned()),
+            (String::new(), serving),
+            ("grpc.channelz.v1.Channelz".to_owned(), serving),
+            ("grpc.health.v1.Health".to_owned(), serving),
         ]
     );
     demo.shutdown().await;

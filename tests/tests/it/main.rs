@@ -21,6 +21,7 @@ mod probe;
 mod probe_help;
 mod proto_compat;
 mod tls_errors;
+mod tui_hostile;
 mod tui_json;
 mod tui_peers;
 mod tui_tmux;

@@ -2,9 +2,9 @@
 //! the added keys (`childChannels`, `subchannels`, `sockets`,
 //! `listenSockets`, `rates`) removed, parses back into its Channelz message
 //! with prost-reflect's strict proto3 JSON parser; the added arrays hold the
-//! resolved children. Also the binary's exit codes and NDJSON error lines.
+//! resolved children. Also the exit codes and NDJSON error lines, through
+//! the in-process CLI ([`channelz_tui::run_cli`]).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use channelz_tui::demo::DemoServer;
@@ -162,60 +162,83 @@ async fn snapshot_is_proto3_json_with_resolved_children_and_rates() {
     demo.shutdown().await;
 }
 
+/// Runs `channelz-tui ARGS` in-process ([`channelz_tui::run_cli`]).
+async fn run(args: &[&str]) -> testkit::bin::CliRun {
+    let argv: Vec<String> = std::iter::once("channelz-tui")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    testkit::bin::in_process(move |out, err| channelz_tui::run_cli(argv, out, err).code()).await
+}
+
+/// Stdout for an in-process `--json --watch`: each complete line goes to
+/// the test as it is written, and once the test stops listening, writes
+/// fail as a closed pipe does, which ends the run (`| head -3`).
+struct LineSink {
+    partial: Vec<u8>,
+    lines: std::sync::mpsc::Sender<String>,
+}
+
+impl std::io::Write for LineSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.partial.extend_from_slice(buf);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..end]).into_owned();
+            self.lines
+                .send(line)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_and_watch_error_lines() {
-    let bin = testkit::bin::path("channelz-tui");
     // Nothing listens on a port we bound and closed.
     let dead = testkit::faults::refused_addr();
 
-    let out = tokio::process::Command::new(&bin)
-        .args([dead.as_str(), "--json"])
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2), "cannot connect is exit 2");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains(&dead), "{stderr}");
+    let out = run(&[dead.as_str(), "--json"]).await;
+    assert_eq!(out.code, 2, "cannot connect is exit 2");
+    assert_eq!(out.lines().len(), 1, "one line: {}", out.stderr);
+    assert!(out.stderr.contains(&dead), "{}", out.stderr);
 
-    let out = tokio::process::Command::new(&bin)
-        .args(["--json", "-o", "yaml", "x:1"])
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("yaml"));
+    let out = run(&["--json", "-o", "yaml", "x:1"]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("yaml"));
 
     // A server without Channelz: exit 3, said plainly.
     let server = testkit::servers::TestServer::builder().start().await;
-    let out = tokio::process::Command::new(&bin)
-        .args([server.addr(), "--json"])
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no Channelz service"));
+    let out = run(&[server.addr(), "--json"]).await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("no Channelz service"));
 
     // --watch against a dead server: `{"error": ...}` lines, and it keeps going.
-    let mut child = tokio::process::Command::new(&bin)
-        .args([dead.as_str(), "--json", "--watch", "--interval", "100ms"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawns");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let argv = [
+        "channelz-tui",
+        dead.as_str(),
+        "--json",
+        "--watch",
+        "--interval",
+        "100ms",
+    ]
+    .map(String::from);
+    let watch = std::thread::spawn(move || {
+        let mut out = LineSink {
+            partial: Vec::new(),
+            lines: tx,
+        };
+        channelz_tui::run_cli(argv, &mut out, &mut std::io::sink())
+    });
     for _ in 0..3 {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("a line in time")
-            .expect("read")
-            .expect("line");
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line in time");
         let v: Value = serde_json::from_str(&line).expect("NDJSON line");
         assert!(
             v["error"]
@@ -224,25 +247,22 @@ async fn exit_codes_and_watch_error_lines() {
             "{line}"
         );
     }
-    let _ = child.kill().await;
+    // No one reads any more: the next line fails to write and ends the run.
+    drop(rx);
+    let status = tokio::task::spawn_blocking(move || watch.join())
+        .await
+        .expect("joins")
+        .expect("no panic");
+    assert_eq!(status, channelz_tui::ExitStatus::Ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binary_json_snapshot_of_the_demo() {
-    let bin = testkit::bin::path("channelz-tui");
+async fn cli_json_snapshot_of_the_demo() {
     let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
-    let out = tokio::process::Command::new(&bin)
-        .args(["-addr", &demo.local_addr().to_string(), "-o", "json"])
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let addr = demo.local_addr().to_string();
+    let out = run(&["-addr", &addr, "-o", "json"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
     let pool = pool();
     for c in doc["channels"].as_array().expect("channels") {
         check(&pool, c, "grpc.channelz.v1.Channel");

@@ -60,7 +60,10 @@ async fn check_peer(kind: PeerKind) {
         || {
             let api = api.clone();
             async move {
-                let channels = api.top_channels().await.map_err(|e| e.to_string())?;
+                let channels = api
+                    .top_channels(&poll::Budget::new(api.limits), &mut Vec::new())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let called = channels
                     .iter()
                     .filter(|c| c.data.as_ref().is_some_and(|d| d.calls_started > 0))
@@ -83,7 +86,10 @@ async fn check_peer(kind: PeerKind) {
     // Paging with a page much smaller than the list gives the same ids,
     // in order, without duplicates.
     api.page_size = 7;
-    let paged = api.top_channels().await.expect("paged GetTopChannels");
+    let paged = api
+        .top_channels(&poll::Budget::new(api.limits), &mut Vec::new())
+        .await
+        .expect("paged GetTopChannels");
     let ids = |cs: &[grpc_toolkit_proto::channelz::v1::Channel]| {
         cs.iter()
             .map(|c| c.r#ref.as_ref().map_or(0, |r| r.channel_id))
@@ -107,11 +113,14 @@ async fn check_peer(kind: PeerKind) {
     api.page_size = 500;
 
     // Servers, with the peer's listen socket and accepted connections.
-    let servers = api.servers().await.expect("GetServers");
+    let servers = api
+        .servers(&poll::Budget::new(api.limits), &mut Vec::new())
+        .await
+        .expect("GetServers");
     assert!(!servers.is_empty(), "{kind}: the peer's server is listed");
     let server_id = servers[0].r#ref.as_ref().map_or(0, |r| r.server_id);
     let msg = poll::overview(&api).await.expect("overview");
-    let channelz_tui::update::Msg::Overview {
+    let channelz_tui::msg::Msg::Overview {
         server_socket_counts,
         ..
     } = msg
@@ -172,9 +181,10 @@ async fn check_peer(kind: PeerKind) {
     );
 
     // And the whole snapshot resolves every subchannel the tree saw.
-    let (everything, _) = poll::everything(&api, &channels, &servers)
-        .await
-        .expect("snapshot");
+    let (everything, _) =
+        poll::everything(&api, &channels, &servers, &poll::Budget::new(api.limits))
+            .await
+            .expect("snapshot");
     let subs: HashSet<EntityId> = everything
         .subchannels
         .iter()

@@ -1,10 +1,13 @@
-//! The real `channelz-tui` binary in a real terminal (tmux): it starts,
-//! shows the server's channels, navigates, survives the server going away
-//! and coming back on the same address, quits on `q`, and leaves the
-//! terminal in cooked mode with the alternate screen gone.
+//! The real `channelz-tui` binary: the one place the TUI runs as a
+//! process, for what only a process shows. In a real terminal (tmux) it
+//! starts, shows the server's channels, navigates, survives the server
+//! going away and coming back on the same address, quits on `q` and on
+//! SIGTERM, and leaves the terminal in cooked mode with the alternate
+//! screen gone. Without a terminal it ends with its documented exit
+//! statuses (1 bad usage, 2 cannot connect) and ends on a signal.
 //!
-//! Needs tmux (CI installs it); without it the test prints a notice and
-//! skips, except with CI=true where it fails.
+//! The terminal tests need tmux (CI installs it); without it they print a
+//! notice and skip, except with CI=true where they fail.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,6 +21,40 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A tmux server of its own running `script` in a 120x36 session.
+    fn start(name: &str, script: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("channelz-tui-test-{name}-{}", std::process::id()),
+        };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "tui",
+            "-x",
+            "120",
+            "-y",
+            "36",
+            "sh",
+            "-c",
+            script,
+        ]);
+        tmux
+    }
+
+    /// The pid of the program the session's shell runs.
+    fn program_pid(&self) -> u32 {
+        let shell = self.run(&["display-message", "-p", "-t", "tui", "#{pane_pid}"]);
+        let shell = shell.trim();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .expect("the shell's children");
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the shell runs the program")
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
@@ -68,6 +105,33 @@ impl Drop for Tmux {
     }
 }
 
+/// The shell line of a session: the dashboard on `addr`, then its exit
+/// status and whether the terminal is back in cooked mode (`icanon`).
+fn script(bin: &Path, addr: &str) -> String {
+    format!(
+        "{} {addr} --interval 300ms; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        bin.display()
+    )
+}
+
+fn have_tmux() -> bool {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(!testkit::peers::in_ci(), "tmux is required in CI");
+        eprintln!("!!!!! SKIPPED: tmux is not installed");
+        return false;
+    }
+    true
+}
+
+/// Sends `signal` (e.g. `-TERM`) to `pid` with kill(1).
+fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
 async fn demo_server(bin: &Path, addr: &str) -> tokio::process::Child {
     let mut child = tokio::process::Command::new(bin)
         .args(["--demo-server", addr])
@@ -88,9 +152,7 @@ async fn demo_server(bin: &Path, addr: &str) -> tokio::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(!testkit::peers::in_ci(), "tmux is required in CI");
-        eprintln!("!!!!! SKIPPED: tmux is not installed");
+    if !have_tmux() {
         return;
     }
     let bin = testkit::bin::path("channelz-tui");
@@ -99,26 +161,7 @@ async fn dashboard_in_a_real_terminal() {
     let addr = testkit::faults::refused_addr();
     let mut server = demo_server(&bin, &addr).await;
 
-    let tmux = Tmux {
-        socket: format!("channelz-tui-test-{}", std::process::id()),
-    };
-    let script = format!(
-        "{} {addr} --interval 300ms; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
-        bin.display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "tui",
-        "-x",
-        "120",
-        "-y",
-        "36",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let tmux = Tmux::start("keys", &script(&bin, &addr));
 
     // Starts and shows the demo's channels and servers.
     let screen = tmux.wait_for("the overview", |s| {
@@ -162,4 +205,121 @@ async fn dashboard_in_a_real_terminal() {
         !screen.contains("channels ("),
         "alternate screen left:\n{screen}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let bin = testkit::bin::path("channelz-tui");
+    let addr = testkit::faults::refused_addr();
+    let _server = demo_server(&bin, &addr).await;
+    let tmux = Tmux::start("term", &script(&bin, &addr));
+    tmux.wait_for("the overview", |s| {
+        s.contains("● connected") && s.contains("READY")
+    });
+    kill("-TERM", tmux.program_pid());
+    let screen = tmux.wait_for("exit", |s| s.contains("exit="));
+    assert!(screen.contains("exit=0"), "{screen}");
+    assert!(
+        screen.lines().any(|l| l.trim() == "icanon"),
+        "cooked mode restored:\n{screen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_statuses_of_the_process() {
+    let bin = testkit::bin::path("channelz-tui");
+    let limit = Duration::from_secs(30);
+
+    let out = testkit::bin::output(&bin, &["--json", "--bogus"], limit).await;
+    assert_eq!(out.status.code(), Some(1), "bad usage is exit 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("channelz-tui: "), "{stderr}");
+    assert!(stderr.contains("-bogus"), "{stderr}");
+
+    let out = testkit::bin::output(&bin, &["--help"], limit).await;
+    assert_eq!(out.status.code(), Some(0), "--help is exit 0");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Exit codes:"));
+
+    let dead = testkit::faults::refused_addr();
+    let out = testkit::bin::output(&bin, &[&dead, "--json"], limit).await;
+    assert_eq!(out.status.code(), Some(2), "cannot connect is exit 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+
+    // No terminal (stdout is a pipe) and no --json: exit 1, saying why.
+    let out = testkit::bin::output(&bin, &[&dead], limit).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a terminal"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_json_watch() {
+    let bin = testkit::bin::path("channelz-tui");
+    let dead = testkit::faults::refused_addr();
+    let mut child = tokio::process::Command::new(&bin)
+        .args([dead.as_str(), "--json", "--watch", "--interval", "100ms"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a line in time");
+    assert!(first.expect("read").is_some(), "an error line first");
+    kill("-TERM", child.id().expect("running"));
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("ends within 5s of SIGTERM")
+        .expect("waits");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_json_watch_during_a_snapshot() {
+    // The first snapshot answers; the second hangs in GetTopChannels for
+    // longer than the test waits. SIGTERM then must end the run at once.
+    let server = crate::tui_hostile::Hostile {
+        paging: crate::tui_hostile::Paging::HangAfterFirst,
+        ..Default::default()
+    }
+    .start()
+    .await;
+    let bin = testkit::bin::path("channelz-tui");
+    let mut child = tokio::process::Command::new(&bin)
+        .args([
+            server.addr(),
+            "--json",
+            "--watch",
+            "--interval",
+            "100ms",
+            "--rpc-timeout",
+            "120s",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("the first snapshot in time");
+    assert!(first.expect("read").is_some(), "a snapshot line");
+    // Well into the second snapshot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill("-TERM", child.id().expect("running"));
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("ends within 5s of SIGTERM, mid-snapshot")
+        .expect("waits");
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }

@@ -57,22 +57,29 @@ async fn channelz_server(
     )
 }
 
-/// Runs `channelz-tui --json ARGS` (bounded, so a hang fails the test
-/// rather than the suite) and returns (exit code, stdout, stderr).
+/// Runs `channelz-tui --json ARGS` in-process ([`channelz_tui::run_cli`]),
+/// bounded so that a hang fails the test rather than the suite, and
+/// returns (exit code, stdout, stderr).
 async fn run(args: &[&str]) -> (Option<i32>, Vec<u8>, String) {
-    let bin = testkit::bin::path("channelz-tui");
-    let args: Vec<&str> = std::iter::once("--json")
+    let argv: Vec<String> = ["channelz-tui", "--json"]
+        .into_iter()
         .chain(args.iter().copied())
+        .map(String::from)
         .collect();
-    let out = testkit::bin::output(&bin, &args, Duration::from_secs(30)).await;
+    let run = tokio::time::timeout(
+        Duration::from_secs(30),
+        testkit::bin::in_process(move |out, err| channelz_tui::run_cli(argv, out, err).code()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("channelz-tui --json {args:?} did not finish in 30s"));
     (
-        out.status.code(),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        Some(i32::from(run.code)),
+        run.stdout.into_bytes(),
+        run.stderr,
     )
 }
 
-/// Runs the binary, requires exit 0, and parses the one JSON document.
+/// Runs the CLI, requires exit 0, and parses the one JSON document.
 async fn snapshot(args: &[&str]) -> Value {
     let (code, stdout, stderr) = run(args).await;
     assert_eq!(code, Some(0), "channelz-tui {args:?}: {stderr}");
@@ -80,13 +87,13 @@ async fn snapshot(args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON document: {e}"))
 }
 
-/// Runs the binary, requires that its snapshot shows `e` (see
+/// Runs the CLI, requires that its snapshot shows `e` (see
 /// [`assert_shows`]).
 async fn assert_snapshot_shows(args: &[&str], e: &Entities) {
     assert_shows(&snapshot(args).await, e);
 }
 
-/// Runs the binary, requires exit 2 (it could not connect) with one line
+/// Runs the CLI, requires exit 2 (it could not connect) with one line
 /// on stderr, and returns (stdout, stderr).
 async fn connect_failure(args: &[&str]) -> (Vec<u8>, String) {
     let (code, stdout, stderr) = run(args).await;
