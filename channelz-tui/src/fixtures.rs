@@ -11,7 +11,8 @@ use grpc_toolkit_proto::channelz::v1::{
 use prost::Message;
 
 use crate::model::{HealthReport, Link, Model, ServiceHealth};
-use crate::msg::{Details, Msg, Outage};
+use crate::msg::{Details, Msg};
+use crate::outage::Outage;
 use crate::update::update;
 
 /// The fixed "now" of every test.

@@ -17,6 +17,7 @@ pub mod input;
 pub mod json;
 pub mod model;
 pub mod msg;
+pub mod outage;
 pub mod poll;
 pub mod terminal;
 pub mod update;

@@ -12,7 +12,7 @@ use grpc_toolkit_proto::channelz::v1::{
     Channel, ChannelTrace, Server, Socket, SocketRef, Subchannel,
 };
 
-use crate::msg::Outage;
+use crate::outage::Outage;
 
 /// How many samples of history each entity keeps: five minutes at the
 /// default one-second interval, enough for a sparkline of "the last minutes".

@@ -5,15 +5,12 @@
 //! and `update`; each carries everything `update` needs, so `update` knows
 //! nothing about drawing or the network.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use grpc_toolkit_conn::ConnectError;
 use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 
 use crate::model::{HealthReport, Incomplete, ServerSocketsPage};
-use crate::poll::PollError;
+use crate::outage::Outage;
 
 /// Detail responses of one poll.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -137,42 +134,4 @@ pub struct PanelHeights {
     pub trace: usize,
     /// Rows of the tree view.
     pub tree: usize,
-}
-
-/// Why the poller has no working connection.
-#[derive(Debug, Clone)]
-pub enum Outage {
-    /// Connecting failed (refused, DNS, TLS, timeout, ...).
-    Connect(Arc<ConnectError>),
-    /// The connection broke during a poll (UNAVAILABLE, reset).
-    Lost(Arc<PollError>),
-}
-
-impl fmt::Display for Outage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outage::Connect(e) => e.fmt(f),
-            Outage::Lost(e) => e.fmt(f),
-        }
-    }
-}
-
-// The errors are not comparable themselves; two outages that say the same
-// thing are the same for the dashboard (and for tests).
-impl PartialEq for Outage {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_string() == other.to_string()
-    }
-}
-
-impl From<ConnectError> for Outage {
-    fn from(e: ConnectError) -> Self {
-        Outage::Connect(Arc::new(e))
-    }
-}
-
-impl From<PollError> for Outage {
-    fn from(e: PollError) -> Self {
-        Outage::Lost(Arc::new(e))
-    }
 }

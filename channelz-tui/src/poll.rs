@@ -28,7 +28,10 @@ use crate::model::{
     CutReason, EntityId, Focus, HealthReport, Incomplete, SERVER_SOCKETS_PAGE, ServerSocketsPage,
     ServiceHealth, TREE_DEPTH,
 };
-use crate::msg::{Details, Msg, Outage};
+use crate::msg::{Details, Msg};
+use crate::outage::Outage;
+pub use crate::outage::PollError;
+use crate::outage::is_connection_loss;
 
 /// How many detail RPCs run at once. Enough to fill a loopback link, few
 /// enough that a production server never sees a burst from a dashboard.
@@ -38,42 +41,6 @@ pub const DETAIL_CONCURRENCY: usize = 32;
 /// more (rare: pick-first over thousands of addresses) still lists them all
 /// by id; only their details wait until the user opens them.
 pub const CHILD_FETCH_LIMIT: usize = 256;
-
-/// Why a poll failed as a whole. Failures of single entities or methods
-/// do not end up here: they become [`Incomplete`] entries beside what the
-/// server did answer.
-#[derive(Debug, thiserror::Error)]
-pub enum PollError {
-    /// The server does not implement `grpc.channelz.v1.Channelz`
-    /// (`GetTopChannels` answered UNIMPLEMENTED).
-    #[error("this server has no Channelz service (UNIMPLEMENTED)")]
-    NoChannelz,
-    /// An RPC failed.
-    #[error("{what}: {source}")]
-    Rpc {
-        /// Which RPC, with its arguments.
-        what: String,
-        /// The failure.
-        source: RpcError,
-    },
-}
-
-impl PollError {
-    /// True when the connection itself is gone, so the poller must redial.
-    pub fn is_connection_loss(&self) -> bool {
-        match self {
-            PollError::Rpc { source, .. } => is_connection_loss(source),
-            PollError::NoChannelz => false,
-        }
-    }
-}
-
-fn is_connection_loss(e: &RpcError) -> bool {
-    matches!(
-        e.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-    )
-}
 
 fn rpc_error(what: impl Into<String>, source: RpcError) -> PollError {
     PollError::Rpc {
