@@ -215,7 +215,7 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + options.connect_timeout;
     let metadata = build_metadata(&options.headers)?;
-    let dialer = Arc::new(transport::Dialer::new(options)?);
+    let dialer = Arc::new(transport::Dialer::new(options, deadline.into_std())?);
     let config = |detail: String| ConnectError::Config { detail };
 
     // tonic only needs the URI for `:scheme` and `:authority`; our

@@ -15,6 +15,7 @@ mod args;
 mod connection;
 mod duration;
 mod error;
+pub mod escape;
 pub mod goflags;
 mod health;
 mod options;

@@ -45,11 +45,15 @@ pub(crate) struct Dialed {
 }
 
 impl Dialer {
-    pub(crate) fn new(options: &ConnectOptions) -> Result<Self, ConnectError> {
+    /// Reads the TLS files by `deadline` (the connect deadline).
+    pub(crate) fn new(
+        options: &ConnectOptions,
+        deadline: std::time::Instant,
+    ) -> Result<Self, ConnectError> {
         let tls = match &options.tls {
             None => None,
             Some(tls_options) => {
-                let (config, _) = tls::client_config(tls_options)?;
+                let (config, _) = tls::client_config(tls_options, deadline)?;
                 let name = tls::server_name(tls_options, &options.authority)?;
                 Some((Arc::new(config), name))
             }

@@ -23,9 +23,10 @@ use grpc_toolkit_proto::health::v1::{
 use crate::cli::{Config, Mode};
 use crate::exit::Status;
 use crate::output::{
-    Failure, FailureKind, OutputFormat, Report, ServiceResult, connect_error_line, prefixed,
-    rpc_error_line, status_line,
+    Failure, FailureKind, MESSAGE_LIMIT, NAME_LIMIT, OutputFormat, Report, ServiceResult,
+    connect_error_line, prefixed, rpc_error_line, status_line,
 };
+use grpc_toolkit_conn::escape::escape_cut;
 use grpc_toolkit_conn::{self as conn, Connection, RpcError, format_go_duration};
 
 /// Resolves with the signal's Go name (`interrupt`, `terminated`) when the
@@ -52,6 +53,11 @@ pub struct Sinks<'a> {
 
 impl Sinks<'_> {
     fn line(&mut self, text: &str) {
+        // Each line's parts from the server or the user were escaped and
+        // cut where they were put in; escaping the whole line again (which
+        // changes nothing already escaped) guards against a part that was
+        // missed.
+        let text = grpc_toolkit_conn::escape::escape(text);
         // A closed stderr must not turn a health answer into a crash.
         let _ = writeln!(self.stderr, "{text}");
     }
@@ -67,7 +73,7 @@ pub async fn execute(config: &Config, mut cancel: Cancel<'_>, sinks: &mut Sinks<
     let start = Instant::now();
     let deadline = config.timeout.map(|t| start + t);
     if !config.ignored.is_empty() {
-        let quoted: Vec<String> = config.ignored.iter().map(|a| format!("{a:?}")).collect();
+        let quoted = &config.ignored;
         sinks.line(&format!(
             "warning: ignoring {} after the flags, as grpc_health_probe does: {}",
             if quoted.len() == 1 {
@@ -98,7 +104,7 @@ fn verbose_options(config: &Config, sinks: &mut Sinks<'_>) {
     sinks.line("parsed options:");
     sinks.line(&format!(
         "> addr={} conn_timeout={} rpc_timeout={}",
-        config.addr,
+        escape_cut(&config.addr, NAME_LIMIT),
         format_go_duration(c.connect_timeout),
         format_go_duration(config.rpc_timeout)
     ));
@@ -559,11 +565,11 @@ fn list(answer: Answer<HealthListResponse>, rpc_timeout: Duration) -> Attempt {
             let line = match &err {
                 RpcError::Status(s) if s.code() == tonic::Code::Unimplemented => format!(
                     "error: this server does not implement the health List RPC (grpc.health.v1.Health/List): {}",
-                    grpc_toolkit_conn::flatten(s.message())
+                    escape_cut(&grpc_toolkit_conn::flatten(s.message()), MESSAGE_LIMIT)
                 ),
                 RpcError::Status(s) if s.code() == tonic::Code::ResourceExhausted => format!(
                     "error: the server has too many services to list (RESOURCE_EXHAUSTED, the limit is 100): {}",
-                    grpc_toolkit_conn::flatten(s.message())
+                    escape_cut(&grpc_toolkit_conn::flatten(s.message()), MESSAGE_LIMIT)
                 ),
                 err => rpc_error_line(err, rpc_timeout),
             };

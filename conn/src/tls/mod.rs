@@ -4,6 +4,7 @@
 //! certificate, [`no_verify`] is `-tls-no-verify`; rustls's failures are
 //! put into words in `crate::error::tls`.
 
+mod anchor_leaf;
 mod client_auth;
 mod no_verify;
 
@@ -11,9 +12,10 @@ pub(crate) use client_auth::{ClientAuthSeen, recording_client_auth, session_cach
 use no_verify::SkipChainAndName;
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
@@ -39,13 +41,150 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The most a TLS file may hold: a CA bundle with every public root is
+/// about 250 KB.
+const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// How often a named pipe with no data yet is looked at again.
+const PIPE_POLL: Duration = Duration::from_millis(5);
+
+/// Reads a TLS file whole, within `deadline` and [`MAX_FILE_BYTES`].
+///
+/// Symlinks are followed (Kubernetes mounts Secrets as symlinks into a
+/// `..data` folder). Regular files are read; a named pipe is read without
+/// blocking, polled until its writer closes it or the deadline passes,
+/// and its content is kept for the process's later connections (a pipe
+/// can be read once). Devices and sockets are refused: `/dev/zero` never
+/// ends and `/dev/urandom` never has a PEM block.
+pub(crate) fn read_file(path: &Path, flag: &str, deadline: Instant) -> Result<Vec<u8>, UsageError> {
+    let metadata = std::fs::metadata(path).map_err(|e| cannot_read(flag, path, &e))?;
+    let refuse = |what: &str| {
+        UsageError::new(format!(
+            "cannot read {flag} file \"{}\": it is {what}, not a file",
+            path.display()
+        ))
+    };
+    let kind = metadata.file_type();
+    if kind.is_dir() {
+        return Err(refuse("a directory"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_char_device() || kind.is_block_device() {
+            return Err(refuse("a device"));
+        }
+        if kind.is_socket() {
+            return Err(refuse("a socket"));
+        }
+        if kind.is_fifo() {
+            return pipe::read(path, flag, deadline);
+        }
+    }
+    let too_large = || {
+        UsageError::new(format!(
+            "cannot read {flag} file \"{}\": it is larger than 1 MiB",
+            path.display()
+        ))
+    };
+    if metadata.len() > MAX_FILE_BYTES as u64 {
+        return Err(too_large());
+    }
+    let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    // The file may have grown since it was measured.
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot_read(flag, path, &e))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+#[cfg(unix)]
+mod pipe {
+    use std::fs::OpenOptions;
+    use std::io::{ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::Instant;
+
+    use super::{MAX_FILE_BYTES, PIPE_POLL, cannot_read};
+    use crate::duration::format_go_duration;
+    use crate::error::UsageError;
+
+    /// What each pipe gave, for the connections after the first.
+    static READ: Mutex<Vec<(PathBuf, Arc<Vec<u8>>)>> = Mutex::new(Vec::new());
+
+    pub(super) fn read(path: &Path, flag: &str, deadline: Instant) -> Result<Vec<u8>, UsageError> {
+        let cached = READ
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, bytes)| bytes.clone());
+        if let Some(bytes) = cached {
+            return Ok(bytes.to_vec());
+        }
+        let started = Instant::now();
+        // Without O_NONBLOCK, opening a pipe waits for a writer forever.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| cannot_read(flag, path, &e))?;
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match file.read(&mut chunk) {
+                // No writer (yet, or any more): done once something came.
+                Ok(0) if !bytes.is_empty() => break,
+                Ok(0) => {}
+                Ok(n) => {
+                    bytes.extend_from_slice(&chunk[..n]);
+                    if bytes.len() > MAX_FILE_BYTES {
+                        return Err(UsageError::new(format!(
+                            "cannot read {flag} file \"{}\": the pipe gave more than 1 MiB",
+                            path.display()
+                        )));
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(cannot_read(flag, path, &e)),
+            }
+            if Instant::now() >= deadline {
+                return Err(UsageError::new(format!(
+                    "cannot read {flag} file \"{}\": the pipe was not closed by its writer within {}",
+                    path.display(),
+                    // The limit, to the millisecond (it was set a few
+                    // microseconds before `started`).
+                    format_go_duration(std::time::Duration::from_millis(
+                        (deadline.saturating_duration_since(started).as_micros() as u64 + 500)
+                            / 1000
+                    ))
+                )));
+            }
+            std::thread::sleep(PIPE_POLL.min(deadline - Instant::now()));
+        }
+        READ.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((path.to_owned(), Arc::new(bytes.clone())));
+        Ok(bytes)
+    }
+}
+
 /// Reads every certificate in a PEM file.
 pub(crate) fn load_certs(
     path: &Path,
     flag: &str,
+    deadline: Instant,
 ) -> Result<Vec<CertificateDer<'static>>, UsageError> {
-    let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
-    let certs = rustls_pemfile::certs(&mut BufReader::new(file))
+    let bytes = read_file(path, flag, deadline)?;
+    let certs = rustls_pemfile::certs(&mut bytes.as_slice())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| cannot_read(flag, path, &e))?;
     if certs.is_empty() {
@@ -57,10 +196,10 @@ pub(crate) fn load_certs(
     Ok(certs)
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, UsageError> {
+fn load_key(path: &Path, deadline: Instant) -> Result<PrivateKeyDer<'static>, UsageError> {
     let flag = "-tls-client-key";
-    let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
-    rustls_pemfile::private_key(&mut BufReader::new(file))
+    let bytes = read_file(path, flag, deadline)?;
+    rustls_pemfile::private_key(&mut bytes.as_slice())
         .map_err(|e| cannot_read(flag, path, &e))?
         .ok_or_else(|| {
             UsageError::new(format!(
@@ -74,7 +213,7 @@ fn cannot_read(flag: &str, path: &Path, err: &std::io::Error) -> UsageError {
     let reason = match err.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => err.to_string(),
+        _ => crate::error::io::io_text(err),
     };
     UsageError::new(format!(
         "cannot read {flag} file \"{}\": {reason}",
@@ -83,10 +222,10 @@ fn cannot_read(flag: &str, path: &Path, err: &std::io::Error) -> UsageError {
 }
 
 /// Loads every file the options name, so bad files are a usage error
-/// before any connection attempt.
-pub(crate) fn check_files(tls: &TlsOptions) -> Result<(), UsageError> {
+/// before any connection attempt; reading them all ends by `deadline`.
+pub(crate) fn check_files(tls: &TlsOptions, deadline: Instant) -> Result<(), UsageError> {
     if let Some(ca) = &tls.ca_file {
-        let certs = load_certs(ca, "-tls-ca-cert")?;
+        let certs = load_certs(ca, "-tls-ca-cert", deadline)?;
         let mut store = RootCertStore::empty();
         let (added, _) = store.add_parsable_certificates(certs);
         if added == 0 {
@@ -96,17 +235,17 @@ pub(crate) fn check_files(tls: &TlsOptions) -> Result<(), UsageError> {
             )));
         }
     }
-    client_identity(tls)?;
+    client_identity(tls, deadline)?;
     Ok(())
 }
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn client_identity(tls: &TlsOptions) -> Result<Option<Identity>, UsageError> {
+fn client_identity(tls: &TlsOptions, deadline: Instant) -> Result<Option<Identity>, UsageError> {
     match (&tls.client_cert, &tls.client_key) {
         (Some(cert), Some(key)) => Ok(Some((
-            load_certs(cert, "-tls-client-cert")?,
-            load_key(key)?,
+            load_certs(cert, "-tls-client-cert", deadline)?,
+            load_key(key, deadline)?,
         ))),
         (None, None) => Ok(None),
         (Some(_), None) => Err(UsageError::new(
@@ -149,9 +288,11 @@ pub fn trust_source(tls: &TlsOptions) -> TrustSource {
     }
 }
 
-/// Builds the client config; `Err` is a one-line reason naming the flag.
+/// Builds the client config, reading its files by `deadline`; `Err` is a
+/// one-line reason naming the flag.
 pub(crate) fn client_config(
     tls: &TlsOptions,
+    deadline: Instant,
 ) -> Result<(rustls::ClientConfig, TrustSource), UsageError> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -166,14 +307,25 @@ pub(crate) fn client_config(
             TrustSource::Unverified,
         )
     } else if let Some(ca) = &tls.ca_file {
+        let anchors = load_certs(ca, "-tls-ca-cert", deadline)?;
         let mut store = RootCertStore::empty();
-        store.add_parsable_certificates(load_certs(ca, "-tls-ca-cert")?);
-        (builder.with_root_certificates(store), TrustSource::CaFile)
+        store.add_parsable_certificates(anchors.iter().cloned());
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
+                .build()
+                .map_err(|e| UsageError::new(format!("TLS setup failed: {e}")))?;
+        let verifier = Arc::new(anchor_leaf::AnchorLeaf { inner, anchors });
+        (
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(verifier),
+            TrustSource::CaFile,
+        )
     } else {
         let (store, source) = system_roots();
         (builder.with_root_certificates(store.clone()), *source)
     };
-    let mut config = match client_identity(tls)? {
+    let mut config = match client_identity(tls, deadline)? {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
             UsageError::new(format!(
                 "invalid -tls-client-cert/-tls-client-key pair: {e}"

@@ -18,6 +18,7 @@ mod conn;
 mod peers;
 mod probe;
 mod probe_help;
+mod probe_hostile;
 mod proto_compat;
 mod tls_errors;
 mod tui_json;
