@@ -38,6 +38,10 @@ pub fn never_cancel() -> Cancel<'static> {
     Box::pin(std::future::pending())
 }
 
+/// The health RPCs made unary, by path (see [`conn::StrictUnary`]).
+const CHECK: &str = "/grpc.health.v1.Health/Check";
+const LIST: &str = "/grpc.health.v1.Health/List";
+
 /// First backoff between `--wait` attempts; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// Backoff cap: a startup probe should notice readiness within a second.
@@ -349,23 +353,23 @@ async fn attempt(
     let connection = opened.0.connection();
     let in_flight = match config.mode {
         Mode::List => {
-            let mut client = connection.health_client();
+            let client = connection.strict_unary();
             let request = connection.request(HealthListRequest {}, Some(sent_timeout));
             Asked::List(InFlight::send(
-                [async move { client.list(request).await }],
+                [async move { client.call(request, LIST).await }],
                 sent_timeout,
             ))
         }
         _ => Asked::Check(InFlight::send(
             config.services.iter().map(|service| {
-                let mut client = connection.health_client();
+                let client = connection.strict_unary();
                 let request = connection.request(
                     HealthCheckRequest {
                         service: service.clone(),
                     },
                     Some(sent_timeout),
                 );
-                async move { client.check(request).await }
+                async move { client.call(request, CHECK).await }
             }),
             sent_timeout,
         )),

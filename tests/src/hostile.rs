@@ -31,8 +31,10 @@ pub enum Reply {
         /// The trailers' `grpc-message`, before percent-encoding.
         message: Vec<u8>,
     },
-    /// GOAWAY with NO_ERROR once the request arrived, then the connection
-    /// closes with the request unanswered.
+    /// GOAWAY with NO_ERROR and a last stream id of 0 once the request
+    /// arrived, as a server that has begun shutting down sends it: the
+    /// request will not be answered. The connection stays open (written
+    /// frame by frame, so no race with a close decides the client's error).
     GoawayBeforeAnswer,
     /// RST_STREAM with REFUSED_STREAM for the request; the connection
     /// stays up.
@@ -95,7 +97,11 @@ impl HostileServer {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve(stream, reply.clone()));
+                if matches!(reply, Reply::GoawayBeforeAnswer) {
+                    tokio::spawn(goaway_before_answer(stream));
+                } else {
+                    tokio::spawn(serve(stream, reply.clone()));
+                }
             }
         });
         Ok(HostileServer { addr, task })
@@ -143,6 +149,40 @@ fn percent_encode(message: &[u8]) -> String {
     out
 }
 
+/// See [`Reply::GoawayBeforeAnswer`].
+async fn goaway_before_answer(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+    const SETTINGS_ACK: [u8; 9] = [0, 0, 0, 4, 1, 0, 0, 0, 0];
+    const HEADERS: u8 = 1;
+    // Length 8, type GOAWAY, stream 0; last stream id 0, NO_ERROR.
+    const GOAWAY: [u8; 17] = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut preface = [0u8; 24];
+    if stream.read_exact(&mut preface).await.is_err() || stream.write_all(&SETTINGS).await.is_err()
+    {
+        return;
+    }
+    loop {
+        let mut head = [0u8; 9];
+        if stream.read_exact(&mut head).await.is_err() {
+            return;
+        }
+        let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; length];
+        if stream.read_exact(&mut payload).await.is_err() {
+            return;
+        }
+        let reply: &[u8] = match head[3] {
+            4 if head[4] & 1 == 0 => &SETTINGS_ACK,
+            HEADERS => &GOAWAY,
+            _ => &[],
+        };
+        if stream.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn serve(stream: tokio::net::TcpStream, reply: Reply) {
     let Ok(mut connection) = h2::server::handshake(stream).await else {
         return;
@@ -183,10 +223,8 @@ async fn serve(stream: tokio::net::TcpStream, reply: Reply) {
                 }
                 let _ = send.send_trailers(trailers);
             }
-            Reply::GoawayBeforeAnswer => {
-                unanswered.push(respond);
-                connection.abrupt_shutdown(Reason::NO_ERROR);
-            }
+            // Served by `goaway_before_answer`.
+            Reply::GoawayBeforeAnswer => unanswered.push(respond),
             Reply::RefusedStream => respond.send_reset(Reason::REFUSED_STREAM),
         }
     }

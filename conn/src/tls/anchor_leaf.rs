@@ -14,15 +14,20 @@
 
 use std::sync::Arc;
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::server::ParsedCertificate;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-/// webpki's verdict, wrapped: see the module's text.
+/// webpki's checks, as rustls's `WebPkiServerVerifier` makes them (chain,
+/// then name), with the one exception the module's text explains. Built
+/// from rustls's free functions rather than around a `WebPkiServerVerifier`:
+/// its builder brings CRL parsing into the binary, which a probe never uses.
 #[derive(Debug)]
 pub(super) struct AnchorLeaf {
-    pub(super) inner: Arc<WebPkiServerVerifier>,
+    pub(super) roots: Arc<RootCertStore>,
+    pub(super) provider: Arc<CryptoProvider>,
     /// The DER of every certificate in the `-tls-ca-cert` file.
     pub(super) anchors: Vec<CertificateDer<'static>>,
 }
@@ -43,17 +48,19 @@ impl ServerCertVerifier for AnchorLeaf {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
+        _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self.inner.verify_server_cert(
-            end_entity,
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        let chain = rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
             intermediates,
-            server_name,
-            ocsp_response,
             now,
+            self.provider.signature_verification_algorithms.all,
         );
-        match verdict {
+        match chain {
+            Ok(()) => {}
             Err(err)
                 if is_ca_used_as_end_entity(&err)
                     && self
@@ -61,17 +68,16 @@ impl ServerCertVerifier for AnchorLeaf {
                         .iter()
                         .any(|a| a.as_ref() == end_entity.as_ref()) =>
             {
-                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
-                rustls::client::verify_server_name(&parsed, server_name)?;
                 if !allows_server_auth(end_entity.as_ref()) {
                     return Err(rustls::Error::InvalidCertificate(
                         CertificateError::InvalidPurpose,
                     ));
                 }
-                Ok(ServerCertVerified::assertion())
             }
-            verdict => verdict,
+            Err(err) => return Err(err),
         }
+        rustls::client::verify_server_name(&cert, server_name)?;
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -80,7 +86,12 @@ impl ServerCertVerifier for AnchorLeaf {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -89,11 +100,18 @@ impl ServerCertVerifier for AnchorLeaf {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

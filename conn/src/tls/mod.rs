@@ -310,11 +310,11 @@ pub(crate) fn client_config(
         let anchors = load_certs(ca, "-tls-ca-cert", deadline)?;
         let mut store = RootCertStore::empty();
         store.add_parsable_certificates(anchors.iter().cloned());
-        let inner =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
-                .build()
-                .map_err(|e| UsageError::new(format!("TLS setup failed: {e}")))?;
-        let verifier = Arc::new(anchor_leaf::AnchorLeaf { inner, anchors });
+        let verifier = Arc::new(anchor_leaf::AnchorLeaf {
+            roots: Arc::new(store),
+            provider,
+            anchors,
+        });
         (
             builder
                 .dangerous()

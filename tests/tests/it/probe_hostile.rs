@@ -526,3 +526,103 @@ mod anchors {
         assert_eq!((code, stderr.as_str()), (0, "status: SERVING\n"));
     }
 }
+
+// Item 5: protocol laxity.
+
+use testkit::hostile::health_response;
+
+#[tokio::test]
+async fn a_unary_answer_with_two_messages_is_internal() {
+    let serving = health_response(ServingStatus::Serving);
+    let server = HostileServer::start(Reply::messages(vec![serving.clone(), serving])).await;
+    let run = probe(&["-addr", server.addr()]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        run.lines(),
+        [
+            "error: health rpc failed: INTERNAL: cardinality violation: expected <EOF> for non server-streaming RPCs, but received another message"
+        ],
+        "{run:?}"
+    );
+    let run = probe(&["-addr", server.addr(), "--list"]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+}
+
+#[tokio::test]
+async fn a_unary_answer_with_no_message_is_internal() {
+    let server = HostileServer::start(Reply::messages(Vec::new())).await;
+    let run = probe(&["-addr", server.addr()]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.lines()[0].contains("INTERNAL: cardinality violation: received no response message"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_grpc_content_is_unknown() {
+    for content_type in ["text/html", "application/grpcx", "application/json"] {
+        let server = HostileServer::start(Reply::Answer {
+            content_type,
+            messages: vec![health_response(ServingStatus::Serving)],
+            status: 0,
+            message: Vec::new(),
+        })
+        .await;
+        let run = probe(&["-addr", server.addr(), "--json"]).await;
+        assert_eq!(run.code, 3, "{content_type}: {run:?}");
+        assert_eq!(
+            run.lines(),
+            [format!(
+                "error: health rpc failed: UNKNOWN: transport: received unexpected content-type \"{content_type}\""
+            )],
+            "{run:?}"
+        );
+        assert_eq!(valid_json(&schema(), &run)["error"]["code"], "UNKNOWN");
+    }
+    // The forms gRPC allows stay fine.
+    for content_type in ["application/grpc+proto", "application/grpc;charset=utf-8"] {
+        let server = HostileServer::start(Reply::Answer {
+            content_type,
+            messages: vec![health_response(ServingStatus::Serving)],
+            status: 0,
+            message: Vec::new(),
+        })
+        .await;
+        let run = probe(&["-addr", server.addr()]).await;
+        assert_eq!(run.code, 0, "{content_type}: {run:?}");
+    }
+}
+
+#[tokio::test]
+async fn goaway_before_the_answer_says_what_happened() {
+    let server = HostileServer::start(Reply::GoawayBeforeAnswer).await;
+    let run = probe(&["-addr", server.addr(), "--json"]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    let line = run.lines()[0];
+    assert_eq!(
+        line,
+        "error: health rpc failed: UNAVAILABLE: the server closed the connection (GOAWAY, NO_ERROR) before answering",
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn ipv6_zone_ids_are_accepted() {
+    let Ok(server) = HostileServer::start_on(
+        "[::1]:0",
+        Reply::messages(vec![health_response(ServingStatus::Serving)]),
+    )
+    .await
+    else {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    let addr = format!("[::1%lo]:{}", server.port());
+    let run = probe(&["-addr", &addr]).await;
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (0, "status: SERVING\n"),
+        "{run:?}"
+    );
+}
