@@ -80,6 +80,12 @@ pub struct ProbeArgs {
     #[arg(long = "list")]
     pub list: bool,
 
+    /// Liveness: exit 0 when the server answers the Check at all (any
+    /// serving status, any gRPC status, a refused stream); 2 with no
+    /// connection, 3 when nothing answers within -rpc-timeout.
+    #[arg(long = "liveness")]
+    pub liveness: bool,
+
     /// Retry with backoff until serving or this much time has passed.
     #[arg(long = "wait", value_name = "DURATION")]
     pub wait: Option<String>,
@@ -122,6 +128,8 @@ pub struct Config {
     pub wait: Option<Duration>,
     /// `--timeout`: the deadline over the whole run.
     pub timeout: Option<Duration>,
+    /// `--liveness`: any answer to the Check counts.
+    pub liveness: bool,
     /// Arguments after the end of the flags, which (as in the reference
     /// tool) are not read; the run warns about them. Ready to print:
     /// quoted, escaped, and with every header value hidden.
@@ -429,6 +437,11 @@ impl TryFrom<ProbeArgs> for Config {
             ));
         }
 
+        if args.liveness && mode != Mode::Check {
+            return Err(UsageError::new(
+                "--liveness applies to the Check (it cannot be combined with --watch or --list)",
+            ));
+        }
         let mut services = args.service;
         if services.is_empty() {
             services.push(String::new());
@@ -443,6 +456,7 @@ impl TryFrom<ProbeArgs> for Config {
             mode,
             wait,
             timeout,
+            liveness: args.liveness,
             ignored: Vec::new(),
         })
     }

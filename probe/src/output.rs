@@ -105,6 +105,30 @@ pub struct ServiceResult {
     pub elapsed: Option<Duration>,
     /// Why the RPC failed, when it did.
     pub error: Option<Failure>,
+    /// With `--liveness`: the answer that showed the server alive.
+    pub alive: Option<Liveness>,
+}
+
+/// With `--liveness`, what counted as the server answering the Check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// A serving status, whichever.
+    ServingStatus,
+    /// A gRPC status the server sent (RESOURCE_EXHAUSTED, UNAVAILABLE, ...).
+    GrpcStatus,
+    /// RST_STREAM REFUSED_STREAM on the established connection.
+    RefusedStream,
+}
+
+impl Liveness {
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Liveness::ServingStatus => "serving_status",
+            Liveness::GrpcStatus => "grpc_status",
+            Liveness::RefusedStream => "refused_stream",
+        }
+    }
 }
 
 impl ServiceResult {
@@ -115,11 +139,15 @@ impl ServiceResult {
             status: None,
             elapsed: None,
             error: None,
+            alive: None,
         }
     }
 
     /// The exit status this result alone would give.
     pub fn exit_status(&self) -> Status {
+        if self.alive.is_some() {
+            return Status::Serving;
+        }
         match (&self.error, self.status) {
             (Some(_), _) => Status::RpcFailure,
             (None, Some(ServingStatus::Serving)) => Status::Serving,
@@ -131,12 +159,16 @@ impl ServiceResult {
     /// This result as a JSON object (the `results[]` items, and the watch
     /// lines without `time`).
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut value = json!({
             "service": self.service,
             "status": self.status.map(|s| s.as_str_name()),
             "elapsed_ms": self.elapsed.map(millis),
             "error": self.error.as_ref().map(Failure::to_json),
-        })
+        });
+        if let Some(alive) = self.alive {
+            value["liveness"] = alive.name().into();
+        }
+        value
     }
 }
 

@@ -23,7 +23,7 @@ use grpc_toolkit_proto::health::v1::{
 use crate::cli::{Config, Mode};
 use crate::exit::Status;
 use crate::output::{
-    Failure, FailureKind, MESSAGE_LIMIT, NAME_LIMIT, OutputFormat, Report, ServiceResult,
+    Failure, FailureKind, Liveness, MESSAGE_LIMIT, NAME_LIMIT, OutputFormat, Report, ServiceResult,
     connect_error_line, prefixed, rpc_error_line, status_line,
 };
 use grpc_toolkit_conn::escape::escape_cut;
@@ -390,7 +390,7 @@ async fn attempt(
         Asked::Check(rpcs) => rpcs
             .answers(rpc_started, rpc_timeout, cancel)
             .await
-            .map(|answers| checked(&config.services, answers, rpc_timeout)),
+            .map(|answers| checked(&config.services, answers, rpc_timeout, config.liveness)),
     };
     close(connection).await;
     let mut attempt = match asked {
@@ -510,6 +510,7 @@ fn checked(
     services: &[String],
     answers: Vec<Answer<HealthCheckResponse>>,
     rpc_timeout: Duration,
+    liveness: bool,
 ) -> Attempt {
     let several = services.len() > 1;
     let mut lines = Vec::new();
@@ -519,7 +520,14 @@ fn checked(
             Ok(response) => {
                 let raw = response.status;
                 (
-                    status_line(raw),
+                    if liveness {
+                        format!(
+                            "alive: the server answered the health check: {}",
+                            grpc_toolkit_conn::serving_status_name(raw)
+                        )
+                    } else {
+                        status_line(raw)
+                    },
                     ServiceResult {
                         service: service.clone(),
                         status: Some(
@@ -527,18 +535,39 @@ fn checked(
                         ),
                         elapsed: Some(elapsed),
                         error: None,
+                        alive: liveness.then_some(Liveness::ServingStatus),
                     },
                 )
             }
-            Err(err) => (
-                rpc_error_line(&err, rpc_timeout),
-                ServiceResult {
-                    service: service.clone(),
-                    status: None,
-                    elapsed: Some(elapsed),
-                    error: Some(Failure::rpc(&err)),
-                },
-            ),
+            Err(err) => {
+                let alive = if !liveness {
+                    None
+                } else if err.is_refused_stream() {
+                    Some(Liveness::RefusedStream)
+                } else if err.is_servers_answer() {
+                    Some(Liveness::GrpcStatus)
+                } else {
+                    None
+                };
+                let line = match alive {
+                    Some(Liveness::RefusedStream) => "alive: the server refused the health check's stream (REFUSED_STREAM) on an established connection".to_owned(),
+                    Some(_) => format!(
+                        "alive: the server answered the health check with {}",
+                        escape_cut(&err.to_string(), MESSAGE_LIMIT)
+                    ),
+                    None => rpc_error_line(&err, rpc_timeout),
+                };
+                (
+                    line,
+                    ServiceResult {
+                        service: service.clone(),
+                        status: None,
+                        elapsed: Some(elapsed),
+                        error: Some(Failure::rpc(&err)),
+                        alive,
+                    },
+                )
+            }
         };
         // A single SERVING or unhealthy answer prints exactly the reference
         // line; with several services each line names its service.
@@ -546,7 +575,11 @@ fn checked(
         results.push(result);
     }
     let status = Status::combine(results.iter().map(ServiceResult::exit_status));
-    let error = results.iter().find_map(|r| r.error.clone());
+    // With --liveness, an error that counted as an answer is no failure.
+    let error = results
+        .iter()
+        .filter(|r| r.alive.is_none())
+        .find_map(|r| r.error.clone());
     Attempt {
         lines,
         error,
@@ -601,6 +634,7 @@ fn list(answer: Answer<HealthListResponse>, rpc_timeout: Duration) -> Attempt {
             status: Some(ServingStatus::try_from(raw).unwrap_or(ServingStatus::Unknown)),
             elapsed: Some(elapsed),
             error: None,
+            alive: None,
         });
     }
     let status = Status::combine(results.iter().map(ServiceResult::exit_status));
@@ -714,6 +748,7 @@ async fn watch(
                             ),
                             elapsed: Some(start.elapsed()),
                             error: None,
+                            alive: None,
                         };
                         let mut value = result.to_json();
                         value["time"] = grpc_toolkit_conn::rfc3339_now().into();

@@ -626,3 +626,61 @@ async fn ipv6_zone_ids_are_accepted() {
         "{run:?}"
     );
 }
+
+// Item 6: --liveness.
+
+#[tokio::test]
+async fn liveness_counts_any_answer_from_the_server() {
+    let validator = schema();
+    let cases = [
+        (
+            Reply::status(8, "shedding load"),
+            "alive: the server answered the health check with RESOURCE_EXHAUSTED: shedding load",
+            "grpc_status",
+        ),
+        (
+            Reply::status(14, "busy"),
+            "alive: the server answered the health check with UNAVAILABLE: busy",
+            "grpc_status",
+        ),
+        (
+            Reply::RefusedStream,
+            "alive: the server refused the health check's stream (REFUSED_STREAM) on an established connection",
+            "refused_stream",
+        ),
+        (
+            Reply::messages(vec![health_response(ServingStatus::NotServing)]),
+            "alive: the server answered the health check: NOT_SERVING",
+            "serving_status",
+        ),
+    ];
+    for (reply, line, answer) in cases {
+        let server = HostileServer::start(reply.clone()).await;
+        // The default stays as it was: these are failures.
+        let run = probe(&["-addr", server.addr()]).await;
+        assert_ne!(run.code, 0, "{run:?}");
+        let run = probe(&["-addr", server.addr(), "--liveness", "--json"]).await;
+        assert_eq!((run.code, run.lines()), (0, vec![line]), "{run:?}");
+        let json = valid_json(&validator, &run);
+        assert_eq!(json["results"][0]["liveness"], answer, "{json}");
+        assert_eq!(json["exit_code"], 0, "{json}");
+    }
+}
+
+#[tokio::test]
+async fn liveness_still_fails_without_a_connection_or_an_answer() {
+    let addr = refused_addr();
+    let run = probe(&["-addr", &addr, "--liveness"]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    let (server, health) = TestServer::start_with_spec_health().await;
+    health.set_hang(true);
+    let run = probe(&["-addr", server.addr(), "--liveness", "-rpc-timeout=200ms"]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        run.lines(),
+        ["timeout: health rpc did not complete within 200ms"],
+        "{run:?}"
+    );
+    let run = probe(&["-addr=h:1", "--liveness", "--list"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+}
