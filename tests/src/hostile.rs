@@ -216,10 +216,8 @@ async fn serve(stream: tokio::net::TcpStream, reply: Reply) {
                         .parse()
                         .expect("digits are a header value"),
                 );
-                if !message.is_empty() {
-                    if let Ok(value) = percent_encode(message).parse() {
-                        trailers.insert("grpc-message", value);
-                    }
+                if let (false, Ok(value)) = (message.is_empty(), percent_encode(message).parse()) {
+                    trailers.insert("grpc-message", value);
                 }
                 let _ = send.send_trailers(trailers);
             }
