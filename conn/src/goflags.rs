@@ -334,9 +334,20 @@ mod tests {
             norm(&["-tls=yes"]).unwrap_err().to_string(),
             "invalid boolean value \"yes\" for -tls: parse error"
         );
+        // Go prints the value too; it may be a header's, so not here.
         assert_eq!(
             norm(&["---addr=a"]).unwrap_err().to_string(),
-            "bad flag syntax: ---addr=a"
+            "bad flag syntax: ---addr=…"
+        );
+        assert_eq!(
+            norm(&["---rpc-header=authorization: Bearer t"])
+                .unwrap_err()
+                .to_string(),
+            "bad flag syntax: ---rpc-header=…"
+        );
+        assert_eq!(
+            norm(&["-authorization: Bearer t"]).unwrap_err().to_string(),
+            "flag provided but not defined: -authorization…"
         );
         // A boolean given a value through the next argument is not a thing
         // in Go, so `-addr=` empty is a value, not a syntax error.

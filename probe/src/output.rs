@@ -337,7 +337,7 @@ mod tests {
             line.starts_with("error: health rpc failed: INTERNAL: \\x1b]0;xxx"),
             "{line}"
         );
-        assert!(line.ends_with("…[+3981 chars]"), "{line}");
+        assert!(line.ends_with("…[+3990 chars]"), "{line}");
         assert!(!line.contains('\u{1b}'));
     }
 
