@@ -80,9 +80,7 @@ pub struct ProbeArgs {
     #[arg(long = "list")]
     pub list: bool,
 
-    /// Liveness: exit 0 when the server answers the Check at all (any
-    /// serving status, any gRPC status, a refused stream); 2 with no
-    /// connection, 3 when nothing answers within -rpc-timeout.
+    /// Any answer to the Check counts as alive (exit 0)
     #[arg(long = "liveness")]
     pub liveness: bool,
 
@@ -316,7 +314,7 @@ fn shown_ignored(args: &[OsString], count: usize) -> Vec<String> {
 
 /// One line from a clap error. A bad value is worded as Go's flag package
 /// words it (`invalid value "5" for flag -connect-timeout: <reason>`);
-/// anything else keeps clap's first line, without its tips.
+/// anything else is named by its kind.
 fn clap_one_line(err: &clap::Error) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if err.kind() == ErrorKind::ValueValidation {
@@ -338,14 +336,10 @@ fn clap_one_line(err: &clap::Error) -> String {
             );
         }
     }
-    let rendered = err.render().to_string();
-    let first = rendered
-        .lines()
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim();
-    // clap quotes our long names as `--name`; the Go spelling is `-name`.
-    first.replace("'--", "'-")
+    // Go's flag syntax was checked before clap saw argv, so little is left
+    // to reach here (a value that is not UTF-8). The kind says it: clap's
+    // full error rendering is not worth its size in the binary.
+    format!("invalid arguments: {}", err.kind())
 }
 
 fn go_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {

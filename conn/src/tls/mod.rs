@@ -14,7 +14,7 @@ use no_verify::SkipChainAndName;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustls::RootCertStore;
@@ -51,130 +51,104 @@ const PIPE_POLL: Duration = Duration::from_millis(5);
 /// Reads a TLS file whole, within `deadline` and [`MAX_FILE_BYTES`].
 ///
 /// Symlinks are followed (Kubernetes mounts Secrets as symlinks into a
-/// `..data` folder). Regular files are read; a named pipe is read without
-/// blocking, polled until its writer closes it or the deadline passes,
-/// and its content is kept for the process's later connections (a pipe
-/// can be read once). Devices and sockets are refused: `/dev/zero` never
-/// ends and `/dev/urandom` never has a PEM block.
+/// `..data` folder). Regular files and named pipes are read; a pipe without
+/// blocking, polled until its writer closes it or the deadline passes, and
+/// its content is kept for the process's later connections (a pipe can be
+/// read once). Devices, sockets and directories are refused: `/dev/zero`
+/// never ends and `/dev/urandom` never has a PEM block.
 pub(crate) fn read_file(path: &Path, flag: &str, deadline: Instant) -> Result<Vec<u8>, UsageError> {
-    let metadata = std::fs::metadata(path).map_err(|e| cannot_read(flag, path, &e))?;
-    let refuse = |what: &str| {
+    let fail = |reason: &str| {
         UsageError::new(format!(
-            "cannot read {flag} file \"{}\": it is {what}, not a file",
+            "cannot read {flag} file \"{}\": {reason}",
             path.display()
         ))
     };
-    let kind = metadata.file_type();
-    if kind.is_dir() {
-        return Err(refuse("a directory"));
+    let kind = std::fs::metadata(path)
+        .map_err(|e| cannot_read(flag, path, &e))?
+        .file_type();
+    let pipe = is_pipe(&kind);
+    if !kind.is_file() && !pipe {
+        return Err(fail(if kind.is_dir() {
+            "it is a directory, not a file"
+        } else if is_socket(&kind) {
+            "it is a socket, not a file"
+        } else {
+            "it is a device, not a file"
+        }));
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_char_device() || kind.is_block_device() {
-            return Err(refuse("a device"));
-        }
-        if kind.is_socket() {
-            return Err(refuse("a socket"));
-        }
-        if kind.is_fifo() {
-            return pipe::read(path, flag, deadline);
-        }
+    let mut cache = PIPES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, bytes)) = cache.iter().find(|(p, _)| p == path) {
+        return Ok(bytes.clone());
     }
-    let too_large = || {
-        UsageError::new(format!(
-            "cannot read {flag} file \"{}\": it is larger than 1 MiB",
-            path.display()
-        ))
-    };
-    if metadata.len() > MAX_FILE_BYTES as u64 {
-        return Err(too_large());
+    // Without O_NONBLOCK, opening a pipe waits for a writer forever.
+    let mut file = open_nonblocking(path).map_err(|e| cannot_read(flag, path, &e))?;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match file.read(&mut chunk) {
+            // A pipe with no writer yet reads as empty: wait for one.
+            Ok(0) if !pipe || !bytes.is_empty() => break,
+            Ok(0) => {}
+            Ok(n) => {
+                bytes.extend_from_slice(&chunk[..n]);
+                if bytes.len() > MAX_FILE_BYTES {
+                    return Err(fail("it is larger than 1 MiB"));
+                }
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(cannot_read(flag, path, &e)),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(fail(
+                "the pipe was not closed by its writer in time (-connect-timeout, --timeout)",
+            ));
+        }
+        std::thread::sleep(PIPE_POLL.min(deadline - now));
     }
-    let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    // The file may have grown since it was measured.
-    file.take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| cannot_read(flag, path, &e))?;
-    if bytes.len() > MAX_FILE_BYTES {
-        return Err(too_large());
+    if pipe {
+        cache.push((path.to_owned(), bytes.clone()));
     }
     Ok(bytes)
 }
 
+/// What each named pipe gave, for the connections after the first.
+static PIPES: Mutex<Vec<(std::path::PathBuf, Vec<u8>)>> = Mutex::new(Vec::new());
+
 #[cfg(unix)]
-mod pipe {
-    use std::fs::OpenOptions;
-    use std::io::{ErrorKind, Read};
+fn is_pipe(kind: &std::fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(kind)
+}
+
+#[cfg(unix)]
+fn is_socket(kind: &std::fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_socket(kind)
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    use std::path::{Path, PathBuf};
-    use std::sync::{Arc, Mutex, PoisonError};
-    use std::time::Instant;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
 
-    use super::{MAX_FILE_BYTES, PIPE_POLL, cannot_read};
-    use crate::duration::format_go_duration;
-    use crate::error::UsageError;
+#[cfg(not(unix))]
+fn is_pipe(_: &std::fs::FileType) -> bool {
+    false
+}
 
-    /// What each pipe gave, for the connections after the first.
-    static READ: Mutex<Vec<(PathBuf, Arc<Vec<u8>>)>> = Mutex::new(Vec::new());
+#[cfg(not(unix))]
+fn is_socket(_: &std::fs::FileType) -> bool {
+    false
+}
 
-    pub(super) fn read(path: &Path, flag: &str, deadline: Instant) -> Result<Vec<u8>, UsageError> {
-        let cached = READ
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .find(|(p, _)| p == path)
-            .map(|(_, bytes)| bytes.clone());
-        if let Some(bytes) = cached {
-            return Ok(bytes.to_vec());
-        }
-        let started = Instant::now();
-        // Without O_NONBLOCK, opening a pipe waits for a writer forever.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| cannot_read(flag, path, &e))?;
-        let mut bytes = Vec::new();
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match file.read(&mut chunk) {
-                // No writer (yet, or any more): done once something came.
-                Ok(0) if !bytes.is_empty() => break,
-                Ok(0) => {}
-                Ok(n) => {
-                    bytes.extend_from_slice(&chunk[..n]);
-                    if bytes.len() > MAX_FILE_BYTES {
-                        return Err(UsageError::new(format!(
-                            "cannot read {flag} file \"{}\": the pipe gave more than 1 MiB",
-                            path.display()
-                        )));
-                    }
-                    continue;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(cannot_read(flag, path, &e)),
-            }
-            if Instant::now() >= deadline {
-                return Err(UsageError::new(format!(
-                    "cannot read {flag} file \"{}\": the pipe was not closed by its writer within {}",
-                    path.display(),
-                    // The limit, to the millisecond (it was set a few
-                    // microseconds before `started`).
-                    format_go_duration(std::time::Duration::from_millis(
-                        (deadline.saturating_duration_since(started).as_micros() as u64 + 500)
-                            / 1000
-                    ))
-                )));
-            }
-            std::thread::sleep(PIPE_POLL.min(deadline - Instant::now()));
-        }
-        READ.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((path.to_owned(), Arc::new(bytes.clone())));
-        Ok(bytes)
-    }
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    File::open(path)
 }
 
 /// Reads every certificate in a PEM file.
