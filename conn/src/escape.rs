@@ -13,7 +13,6 @@
 //! must stay exact.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 
 /// The marker that ends a cut text, before the count of characters left
 /// out.
@@ -34,16 +33,28 @@ fn is_unsafe(c: char) -> bool {
     )
 }
 
+/// `\x1b` for ASCII, `\u{202e}` beyond; by hand, as the formatting
+/// machinery costs more binary than the job.
 fn push_escaped(out: &mut String, c: char) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex = |n: u32| char::from(HEX[(n & 0xf) as usize]);
+    let n = c as u32;
     match c {
         '\n' => out.push_str("\\n"),
         '\r' => out.push_str("\\r"),
         '\t' => out.push_str("\\t"),
-        c if (c as u32) < 0x80 => {
-            let _ = write!(out, "\\x{:02x}", c as u32);
+        _ if n < 0x80 => {
+            out.push_str("\\x");
+            out.push(hex(n >> 4));
+            out.push(hex(n));
         }
-        c => {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        _ => {
+            out.push_str("\\u{");
+            let digits = (32 - n.leading_zeros()).div_ceil(4);
+            for shift in (0..digits).rev() {
+                out.push(hex(n >> (shift * 4)));
+            }
+            out.push('}');
         }
     }
 }
