@@ -115,6 +115,18 @@ impl ConnArgs {
     /// TLS files are read here, so a missing or malformed file is a usage
     /// error, not a connection failure.
     pub fn to_options(&self, default_user_agent: &str) -> Result<ConnectOptions, UsageError> {
+        self.to_options_within(default_user_agent, self.connect_timeout)
+    }
+
+    /// [`ConnArgs::to_options`], with the TLS files read within `limit` as
+    /// well as within the connect timeout (a named pipe is waited for no
+    /// longer than the smaller; a probe passes its `--timeout`).
+    pub fn to_options_within(
+        &self,
+        default_user_agent: &str,
+        limit: Duration,
+    ) -> Result<ConnectOptions, UsageError> {
+        let files_by = std::time::Instant::now() + self.connect_timeout.min(limit);
         let addr = match self.addr.as_deref() {
             None | Some("") => return Err(UsageError::new("-addr not specified")),
             Some(addr) => addr,
@@ -189,7 +201,7 @@ impl ConnArgs {
                 server_name: self.tls_server_name.clone(),
                 insecure_skip_verify: self.tls_no_verify,
             };
-            tls::check_files(&tls)?;
+            tls::check_files(&tls, files_by)?;
             tls::server_name(&tls, &authority)
                 .map_err(|e| UsageError::new(format!("invalid -tls-server-name: {e}")))?;
             Some(tls)

@@ -82,6 +82,15 @@ impl Connection {
         }
     }
 
+    /// A client for unary calls that holds the server to the protocol
+    /// (see [`StrictUnary`]).
+    pub fn strict_unary(&self) -> StrictUnary {
+        StrictUnary {
+            channel: self.channel(),
+            gzip: self.gzip,
+        }
+    }
+
     /// A `grpc.channelz.v1.Channelz` client (gzip on when asked for).
     pub fn channelz_client(&self) -> ChannelzClient<Channel> {
         let client =
@@ -111,6 +120,79 @@ impl Connection {
             let _ = tokio::time::timeout(CLOSE_GRACE, receiver).await;
         }
     }
+}
+
+/// Unary calls as grpc-go makes them: tonic's unary client takes the
+/// first message and drops any more, and does not look at the response's
+/// content-type, so a server that answers twice, or answers with an HTML
+/// page carrying a `grpc-status`, would pass. Here both are errors, with
+/// grpc-go's codes: INTERNAL for a second message (or none), UNKNOWN for a
+/// content-type that is not `application/grpc…`.
+#[derive(Debug, Clone)]
+pub struct StrictUnary {
+    channel: Channel,
+    gzip: bool,
+}
+
+impl StrictUnary {
+    /// Calls `path` (`/package.Service/Method`) with `request`.
+    pub async fn call<Req, Resp>(
+        &self,
+        request: tonic::Request<Req>,
+        path: &'static str,
+    ) -> Result<tonic::Response<Resp>, tonic::Status>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        if self.gzip {
+            grpc = grpc
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+        }
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(error::one_line(&e)))?;
+        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+        let response = grpc
+            .server_streaming(request, http::uri::PathAndQuery::from_static(path), codec)
+            .await?;
+        if let Some(status) = not_grpc(response.metadata()) {
+            return Err(status);
+        }
+        let (metadata, mut stream, extensions) = response.into_parts();
+        let Some(message) = stream.message().await? else {
+            return Err(tonic::Status::internal(
+                "cardinality violation: received no response message from non-server-streaming RPC",
+            ));
+        };
+        if stream.message().await?.is_some() {
+            return Err(tonic::Status::internal(
+                "cardinality violation: expected <EOF> for non server-streaming RPCs, but received another message",
+            ));
+        }
+        Ok(tonic::Response::from_parts(metadata, message, extensions))
+    }
+}
+
+/// grpc-go's check of a response's content-type: `application/grpc`,
+/// alone or followed by `+format` or `;parameters`.
+fn not_grpc(metadata: &MetadataMap) -> Option<tonic::Status> {
+    let Some(value) = metadata.get("content-type") else {
+        return Some(tonic::Status::unknown(
+            "malformed header: missing HTTP content-type",
+        ));
+    };
+    let text = value.to_str().unwrap_or_default();
+    match text.strip_prefix("application/grpc") {
+        Some(rest) if rest.is_empty() || rest.starts_with(['+', ';']) => return None,
+        _ => {}
+    }
+    Some(tonic::Status::unknown(format!(
+        "transport: received unexpected content-type \"{}\"",
+        crate::escape::escape_cut(text, 64)
+    )))
 }
 
 /// Awaits an RPC future, enforcing `timeout` locally (the server may never
@@ -215,7 +297,7 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + options.connect_timeout;
     let metadata = build_metadata(&options.headers)?;
-    let dialer = Arc::new(transport::Dialer::new(options)?);
+    let dialer = Arc::new(transport::Dialer::new(options, deadline.into_std())?);
     let config = |detail: String| ConnectError::Config { detail };
 
     // tonic only needs the URI for `:scheme` and `:authority`; our

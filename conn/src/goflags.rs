@@ -126,6 +126,22 @@ fn os_from_bytes(bytes: &[u8]) -> OsString {
     OsString::from(String::from_utf8_lossy(bytes).into_owned())
 }
 
+/// The dashes and name of a flag argument, without its `=value`.
+fn bytes_lossy(bytes: &[u8], dashes: usize) -> String {
+    let end = bytes.iter().position(|b| *b == b'=').unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end.max(dashes)]).into_owned()
+}
+
+/// An unknown "name" that cannot be a flag name (`-authorization: Bearer
+/// x`, a pasted header) is shown only up to its first character that no
+/// flag name has: the rest may be a credential.
+fn flag_name_only(name: &str) -> String {
+    match name.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        Some(at) => format!("{}…", &name[..at]),
+        None => name.to_owned(),
+    }
+}
+
 /// Rewrites a Go-style argv into clap's `--name=value` form.
 ///
 /// `args` is the whole argv; the first element (the program name) is passed
@@ -166,14 +182,20 @@ where
         let (name, inline) = split_name_value(&body);
         let name = name.to_string_lossy().into_owned();
         if name.is_empty() || name.starts_with('-') || name.starts_with('=') {
-            return Err(FlagError::Syntax(arg.to_string_lossy().into_owned()));
+            // Go prints the whole argument; its value may be a header's
+            // (`---rpc-header=authorization: Bearer …`), so not here.
+            let shown = match inline {
+                Some(_) => format!("{}=…", &bytes_lossy(bytes, dashes)[..]),
+                None => arg.to_string_lossy().into_owned(),
+            };
+            return Err(FlagError::Syntax(shown));
         }
         if name == "h" || name == "help" {
             help = true;
             continue;
         }
         let Some((canonical, kind)) = spec.lookup(&name) else {
-            return Err(FlagError::Unknown(name));
+            return Err(FlagError::Unknown(flag_name_only(&name)));
         };
         match kind {
             Kind::Bool => {
@@ -377,9 +399,20 @@ mod tests {
             norm(&["-tls=yes"]).unwrap_err().to_string(),
             "invalid boolean value \"yes\" for -tls: parse error"
         );
+        // Go prints the value too; it may be a header's, so not here.
         assert_eq!(
             norm(&["---addr=a"]).unwrap_err().to_string(),
-            "bad flag syntax: ---addr=a"
+            "bad flag syntax: ---addr=…"
+        );
+        assert_eq!(
+            norm(&["---rpc-header=authorization: Bearer t"])
+                .unwrap_err()
+                .to_string(),
+            "bad flag syntax: ---rpc-header=…"
+        );
+        assert_eq!(
+            norm(&["-authorization: Bearer t"]).unwrap_err().to_string(),
+            "flag provided but not defined: -authorization…"
         );
         // A boolean given a value through the next argument is not a thing
         // in Go, so `-addr=` empty is a value, not a syntax error.

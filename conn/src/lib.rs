@@ -25,7 +25,7 @@ mod tls;
 mod transport;
 
 pub use args::{ConnArgs, parse_header};
-pub use connection::{Connection, Opening, call, connect, open, outcome};
+pub use connection::{Connection, Opening, StrictUnary, call, connect, open, outcome};
 pub use duration::{format_go_duration, parse_go_duration};
 pub use error::{ConnectError, ConnectStage, RpcError, UsageError, code_name, flatten, one_line};
 pub use health::serving_status_name;

@@ -118,10 +118,14 @@ impl Target {
     }
 
     /// The `:authority` grpc-go sends for this target: `host:port` (with
-    /// brackets for IPv6), and `localhost` for unix sockets.
+    /// brackets for IPv6, without an IPv6 zone, which only means something
+    /// on this host), and `localhost` for unix sockets.
     pub fn default_authority(&self) -> String {
         match self {
-            Target::Tcp { host, port } => format!("{}:{port}", bracket_if_v6(host)),
+            Target::Tcp { host, port } => {
+                let host = host.split_once('%').map_or(host.as_str(), |(ip, _)| ip);
+                format!("{}:{port}", bracket_if_v6(host))
+            }
             Target::Unix { .. } => "localhost".to_owned(),
         }
     }
@@ -134,6 +138,7 @@ impl Target {
         match self {
             Target::Unix { .. } => true,
             Target::Tcp { host, .. } => {
+                let host = host.split_once('%').map_or(host.as_str(), |(ip, _)| ip);
                 host.eq_ignore_ascii_case("localhost")
                     || host
                         .parse::<std::net::IpAddr>()
@@ -207,8 +212,22 @@ fn split_host_port(hostport: &str, default_port: Option<u16>) -> Result<(String,
         let Some((host, after)) = rest.split_once(']') else {
             return Err("missing ']' after the IPv6 address".to_owned());
         };
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("\"{host}\" is not an IPv6 address"));
+        // A link-local address needs its zone (`fe80::1%eth0`), as Go
+        // accepts it; the system resolver turns the zone into a scope id.
+        let (ip, zone) = match host.split_once('%') {
+            Some((ip, zone)) => (ip, Some(zone)),
+            None => (host, None),
+        };
+        if ip.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("\"{ip}\" is not an IPv6 address"));
+        }
+        if let Some(zone) = zone {
+            let name_like = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if zone.is_empty() || !zone.chars().all(name_like) {
+                return Err(format!(
+                    "\"{zone}\" is not a zone (an interface name or index, e.g. [fe80::1%eth0])"
+                ));
+            }
         }
         let port = match after.strip_prefix(':') {
             Some(port) => Some(port),
@@ -258,6 +277,25 @@ mod tests {
         };
         assert_eq!(t.to_string(), "[::1]:5");
         assert_eq!(t.default_authority(), "[::1]:5");
+    }
+
+    #[test]
+    fn ipv6_zones_are_accepted_and_left_out_of_the_authority() {
+        let t = Target::parse("[fe80::1%eth0]:50051").expect("a zone id");
+        assert_eq!(
+            t,
+            Target::Tcp {
+                host: "fe80::1%eth0".into(),
+                port: 50051
+            }
+        );
+        assert_eq!(t.to_string(), "[fe80::1%eth0]:50051");
+        assert_eq!(t.default_authority(), "[fe80::1]:50051");
+        assert!(Target::parse("[::1%lo]:1").expect("lo").is_local());
+        assert!(Target::parse("[fe80::1%25]:1").is_ok());
+        for bad in ["[fe80::1%]:1", "[fe80::1%a/b]:1", "[nothex%eth0]:1"] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -45,11 +45,15 @@ pub(crate) struct Dialed {
 }
 
 impl Dialer {
-    pub(crate) fn new(options: &ConnectOptions) -> Result<Self, ConnectError> {
+    /// Reads the TLS files by `deadline` (the connect deadline).
+    pub(crate) fn new(
+        options: &ConnectOptions,
+        deadline: std::time::Instant,
+    ) -> Result<Self, ConnectError> {
         let tls = match &options.tls {
             None => None,
             Some(tls_options) => {
-                let (config, _) = tls::client_config(tls_options)?;
+                let (config, _) = tls::client_config(tls_options, deadline)?;
                 let name = tls::server_name(tls_options, &options.authority)?;
                 Some((Arc::new(config), name))
             }
@@ -107,7 +111,11 @@ impl Dialer {
     async fn open(&self) -> Result<Box<dyn Io>, ConnectError> {
         match &self.target {
             Target::Tcp { host, port } => {
-                let addrs = match loopback(host, *port) {
+                let zoned = zoned_v6(host, *port).map_err(|detail| ConnectError::Dns {
+                    host: host.clone(),
+                    detail,
+                })?;
+                let addrs = match zoned.or_else(|| loopback(host, *port)) {
                     Some(addrs) => addrs,
                     None => tokio::net::lookup_host((host.as_str(), *port))
                         .await
@@ -171,6 +179,27 @@ fn loopback(host: &str, port: u16) -> Option<Vec<std::net::SocketAddr>> {
             (std::net::Ipv6Addr::LOCALHOST, port).into(),
         ]
     })
+}
+
+/// `fe80::1%eth0` → that address with the interface's index as its scope
+/// id (a number is taken as the index itself); `None` for a host with no
+/// zone. The system resolver does not take zones on every address.
+fn zoned_v6(host: &str, port: u16) -> Result<Option<Vec<std::net::SocketAddr>>, String> {
+    let Some((ip, zone)) = host.split_once('%') else {
+        return Ok(None);
+    };
+    let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| "not an IPv6 address".to_owned())?;
+    let scope = match zone.parse::<u32>() {
+        Ok(index) => index,
+        // Linux names its interfaces here; no libc call needed.
+        Err(_) => std::fs::read_to_string(format!("/sys/class/net/{zone}/ifindex"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .ok_or_else(|| format!("no network interface \"{zone}\""))?,
+    };
+    Ok(Some(vec![
+        std::net::SocketAddrV6::new(ip, port, 0, scope).into(),
+    ]))
 }
 
 /// Watches the first 9 inbound bytes (an HTTP/2 frame header) and reports

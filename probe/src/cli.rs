@@ -80,6 +80,10 @@ pub struct ProbeArgs {
     #[arg(long = "list")]
     pub list: bool,
 
+    /// Any answer to the Check counts as alive (exit 0)
+    #[arg(long = "liveness")]
+    pub liveness: bool,
+
     /// Retry with backoff until serving or this much time has passed.
     #[arg(long = "wait", value_name = "DURATION")]
     pub wait: Option<String>,
@@ -122,8 +126,11 @@ pub struct Config {
     pub wait: Option<Duration>,
     /// `--timeout`: the deadline over the whole run.
     pub timeout: Option<Duration>,
+    /// `--liveness`: any answer to the Check counts.
+    pub liveness: bool,
     /// Arguments after the end of the flags, which (as in the reference
-    /// tool) are not read; the run warns about them.
+    /// tool) are not read; the run warns about them. Ready to print:
+    /// quoted, escaped, and with every header value hidden.
     pub ignored: Vec<String>,
 }
 
@@ -208,19 +215,19 @@ where
     A: Into<OsString>,
 {
     let mut command = ProbeArgs::command();
+    let given: Vec<OsString> = argv.into_iter().map(Into::into).collect();
     let mut argv = flag_spec(&command)
-        .normalize(argv)
+        .normalize(given.iter().cloned())
         .map_err(|e| UsageError::flag_syntax(e.to_string()))?;
     // Go's flag package stops at the first argument that is not a flag,
     // and grpc_health_probe never looks at what follows: a pod spec with a
     // stray word must keep working, so it is ignored here too (and named
     // in a warning, since flags after it are ignored with it).
-    let ignored: Vec<String> = match argv.iter().position(|a| a == "--") {
-        Some(end) => argv
-            .drain(end..)
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
+    let ignored = match argv.iter().position(|a| a == "--") {
+        Some(end) => {
+            let count = argv.drain(end..).skip(1).count();
+            shown_ignored(given.get(1..).unwrap_or_default(), count)
+        }
         None => Vec::new(),
     };
     let matches = match command.try_get_matches_from_mut(argv) {
@@ -244,9 +251,70 @@ where
     Ok(Invocation::Run(Box::new(config)))
 }
 
+/// The flag whose values are never printed: they carry credentials.
+const SECRET_FLAG: &str = "rpc-header";
+
+/// Stands for a header value in a message.
+pub const HIDDEN: &str = "<hidden>";
+
+/// The last `count` arguments of `args` (argv without the program name),
+/// ready for the ignored-arguments warning: quoted, escaped and cut, with
+/// every `-rpc-header` value replaced by [`HIDDEN`]. Bare words that follow
+/// a header value are hidden too, since a shell splits an unquoted
+/// `authorization: Bearer TOKEN` into words and the token is one of them.
+fn shown_ignored(args: &[OsString], count: usize) -> Vec<String> {
+    let first_ignored = args.len().saturating_sub(count);
+    let quoted = |text: &str| format!("\"{}\"", grpc_toolkit_conn::escape::escape_cut(text, 64));
+    let mut shown = Vec::new();
+    // After a header value, until the next flag.
+    let mut in_header_value = false;
+    let mut next_is_header_value = false;
+    for (index, arg) in args.iter().enumerate() {
+        let text = arg.to_string_lossy();
+        let ignored = index >= first_ignored;
+        let flag = text.len() > 1 && text.starts_with('-') && !next_is_header_value;
+        let display = if next_is_header_value {
+            next_is_header_value = false;
+            in_header_value = true;
+            quoted(HIDDEN)
+        } else if flag {
+            let body = text.trim_start_matches('-');
+            let (name, value) = match body.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (body, None),
+            };
+            let dashes = &text[..text.len() - body.len()];
+            in_header_value = false;
+            if name == SECRET_FLAG {
+                match value {
+                    Some(_) => {
+                        in_header_value = true;
+                        quoted(&format!("{dashes}{name}={HIDDEN}"))
+                    }
+                    None => {
+                        next_is_header_value = true;
+                        quoted(&text)
+                    }
+                }
+            } else {
+                quoted(&text)
+            }
+        } else if in_header_value {
+            quoted(HIDDEN)
+        } else {
+            quoted(&text)
+        };
+        // A literal `--` that ends the flags is not itself ignored.
+        if ignored {
+            shown.push(display);
+        }
+    }
+    shown
+}
+
 /// One line from a clap error. A bad value is worded as Go's flag package
 /// words it (`invalid value "5" for flag -connect-timeout: <reason>`);
-/// anything else keeps clap's first line, without its tips.
+/// anything else is named by its kind.
 fn clap_one_line(err: &clap::Error) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if err.kind() == ErrorKind::ValueValidation {
@@ -268,14 +336,10 @@ fn clap_one_line(err: &clap::Error) -> String {
             );
         }
     }
-    let rendered = err.render().to_string();
-    let first = rendered
-        .lines()
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim();
-    // clap quotes our long names as `--name`; the Go spelling is `-name`.
-    first.replace("'--", "'-")
+    // Go's flag syntax was checked before clap saw argv, so little is left
+    // to reach here (a value that is not UTF-8). The kind says it: clap's
+    // full error rendering is not worth its size in the binary.
+    format!("invalid arguments: {}", err.kind())
 }
 
 fn go_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
@@ -284,6 +348,18 @@ fn go_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
             "invalid value \"{text}\" for flag -{flag}: {reason}"
         ))
     })
+}
+
+/// A `--wait` or `--timeout`: a Go duration above zero.
+fn positive_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
+    let d = go_duration(flag, text)?;
+    if d.is_zero() {
+        return Err(UsageError::new(format!(
+            "--{flag} must be greater than zero (specified: {})",
+            format_go_duration(d)
+        )));
+    }
+    Ok(d)
 }
 
 impl TryFrom<ProbeArgs> for Config {
@@ -311,7 +387,14 @@ impl TryFrom<ProbeArgs> for Config {
                 "-tls and -spiffe are mutually incompatible",
             ));
         }
-        let connect = args.conn.to_options(DEFAULT_USER_AGENT)?;
+        // Read first: it bounds how long the TLS files may take to read.
+        let timeout = match &args.timeout {
+            Some(text) => Some(positive_duration("timeout", text)?),
+            None => None,
+        };
+        let connect = args
+            .conn
+            .to_options_within(DEFAULT_USER_AGENT, timeout.unwrap_or(Duration::MAX))?;
 
         let format = match (args.output.as_deref(), args.json) {
             (None | Some("text"), false) => OutputFormat::Text,
@@ -338,26 +421,21 @@ impl TryFrom<ProbeArgs> for Config {
             ));
         }
 
-        let positive =
-            |flag: &str, text: Option<&String>| -> Result<Option<Duration>, UsageError> {
-                let Some(text) = text else { return Ok(None) };
-                let d = go_duration(flag, text)?;
-                if d.is_zero() {
-                    return Err(UsageError::new(format!(
-                        "--{flag} must be greater than zero (specified: {})",
-                        format_go_duration(d)
-                    )));
-                }
-                Ok(Some(d))
-            };
-        let wait = positive("wait", args.wait.as_ref())?;
-        let timeout = positive("timeout", args.timeout.as_ref())?;
+        let wait = match &args.wait {
+            Some(text) => Some(positive_duration("wait", text)?),
+            None => None,
+        };
         if wait.is_some() && mode == Mode::Watch {
             return Err(UsageError::new(
                 "--wait and --watch cannot be combined (--watch already waits)",
             ));
         }
 
+        if args.liveness && mode != Mode::Check {
+            return Err(UsageError::new(
+                "--liveness applies to the Check (it cannot be combined with --watch or --list)",
+            ));
+        }
         let mut services = args.service;
         if services.is_empty() {
             services.push(String::new());
@@ -372,6 +450,7 @@ impl TryFrom<ProbeArgs> for Config {
             mode,
             wait,
             timeout,
+            liveness: args.liveness,
             ignored: Vec::new(),
         })
     }

@@ -46,7 +46,9 @@ where
             return Status::Spiffe;
         }
         Err(err) => {
-            let _ = writeln!(stderr, "{}", err.go_line());
+            // Usage errors quote the user's arguments.
+            let line = grpc_toolkit_conn::escape::escape_cut(&err.go_line(), 1024);
+            let _ = writeln!(stderr, "{line}");
             return Status::Usage;
         }
     };

@@ -11,9 +11,17 @@ use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
 use serde_json::{Value, json};
 
 use crate::exit::Status;
+use grpc_toolkit_conn::escape::escape_cut;
 use grpc_toolkit_conn::{
     ConnectError, RpcError, code_name, flatten, format_go_duration, serving_status_name,
 };
+
+/// The most characters of a name (a service, an address) a stderr line
+/// echoes; the rest is cut with a marker.
+pub const NAME_LIMIT: usize = 256;
+/// The most characters of a message (a server's grpc-message, an error
+/// chain) a stderr line echoes.
+pub const MESSAGE_LIMIT: usize = 1024;
 
 /// `text` (reference stderr lines only) or `json` (plus one object on stdout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,6 +105,30 @@ pub struct ServiceResult {
     pub elapsed: Option<Duration>,
     /// Why the RPC failed, when it did.
     pub error: Option<Failure>,
+    /// With `--liveness`: the answer that showed the server alive.
+    pub alive: Option<Liveness>,
+}
+
+/// With `--liveness`, what counted as the server answering the Check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// A serving status, whichever.
+    ServingStatus,
+    /// A gRPC status the server sent (RESOURCE_EXHAUSTED, UNAVAILABLE, ...).
+    GrpcStatus,
+    /// RST_STREAM REFUSED_STREAM on the established connection.
+    RefusedStream,
+}
+
+impl Liveness {
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Liveness::ServingStatus => "serving_status",
+            Liveness::GrpcStatus => "grpc_status",
+            Liveness::RefusedStream => "refused_stream",
+        }
+    }
 }
 
 impl ServiceResult {
@@ -107,11 +139,15 @@ impl ServiceResult {
             status: None,
             elapsed: None,
             error: None,
+            alive: None,
         }
     }
 
     /// The exit status this result alone would give.
     pub fn exit_status(&self) -> Status {
+        if self.alive.is_some() {
+            return Status::Serving;
+        }
         match (&self.error, self.status) {
             (Some(_), _) => Status::RpcFailure,
             (None, Some(ServingStatus::Serving)) => Status::Serving,
@@ -123,12 +159,16 @@ impl ServiceResult {
     /// This result as a JSON object (the `results[]` items, and the watch
     /// lines without `time`).
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut value = json!({
             "service": self.service,
             "status": self.status.map(|s| s.as_str_name()),
             "elapsed_ms": self.elapsed.map(millis),
             "error": self.error.as_ref().map(Failure::to_json),
-        })
+        });
+        if let Some(alive) = self.alive {
+            value["liveness"] = alive.name().into();
+        }
+        value
     }
 }
 
@@ -191,13 +231,19 @@ pub fn shown(d: Duration) -> String {
 
 /// The reference tool's connect failure line.
 pub fn connect_error_line(addr: &str, err: &ConnectError, effective_timeout: Duration) -> String {
+    let addr = escape_cut(addr, NAME_LIMIT);
     if err.is_timeout() {
         format!(
             "timeout: failed to connect service \"{addr}\" within {}",
             shown(effective_timeout)
         )
     } else {
-        format!("error: failed to connect service at \"{addr}\": {err}")
+        // The reason may quote the server (its certificate's names, its
+        // HTTP/1 answer, its TLS alert).
+        format!(
+            "error: failed to connect service at \"{addr}\": {}",
+            escape_cut(&err.to_string(), MESSAGE_LIMIT)
+        )
     }
 }
 
@@ -207,25 +253,30 @@ pub fn rpc_error_line(err: &RpcError, effective_timeout: Duration) -> String {
     match err {
         RpcError::Status(status) if status.code() == tonic::Code::Unimplemented => format!(
             "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
-            flatten(status.message())
+            escape_cut(&flatten(status.message()), MESSAGE_LIMIT)
         ),
         err if err.is_timeout() => format!(
             "timeout: health rpc did not complete within {}",
             shown(effective_timeout)
         ),
-        err => format!("error: health rpc failed: {err}"),
+        err => format!(
+            "error: health rpc failed: {}",
+            escape_cut(&err.to_string(), MESSAGE_LIMIT)
+        ),
     }
 }
 
 /// `SERVICE: ` in front of a line when several services share stderr;
-/// the whole-server service `""` is shown as `""`.
+/// the whole-server service `""` is shown as `""`. The name is escaped and
+/// cut: a List answer's names come from the server, and one with a newline
+/// must not forge a line of its own.
 pub fn prefixed(service: &str, line: &str, with_prefix: bool) -> String {
     if !with_prefix {
         line.to_owned()
     } else if service.is_empty() {
         format!("\"\": {line}")
     } else {
-        format!("{service}: {line}")
+        format!("{}: {line}", escape_cut(service, NAME_LIMIT))
     }
 }
 
@@ -265,6 +316,29 @@ mod tests {
             rpc_error_line(&not_found, Duration::from_secs(1)),
             "error: health rpc failed: NOT_FOUND: unknown service"
         );
+    }
+
+    #[test]
+    fn server_text_is_escaped_and_cut_in_lines() {
+        assert_eq!(
+            prefixed("evil\nx: status: SERVING", "status: SERVING", true),
+            "evil\\nx: status: SERVING: status: SERVING"
+        );
+        assert_eq!(
+            prefixed("\u{202e}gnivres", "status: SERVING", true),
+            "\\u{202e}gnivres: status: SERVING"
+        );
+        let long = RpcError::Status(tonic::Status::internal(format!(
+            "\u{1b}]0;{}",
+            "x".repeat(5000)
+        )));
+        let line = rpc_error_line(&long, Duration::from_secs(1));
+        assert!(
+            line.starts_with("error: health rpc failed: INTERNAL: \\x1b]0;xxx"),
+            "{line}"
+        );
+        assert!(line.ends_with("…[+3990 chars]"), "{line}");
+        assert!(!line.contains('\u{1b}'));
     }
 
     #[test]

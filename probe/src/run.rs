@@ -23,9 +23,10 @@ use grpc_toolkit_proto::health::v1::{
 use crate::cli::{Config, Mode};
 use crate::exit::Status;
 use crate::output::{
-    Failure, FailureKind, OutputFormat, Report, ServiceResult, connect_error_line, prefixed,
-    rpc_error_line, status_line,
+    Failure, FailureKind, Liveness, MESSAGE_LIMIT, NAME_LIMIT, OutputFormat, Report, ServiceResult,
+    connect_error_line, prefixed, rpc_error_line, status_line,
 };
+use grpc_toolkit_conn::escape::escape_cut;
 use grpc_toolkit_conn::{self as conn, Connection, RpcError, format_go_duration};
 
 /// Resolves with the signal's Go name (`interrupt`, `terminated`) when the
@@ -36,6 +37,10 @@ pub type Cancel<'a> = Pin<Box<dyn Future<Output = &'static str> + 'a>>;
 pub fn never_cancel() -> Cancel<'static> {
     Box::pin(std::future::pending())
 }
+
+/// The health RPCs made unary, by path (see [`conn::StrictUnary`]).
+const CHECK: &str = "/grpc.health.v1.Health/Check";
+const LIST: &str = "/grpc.health.v1.Health/List";
 
 /// First backoff between `--wait` attempts; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -52,6 +57,11 @@ pub struct Sinks<'a> {
 
 impl Sinks<'_> {
     fn line(&mut self, text: &str) {
+        // Each line's parts from the server or the user were escaped and
+        // cut where they were put in; escaping the whole line again (which
+        // changes nothing already escaped) guards against a part that was
+        // missed.
+        let text = grpc_toolkit_conn::escape::escape(text);
         // A closed stderr must not turn a health answer into a crash.
         let _ = writeln!(self.stderr, "{text}");
     }
@@ -67,7 +77,7 @@ pub async fn execute(config: &Config, mut cancel: Cancel<'_>, sinks: &mut Sinks<
     let start = Instant::now();
     let deadline = config.timeout.map(|t| start + t);
     if !config.ignored.is_empty() {
-        let quoted: Vec<String> = config.ignored.iter().map(|a| format!("{a:?}")).collect();
+        let quoted = &config.ignored;
         sinks.line(&format!(
             "warning: ignoring {} after the flags, as grpc_health_probe does: {}",
             if quoted.len() == 1 {
@@ -98,7 +108,7 @@ fn verbose_options(config: &Config, sinks: &mut Sinks<'_>) {
     sinks.line("parsed options:");
     sinks.line(&format!(
         "> addr={} conn_timeout={} rpc_timeout={}",
-        config.addr,
+        escape_cut(&config.addr, NAME_LIMIT),
         format_go_duration(c.connect_timeout),
         format_go_duration(config.rpc_timeout)
     ));
@@ -343,23 +353,23 @@ async fn attempt(
     let connection = opened.0.connection();
     let in_flight = match config.mode {
         Mode::List => {
-            let mut client = connection.health_client();
+            let client = connection.strict_unary();
             let request = connection.request(HealthListRequest {}, Some(sent_timeout));
             Asked::List(InFlight::send(
-                [async move { client.list(request).await }],
+                [async move { client.call(request, LIST).await }],
                 sent_timeout,
             ))
         }
         _ => Asked::Check(InFlight::send(
             config.services.iter().map(|service| {
-                let mut client = connection.health_client();
+                let client = connection.strict_unary();
                 let request = connection.request(
                     HealthCheckRequest {
                         service: service.clone(),
                     },
                     Some(sent_timeout),
                 );
-                async move { client.check(request).await }
+                async move { client.call(request, CHECK).await }
             }),
             sent_timeout,
         )),
@@ -380,7 +390,7 @@ async fn attempt(
         Asked::Check(rpcs) => rpcs
             .answers(rpc_started, rpc_timeout, cancel)
             .await
-            .map(|answers| checked(&config.services, answers, rpc_timeout)),
+            .map(|answers| checked(&config.services, answers, rpc_timeout, config.liveness)),
     };
     close(connection).await;
     let mut attempt = match asked {
@@ -500,6 +510,7 @@ fn checked(
     services: &[String],
     answers: Vec<Answer<HealthCheckResponse>>,
     rpc_timeout: Duration,
+    liveness: bool,
 ) -> Attempt {
     let several = services.len() > 1;
     let mut lines = Vec::new();
@@ -509,7 +520,14 @@ fn checked(
             Ok(response) => {
                 let raw = response.status;
                 (
-                    status_line(raw),
+                    if liveness {
+                        format!(
+                            "alive: the server answered the health check: {}",
+                            grpc_toolkit_conn::serving_status_name(raw)
+                        )
+                    } else {
+                        status_line(raw)
+                    },
                     ServiceResult {
                         service: service.clone(),
                         status: Some(
@@ -517,18 +535,39 @@ fn checked(
                         ),
                         elapsed: Some(elapsed),
                         error: None,
+                        alive: liveness.then_some(Liveness::ServingStatus),
                     },
                 )
             }
-            Err(err) => (
-                rpc_error_line(&err, rpc_timeout),
-                ServiceResult {
-                    service: service.clone(),
-                    status: None,
-                    elapsed: Some(elapsed),
-                    error: Some(Failure::rpc(&err)),
-                },
-            ),
+            Err(err) => {
+                let alive = if !liveness {
+                    None
+                } else if err.is_refused_stream() {
+                    Some(Liveness::RefusedStream)
+                } else if err.is_servers_answer() {
+                    Some(Liveness::GrpcStatus)
+                } else {
+                    None
+                };
+                let line = match alive {
+                    Some(Liveness::RefusedStream) => "alive: the server refused the health check's stream (REFUSED_STREAM) on an established connection".to_owned(),
+                    Some(_) => format!(
+                        "alive: the server answered the health check with {}",
+                        escape_cut(&err.to_string(), MESSAGE_LIMIT)
+                    ),
+                    None => rpc_error_line(&err, rpc_timeout),
+                };
+                (
+                    line,
+                    ServiceResult {
+                        service: service.clone(),
+                        status: None,
+                        elapsed: Some(elapsed),
+                        error: Some(Failure::rpc(&err)),
+                        alive,
+                    },
+                )
+            }
         };
         // A single SERVING or unhealthy answer prints exactly the reference
         // line; with several services each line names its service.
@@ -536,7 +575,11 @@ fn checked(
         results.push(result);
     }
     let status = Status::combine(results.iter().map(ServiceResult::exit_status));
-    let error = results.iter().find_map(|r| r.error.clone());
+    // With --liveness, an error that counted as an answer is no failure.
+    let error = results
+        .iter()
+        .filter(|r| r.alive.is_none())
+        .find_map(|r| r.error.clone());
     Attempt {
         lines,
         error,
@@ -559,11 +602,11 @@ fn list(answer: Answer<HealthListResponse>, rpc_timeout: Duration) -> Attempt {
             let line = match &err {
                 RpcError::Status(s) if s.code() == tonic::Code::Unimplemented => format!(
                     "error: this server does not implement the health List RPC (grpc.health.v1.Health/List): {}",
-                    grpc_toolkit_conn::flatten(s.message())
+                    escape_cut(&grpc_toolkit_conn::flatten(s.message()), MESSAGE_LIMIT)
                 ),
                 RpcError::Status(s) if s.code() == tonic::Code::ResourceExhausted => format!(
                     "error: the server has too many services to list (RESOURCE_EXHAUSTED, the limit is 100): {}",
-                    grpc_toolkit_conn::flatten(s.message())
+                    escape_cut(&grpc_toolkit_conn::flatten(s.message()), MESSAGE_LIMIT)
                 ),
                 err => rpc_error_line(err, rpc_timeout),
             };
@@ -591,6 +634,7 @@ fn list(answer: Answer<HealthListResponse>, rpc_timeout: Duration) -> Attempt {
             status: Some(ServingStatus::try_from(raw).unwrap_or(ServingStatus::Unknown)),
             elapsed: Some(elapsed),
             error: None,
+            alive: None,
         });
     }
     let status = Status::combine(results.iter().map(ServiceResult::exit_status));
@@ -704,6 +748,7 @@ async fn watch(
                             ),
                             elapsed: Some(start.elapsed()),
                             error: None,
+                            alive: None,
                         };
                         let mut value = result.to_json();
                         value["time"] = grpc_toolkit_conn::rfc3339_now().into();

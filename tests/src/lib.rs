@@ -5,6 +5,7 @@
 pub mod bin;
 pub mod faults;
 pub mod health;
+pub mod hostile;
 pub mod peers;
 pub mod servers;
 pub mod tls;

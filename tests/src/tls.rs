@@ -305,6 +305,13 @@ impl TestPki {
                 KeyUsagePurpose::DigitalSignature,
             ];
             params.self_signed(&key).expect("self-sign")
+        } else if spec.ca_signed_by_pki {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            params.signed_by(&key, &self.ca.issuer).expect("sign")
         } else {
             params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
             params.signed_by(&key, &self.ca.issuer).expect("sign")
@@ -400,6 +407,7 @@ pub struct ServerCertSpec {
     not_after: Option<(i32, u8, u8)>,
     usage: ExtendedKeyUsagePurpose,
     self_signed_ca: bool,
+    ca_signed_by_pki: bool,
     flaw: Option<SignatureFlaw>,
 }
 
@@ -416,6 +424,7 @@ impl Default for ServerCertSpec {
             not_after: None,
             usage: ExtendedKeyUsagePurpose::ServerAuth,
             self_signed_ca: false,
+            ca_signed_by_pki: false,
             flaw: None,
         }
     }
@@ -450,6 +459,13 @@ impl ServerCertSpec {
     /// [`CustomServerCert::cert`] as `-tls-ca-cert` to trust it.
     pub fn self_signed_ca(mut self) -> Self {
         self.self_signed_ca = true;
+        self
+    }
+
+    /// basicConstraints CA:TRUE, signed by the PKI's CA: a CA certificate
+    /// served as the server's own, which only its issuer is an anchor for.
+    pub fn ca_signed_by_pki(mut self) -> Self {
+        self.ca_signed_by_pki = true;
         self
     }
 

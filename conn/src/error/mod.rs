@@ -265,13 +265,52 @@ impl RpcError {
         }
     }
 
-    /// The gRPC status code (`DeadlineExceeded` for a local timeout).
+    /// The gRPC status code (`DeadlineExceeded` for a local timeout;
+    /// `Unavailable` when the server sent GOAWAY or refused the stream, as
+    /// grpc-go reports both).
     pub fn code(&self) -> tonic::Code {
         match self {
             RpcError::Timeout(_) => tonic::Code::DeadlineExceeded,
+            RpcError::Status(status) if h2_cause(status).is_some() => tonic::Code::Unavailable,
             RpcError::Status(status) => status.code(),
         }
     }
+
+    /// True when the server reset the call's stream with REFUSED_STREAM:
+    /// it is up, and declined this call (too many streams).
+    pub fn is_refused_stream(&self) -> bool {
+        matches!(self, RpcError::Status(s) if matches!(h2_cause(s), Some(H2Cause::Refused)))
+    }
+
+    /// True when the status is the server's own answer (a `grpc-status`
+    /// it sent, or a protocol rule it broke), not the transport's report of
+    /// a connection that failed under the call.
+    pub fn is_servers_answer(&self) -> bool {
+        matches!(self, RpcError::Status(s) if StdError::source(s).is_none())
+    }
+}
+
+/// What HTTP/2 said about a call that ended without an answer.
+enum H2Cause {
+    /// The server sent GOAWAY (with this reason) before answering.
+    GoAway(h2::Reason),
+    /// The server reset the stream with REFUSED_STREAM.
+    Refused,
+}
+
+fn h2_cause(status: &tonic::Status) -> Option<H2Cause> {
+    let mut next = StdError::source(status);
+    while let Some(err) = next {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return match h2.reason() {
+                Some(reason) if h2.is_go_away() => Some(H2Cause::GoAway(reason)),
+                Some(h2::Reason::REFUSED_STREAM) if h2.is_remote() => Some(H2Cause::Refused),
+                _ => None,
+            };
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// `UNAVAILABLE`, `NOT_FOUND`, ...: the names the gRPC spec and every other
@@ -300,12 +339,27 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 }
 
 fn status_line(status: &tonic::Status) -> String {
+    match h2_cause(status) {
+        Some(H2Cause::GoAway(reason)) => {
+            return format!(
+                "UNAVAILABLE: the server closed the connection (GOAWAY, {}) before answering",
+                reason_name(reason)
+            );
+        }
+        Some(H2Cause::Refused) => {
+            return "UNAVAILABLE: the server refused the call's stream (REFUSED_STREAM)".to_owned();
+        }
+        None => {}
+    }
     let mut text = status.message().to_owned();
     // A transport failure arrives as a status whose message is generic and
     // whose source chain has the real reason.
     if let Some(source) = StdError::source(status) {
         let more = one_line(source);
-        if !text.contains(&more) {
+        if more.contains(&text) {
+            // "transport error" and a chain that starts with it: once.
+            text = more;
+        } else if !text.contains(&more) {
             if !text.is_empty() {
                 text.push_str(": ");
             }
@@ -317,6 +371,18 @@ fn status_line(status: &tonic::Status) -> String {
         code_name(status.code()).to_owned()
     } else {
         format!("{}: {text}", code_name(status.code()))
+    }
+}
+
+/// `NO_ERROR`, `ENHANCE_YOUR_CALM`, ...: an HTTP/2 error code's name.
+fn reason_name(reason: h2::Reason) -> String {
+    // h2's Debug of a known reason is its name; of an unknown one, a
+    // `Reason(n)` dump.
+    let name = format!("{reason:?}");
+    if name.starts_with("Reason(") {
+        format!("error code {}", u32::from(reason))
+    } else {
+        name
     }
 }
 

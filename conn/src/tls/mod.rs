@@ -4,6 +4,7 @@
 //! certificate, [`no_verify`] is `-tls-no-verify`; rustls's failures are
 //! put into words in `crate::error::tls`.
 
+mod anchor_leaf;
 mod client_auth;
 mod no_verify;
 
@@ -11,9 +12,10 @@ pub(crate) use client_auth::{ClientAuthSeen, recording_client_auth, session_cach
 use no_verify::SkipChainAndName;
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::Read;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
@@ -39,13 +41,124 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The most a TLS file may hold: a CA bundle with every public root is
+/// about 250 KB.
+const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// How often a named pipe with no data yet is looked at again.
+const PIPE_POLL: Duration = Duration::from_millis(5);
+
+/// Reads a TLS file whole, within `deadline` and [`MAX_FILE_BYTES`].
+///
+/// Symlinks are followed (Kubernetes mounts Secrets as symlinks into a
+/// `..data` folder). Regular files and named pipes are read; a pipe without
+/// blocking, polled until its writer closes it or the deadline passes, and
+/// its content is kept for the process's later connections (a pipe can be
+/// read once). Devices, sockets and directories are refused: `/dev/zero`
+/// never ends and `/dev/urandom` never has a PEM block.
+pub(crate) fn read_file(path: &Path, flag: &str, deadline: Instant) -> Result<Vec<u8>, UsageError> {
+    let fail = |reason: &str| {
+        UsageError::new(format!(
+            "cannot read {flag} file \"{}\": {reason}",
+            path.display()
+        ))
+    };
+    let kind = std::fs::metadata(path)
+        .map_err(|e| cannot_read(flag, path, &e))?
+        .file_type();
+    let pipe = is_pipe(&kind);
+    if !kind.is_file() && !pipe {
+        return Err(fail(if kind.is_dir() {
+            "it is a directory, not a file"
+        } else if is_socket(&kind) {
+            "it is a socket, not a file"
+        } else {
+            "it is a device, not a file"
+        }));
+    }
+    let mut cache = PIPES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, bytes)) = cache.iter().find(|(p, _)| p == path) {
+        return Ok(bytes.clone());
+    }
+    // Without O_NONBLOCK, opening a pipe waits for a writer forever.
+    let mut file = open_nonblocking(path).map_err(|e| cannot_read(flag, path, &e))?;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match file.read(&mut chunk) {
+            // A pipe with no writer yet reads as empty: wait for one.
+            Ok(0) if !pipe || !bytes.is_empty() => break,
+            Ok(0) => {}
+            Ok(n) => {
+                bytes.extend_from_slice(&chunk[..n]);
+                if bytes.len() > MAX_FILE_BYTES {
+                    return Err(fail("it is larger than 1 MiB"));
+                }
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(cannot_read(flag, path, &e)),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(fail(
+                "the pipe was not closed by its writer in time (-connect-timeout, --timeout)",
+            ));
+        }
+        std::thread::sleep(PIPE_POLL.min(deadline - now));
+    }
+    if pipe {
+        cache.push((path.to_owned(), bytes.clone()));
+    }
+    Ok(bytes)
+}
+
+/// What each named pipe gave, for the connections after the first.
+static PIPES: Mutex<Vec<(std::path::PathBuf, Vec<u8>)>> = Mutex::new(Vec::new());
+
+#[cfg(unix)]
+fn is_pipe(kind: &std::fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(kind)
+}
+
+#[cfg(unix)]
+fn is_socket(kind: &std::fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_socket(kind)
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn is_pipe(_: &std::fs::FileType) -> bool {
+    false
+}
+
+#[cfg(not(unix))]
+fn is_socket(_: &std::fs::FileType) -> bool {
+    false
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    File::open(path)
+}
+
 /// Reads every certificate in a PEM file.
 pub(crate) fn load_certs(
     path: &Path,
     flag: &str,
+    deadline: Instant,
 ) -> Result<Vec<CertificateDer<'static>>, UsageError> {
-    let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
-    let certs = rustls_pemfile::certs(&mut BufReader::new(file))
+    let bytes = read_file(path, flag, deadline)?;
+    let certs = rustls_pemfile::certs(&mut bytes.as_slice())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| cannot_read(flag, path, &e))?;
     if certs.is_empty() {
@@ -57,10 +170,10 @@ pub(crate) fn load_certs(
     Ok(certs)
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, UsageError> {
+fn load_key(path: &Path, deadline: Instant) -> Result<PrivateKeyDer<'static>, UsageError> {
     let flag = "-tls-client-key";
-    let file = File::open(path).map_err(|e| cannot_read(flag, path, &e))?;
-    rustls_pemfile::private_key(&mut BufReader::new(file))
+    let bytes = read_file(path, flag, deadline)?;
+    rustls_pemfile::private_key(&mut bytes.as_slice())
         .map_err(|e| cannot_read(flag, path, &e))?
         .ok_or_else(|| {
             UsageError::new(format!(
@@ -74,7 +187,7 @@ fn cannot_read(flag: &str, path: &Path, err: &std::io::Error) -> UsageError {
     let reason = match err.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => err.to_string(),
+        _ => crate::error::io::io_text(err),
     };
     UsageError::new(format!(
         "cannot read {flag} file \"{}\": {reason}",
@@ -83,10 +196,10 @@ fn cannot_read(flag: &str, path: &Path, err: &std::io::Error) -> UsageError {
 }
 
 /// Loads every file the options name, so bad files are a usage error
-/// before any connection attempt.
-pub(crate) fn check_files(tls: &TlsOptions) -> Result<(), UsageError> {
+/// before any connection attempt; reading them all ends by `deadline`.
+pub(crate) fn check_files(tls: &TlsOptions, deadline: Instant) -> Result<(), UsageError> {
     if let Some(ca) = &tls.ca_file {
-        let certs = load_certs(ca, "-tls-ca-cert")?;
+        let certs = load_certs(ca, "-tls-ca-cert", deadline)?;
         let mut store = RootCertStore::empty();
         let (added, _) = store.add_parsable_certificates(certs);
         if added == 0 {
@@ -96,17 +209,17 @@ pub(crate) fn check_files(tls: &TlsOptions) -> Result<(), UsageError> {
             )));
         }
     }
-    client_identity(tls)?;
+    client_identity(tls, deadline)?;
     Ok(())
 }
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn client_identity(tls: &TlsOptions) -> Result<Option<Identity>, UsageError> {
+fn client_identity(tls: &TlsOptions, deadline: Instant) -> Result<Option<Identity>, UsageError> {
     match (&tls.client_cert, &tls.client_key) {
         (Some(cert), Some(key)) => Ok(Some((
-            load_certs(cert, "-tls-client-cert")?,
-            load_key(key)?,
+            load_certs(cert, "-tls-client-cert", deadline)?,
+            load_key(key, deadline)?,
         ))),
         (None, None) => Ok(None),
         (Some(_), None) => Err(UsageError::new(
@@ -149,9 +262,11 @@ pub fn trust_source(tls: &TlsOptions) -> TrustSource {
     }
 }
 
-/// Builds the client config; `Err` is a one-line reason naming the flag.
+/// Builds the client config, reading its files by `deadline`; `Err` is a
+/// one-line reason naming the flag.
 pub(crate) fn client_config(
     tls: &TlsOptions,
+    deadline: Instant,
 ) -> Result<(rustls::ClientConfig, TrustSource), UsageError> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -166,14 +281,25 @@ pub(crate) fn client_config(
             TrustSource::Unverified,
         )
     } else if let Some(ca) = &tls.ca_file {
+        let anchors = load_certs(ca, "-tls-ca-cert", deadline)?;
         let mut store = RootCertStore::empty();
-        store.add_parsable_certificates(load_certs(ca, "-tls-ca-cert")?);
-        (builder.with_root_certificates(store), TrustSource::CaFile)
+        store.add_parsable_certificates(anchors.iter().cloned());
+        let verifier = Arc::new(anchor_leaf::AnchorLeaf {
+            roots: Arc::new(store),
+            provider,
+            anchors,
+        });
+        (
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(verifier),
+            TrustSource::CaFile,
+        )
     } else {
         let (store, source) = system_roots();
         (builder.with_root_certificates(store.clone()), *source)
     };
-    let mut config = match client_identity(tls)? {
+    let mut config = match client_identity(tls, deadline)? {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
             UsageError::new(format!(
                 "invalid -tls-client-cert/-tls-client-key pair: {e}"

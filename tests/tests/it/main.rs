@@ -19,6 +19,7 @@ mod health_service;
 mod peers;
 mod probe;
 mod probe_help;
+mod probe_hostile;
 mod proto_compat;
 mod tls_errors;
 mod tui_hostile;

@@ -26,7 +26,7 @@ const NOT_SERVING: &str = "service unhealthy (responded with \"NOT_SERVING\")";
 
 /// Runs the whole CLI in-process, on its own thread (see
 /// [`testkit::bin::in_process`]).
-async fn probe(args: &[&str]) -> Run {
+pub(crate) async fn probe(args: &[&str]) -> Run {
     let argv: Vec<String> = std::iter::once("grpc-probe")
         .chain(args.iter().copied())
         .map(str::to_owned)
@@ -578,7 +578,7 @@ async fn several_services_are_checked_on_one_connection_and_combined() {
 
 // ----------------------------------------------------------------- JSON
 
-fn schema() -> jsonschema::Validator {
+pub(crate) fn schema() -> jsonschema::Validator {
     let text = include_str!("../../../probe/schema/result.schema.json");
     let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
     jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
@@ -596,7 +596,7 @@ fn assert_valid(validator: &jsonschema::Validator, value: &Value) {
 }
 
 /// The run's stdout as one JSON document, checked against the schema.
-fn valid_json(validator: &jsonschema::Validator, run: &Run) -> Value {
+pub(crate) fn valid_json(validator: &jsonschema::Validator, run: &Run) -> Value {
     let value = run.json();
     assert_valid(validator, &value);
     value
