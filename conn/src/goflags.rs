@@ -274,10 +274,14 @@ pub fn spec_of(command: &clap::Command) -> OwnedFlagSpec {
 /// Owned storage behind a [`FlagSpec`] built at run time by [`spec_of`].
 #[derive(Debug, Default, Clone)]
 pub struct OwnedFlagSpec {
-    bools: Vec<String>,
-    values: Vec<String>,
-    repeated: Vec<String>,
-    aliases: Vec<(String, String)>,
+    /// Flags that take no value (`-tls`, `-tls=false`).
+    pub bools: Vec<String>,
+    /// Flags that take one value; the last one given wins.
+    pub values: Vec<String>,
+    /// Flags that take a value and may repeat.
+    pub repeated: Vec<String>,
+    /// Other names (short flags, aliases) and the long name each means.
+    pub aliases: Vec<(String, String)>,
 }
 
 impl OwnedFlagSpec {

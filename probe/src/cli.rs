@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 use crate::output::OutputFormat;
-use grpc_toolkit_conn::goflags::{self, FlagSpec};
+use grpc_toolkit_conn::goflags;
 use grpc_toolkit_conn::{
     ConnArgs, ConnectOptions, UsageError, format_go_duration, parse_go_duration,
 };
@@ -147,67 +147,6 @@ pub enum Invocation {
     Spiffe,
 }
 
-/// The Go flag spec of [`ProbeArgs`], read from clap's own definition so a
-/// flag added to `ConnArgs` is accepted Go-style without touching this file.
-pub fn flag_spec(command: &clap::Command) -> OwnedFlagSpec {
-    let mut spec = OwnedFlagSpec::default();
-    for arg in command.get_arguments() {
-        let Some(long) = arg.get_long() else { continue };
-        match arg.get_action() {
-            ArgAction::SetTrue | ArgAction::SetFalse | ArgAction::Count => {
-                spec.bools.push(long.to_owned())
-            }
-            ArgAction::Append => spec.repeated.push(long.to_owned()),
-            ArgAction::Set => spec.values.push(long.to_owned()),
-            // Help and version are handled by goflags itself.
-            _ => continue,
-        }
-        if let Some(short) = arg.get_short() {
-            spec.aliases.push((short.to_string(), long.to_owned()));
-        }
-        for alias in arg.get_all_aliases().into_iter().flatten() {
-            spec.aliases.push((alias.to_owned(), long.to_owned()));
-        }
-    }
-    spec
-}
-
-/// Owned storage behind a [`FlagSpec`] built at run time.
-#[derive(Debug, Default, Clone)]
-pub struct OwnedFlagSpec {
-    bools: Vec<String>,
-    values: Vec<String>,
-    repeated: Vec<String>,
-    aliases: Vec<(String, String)>,
-}
-
-impl OwnedFlagSpec {
-    /// Normalises `argv` against this spec.
-    pub fn normalize<I, A>(&self, argv: I) -> Result<Vec<OsString>, goflags::FlagError>
-    where
-        I: IntoIterator<Item = A>,
-        A: Into<OsString>,
-    {
-        let bools: Vec<&str> = self.bools.iter().map(String::as_str).collect();
-        let values: Vec<&str> = self.values.iter().map(String::as_str).collect();
-        let repeated: Vec<&str> = self.repeated.iter().map(String::as_str).collect();
-        let aliases: Vec<(&str, &str)> = self
-            .aliases
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        goflags::normalize(
-            argv,
-            &FlagSpec {
-                bools: &bools,
-                values: &values,
-                repeated: &repeated,
-                aliases: &aliases,
-            },
-        )
-    }
-}
-
 /// Reads a whole argv (program name first) into an [`Invocation`].
 pub fn parse<I, A>(argv: I) -> Result<Invocation, UsageError>
 where
@@ -216,7 +155,7 @@ where
 {
     let mut command = ProbeArgs::command();
     let given: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-    let mut argv = flag_spec(&command)
+    let mut argv = goflags::spec_of(&command)
         .normalize(given.iter().cloned())
         .map_err(|e| UsageError::flag_syntax(e.to_string()))?;
     // Go's flag package stops at the first argument that is not a flag,
@@ -470,7 +409,7 @@ mod tests {
 
     #[test]
     fn the_go_flag_spec_comes_from_clap_including_the_shared_flags() {
-        let spec = flag_spec(&ProbeArgs::command());
+        let spec = goflags::spec_of(&ProbeArgs::command());
         assert!(spec.bools.iter().any(|f| f == "tls"));
         assert!(spec.bools.iter().any(|f| f == "gzip"));
         assert!(spec.values.iter().any(|f| f == "connect-timeout"));
