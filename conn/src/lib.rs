@@ -15,6 +15,7 @@ mod args;
 mod duration;
 mod error;
 pub mod goflags;
+mod handshake;
 mod rfc3339;
 mod target;
 mod tls;
@@ -34,6 +35,7 @@ use tonic::transport::{Channel, Endpoint};
 pub use args::{ConnArgs, UsageError, parse_header};
 pub use duration::{format_go_duration, parse_go_duration};
 pub use error::{ConnectError, ConnectStage, RpcError, code_name, one_line};
+pub use handshake::{Handshake, TlsHandshake};
 pub use rfc3339::{rfc3339, rfc3339_now, rfc3339_utc};
 pub use target::{SchemeSecurity, Target, TargetError};
 pub use tls::{TrustSource, trust_source};
@@ -124,6 +126,7 @@ pub struct Connection {
     gzip: bool,
     closed: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
     established_in: Duration,
+    handshake: Arc<Handshake>,
 }
 
 // By hand: the metadata holds header values, which are never printed.
@@ -146,6 +149,12 @@ impl Connection {
     /// How long connecting took, up to and including the SETTINGS frame.
     pub fn established_in(&self) -> Duration {
         self.established_in
+    }
+
+    /// How the first transport was established: dial and TLS timings, the
+    /// TLS version and the server's certificates (see [`Handshake`]).
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
     }
 
     /// A request carrying the `-rpc-header` metadata and, when `timeout`
@@ -328,6 +337,7 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
     // Under TLS 1.3 a rejected client certificate shows only now, as an
     // alert or a bare reset: see `blame_client_auth`.
     let client_auth = dialed.client_auth;
+    let handshake = Arc::new(dialed.handshake);
     let (settings_tx, mut settings_rx) = oneshot::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
     let connector = transport::Connector {
@@ -364,6 +374,7 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
             gzip: options.gzip,
             closed: Arc::new(Mutex::new(Some(closed_rx))),
             established_in: Duration::ZERO,
+            handshake,
         },
         settings: settings_rx,
         client_auth,
