@@ -108,8 +108,13 @@ async fn aggregates_by_target_and_stay_monotonic() {
     let (key, first) = (started[0].0.clone(), started[0].1);
     assert_eq!(first, 8.0, "{body}");
     let target_label = key.trim_start_matches("grpc_channelz_channel_calls_started_total");
+    let target = target_label.trim_start_matches("{target=\"").trim_end_matches("\"}");
     assert_eq!(s.get(&format!("grpc_channelz_channels{target_label}")), Some(&2.0), "{body}");
-    assert_eq!(s.get(&format!("grpc_channelz_channel_state{}", target_label.replace('}', ",state=\"READY\"}"))), Some(&2.0), "{body}");
+    assert_eq!(
+        support::value(&body, &format!("grpc_channelz_channel_state{{target=\"{target}\",state=\"READY\"}}")),
+        Some(2.0),
+        "{body}"
+    );
     let served = series(&s, "grpc_channelz_server_calls_started_total{");
     assert!(served.iter().any(|(_, v)| *v >= 8.0), "{body}");
     assert!(!body.contains("channel_id"), "{body}");
