@@ -46,11 +46,10 @@ impl AllowList {
                     .parse()
                     .map_err(|_| format!("allowed_targets: \"{item}\" is not a CIDR"))?;
                 let max = if net.is_ipv4() { 32 } else { 128 };
-                let prefix: u8 = prefix
-                    .parse()
-                    .ok()
-                    .filter(|p| *p <= max)
-                    .ok_or_else(|| format!("allowed_targets: bad prefix length in \"{item}\""))?;
+                let prefix: u8 =
+                    prefix.parse().ok().filter(|p| *p <= max).ok_or_else(|| {
+                        format!("allowed_targets: bad prefix length in \"{item}\"")
+                    })?;
                 Entry::Cidr { net, prefix }
             } else if let Ok(ip) = item.parse::<IpAddr>() {
                 let prefix = if ip.is_ipv4() { 32 } else { 128 };
@@ -126,8 +125,7 @@ fn glob(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last)
-    {
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -150,7 +148,12 @@ mod tests {
 
     #[test]
     fn cidrs_hosts_and_paths() {
-        let l = list(&["10.0.0.0/8", "*.svc.cluster.local", "unix:/run/*.sock", "::1"]);
+        let l = list(&[
+            "10.0.0.0/8",
+            "*.svc.cluster.local",
+            "unix:/run/*.sock",
+            "::1",
+        ]);
         assert!(l.allows_tcp("x", Some("10.1.2.3".parse().expect("ip"))));
         assert!(!l.allows_tcp("x", Some("11.1.2.3".parse().expect("ip"))));
         assert!(l.allows_tcp("a.b.svc.cluster.local", None));

@@ -65,8 +65,10 @@ pub fn text(status: StatusCode, body: impl Into<String>) -> Reply {
 }
 
 fn with_type(mut r: Reply, content_type: &'static str) -> Reply {
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
     r
 }
 
@@ -105,7 +107,10 @@ fn decode(text: &str) -> Result<String, String> {
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn html_escape(text: &str) -> String {
@@ -161,7 +166,10 @@ impl App {
 
     /// The current config.
     pub fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Reloads the config file; on error the old config stays and the
@@ -180,7 +188,11 @@ impl App {
             Err(err) => {
                 self.metrics.reloaded(false);
                 let reason = err.to_string();
-                log::log(Level::Error, "Error reloading config, keeping the old one", &[("err", &reason)]);
+                log::log(
+                    Level::Error,
+                    "Error reloading config, keeping the old one",
+                    &[("err", &reason)],
+                );
                 Err(reason)
             }
         }
@@ -205,7 +217,10 @@ impl App {
                 self.metrics
                     .channelz_connections
                     .set(self.channelz.len() as i64);
-                with_type(text(StatusCode::OK, self.metrics.encode(format)), format.content_type())
+                with_type(
+                    text(StatusCode::OK, self.metrics.encode(format)),
+                    format.content_type(),
+                )
             }
             (Method::GET | Method::HEAD, "/-/healthy") => text(StatusCode::OK, "Healthy"),
             (Method::POST | Method::PUT, "/-/reload") => match self.reload() {
@@ -215,8 +230,13 @@ impl App {
                     format!("failed to reload config: {reason}\n"),
                 ),
             },
-            (_, "/-/reload") => text(StatusCode::METHOD_NOT_ALLOWED, "This endpoint requires a POST request.\n"),
-            (Method::GET | Method::HEAD, "/config") => text(StatusCode::OK, self.config().masked_yaml()),
+            (_, "/-/reload") => text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This endpoint requires a POST request.\n",
+            ),
+            (Method::GET | Method::HEAD, "/config") => {
+                text(StatusCode::OK, self.config().masked_yaml())
+            }
             (Method::GET | Method::HEAD, "/logs") => self.logs(&req),
             (Method::GET | Method::HEAD, "/") => self.index(),
             _ => text(StatusCode::NOT_FOUND, "404 page not found\n"),
@@ -229,22 +249,26 @@ impl App {
     }
 
     /// Module lookup shared by `/probe` and `/channelz`.
-    fn grpc_module(&self, params: &[(String, String)]) -> Result<(String, Module), Reply> {
+    fn grpc_module(&self, params: &[(String, String)]) -> Result<(String, Module), Box<Reply>> {
         let name = param(params, "module").unwrap_or("http_2xx").to_owned();
         let config = self.config();
         let Some(module) = config.modules.get(&name) else {
             self.metrics.module_unknown.inc();
-            return Err(self.bad("unknown_module", StatusCode::BAD_REQUEST, format!("Unknown module \"{name}\"\n")));
+            return Err(Box::new(self.bad(
+                "unknown_module",
+                StatusCode::BAD_REQUEST,
+                format!("Unknown module \"{name}\"\n"),
+            )));
         };
         if module.grpc.is_none() {
-            return Err(self.bad(
+            return Err(Box::new(self.bad(
                 "unknown_module",
                 StatusCode::BAD_REQUEST,
                 format!(
                     "module \"{name}\" uses prober \"{}\", which grpc-exporter does not run (only grpc modules)\n",
                     module.prober
                 ),
-            ));
+            )));
         }
         Ok((name, module.clone()))
     }
@@ -254,9 +278,13 @@ impl App {
         req: &Req,
         params: &[(String, String)],
         module: &Module,
-    ) -> Result<(String, f64), Reply> {
+    ) -> Result<(String, f64), Box<Reply>> {
         let Some(target) = param(params, "target").filter(|t| !t.is_empty()) else {
-            return Err(self.bad("bad_request", StatusCode::BAD_REQUEST, "Target parameter is missing\n".to_owned()));
+            return Err(Box::new(self.bad(
+                "bad_request",
+                StatusCode::BAD_REQUEST,
+                "Target parameter is missing\n".to_owned(),
+            )));
         };
         // blackbox unescapes the target once more (Prometheus relabeling
         // sometimes leaves it escaped).
@@ -270,7 +298,13 @@ impl App {
             module.timeout,
             self.settings.timeout_offset,
         )
-        .map_err(|e| self.bad("bad_request", StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")))?;
+        .map_err(|e| {
+            Box::new(self.bad(
+                "bad_request",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{e}\n"),
+            ))
+        })?;
         Ok((target, seconds))
     }
 
@@ -281,17 +315,20 @@ impl App {
         };
         let (module_name, module) = match self.grpc_module(&params) {
             Ok(m) => m,
-            Err(reply) => return reply,
+            Err(reply) => return *reply,
         };
         let (target, seconds) = match self.target_and_deadline(req, &params, &module) {
             Ok(t) => t,
-            Err(reply) => return reply,
+            Err(reply) => return *reply,
         };
         let Some(_slot) = self.slot() else {
             return self.bad(
                 "busy",
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("too many concurrent probes (--probe.max-concurrent={})\n", self.settings.max_concurrent),
+                format!(
+                    "too many concurrent probes (--probe.max-concurrent={})\n",
+                    self.settings.max_concurrent
+                ),
             );
         };
         let Some(grpc) = module.grpc.as_ref() else {
@@ -299,14 +336,23 @@ impl App {
         };
         let allow = self.config().allowed_targets.clone();
         let mut plog = ProbeLog::new(&module_name, &target);
-        plog.line(Level::Debug, "Beginning probe", &[("probe", "grpc"), ("timeout_seconds", &seconds.to_string())]);
+        plog.line(
+            Level::Debug,
+            "Beginning probe",
+            &[("probe", "grpc"), ("timeout_seconds", &seconds.to_string())],
+        );
         let started = Instant::now();
         let timeout = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::ZERO);
         let deadline = tokio::time::Instant::now() + timeout;
         // Every step inside is bounded by the deadline; this belt only
         // guarantees it, whatever a future change does inside.
         let belt = deadline + Duration::from_millis(20);
-        let outcome = match tokio::time::timeout_at(belt, probe::run(&target, grpc, deadline, &allow, &mut plog)).await {
+        let outcome = match tokio::time::timeout_at(
+            belt,
+            probe::run(&target, grpc, deadline, &allow, &mut plog),
+        )
+        .await
+        {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(refused)) => {
                 return self.bad("not_allowed", StatusCode::FORBIDDEN, format!("{refused}\n"));
@@ -315,26 +361,62 @@ impl App {
                 plog.line(Level::Error, "Probe ran out of time", &[]);
                 let mut families = Families::default();
                 families.add(Family::gauge("probe_grpc_failure_info", "Why the probe failed: kind (resolve, connect, rpc, health) and a stable code").sample(&[("kind", "deadline"), ("code", "TIMEOUT")], 1.0));
-                probe::Outcome { success: false, families }
+                probe::Outcome {
+                    success: false,
+                    families,
+                }
             }
         };
         let duration = started.elapsed().as_secs_f64();
         if outcome.success {
-            plog.line(Level::Debug, "Probe succeeded", &[("duration_seconds", &duration.to_string())]);
+            plog.line(
+                Level::Debug,
+                "Probe succeeded",
+                &[("duration_seconds", &duration.to_string())],
+            );
         } else {
-            plog.line(Level::Error, "Probe failed", &[("duration_seconds", &duration.to_string())]);
+            plog.line(
+                Level::Error,
+                "Probe failed",
+                &[("duration_seconds", &duration.to_string())],
+            );
         }
         let mut families = Families::default();
-        families.add(Family::gauge("probe_success", "Displays whether or not the probe was a success").sample(&[], if outcome.success { 1.0 } else { 0.0 }));
-        families.add(Family::gauge("probe_duration_seconds", "Returns how long the probe took to complete in seconds").sample(&[], duration));
-        families.add(Family::gauge("probe_timeout_seconds", "Returns how long the probe timeout is in seconds").sample(&[], seconds));
+        families.add(
+            Family::gauge(
+                "probe_success",
+                "Displays whether or not the probe was a success",
+            )
+            .sample(&[], if outcome.success { 1.0 } else { 0.0 }),
+        );
+        families.add(
+            Family::gauge(
+                "probe_duration_seconds",
+                "Returns how long the probe took to complete in seconds",
+            )
+            .sample(&[], duration),
+        );
+        families.add(
+            Family::gauge(
+                "probe_timeout_seconds",
+                "Returns how long the probe timeout is in seconds",
+            )
+            .sample(&[], seconds),
+        );
         families.0.extend(outcome.families.0);
         let registry = families.into_registry();
 
-        let result = if outcome.success { "success" } else { "failure" };
+        let result = if outcome.success {
+            "success"
+        } else {
+            "failure"
+        };
         self.metrics
             .probes
-            .get_or_create(&vec![("module".to_owned(), module_name.clone()), ("result".to_owned(), result.to_owned())])
+            .get_or_create(&vec![
+                ("module".to_owned(), module_name.clone()),
+                ("result".to_owned(), result.to_owned()),
+            ])
             .inc();
         self.metrics
             .durations
@@ -349,12 +431,17 @@ impl App {
         );
         let wants_debug = param(&params, "debug") == Some("true");
         if wants_debug {
-            self.history.add(&module_name, &target, outcome.success, debug.clone());
+            self.history
+                .add(&module_name, &target, outcome.success, debug.clone());
             return text(StatusCode::OK, debug);
         }
-        self.history.add(&module_name, &target, outcome.success, debug);
+        self.history
+            .add(&module_name, &target, outcome.success, debug);
         let format = Format::from_accept(req.accept.as_deref());
-        with_type(text(StatusCode::OK, expose::encode(&registry, format)), format.content_type())
+        with_type(
+            text(StatusCode::OK, expose::encode(&registry, format)),
+            format.content_type(),
+        )
     }
 
     async fn channelz(&self, req: &Req) -> Reply {
@@ -364,17 +451,20 @@ impl App {
         };
         let (module_name, module) = match self.grpc_module(&params) {
             Ok(m) => m,
-            Err(reply) => return reply,
+            Err(reply) => return *reply,
         };
         let (target, seconds) = match self.target_and_deadline(req, &params, &module) {
             Ok(t) => t,
-            Err(reply) => return reply,
+            Err(reply) => return *reply,
         };
         let Some(_slot) = self.slot() else {
             return self.bad(
                 "busy",
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("too many concurrent probes (--probe.max-concurrent={})\n", self.settings.max_concurrent),
+                format!(
+                    "too many concurrent probes (--probe.max-concurrent={})\n",
+                    self.settings.max_concurrent
+                ),
             );
         };
         let Some(grpc) = module.grpc.as_ref() else {
@@ -383,11 +473,20 @@ impl App {
         let allow = self.config().allowed_targets.clone();
         let timeout = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::ZERO);
         let deadline = tokio::time::Instant::now() + timeout;
-        let scraped = self.channelz.scrape(&module_name, &target, grpc, deadline, &allow).await;
+        let scraped = self
+            .channelz
+            .scrape(&module_name, &target, grpc, deadline, &allow)
+            .await;
         match scraped {
             Ok(families) => {
                 let format = Format::from_accept(req.accept.as_deref());
-                with_type(text(StatusCode::OK, expose::encode(&families.into_registry(), format)), format.content_type())
+                with_type(
+                    text(
+                        StatusCode::OK,
+                        expose::encode(&families.into_registry(), format),
+                    ),
+                    format.content_type(),
+                )
             }
             Err(refused) => self.bad("not_allowed", StatusCode::FORBIDDEN, format!("{refused}\n")),
         }
@@ -399,7 +498,11 @@ impl App {
             Err(e) => return self.bad("bad_request", StatusCode::BAD_REQUEST, format!("{e}\n")),
         };
         let Some(id) = param(&params, "id").and_then(|id| id.parse::<u64>().ok()) else {
-            return self.bad("bad_request", StatusCode::BAD_REQUEST, "Invalid probe id\n".to_owned());
+            return self.bad(
+                "bad_request",
+                StatusCode::BAD_REQUEST,
+                "Invalid probe id\n".to_owned(),
+            );
         };
         match self.history.get(id) {
             Some(debug) => text(StatusCode::OK, debug),
@@ -408,7 +511,11 @@ impl App {
     }
 
     fn index(&self) -> Reply {
-        let prefix = if self.settings.route_prefix == "/" { "" } else { self.settings.route_prefix.as_str() };
+        let prefix = if self.settings.route_prefix == "/" {
+            ""
+        } else {
+            self.settings.route_prefix.as_str()
+        };
         let mut rows = String::new();
         for e in self.history.list() {
             rows.push_str(&format!(

@@ -162,8 +162,8 @@ mod tests {
 
     #[test]
     fn go_style_names_and_fields() {
-        let mut params = rcgen::CertificateParams::new(vec!["a.test".into(), "b.test".into()])
-            .expect("params");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["a.test".into(), "b.test".into()]).expect("params");
         params.distinguished_name = rcgen::DistinguishedName::new();
         params
             .distinguished_name
@@ -171,7 +171,9 @@ mod tests {
         params
             .distinguished_name
             .push(rcgen::DnType::OrganizationName, "Acme");
-        params.distinguished_name.push(rcgen::DnType::CountryName, "DE");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CountryName, "DE");
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x00, 0x8f, 0x01]));
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = params.self_signed(&key).expect("cert");

@@ -27,7 +27,11 @@ pub const DEFAULT_PORT: u16 = 9913;
 )]
 pub struct Args {
     /// Configuration file (blackbox_exporter's format).
-    #[arg(long = "config.file", default_value = "blackbox.yml", value_name = "FILE")]
+    #[arg(
+        long = "config.file",
+        default_value = "blackbox.yml",
+        value_name = "FILE"
+    )]
     pub config_file: PathBuf,
     /// Check the configuration file and exit (0 when valid, 1 otherwise).
     #[arg(long = "config.check")]
@@ -98,11 +102,18 @@ pub struct UsageError(pub String);
 
 /// Parses a listen address: `:9913`, `host:port`, `[v6]:port`.
 pub fn parse_listen(text: &str) -> Result<Vec<SocketAddr>, UsageError> {
-    let bad = || UsageError(format!("invalid --web.listen-address \"{text}\" (expected [host]:port)"));
+    let bad = || {
+        UsageError(format!(
+            "invalid --web.listen-address \"{text}\" (expected [host]:port)"
+        ))
+    };
     if let Some(port) = text.strip_prefix(':') {
         let port: u16 = port.parse().map_err(|_| bad())?;
         // Every interface, both families where the kernel allows.
-        return Ok(vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port))]);
+        return Ok(vec![SocketAddr::from((
+            std::net::Ipv6Addr::UNSPECIFIED,
+            port,
+        ))]);
     }
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(vec![addr]);
@@ -122,14 +133,22 @@ fn route_prefix(args: &Args) -> Result<String, UsageError> {
         let rest = url.split_once("://").map_or(url, |(_, r)| r);
         rest.find('/').map_or("/", |i| &rest[i..]).to_owned()
     });
-    let prefix = args.route_prefix.clone().or(from_url).unwrap_or_else(|| "/".to_owned());
+    let prefix = args
+        .route_prefix
+        .clone()
+        .or(from_url)
+        .unwrap_or_else(|| "/".to_owned());
     if !prefix.starts_with('/') {
         return Err(UsageError(format!(
             "invalid --web.route-prefix \"{prefix}\" (must start with /)"
         )));
     }
     let trimmed = prefix.trim_end_matches('/');
-    Ok(if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() })
+    Ok(if trimmed.is_empty() {
+        "/".to_owned()
+    } else {
+        trimmed.to_owned()
+    })
 }
 
 impl TryFrom<Args> for Settings {
@@ -163,7 +182,9 @@ impl TryFrom<Args> for Settings {
             )));
         }
         if args.max_concurrent == 0 {
-            return Err(UsageError("invalid --probe.max-concurrent 0 (expected at least 1)".to_owned()));
+            return Err(UsageError(
+                "invalid --probe.max-concurrent 0 (expected at least 1)".to_owned(),
+            ));
         }
         let texts = if args.listen_addresses.is_empty() {
             vec![format!(":{DEFAULT_PORT}")]
@@ -226,10 +247,35 @@ mod tests {
     fn refusals_name_the_flag() {
         let e = settings(&["--web.systemd-socket"]).expect_err("refused");
         assert!(e.0.contains("--web.systemd-socket"), "{e}");
-        assert!(settings(&["--log.level=loud"]).expect_err("bad").0.contains("--log.level"));
-        assert!(settings(&["--log.format=xml"]).expect_err("bad").0.contains("--log.format"));
-        assert!(settings(&["--web.listen-address=nope"]).expect_err("bad").0.contains("--web.listen-address"));
-        assert!(settings(&["--timeout-offset=-1"]).expect_err("bad").0.contains("--timeout-offset"));
-        assert!(settings(&["--web.route-prefix=x"]).expect_err("bad").0.contains("--web.route-prefix"));
+        assert!(
+            settings(&["--log.level=loud"])
+                .expect_err("bad")
+                .0
+                .contains("--log.level")
+        );
+        assert!(
+            settings(&["--log.format=xml"])
+                .expect_err("bad")
+                .0
+                .contains("--log.format")
+        );
+        assert!(
+            settings(&["--web.listen-address=nope"])
+                .expect_err("bad")
+                .0
+                .contains("--web.listen-address")
+        );
+        assert!(
+            settings(&["--timeout-offset=-1"])
+                .expect_err("bad")
+                .0
+                .contains("--timeout-offset")
+        );
+        assert!(
+            settings(&["--web.route-prefix=x"])
+                .expect_err("bad")
+                .0
+                .contains("--web.route-prefix")
+        );
     }
 }

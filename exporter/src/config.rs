@@ -300,18 +300,18 @@ impl Default for GrpcModule {
     /// What an empty `grpc:` section means (blackbox's defaults).
     fn default() -> Self {
         GrpcModule {
-        service: String::new(),
-        tls: false,
-        tls_config: TlsConfig::default(),
-        preferred_ip_protocol: IpProtocol::Ip6,
-        ip_protocol_fallback: true,
-        metadata: BTreeMap::new(),
-        services: Vec::new(),
-        list: false,
-        authority: None,
-        user_agent: None,
-        gzip: false,
-        channelz: ChannelzOptions::default(),
+            service: String::new(),
+            tls: false,
+            tls_config: TlsConfig::default(),
+            preferred_ip_protocol: IpProtocol::Ip6,
+            ip_protocol_fallback: true,
+            metadata: BTreeMap::new(),
+            services: Vec::new(),
+            list: false,
+            authority: None,
+            user_agent: None,
+            gzip: false,
+            channelz: ChannelzOptions::default(),
         }
     }
 }
@@ -340,7 +340,9 @@ struct DurationValue(Duration);
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        parse_duration(&text).map(DurationValue).map_err(de::Error::custom)
+        parse_duration(&text)
+            .map(DurationValue)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -533,7 +535,8 @@ modules:
         assert!(reason.starts_with("modules.g"), "{reason}");
         assert!(reason.contains("invalid duration"), "{reason}");
 
-        let text = "modules:\n  g:\n    prober: grpc\n    grpc:\n      preferred_ip_protocol: ip5\n";
+        let text =
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      preferred_ip_protocol: ip5\n";
         let (line, reason) = parse(text).expect_err("bad family");
         assert!(matches!(line, Some(5 | 6)), "{line:?} {reason}");
         assert!(reason.contains("ip5"), "{reason}");

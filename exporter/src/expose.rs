@@ -102,7 +102,8 @@ impl Collector for Families {
             if family.samples.is_empty() {
                 continue;
             }
-            let mut metric = encoder.encode_descriptor(&family.name, &family.help, None, family.kind)?;
+            let mut metric =
+                encoder.encode_descriptor(&family.name, &family.help, None, family.kind)?;
             for (labels, value) in &family.samples {
                 let sample = metric.encode_family(labels)?;
                 Value(*value, family.kind).encode(sample)?;
@@ -177,15 +178,31 @@ mod tests {
     #[test]
     fn classic_and_openmetrics() {
         let mut f = Families::default();
-        f.add(Family::gauge("probe_success", "Displays whether or not the probe was a success").sample(&[], 1.0));
+        f.add(
+            Family::gauge(
+                "probe_success",
+                "Displays whether or not the probe was a success",
+            )
+            .sample(&[], 1.0),
+        );
         f.add(Family::counter("x_calls", "Calls").sample(&[("target", "a\"b")], 3.0));
         f.add(Family::gauge("empty", "never written"));
         let registry = f.into_registry();
         let classic = encode(&registry, Format::Classic);
-        assert!(classic.contains("# HELP probe_success Displays whether or not the probe was a success\n"), "{classic}");
+        assert!(
+            classic
+                .contains("# HELP probe_success Displays whether or not the probe was a success\n"),
+            "{classic}"
+        );
         assert!(classic.contains("probe_success 1"), "{classic}");
-        assert!(classic.contains("# TYPE x_calls_total counter"), "{classic}");
-        assert!(classic.contains("x_calls_total{target=\"a\\\"b\"} 3"), "{classic}");
+        assert!(
+            classic.contains("# TYPE x_calls_total counter"),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("x_calls_total{target=\"a\\\"b\"} 3"),
+            "{classic}"
+        );
         assert!(!classic.contains("empty"), "{classic}");
         assert!(!classic.contains("# EOF"), "{classic}");
         let om = encode(&registry, Format::OpenMetrics);

@@ -84,11 +84,23 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         Some(path) => {
             let (web, tls) = webconfig::load(path).map_err(StartError::WebConfig)?;
             let mut headers = Vec::new();
-            for (name, value) in web.http_server_config.map(|h| h.headers).unwrap_or_default() {
-                let name = http::HeaderName::try_from(name.as_str())
-                    .map_err(|_| StartError::WebConfig(format!("{}: invalid header name \"{name}\"", path.display())))?;
-                let value = http::HeaderValue::try_from(value.as_str())
-                    .map_err(|_| StartError::WebConfig(format!("{}: invalid value for header \"{name}\"", path.display())))?;
+            for (name, value) in web
+                .http_server_config
+                .map(|h| h.headers)
+                .unwrap_or_default()
+            {
+                let name = http::HeaderName::try_from(name.as_str()).map_err(|_| {
+                    StartError::WebConfig(format!(
+                        "{}: invalid header name \"{name}\"",
+                        path.display()
+                    ))
+                })?;
+                let value = http::HeaderValue::try_from(value.as_str()).map_err(|_| {
+                    StartError::WebConfig(format!(
+                        "{}: invalid value for header \"{name}\"",
+                        path.display()
+                    ))
+                })?;
                 headers.push((name, value));
             }
             Web {
@@ -112,7 +124,12 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     let web = Arc::new(web);
     let (stop, stopped) = watch::channel(false);
     for listener in listeners {
-        tokio::spawn(server::serve(listener, app.clone(), web.clone(), stopped.clone()));
+        tokio::spawn(server::serve(
+            listener,
+            app.clone(),
+            web.clone(),
+            stopped.clone(),
+        ));
     }
     Ok(Running { addrs, app, stop })
 }
@@ -138,12 +155,19 @@ pub fn run_cli() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                log::log(Level::Error, "Error loading config", &[("err", &e.to_string())]);
+                log::log(
+                    Level::Error,
+                    "Error loading config",
+                    &[("err", &e.to_string())],
+                );
                 ExitCode::from(1)
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("grpc-exporter: error: cannot start the runtime: {e}");
@@ -159,7 +183,11 @@ pub fn run_cli() -> ExitCode {
             }
         };
         for addr in &running.addrs {
-            log::log(Level::Info, "Listening on", &[("address", &addr.to_string())]);
+            log::log(
+                Level::Info,
+                "Listening on",
+                &[("address", &addr.to_string())],
+            );
         }
         wait_for_signals(&running).await;
         ExitCode::SUCCESS

@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn logfmt_and_json_quote() {
         let l = format_line(Format::Logfmt, Level::Info, "hello world", &[("k", "a=b")]);
-        assert!(l.contains("level=info msg=\"hello world\" k=\"a=b\""), "{l}");
+        assert!(
+            l.contains("level=info msg=\"hello world\" k=\"a=b\""),
+            "{l}"
+        );
         let j = format_line(Format::Json, Level::Warn, "x\"y", &[]);
         assert!(j.contains("\"msg\":\"x\\\"y\""), "{j}");
         assert!(j.starts_with('{') && j.ends_with('}'), "{j}");

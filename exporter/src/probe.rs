@@ -113,58 +113,122 @@ impl Values {
 
     fn families(self) -> Families {
         let mut f = Families::default();
-        let mut phases = Family::gauge("probe_grpc_duration_seconds", "Duration of gRPC request by phase");
+        let mut phases = Family::gauge(
+            "probe_grpc_duration_seconds",
+            "Duration of gRPC request by phase",
+        );
         // blackbox creates `resolve` up front, so it is there (0) even when
         // resolution fails.
         phases.push(&[("phase", "resolve")], self.resolve.unwrap_or(0.0));
-        for (phase, value) in [("connect", self.connect), ("tls", self.tls), ("check", self.check)] {
+        for (phase, value) in [
+            ("connect", self.connect),
+            ("tls", self.tls),
+            ("check", self.check),
+        ] {
             if let Some(v) = value {
                 phases.push(&[("phase", phase)], v);
             }
         }
         f.add(phases);
         if let Some(v) = self.dns_lookup {
-            f.add(Family::gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds").sample(&[], v));
+            f.add(
+                Family::gauge(
+                    "probe_dns_lookup_time_seconds",
+                    "Returns the time taken for probe dns lookup in seconds",
+                )
+                .sample(&[], v),
+            );
         }
         if let Some(v) = self.ip_protocol {
-            f.add(Family::gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6").sample(&[], v));
+            f.add(
+                Family::gauge(
+                    "probe_ip_protocol",
+                    "Specifies whether probe ip protocol is IP4 or IP6",
+                )
+                .sample(&[], v),
+            );
         }
         if let Some(v) = self.ip_hash {
             f.add(Family::gauge("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.").sample(&[], v));
         }
-        f.add(Family::gauge("probe_grpc_ssl", "Indicates if SSL was used for the connection").sample(&[], if self.ssl { 1.0 } else { 0.0 }));
-        f.add(Family::gauge("probe_grpc_status_code", "Response gRPC status code").sample(&[], self.status_code));
-        let mut health = Family::gauge("probe_grpc_healthcheck_response", "Response HealthCheck response");
+        f.add(
+            Family::gauge(
+                "probe_grpc_ssl",
+                "Indicates if SSL was used for the connection",
+            )
+            .sample(&[], if self.ssl { 1.0 } else { 0.0 }),
+        );
+        f.add(
+            Family::gauge("probe_grpc_status_code", "Response gRPC status code")
+                .sample(&[], self.status_code),
+        );
+        let mut health = Family::gauge(
+            "probe_grpc_healthcheck_response",
+            "Response HealthCheck response",
+        );
         if let Some(answer) = self.health {
             for (name, status) in SERVING_STATUSES {
-                health.push(&[("serving_status", name)], if answer == Some(status) { 1.0 } else { 0.0 });
+                health.push(
+                    &[("serving_status", name)],
+                    if answer == Some(status) { 1.0 } else { 0.0 },
+                );
             }
         }
         f.add(health);
         if let Some(tls) = &self.tls_info {
             if let Some(expiry) = certs::earliest_expiry(&tls.peer_certificates) {
-                f.add(Family::gauge("probe_ssl_earliest_cert_expiry", "Returns last SSL chain expiry in unixtime").sample(&[], expiry as f64));
+                f.add(
+                    Family::gauge(
+                        "probe_ssl_earliest_cert_expiry",
+                        "Returns last SSL chain expiry in unixtime",
+                    )
+                    .sample(&[], expiry as f64),
+                );
             }
-            f.add(Family::gauge("probe_tls_version_info", "Returns the TLS version used or NaN when unknown").sample(&[("version", tls.version)], 1.0));
+            f.add(
+                Family::gauge(
+                    "probe_tls_version_info",
+                    "Returns the TLS version used or NaN when unknown",
+                )
+                .sample(&[("version", tls.version)], 1.0),
+            );
             if let Some(leaf) = certs::leaf_info(&tls.peer_certificates) {
-                f.add(Family::gauge("probe_ssl_last_chain_info", "Contains SSL leaf certificate information").sample(
-                    &[
-                        ("fingerprint_sha256", &leaf.fingerprint_sha256),
-                        ("subject", &leaf.subject),
-                        ("issuer", &leaf.issuer),
-                        ("subjectalternative", &leaf.subjectalternative),
-                        ("serialnumber", &leaf.serialnumber),
-                    ],
-                    1.0,
-                ));
+                f.add(
+                    Family::gauge(
+                        "probe_ssl_last_chain_info",
+                        "Contains SSL leaf certificate information",
+                    )
+                    .sample(
+                        &[
+                            ("fingerprint_sha256", &leaf.fingerprint_sha256),
+                            ("subject", &leaf.subject),
+                            ("issuer", &leaf.issuer),
+                            ("subjectalternative", &leaf.subjectalternative),
+                            ("serialnumber", &leaf.serialnumber),
+                        ],
+                        1.0,
+                    ),
+                );
             }
         }
         if let Some((kind, code)) = &self.failure {
-            f.add(Family::gauge("probe_grpc_failure_info", "Why the probe failed: kind (resolve, connect, rpc, health) and a stable code").sample(&[("kind", kind), ("code", code)], 1.0));
+            f.add(
+                Family::gauge(
+                    "probe_grpc_failure_info",
+                    "Why the probe failed: kind (resolve, connect, rpc, health) and a stable code",
+                )
+                .sample(&[("kind", kind), ("code", code)], 1.0),
+            );
         }
         if self.write_per_service {
-            let mut statuses = Family::gauge("probe_grpc_service_healthcheck_response", "Health of each checked or listed service by serving status");
-            let mut codes = Family::gauge("probe_grpc_service_status_code", "gRPC status code of each service's Check (0 for List entries)");
+            let mut statuses = Family::gauge(
+                "probe_grpc_service_healthcheck_response",
+                "Health of each checked or listed service by serving status",
+            );
+            let mut codes = Family::gauge(
+                "probe_grpc_service_status_code",
+                "gRPC status code of each service's Check (0 for List entries)",
+            );
             for answer in &self.per_service {
                 let service = answer.service.as_str();
                 let (code, status) = match answer.result {
@@ -173,7 +237,10 @@ impl Values {
                 };
                 codes.push(&[("service", service)], code);
                 for (name, s) in SERVING_STATUSES {
-                    statuses.push(&[("service", service), ("serving_status", name)], if status == Some(s) { 1.0 } else { 0.0 });
+                    statuses.push(
+                        &[("service", service), ("serving_status", name)],
+                        if status == Some(s) { 1.0 } else { 0.0 },
+                    );
                 }
             }
             f.add(statuses);
@@ -204,7 +271,11 @@ pub fn ip_hash(ip: IpAddr) -> u32 {
 /// blackbox's `chooseProtocol` over the resolver's answer: the first address
 /// of the preferred family, else (with fallback) the last of the other
 /// family, as its loop leaves it. Returns the address and the family (4/6).
-pub fn choose_address(addrs: &[IpAddr], preferred: IpProtocol, fallback: bool) -> Option<(IpAddr, u8)> {
+pub fn choose_address(
+    addrs: &[IpAddr],
+    preferred: IpProtocol,
+    fallback: bool,
+) -> Option<(IpAddr, u8)> {
     let wanted_v4 = preferred == IpProtocol::Ip4;
     if let Some(ip) = addrs.iter().find(|ip| ip.is_ipv4() == wanted_v4) {
         return Some((*ip, if wanted_v4 { 4 } else { 6 }));
@@ -232,7 +303,8 @@ pub fn parse_target(target: &str, tls: bool) -> Result<(Target, bool), String> {
                 return Err(first.to_string());
             }
             let port = if tls { 443 } else { 80 };
-            Target::parse_with_security(&format!("{target}:{port}")).map_err(|_| first.to_string())?
+            Target::parse_with_security(&format!("{target}:{port}"))
+                .map_err(|_| first.to_string())?
         }
     };
     Ok((parsed, tls || security == conn::SchemeSecurity::Tls))
@@ -272,9 +344,15 @@ pub async fn run(
             (parsed.clone(), parsed.default_authority())
         }
         Target::Tcp { host, port } => {
-            log.line(Level::Debug, "Resolving target address", &[("target", host)]);
+            log.line(
+                Level::Debug,
+                "Resolving target address",
+                &[("target", host)],
+            );
             let started = Instant::now();
-            let lookup = tokio::time::timeout_at(deadline, tokio::net::lookup_host((host.as_str(), *port))).await;
+            let lookup =
+                tokio::time::timeout_at(deadline, tokio::net::lookup_host((host.as_str(), *port)))
+                    .await;
             let took = secs(started.elapsed());
             values.dns_lookup = Some(took);
             values.ip_protocol = Some(0.0);
@@ -282,30 +360,62 @@ pub async fn run(
             let addrs: Vec<IpAddr> = match lookup {
                 Ok(Ok(addrs)) => addrs.map(|a: SocketAddr| a.ip()).collect(),
                 Ok(Err(e)) => {
-                    log.line(Level::Error, "Error resolving address", &[("err", &e.to_string())]);
+                    log.line(
+                        Level::Error,
+                        "Error resolving address",
+                        &[("err", &e.to_string())],
+                    );
                     values.fail("resolve", "DNS");
-                    return Ok(Outcome { success: false, families: values.families() });
+                    return Ok(Outcome {
+                        success: false,
+                        families: values.families(),
+                    });
                 }
                 Err(_) => {
-                    log.line(Level::Error, "Error resolving address", &[("err", "deadline exceeded")]);
+                    log.line(
+                        Level::Error,
+                        "Error resolving address",
+                        &[("err", "deadline exceeded")],
+                    );
                     values.fail("resolve", "TIMEOUT");
-                    return Ok(Outcome { success: false, families: values.families() });
+                    return Ok(Outcome {
+                        success: false,
+                        families: values.families(),
+                    });
                 }
             };
-            let Some((ip, family)) = choose_address(&addrs, module.preferred_ip_protocol, module.ip_protocol_fallback) else {
-                log.line(Level::Error, "Error resolving address", &[("err", "unable to find ip; no fallback")]);
+            let Some((ip, family)) = choose_address(
+                &addrs,
+                module.preferred_ip_protocol,
+                module.ip_protocol_fallback,
+            ) else {
+                log.line(
+                    Level::Error,
+                    "Error resolving address",
+                    &[("err", "unable to find ip; no fallback")],
+                );
                 values.fail("resolve", "NO_ADDRESS");
-                return Ok(Outcome { success: false, families: values.families() });
+                return Ok(Outcome {
+                    success: false,
+                    families: values.families(),
+                });
             };
             if !allow.allows_tcp(host, Some(ip)) {
                 return Err(Refused::NotAllowed(target.to_owned()));
             }
-            log.line(Level::Debug, "Resolved target address", &[("ip", &ip.to_string())]);
+            log.line(
+                Level::Debug,
+                "Resolved target address",
+                &[("ip", &ip.to_string())],
+            );
             values.resolve = Some(took);
             values.ip_protocol = Some(f64::from(family));
             values.ip_hash = Some(f64::from(ip_hash(ip)));
             (
-                Target::Tcp { host: ip.to_string(), port: *port },
+                Target::Tcp {
+                    host: ip.to_string(),
+                    port: *port,
+                },
                 parsed.default_authority(),
             )
         }
@@ -333,36 +443,63 @@ pub async fn run(
                 })
             })
             .collect(),
-        user_agent: module.user_agent.clone().unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        user_agent: module
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
         gzip: module.gzip,
         connect_timeout: remaining(),
     };
-    log.line(Level::Debug, if tls { "Dialing gRPC with TLS" } else { "Dialing gRPC without TLS" }, &[]);
+    log.line(
+        Level::Debug,
+        if tls {
+            "Dialing gRPC with TLS"
+        } else {
+            "Dialing gRPC without TLS"
+        },
+        &[],
+    );
     let connection = match conn::connect(&options).await {
         Ok(c) => c,
         Err(err) => {
             connect_failed(&mut values, log, &err, module);
             values.check = Some(secs(check_start.elapsed()));
-            return Ok(Outcome { success: false, families: values.families() });
+            return Ok(Outcome {
+                success: false,
+                families: values.families(),
+            });
         }
     };
     let handshake = connection.handshake().clone();
     values.connect = Some(secs(handshake.dial));
     if let Some(t) = &handshake.tls {
         values.tls = Some(secs(t.duration));
-        let floor_ok = module.tls_config.min_version.is_none_or(|min| min.allows(t.version));
+        let floor_ok = module
+            .tls_config
+            .min_version
+            .is_none_or(|min| min.allows(t.version));
         let ceiling_ok = module.tls_config.max_version.is_none_or(|max| {
             // Above the ceiling: the floor of the next version allows it.
-            !matches!((max, t.version), (crate::config::TlsVersion::TLS12, "TLS 1.3"))
+            !matches!(
+                (max, t.version),
+                (crate::config::TlsVersion::TLS12, "TLS 1.3")
+            )
         });
         if !floor_ok || !ceiling_ok {
-            log.line(Level::Error, "TLS version outside tls_config's min_version/max_version", &[("version", t.version)]);
+            log.line(
+                Level::Error,
+                "TLS version outside tls_config's min_version/max_version",
+                &[("version", t.version)],
+            );
             values.status_code = f64::from(tonic::Code::Unavailable as i32);
             values.health = Some(None);
             values.fail("connect", "TLS_VERSION");
             values.check = Some(secs(check_start.elapsed()));
             close_later(connection);
-            return Ok(Outcome { success: false, families: values.families() });
+            return Ok(Outcome {
+                success: false,
+                families: values.families(),
+            });
         }
     }
 
@@ -380,9 +517,16 @@ pub async fn run(
     }
     close_later(connection);
     if success {
-        log.line(Level::Debug, "Connected to the gRPC server and it is serving", &[]);
+        log.line(
+            Level::Debug,
+            "Connected to the gRPC server and it is serving",
+            &[],
+        );
     }
-    Ok(Outcome { success, families: values.families() })
+    Ok(Outcome {
+        success,
+        families: values.families(),
+    })
 }
 
 /// The GOAWAY and close take a moment; the scrape does not wait for them.
@@ -390,13 +534,25 @@ fn close_later(connection: Connection) {
     tokio::spawn(connection.close());
 }
 
-fn connect_failed(values: &mut Values, log: &mut ProbeLog, err: &ConnectError, module: &GrpcModule) {
-    log.line(Level::Error, "can't connect grpc server", &[("err", &err.to_string()), ("code", err.code())]);
+fn connect_failed(
+    values: &mut Values,
+    log: &mut ProbeLog,
+    err: &ConnectError,
+    module: &GrpcModule,
+) {
+    log.line(
+        Level::Error,
+        "can't connect grpc server",
+        &[("err", &err.to_string()), ("code", err.code())],
+    );
     values.status_code = f64::from(tonic::Code::Unavailable as i32);
     values.health = Some(None);
     values.fail("connect", err.code());
     for service in module.checked_services() {
-        values.per_service.push(Answer { service, result: Err(tonic::Code::Unavailable) });
+        values.per_service.push(Answer {
+            service,
+            result: Err(tonic::Code::Unavailable),
+        });
     }
 }
 
@@ -415,12 +571,25 @@ async fn check(
     for (i, service) in module.checked_services().into_iter().enumerate() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let mut client = connection.health_client();
-        let request = connection.request(HealthCheckRequest { service: service.clone() }, Some(left));
+        let request = connection.request(
+            HealthCheckRequest {
+                service: service.clone(),
+            },
+            Some(left),
+        );
         let result = conn::call(Some(left), client.check(request)).await;
         let answer = match result {
             Ok(response) => {
-                let status = ServingStatus::try_from(response.into_inner().status).unwrap_or(ServingStatus::Unknown);
-                log.line(Level::Debug, "Health check answered", &[("service", &service), ("serving_status", status.as_str_name())]);
+                let status = ServingStatus::try_from(response.into_inner().status)
+                    .unwrap_or(ServingStatus::Unknown);
+                log.line(
+                    Level::Debug,
+                    "Health check answered",
+                    &[
+                        ("service", &service),
+                        ("serving_status", status.as_str_name()),
+                    ],
+                );
                 if status != ServingStatus::Serving {
                     values.fail("health", status.as_str_name());
                 }
@@ -428,7 +597,11 @@ async fn check(
             }
             Err(err) => {
                 let code = rpc_code(&err);
-                log.line(Level::Error, "Health check failed", &[("service", &service), ("err", &err.to_string())]);
+                log.line(
+                    Level::Error,
+                    "Health check failed",
+                    &[("service", &service), ("err", &err.to_string())],
+                );
                 values.fail("rpc", code_name(code));
                 Err(code)
             }
@@ -443,7 +616,10 @@ async fn check(
                 }
             }
         }
-        values.per_service.push(Answer { service, result: answer });
+        values.per_service.push(Answer {
+            service,
+            result: answer,
+        });
     }
     all_serving
 }
@@ -473,7 +649,10 @@ async fn list(
                     all_serving = false;
                     values.fail("health", status.as_str_name());
                 }
-                values.per_service.push(Answer { service: name.clone(), result: Ok(status) });
+                values.per_service.push(Answer {
+                    service: name.clone(),
+                    result: Ok(status),
+                });
             }
             if statuses.is_empty() {
                 values.fail("health", "NO_SERVICES");
@@ -484,12 +663,20 @@ async fn list(
                     .and_then(|r| ServingStatus::try_from(r.status).ok())
                     .unwrap_or(ServingStatus::ServiceUnknown),
             ));
-            log.line(Level::Debug, "Health list answered", &[("services", &statuses.len().to_string())]);
+            log.line(
+                Level::Debug,
+                "Health list answered",
+                &[("services", &statuses.len().to_string())],
+            );
             all_serving
         }
         Err(err) => {
             let code = rpc_code(&err);
-            log.line(Level::Error, "Health list failed", &[("err", &err.to_string())]);
+            log.line(
+                Level::Error,
+                "Health list failed",
+                &[("err", &err.to_string())],
+            );
             values.fail("rpc", code_name(code));
             values.health = Some(None);
             values.status_code = f64::from(code as i32);
@@ -517,18 +704,39 @@ mod tests {
     fn address_choice_follows_blackbox() {
         let v4: IpAddr = "10.0.0.1".parse().expect("ip");
         let v6: IpAddr = "fd00::1".parse().expect("ip");
-        assert_eq!(choose_address(&[v4, v6], IpProtocol::Ip6, true), Some((v6, 6)));
+        assert_eq!(
+            choose_address(&[v4, v6], IpProtocol::Ip6, true),
+            Some((v6, 6))
+        );
         assert_eq!(choose_address(&[v4], IpProtocol::Ip6, true), Some((v4, 4)));
         assert_eq!(choose_address(&[v4], IpProtocol::Ip6, false), None);
-        assert_eq!(choose_address(&[v6, v4], IpProtocol::Ip4, false), Some((v4, 4)));
+        assert_eq!(
+            choose_address(&[v6, v4], IpProtocol::Ip4, false),
+            Some((v4, 4))
+        );
     }
 
     #[test]
     fn targets() {
-        assert_eq!(parse_target("example.com", true).expect("ok").0, Target::Tcp { host: "example.com".into(), port: 443 });
-        assert_eq!(parse_target("example.com", false).expect("ok").0, Target::Tcp { host: "example.com".into(), port: 80 });
+        assert_eq!(
+            parse_target("example.com", true).expect("ok").0,
+            Target::Tcp {
+                host: "example.com".into(),
+                port: 443
+            }
+        );
+        assert_eq!(
+            parse_target("example.com", false).expect("ok").0,
+            Target::Tcp {
+                host: "example.com".into(),
+                port: 80
+            }
+        );
         assert!(parse_target("https://example.com", false).expect("ok").1);
-        assert!(matches!(parse_target("unix:/tmp/s.sock", false).expect("ok").0, Target::Unix { .. }));
+        assert!(matches!(
+            parse_target("unix:/tmp/s.sock", false).expect("ok").0,
+            Target::Unix { .. }
+        ));
         assert!(parse_target("a b", false).is_err());
     }
 }

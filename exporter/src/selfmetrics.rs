@@ -41,7 +41,9 @@ pub struct SelfMetrics {
 }
 
 fn histogram() -> Histogram {
-    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
 }
 
 impl SelfMetrics {
@@ -49,21 +51,50 @@ impl SelfMetrics {
     pub fn new() -> SelfMetrics {
         let mut registry = Registry::default();
         let probes = Family::<Labels, Counter>::default();
-        let durations = Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let durations =
+            Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         let in_flight = Gauge::default();
         let rejected = Family::<Labels, Counter>::default();
         let module_unknown = Counter::default();
         let reload_ok = Gauge::default();
         let reload_time = Gauge::<f64, AtomicU64>::default();
         let channelz_connections = Gauge::default();
-        registry.register("grpc_exporter_probes", "Probes run, by module and result (success, failure)", probes.clone());
-        registry.register("grpc_exporter_probe_duration_seconds", "Probe durations by module", durations.clone());
-        registry.register("grpc_exporter_probes_in_flight", "Probes and Channelz scrapes running now", in_flight.clone());
+        registry.register(
+            "grpc_exporter_probes",
+            "Probes run, by module and result (success, failure)",
+            probes.clone(),
+        );
+        registry.register(
+            "grpc_exporter_probe_duration_seconds",
+            "Probe durations by module",
+            durations.clone(),
+        );
+        registry.register(
+            "grpc_exporter_probes_in_flight",
+            "Probes and Channelz scrapes running now",
+            in_flight.clone(),
+        );
         registry.register("grpc_exporter_requests_rejected", "Requests refused, by reason (busy, not_allowed, unknown_module, bad_request, unauthorized, too_large)", rejected.clone());
-        registry.register("grpc_exporter_module_unknown", "Probes naming a module the config does not have", module_unknown.clone());
-        registry.register("grpc_exporter_config_last_reload_successful", "Whether the last configuration load succeeded", reload_ok.clone());
-        registry.register("grpc_exporter_config_last_reload_success_timestamp_seconds", "When the configuration was last loaded successfully", reload_time.clone());
-        registry.register("grpc_exporter_channelz_connections", "Connections kept open to Channelz targets between scrapes", channelz_connections.clone());
+        registry.register(
+            "grpc_exporter_module_unknown",
+            "Probes naming a module the config does not have",
+            module_unknown.clone(),
+        );
+        registry.register(
+            "grpc_exporter_config_last_reload_successful",
+            "Whether the last configuration load succeeded",
+            reload_ok.clone(),
+        );
+        registry.register(
+            "grpc_exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully",
+            reload_time.clone(),
+        );
+        registry.register(
+            "grpc_exporter_channelz_connections",
+            "Connections kept open to Channelz targets between scrapes",
+            channelz_connections.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector));
         SelfMetrics {
             registry,
@@ -82,14 +113,19 @@ impl SelfMetrics {
     pub fn reloaded(&self, ok: bool) {
         self.reload_ok.set(i64::from(ok));
         if ok {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
             self.reload_time.set(now);
         }
     }
 
     /// Counts a refused request.
     pub fn reject(&self, reason: &str) {
-        self.rejected.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
+        self.rejected
+            .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+            .inc();
     }
 
     /// The exposition.
@@ -126,32 +162,74 @@ fn process_families() -> Families {
     let num = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
     // Indices: field N of proc(5) is fields[N - 3].
     if let (Some(utime), Some(stime)) = (num(11), num(12)) {
-        f.add(expose::Family::counter("process_cpu_seconds", "Total user and system CPU time spent in seconds.").sample(&[], (utime + stime) / TICKS));
+        f.add(
+            expose::Family::counter(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds.",
+            )
+            .sample(&[], (utime + stime) / TICKS),
+        );
     }
     if let Some(vsize) = num(20) {
-        f.add(expose::Family::gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.").sample(&[], vsize));
+        f.add(
+            expose::Family::gauge(
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+            )
+            .sample(&[], vsize),
+        );
     }
     if let Some(rss) = num(21) {
-        f.add(expose::Family::gauge("process_resident_memory_bytes", "Resident memory size in bytes.").sample(&[], rss * PAGE));
+        f.add(
+            expose::Family::gauge(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+            )
+            .sample(&[], rss * PAGE),
+        );
     }
     if let (Some(start), Ok(uptime)) = (num(19), std::fs::read_to_string("/proc/uptime")) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        if let Some(up) = uptime.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) {
-            f.add(expose::Family::gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.").sample(&[], (now - up + start / TICKS).floor()));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        if let Some(up) = uptime
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            f.add(
+                expose::Family::gauge(
+                    "process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.",
+                )
+                .sample(&[], (now - up + start / TICKS).floor()),
+            );
         }
     }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        f.add(expose::Family::gauge("process_open_fds", "Number of open file descriptors.").sample(&[], dir.count() as f64));
+        f.add(
+            expose::Family::gauge("process_open_fds", "Number of open file descriptors.")
+                .sample(&[], dir.count() as f64),
+        );
     }
-    if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
-        if let Some(max) = limits
-            .lines()
-            .find(|l| l.starts_with("Max open files"))
-            .and_then(|l| l.split_whitespace().nth(3))
-            .and_then(|v| v.parse::<f64>().ok())
-        {
-            f.add(expose::Family::gauge("process_max_fds", "Maximum number of open file descriptors.").sample(&[], max));
-        }
+    let max_fds = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<f64>().ok())
+        });
+    if let Some(max) = max_fds {
+        f.add(
+            expose::Family::gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+            )
+            .sample(&[], max),
+        );
     }
     f
 }
@@ -169,11 +247,22 @@ mod tests {
     #[test]
     fn own_and_process_series() {
         let m = SelfMetrics::new();
-        m.probes.get_or_create(&vec![("module".into(), "grpc".into()), ("result".into(), "success".into())]).inc();
+        m.probes
+            .get_or_create(&vec![
+                ("module".into(), "grpc".into()),
+                ("result".into(), "success".into()),
+            ])
+            .inc();
         m.reloaded(true);
         let text = m.encode(expose::Format::Classic);
-        assert!(text.contains("grpc_exporter_probes_total{module=\"grpc\",result=\"success\"} 1"), "{text}");
-        assert!(text.contains("grpc_exporter_config_last_reload_successful 1"), "{text}");
+        assert!(
+            text.contains("grpc_exporter_probes_total{module=\"grpc\",result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("grpc_exporter_config_last_reload_successful 1"),
+            "{text}"
+        );
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
         assert!(text.contains("process_cpu_seconds_total"), "{text}");
     }

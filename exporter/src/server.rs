@@ -58,7 +58,12 @@ pub async fn bind(settings: &Settings) -> std::io::Result<Vec<TcpListener>> {
 }
 
 /// Serves one listener until `stop` turns true.
-pub async fn serve(listener: TcpListener, app: Arc<App>, web: Arc<Web>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    web: Arc<Web>,
+    mut stop: watch::Receiver<bool>,
+) {
     let acceptor = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
@@ -77,7 +82,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, web: Arc<Web>, mut stop
         tokio::spawn(async move {
             match acceptor {
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(app.settings().header_read_timeout, acceptor.accept(stream)).await;
+                    let handshake = tokio::time::timeout(
+                        app.settings().header_read_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await;
                     if let Ok(Ok(tls)) = handshake {
                         serve_connection(TokioIo::new(tls), app, web).await;
                     }
@@ -115,14 +124,24 @@ async fn respond(app: &App, web: &Web, req: Request<Incoming>) -> http::Response
 }
 
 async fn route(app: &App, web: &Web, req: Request<Incoming>) -> http::Response<Full<Bytes>> {
-    let header = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     if !web.auth.allows(header(header::AUTHORIZATION).as_deref()) {
         app.metrics.reject("unauthorized");
         let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Basic"));
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic"),
+        );
         return r;
     }
-    let declared = header(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let declared = header(header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
     if declared > MAX_BODY_BYTES {
         app.metrics.reject("too_large");
         return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");

@@ -47,11 +47,20 @@ mod tests {
         let none = Duration::ZERO;
         assert_eq!(probe_timeout(None, none, 0.5).expect("ok"), 119.5);
         assert_eq!(probe_timeout(Some("10"), none, 0.5).expect("ok"), 9.5);
-        assert_eq!(probe_timeout(Some("10"), Duration::from_secs(3), 0.5).expect("ok"), 3.0);
-        assert_eq!(probe_timeout(Some("10"), Duration::from_secs(30), 0.5).expect("ok"), 9.5);
+        assert_eq!(
+            probe_timeout(Some("10"), Duration::from_secs(3), 0.5).expect("ok"),
+            3.0
+        );
+        assert_eq!(
+            probe_timeout(Some("10"), Duration::from_secs(30), 0.5).expect("ok"),
+            9.5
+        );
         // Negative difference: the module's timeout, even zero.
         assert_eq!(probe_timeout(Some("0.2"), none, 0.5).expect("ok"), 0.0);
-        assert_eq!(probe_timeout(Some("0.2"), Duration::from_secs(2), 0.5).expect("ok"), 2.0);
+        assert_eq!(
+            probe_timeout(Some("0.2"), Duration::from_secs(2), 0.5).expect("ok"),
+            2.0
+        );
         assert_eq!(probe_timeout(Some("0"), none, 0.5).expect("ok"), 119.5);
         assert!(probe_timeout(Some("ten"), none, 0.5).is_err());
     }

@@ -98,14 +98,17 @@ pub fn load(path: &Path) -> Result<(WebConfig, Option<Arc<rustls::ServerConfig>>
         }
     }
     let tls = match &config.tls_server_config {
-        Some(tls) => Some(Arc::new(server_tls(tls).map_err(|e| format!("{}: {e}", path.display()))?)),
+        Some(tls) => Some(Arc::new(
+            server_tls(tls).map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
         None => None,
     };
     Ok((config, tls))
 }
 
 fn read_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    let file = File::open(path).map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    let file =
+        File::open(path).map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
     rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
@@ -134,7 +137,10 @@ fn server_tls(tls: &TlsServerConfig) -> Result<rustls::ServerConfig, String> {
             for cert in read_certs(ca)? {
                 roots.add(cert).map_err(|e| e.to_string())?;
             }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
             let verifier = if auth == "VerifyClientCertIfGiven" {
                 verifier.allow_unauthenticated()
             } else {
@@ -148,7 +154,9 @@ fn server_tls(tls: &TlsServerConfig) -> Result<rustls::ServerConfig, String> {
             ));
         }
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| e.to_string())?;
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -204,7 +212,13 @@ impl BasicAuth {
             h.update(password.as_bytes());
             h.finalize().into()
         };
-        if known && self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+        if known
+            && self
+                .verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&key)
+        {
             return true;
         }
         let ok = {
@@ -212,15 +226,22 @@ impl BasicAuth {
             bcrypt::verify(password.as_bytes(), hash).unwrap_or(false)
         };
         if ok && known {
-            self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key);
         }
         ok && known
     }
 }
 
 fn decode_basic(header: &str) -> Option<(String, String)> {
-    let encoded = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let encoded = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
@@ -231,7 +252,10 @@ mod tests {
     use super::*;
 
     fn header(user: &str, password: &str) -> String {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
     }
 
     #[test]
@@ -252,7 +276,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("web.yml");
         std::fs::write(&path, "basic_auth_users:\n  a: plain\n").expect("write");
-        assert!(load(&path).expect_err("plain").contains("not a bcrypt hash"));
+        assert!(
+            load(&path)
+                .expect_err("plain")
+                .contains("not a bcrypt hash")
+        );
         std::fs::write(&path, "tls_server_confg: {}\n").expect("write");
         assert!(load(&path).expect_err("typo").contains("unknown field"));
     }

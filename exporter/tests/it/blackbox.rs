@@ -84,7 +84,9 @@ fn without_serial(series: &str) -> String {
     let Some(at) = series.find("serialnumber=\"") else {
         return series.to_owned();
     };
-    let end = series[at + 14..].find('"').map_or(series.len(), |e| at + 14 + e + 1);
+    let end = series[at + 14..]
+        .find('"')
+        .map_or(series.len(), |e| at + 14 + e + 1);
     let mut out = format!("{}{}", &series[..at], &series[end..]);
     out = out.replace(",,", ",").replace("{,", "{").replace(",}", "}");
     out
@@ -110,13 +112,27 @@ fn compare(case: &str, ours: &str, theirs: &str) {
         }
         theirs_shared.insert(without_serial(k), *v);
     }
-    assert_eq!(ours_shared, theirs_shared, "{case}: shared series differ\nours:\n{ours}\nblackbox:\n{theirs}");
-    for (k, _) in theirs_map.iter().filter(|(k, _)| TIMINGS.contains(&name_of(k))) {
-        assert!(ours_map.contains_key(k), "{case}: {k} missing from ours:\n{ours}");
+    assert_eq!(
+        ours_shared, theirs_shared,
+        "{case}: shared series differ\nours:\n{ours}\nblackbox:\n{theirs}"
+    );
+    for (k, _) in theirs_map
+        .iter()
+        .filter(|(k, _)| TIMINGS.contains(&name_of(k)))
+    {
+        assert!(
+            ours_map.contains_key(k),
+            "{case}: {k} missing from ours:\n{ours}"
+        );
     }
 }
 
-async fn both(ours: SocketAddr, theirs: SocketAddr, module: &str, target: &str) -> (String, String) {
+async fn both(
+    ours: SocketAddr,
+    theirs: SocketAddr,
+    module: &str,
+    target: &str,
+) -> (String, String) {
     let a = support::probe(ours, module, target, "5").await;
     let b = support::probe(theirs, module, target, "5").await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -128,7 +144,9 @@ async fn both(ours: SocketAddr, theirs: SocketAddr, module: &str, target: &str) 
 async fn shared_series_agree_with_blackbox_0_23() {
     let pki = TestPki::generate();
     let text = config(&pki);
-    let Some(bb) = support::blackbox(&text).await else { return };
+    let Some(bb) = support::blackbox(&text).await else {
+        return;
+    };
     let ex = exporter(&text).await;
 
     let (serving, _) = TestServer::start_with_spec_health().await;
@@ -159,7 +177,9 @@ async fn shared_series_agree_with_blackbox_0_23() {
 async fn ours_ends_by_the_deadline_where_0_23_overruns() {
     let pki = TestPki::generate();
     let text = config(&pki);
-    let Some(bb) = support::blackbox(&text).await else { return };
+    let Some(bb) = support::blackbox(&text).await else {
+        return;
+    };
     let ex = exporter(&text).await;
     let silent = Fault::AcceptSilent.start().await;
     let (hung, health) = TestServer::start_with_spec_health().await;
@@ -167,10 +187,27 @@ async fn ours_ends_by_the_deadline_where_0_23_overruns() {
     for target in [silent.addr().to_owned(), hung.addr().to_owned()] {
         let started = Instant::now();
         let ours = support::probe(ex.addr(), "grpc_plain", &target, "2").await;
-        assert!(started.elapsed() < Duration::from_millis(1900), "{:?}", started.elapsed());
-        assert_eq!(support::value(&ours.body, "probe_success"), Some(0.0), "{}", ours.body);
+        assert!(
+            started.elapsed() < Duration::from_millis(1900),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            support::value(&ours.body, "probe_success"),
+            Some(0.0),
+            "{}",
+            ours.body
+        );
         // The scrape would have given up at 2 s; 0.23 is still probing.
-        let theirs = tokio::time::timeout(Duration::from_secs(3), support::probe(bb.addr, "grpc_plain", &target, "2")).await;
-        assert!(theirs.is_err(), "blackbox_exporter 0.23 answered within the scrape: {:?}", theirs.map(|r| r.body));
+        let theirs = tokio::time::timeout(
+            Duration::from_secs(3),
+            support::probe(bb.addr, "grpc_plain", &target, "2"),
+        )
+        .await;
+        assert!(
+            theirs.is_err(),
+            "blackbox_exporter 0.23 answered within the scrape: {:?}",
+            theirs.map(|r| r.body)
+        );
     }
 }

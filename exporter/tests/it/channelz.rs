@@ -59,7 +59,11 @@ async fn fixture() -> Fixture {
     let layer = app.layer();
     let app_task = tokio::spawn(async move {
         let _reporter = reporter;
-        let _ = Server::builder().layer(layer).add_service(health).serve_with_incoming(incoming).await;
+        let _ = Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .serve_with_incoming(incoming)
+            .await;
     });
     let admin = registry.register_server("admin");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -68,24 +72,48 @@ async fn fixture() -> Fixture {
     let layer = admin.layer();
     let service = ChannelzService::new(registry.clone()).into_server();
     let admin_task = tokio::spawn(async move {
-        let _ = Server::builder().layer(layer).add_service(service).serve_with_incoming(incoming).await;
+        let _ = Server::builder()
+            .layer(layer)
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await;
     });
-    Fixture { registry, app: app_addr, admin: admin_addr, tasks: vec![app_task, admin_task] }
+    Fixture {
+        registry,
+        app: app_addr,
+        admin: admin_addr,
+        tasks: vec![app_task, admin_task],
+    }
 }
 
 async fn calls(channel: &InstrumentedChannel, n: usize) {
     let mut client = HealthClient::new(channel.clone());
     for _ in 0..n {
-        let _ = client.check(HealthCheckRequest { service: String::new() }).await;
+        let _ = client
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await;
     }
 }
 
-fn series<'a>(map: &'a std::collections::BTreeMap<String, f64>, prefix: &str) -> Vec<(&'a String, f64)> {
-    map.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k, *v)).collect()
+fn series<'a>(
+    map: &'a std::collections::BTreeMap<String, f64>,
+    prefix: &str,
+) -> Vec<(&'a String, f64)> {
+    map.iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k, *v))
+        .collect()
 }
 
 async fn scrape(ex: SocketAddr, module: &str, target: &str) -> String {
-    let r = support::get_with(ex, &format!("/channelz?module={module}&target={}", support::enc(target)), &[("X-Prometheus-Scrape-Timeout-Seconds", "10")]).await;
+    let r = support::get_with(
+        ex,
+        &format!("/channelz?module={module}&target={}", support::enc(target)),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "10")],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.body
 }
@@ -95,8 +123,12 @@ async fn aggregates_by_target_and_stay_monotonic() {
     let fx = fixture().await;
     let ex = exporter(CONFIG).await;
     let endpoint = Endpoint::from_shared(format!("http://{}", fx.app)).expect("endpoint");
-    let a = InstrumentedChannel::connect(&fx.registry, endpoint.clone()).await.expect("connect a");
-    let b = InstrumentedChannel::connect(&fx.registry, endpoint.clone()).await.expect("connect b");
+    let a = InstrumentedChannel::connect(&fx.registry, endpoint.clone())
+        .await
+        .expect("connect a");
+    let b = InstrumentedChannel::connect(&fx.registry, endpoint.clone())
+        .await
+        .expect("connect b");
     calls(&a, 5).await;
     calls(&b, 3).await;
     let body = scrape(ex.addr(), "grpc", &fx.admin.to_string()).await;
@@ -108,10 +140,19 @@ async fn aggregates_by_target_and_stay_monotonic() {
     let (key, first) = (started[0].0.clone(), started[0].1);
     assert_eq!(first, 8.0, "{body}");
     let target_label = key.trim_start_matches("grpc_channelz_channel_calls_started_total");
-    let target = target_label.trim_start_matches("{target=\"").trim_end_matches("\"}");
-    assert_eq!(s.get(&format!("grpc_channelz_channels{target_label}")), Some(&2.0), "{body}");
+    let target = target_label
+        .trim_start_matches("{target=\"")
+        .trim_end_matches("\"}");
     assert_eq!(
-        support::value(&body, &format!("grpc_channelz_channel_state{{target=\"{target}\",state=\"READY\"}}")),
+        s.get(&format!("grpc_channelz_channels{target_label}")),
+        Some(&2.0),
+        "{body}"
+    );
+    assert_eq!(
+        support::value(
+            &body,
+            &format!("grpc_channelz_channel_state{{target=\"{target}\",state=\"READY\"}}")
+        ),
         Some(2.0),
         "{body}"
     );
@@ -126,15 +167,27 @@ async fn aggregates_by_target_and_stay_monotonic() {
     let body = scrape(ex.addr(), "grpc", &fx.admin.to_string()).await;
     let s = samples(&body);
     assert_eq!(s.get(&key), Some(&9.0), "monotonic: {body}");
-    assert_eq!(s.get(&format!("grpc_channelz_channels{target_label}")), Some(&1.0), "{body}");
+    assert_eq!(
+        s.get(&format!("grpc_channelz_channels{target_label}")),
+        Some(&1.0),
+        "{body}"
+    );
     // One connection kept between the scrapes.
     let m = support::get(ex.addr(), "/metrics").await;
-    assert_eq!(support::value(&m.body, "grpc_exporter_channelz_connections"), Some(1.0), "{}", m.body);
+    assert_eq!(
+        support::value(&m.body, "grpc_exporter_channelz_connections"),
+        Some(1.0),
+        "{}",
+        m.body
+    );
 
     // Detail: subchannels and sockets.
     let body = scrape(ex.addr(), "grpc_detail", &fx.admin.to_string()).await;
     assert_promtool_metrics(&body);
-    assert!(body.contains("grpc_channelz_server_socket_streams_started_total"), "{body}");
+    assert!(
+        body.contains("grpc_channelz_server_socket_streams_started_total"),
+        "{body}"
+    );
     drop(a);
 }
 
@@ -145,7 +198,11 @@ async fn series_are_capped() {
     let mut channels = Vec::new();
     for i in 0..4 {
         // Different targets: the same server under different names.
-        let uri = if i % 2 == 0 { format!("http://{}", fx.app) } else { format!("http://localhost:{}", fx.app.port()) };
+        let uri = if i % 2 == 0 {
+            format!("http://{}", fx.app)
+        } else {
+            format!("http://localhost:{}", fx.app.port())
+        };
         let uri = format!("{uri}/?n={i}");
         let endpoint = Endpoint::from_shared(uri).expect("endpoint");
         if let Ok(c) = InstrumentedChannel::connect(&fx.registry, endpoint).await {
@@ -163,16 +220,44 @@ async fn series_are_capped() {
 async fn failures_are_reported_not_errors() {
     let ex = exporter(CONFIG).await;
     let body = scrape(ex.addr(), "grpc", &testkit::faults::refused_addr()).await;
-    assert_eq!(support::value(&body, "grpc_channelz_scrape_success"), Some(0.0), "{body}");
-    assert_eq!(support::value(&body, "grpc_channelz_failure_info{kind=\"connect\",code=\"REFUSED\"}"), Some(1.0), "{body}");
+    assert_eq!(
+        support::value(&body, "grpc_channelz_scrape_success"),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(
+        support::value(
+            &body,
+            "grpc_channelz_failure_info{kind=\"connect\",code=\"REFUSED\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
     // A server without Channelz.
-    let server = testkit::servers::TestServer::start_with_health(testkit::servers::HealthKind::SpecDefault).await;
+    let server =
+        testkit::servers::TestServer::start_with_health(testkit::servers::HealthKind::SpecDefault)
+            .await;
     let body = scrape(ex.addr(), "grpc", server.addr()).await;
-    assert_eq!(support::value(&body, "grpc_channelz_failure_info{kind=\"rpc\",code=\"UNIMPLEMENTED\"}"), Some(1.0), "{body}");
+    assert_eq!(
+        support::value(
+            &body,
+            "grpc_channelz_failure_info{kind=\"rpc\",code=\"UNIMPLEMENTED\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
 }
 
 async fn peer(kind: PeerKind) {
-    let Some(peer) = start_or_skip(kind, PeerOptions { channels: 3, ..Default::default() }).await else {
+    let Some(peer) = start_or_skip(
+        kind,
+        PeerOptions {
+            channels: 3,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
         return;
     };
     let ex = exporter(CONFIG).await;
@@ -181,9 +266,18 @@ async fn peer(kind: PeerKind) {
         let body = scrape(ex.addr(), "grpc_detail", &peer.addr()).await;
         let s = samples(&body);
         let ok = s.get("grpc_channelz_scrape_success") == Some(&1.0);
-        let channels: f64 = series(&s, "grpc_channelz_channels{").iter().map(|(_, v)| v).sum();
-        let started: f64 = series(&s, "grpc_channelz_channel_calls_started_total{").iter().map(|(_, v)| v).sum();
-        let servers: f64 = series(&s, "grpc_channelz_servers{").iter().map(|(_, v)| v).sum();
+        let channels: f64 = series(&s, "grpc_channelz_channels{")
+            .iter()
+            .map(|(_, v)| v)
+            .sum();
+        let started: f64 = series(&s, "grpc_channelz_channel_calls_started_total{")
+            .iter()
+            .map(|(_, v)| v)
+            .sum();
+        let servers: f64 = series(&s, "grpc_channelz_servers{")
+            .iter()
+            .map(|(_, v)| v)
+            .sum();
         if ok && channels >= 3.0 && started >= 1.0 && servers >= 1.0 {
             assert_promtool_metrics(&body);
             return;

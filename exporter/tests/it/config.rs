@@ -24,38 +24,86 @@ async fn check(text: &str) -> std::process::Output {
 
 #[tokio::test]
 async fn blackbox_file_with_every_prober_is_valid() {
-    let text = std::fs::read_to_string(crate_dir().join("tests/it/blackbox-full.yml")).expect("fixture");
+    let text =
+        std::fs::read_to_string(crate_dir().join("tests/it/blackbox-full.yml")).expect("fixture");
     let out = check(&text).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     for prober in ["http", "tcp", "icmp", "dns", "unix", "websocket"] {
-        assert!(stderr.contains(&format!("prober \\\"{prober}\\\"")) || stderr.contains(&format!("prober \"{prober}\"")), "{prober}: {stderr}");
+        assert!(
+            stderr.contains(&format!("prober \\\"{prober}\\\""))
+                || stderr.contains(&format!("prober \"{prober}\"")),
+            "{prober}: {stderr}"
+        );
     }
 }
 
 #[tokio::test]
 async fn every_kind_of_error_names_file_line_and_reason() {
     let cases: &[(&str, &str, &str)] = &[
-        ("modules:\n  g:\n    prober: grpc\n    grpc:\n      servce: x\n", ":5", "unknown field `servce`"),
-        ("modules:\n  g:\n    prober: grpc\n    grpc:\n      tls: maybe\n", ":5", "invalid type"),
-        ("modules:\n  g:\n    prober: grpc\n    timeout: 5 parsecs\n", "blackbox.yml:", "invalid duration"),
-        ("modules:\n  g:\n    prober: grpc\n    grpc:\n      preferred_ip_protocol: ip5\n", "blackbox.yml:", "ip5"),
-        ("modules:\n  g:\n    prober: grpc\n    grpc:\n      tls_config:\n        min_version: TLS14\n", "blackbox.yml:", "TLS14"),
-        ("modules:\n  g:\n    prober: grpc\n    grpc:\n      tls_config:\n        ca: inline\n", ":6", "unknown field `ca`"),
-        ("modules:\n  g:\n    prober: grpc\n    grpc:\n      metadata:\n        grpc-timeout: [\"1\"]\n", "blackbox.yml:", "reserved"),
+        (
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      servce: x\n",
+            ":5",
+            "unknown field `servce`",
+        ),
+        (
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      tls: maybe\n",
+            ":5",
+            "invalid type",
+        ),
+        (
+            "modules:\n  g:\n    prober: grpc\n    timeout: 5 parsecs\n",
+            "blackbox.yml:",
+            "invalid duration",
+        ),
+        (
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      preferred_ip_protocol: ip5\n",
+            "blackbox.yml:",
+            "ip5",
+        ),
+        (
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      tls_config:\n        min_version: TLS14\n",
+            "blackbox.yml:",
+            "TLS14",
+        ),
+        (
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      tls_config:\n        ca: inline\n",
+            ":6",
+            "unknown field `ca`",
+        ),
+        (
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      metadata:\n        grpc-timeout: [\"1\"]\n",
+            "blackbox.yml:",
+            "reserved",
+        ),
         ("modules:\n  g:\n    grpc: {}\n", "blackbox.yml:", "prober"),
         ("modules: [\n", "blackbox.yml:", ""),
         ("modulez: {}\n", ":1", "unknown field `modulez`"),
-        ("allowed_targets: [\"10.0.0.0/40\"]\n", "blackbox.yml", "prefix"),
+        (
+            "allowed_targets: [\"10.0.0.0/40\"]\n",
+            "blackbox.yml",
+            "prefix",
+        ),
     ];
     for (text, where_, reason) in cases {
         let out = check(text).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{text}: {stderr}");
-        assert!(stderr.contains(where_), "{text}: want {where_:?} in {stderr}");
-        assert!(stderr.contains(reason), "{text}: want {reason:?} in {stderr}");
+        assert!(
+            stderr.contains(where_),
+            "{text}: want {where_:?} in {stderr}"
+        );
+        assert!(
+            stderr.contains(reason),
+            "{text}: want {reason:?} in {stderr}"
+        );
     }
-    let out = testkit::bin::output(&bin(), &["--config.file=/nonexistent/blackbox.yml", "--config.check"], LIMIT).await;
+    let out = testkit::bin::output(
+        &bin(),
+        &["--config.file=/nonexistent/blackbox.yml", "--config.check"],
+        LIMIT,
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/blackbox.yml"));
 }
@@ -64,9 +112,14 @@ async fn every_kind_of_error_names_file_line_and_reason() {
 async fn bad_file_or_flag_at_start_exits_1() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("bad.yml");
-    std::fs::write(&path, "modules:\n  g:\n    prober: grpc\n    grpc:\n      nope: 1\n").expect("write");
+    std::fs::write(
+        &path,
+        "modules:\n  g:\n    prober: grpc\n    grpc:\n      nope: 1\n",
+    )
+    .expect("write");
     let arg = format!("--config.file={}", path.display());
-    let out = testkit::bin::output(&bin(), &[&arg, "--web.listen-address=127.0.0.1:0"], LIMIT).await;
+    let out =
+        testkit::bin::output(&bin(), &[&arg, "--web.listen-address=127.0.0.1:0"], LIMIT).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.yml:5"), "{stderr}");

@@ -4,7 +4,7 @@ mod blackbox;
 mod channelz;
 mod config;
 mod http;
-mod prometheus;
 mod probe;
+mod prometheus;
 mod rules;
 mod support;

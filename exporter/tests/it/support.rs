@@ -88,7 +88,11 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
 pub fn parse_reply(buf: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(buf).to_string();
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return Reply { status: 0, headers: Vec::new(), body: text };
+        return Reply {
+            status: 0,
+            headers: Vec::new(),
+            body: text,
+        };
     };
     let mut lines = head.lines();
     let status = lines
@@ -103,14 +107,24 @@ pub fn parse_reply(buf: &[u8]) -> Reply {
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
-    Reply { status, headers, body }
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -135,14 +149,21 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 }
 
 pub async fn post(addr: SocketAddr, path: &str) -> Reply {
-    let req = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     raw(addr, req.as_bytes()).await
 }
 
 /// `/probe?target=…&module=…` with a scrape timeout header.
 pub async fn probe(addr: SocketAddr, module: &str, target: &str, scrape_timeout: &str) -> Reply {
     let path = format!("/probe?module={}&target={}", enc(module), enc(target));
-    get_with(addr, &path, &[("X-Prometheus-Scrape-Timeout-Seconds", scrape_timeout)]).await
+    get_with(
+        addr,
+        &path,
+        &[("X-Prometheus-Scrape-Timeout-Seconds", scrape_timeout)],
+    )
+    .await
 }
 
 pub fn enc(text: &str) -> String {
@@ -226,12 +247,17 @@ pub fn value(text: &str, series: &str) -> Option<f64> {
 
 /// An external program, or `None` (skip) outside CI.
 pub fn program(name: &str) -> Option<PathBuf> {
-    let candidates = [PathBuf::from("/usr/bin").join(name), PathBuf::from("/usr/local/bin").join(name)];
+    let candidates = [
+        PathBuf::from("/usr/bin").join(name),
+        PathBuf::from("/usr/local/bin").join(name),
+    ];
     if let Some(found) = candidates.into_iter().find(|p| p.exists()) {
         return Some(found);
     }
     if testkit::peers::in_ci() {
-        panic!("{name} is missing: .ci/run installs it (Debian packages prometheus, prometheus-blackbox-exporter)");
+        panic!(
+            "{name} is missing: .ci/run installs it (Debian packages prometheus, prometheus-blackbox-exporter)"
+        );
     }
     eprintln!("skipping: {name} is not installed");
     None
@@ -260,7 +286,9 @@ impl Drop for Daemon {
 async fn wait_healthy(addr: SocketAddr, path: &str, child: &mut std::process::Child, what: &str) {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await {
+        if let Ok(Ok(mut s)) =
+            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await
+        {
             let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
             if s.write_all(req.as_bytes()).await.is_ok() {
                 let mut buf = Vec::new();
@@ -294,7 +322,11 @@ pub async fn blackbox(config: &str) -> Option<Daemon> {
         .spawn()
         .expect("blackbox_exporter runs");
     wait_healthy(addr, "/-/healthy", &mut child, "blackbox_exporter").await;
-    Some(Daemon { addr, _dir: dir, child })
+    Some(Daemon {
+        addr,
+        _dir: dir,
+        child,
+    })
 }
 
 /// Prometheus with `config` (prometheus.yml text) on a loopback port.
@@ -307,14 +339,21 @@ pub async fn prometheus(config: &str) -> Option<Daemon> {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut child = std::process::Command::new(bin)
         .arg(format!("--config.file={}", path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("prometheus runs");
     wait_healthy(addr, "/-/ready", &mut child, "prometheus").await;
-    Some(Daemon { addr, _dir: dir, child })
+    Some(Daemon {
+        addr,
+        _dir: dir,
+        child,
+    })
 }
 
 /// Runs promtool with `args`; `None` when it is missing outside CI.
