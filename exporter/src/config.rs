@@ -274,9 +274,16 @@ impl<'de> Deserialize<'de> for Module {
                 if prober == "grpc" {
                     // No `grpc:` section means every default.
                     let grpc = grpc.unwrap_or_default();
-                    if !grpc.metadata.is_empty() {
-                        for name in grpc.metadata.keys() {
-                            check_metadata_name(name).map_err(de::Error::custom)?;
+                    for (name, values) in &grpc.metadata {
+                        check_metadata_name(name).map_err(de::Error::custom)?;
+                        // Checked here so that a bad value never reaches the
+                        // connection layer, whose message would name the key.
+                        let binary = name.to_ascii_lowercase().ends_with("-bin");
+                        let printable = |v: &String| v.bytes().all(|b| (0x20..=0x7e).contains(&b));
+                        if !binary && !values.iter().all(printable) {
+                            return Err(de::Error::custom(
+                                "a metadata value is not printable ASCII (binary values need a key ending in -bin)",
+                            ));
                         }
                     }
                     return Ok(Module {
@@ -547,6 +554,11 @@ modules:
 
         let text = "modules: [\n";
         assert!(parse(text).is_err());
+
+        let text = "modules:\n  g:\n    prober: grpc\n    grpc:\n      metadata:\n        authorization: [\"t\\u00e9st\"]\n";
+        let (_, reason) = parse(text).expect_err("non-ASCII value");
+        assert!(reason.contains("printable ASCII"), "{reason}");
+        assert!(!reason.contains("authorization"), "{reason}");
 
         let text = "modulez: {}\n";
         let (line, reason) = parse(text).expect_err("unknown top key");

@@ -129,3 +129,42 @@ async fn bad_file_or_flag_at_start_exits_1() {
     let out = testkit::bin::output(&bin(), &["--log.format=xml"], LIMIT).await;
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn sighup_reloads_and_keeps_the_old_config_on_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("blackbox.yml");
+    std::fs::write(&path, "modules:\n  grpc:\n    prober: grpc\n").expect("write");
+    let port = crate::support::free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut child = tokio::process::Command::new(bin())
+        .arg(format!("--config.file={}", path.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("runs");
+    let pid = child.id().expect("pid").to_string();
+    let up = tokio::time::Instant::now() + Duration::from_secs(30);
+    while crate::support::get(addr, "/-/healthy").await.status != 200 {
+        assert!(tokio::time::Instant::now() < up, "exporter did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hup = |pid: String| async move {
+        let out = tokio::process::Command::new("kill").args(["-HUP", &pid]).output().await.expect("kill runs");
+        assert!(out.status.success());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    std::fs::write(&path, "modules:\n  grpc:\n    prober: grpc\n    grpc: {nope: 1}\n").expect("write");
+    hup(pid.clone()).await;
+    let m = crate::support::get(addr, "/metrics").await;
+    assert_eq!(crate::support::value(&m.body, "grpc_exporter_config_last_reload_successful"), Some(0.0), "{}", m.body);
+    assert_eq!(crate::support::get(addr, "/probe?module=grpc&target=127.0.0.1:1").await.status, 200);
+    std::fs::write(&path, "modules:\n  other:\n    prober: grpc\n").expect("write");
+    hup(pid).await;
+    let m = crate::support::get(addr, "/metrics").await;
+    assert_eq!(crate::support::value(&m.body, "grpc_exporter_config_last_reload_successful"), Some(1.0), "{}", m.body);
+    assert_eq!(crate::support::get(addr, "/probe?module=other&target=127.0.0.1:1").await.status, 200);
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
