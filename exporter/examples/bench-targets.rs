@@ -27,29 +27,48 @@ async fn main() {
     let incoming = tokio_stream_from(listener);
     tokio::spawn(async move {
         let _reporter = reporter;
-        let _ = Server::builder().add_service(health).serve_with_incoming(incoming).await;
+        let _ = Server::builder()
+            .add_service(health)
+            .serve_with_incoming(incoming)
+            .await;
     });
 
     let pki = testkit::tls::TestPki::generate();
-    let tls = testkit::servers::TestServer::builder().tls(&pki).start().await;
+    let tls = testkit::servers::TestServer::builder()
+        .tls(&pki)
+        .start()
+        .await;
 
     let registry = tonic_channelz::Registry::new();
     let admin = registry.register_server("admin");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind channelz");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind channelz");
     let channelz_port = listener.local_addr().expect("addr").port();
     let incoming = admin.incoming(listener).expect("incoming");
     let layer = admin.layer();
     let service = tonic_channelz::ChannelzService::new(registry.clone()).into_server();
     tokio::spawn(async move {
-        let _ = Server::builder().layer(layer).add_service(service).serve_with_incoming(incoming).await;
+        let _ = Server::builder()
+            .layer(layer)
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await;
     });
     // Lazy channels to many targets: registered, never dialed.
     let mut kept = Vec::with_capacity(channels);
     for i in 0..channels {
-        let endpoint = Endpoint::from_shared(format!("http://10.{}.{}.{}:50051", i / 65_536 % 256, i / 256 % 256, i % 256))
-            .expect("endpoint")
-            .connect_timeout(Duration::from_secs(1));
-        kept.push(tonic_channelz::InstrumentedChannel::lazy(&registry, endpoint));
+        let endpoint = Endpoint::from_shared(format!(
+            "http://10.{}.{}.{}:50051",
+            i / 65_536 % 256,
+            i / 256 % 256,
+            i % 256
+        ))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(1));
+        kept.push(tonic_channelz::InstrumentedChannel::lazy(
+            &registry, endpoint,
+        ));
     }
     println!(
         "HEALTH {health_port} TLS {} CA {} CHANNELZ {channelz_port}",

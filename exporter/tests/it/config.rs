@@ -146,25 +146,53 @@ async fn sighup_reloads_and_keeps_the_old_config_on_error() {
         .expect("runs");
     let pid = child.id().expect("pid").to_string();
     let up = tokio::time::Instant::now() + Duration::from_secs(30);
-    while crate::support::get(addr, "/-/healthy").await.status != 200 {
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
         assert!(tokio::time::Instant::now() < up, "exporter did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let hup = |pid: String| async move {
-        let out = tokio::process::Command::new("kill").args(["-HUP", &pid]).output().await.expect("kill runs");
+        let out = tokio::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .output()
+            .await
+            .expect("kill runs");
         assert!(out.status.success());
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    std::fs::write(&path, "modules:\n  grpc:\n    prober: grpc\n    grpc: {nope: 1}\n").expect("write");
+    std::fs::write(
+        &path,
+        "modules:\n  grpc:\n    prober: grpc\n    grpc: {nope: 1}\n",
+    )
+    .expect("write");
     hup(pid.clone()).await;
     let m = crate::support::get(addr, "/metrics").await;
-    assert_eq!(crate::support::value(&m.body, "grpc_exporter_config_last_reload_successful"), Some(0.0), "{}", m.body);
-    assert_eq!(crate::support::get(addr, "/probe?module=grpc&target=127.0.0.1:1").await.status, 200);
+    assert_eq!(
+        crate::support::value(&m.body, "grpc_exporter_config_last_reload_successful"),
+        Some(0.0),
+        "{}",
+        m.body
+    );
+    assert_eq!(
+        crate::support::get(addr, "/probe?module=grpc&target=127.0.0.1:1")
+            .await
+            .status,
+        200
+    );
     std::fs::write(&path, "modules:\n  other:\n    prober: grpc\n").expect("write");
     hup(pid).await;
     let m = crate::support::get(addr, "/metrics").await;
-    assert_eq!(crate::support::value(&m.body, "grpc_exporter_config_last_reload_successful"), Some(1.0), "{}", m.body);
-    assert_eq!(crate::support::get(addr, "/probe?module=other&target=127.0.0.1:1").await.status, 200);
+    assert_eq!(
+        crate::support::value(&m.body, "grpc_exporter_config_last_reload_successful"),
+        Some(1.0),
+        "{}",
+        m.body
+    );
+    assert_eq!(
+        crate::support::get(addr, "/probe?module=other&target=127.0.0.1:1")
+            .await
+            .status,
+        200
+    );
     let _ = child.start_kill();
     let _ = child.wait().await;
 }
