@@ -188,6 +188,7 @@ pub struct GrpcModule {
     /// Metadata sent with every RPC; values are secrets, never shown.
     #[serde(
         default,
+        deserialize_with = "de_metadata",
         serialize_with = "ser_masked_metadata",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -235,6 +236,35 @@ impl GrpcModule {
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&grpc_toolkit_conn::format_go_duration(*d))
+}
+
+/// `metadata` as blackbox reads it (`key: [values]`), with errors that
+/// never quote a value: serde's own "invalid type: string \"Bearer …\""
+/// would put a token in the log and in `--config.check`'s output.
+fn de_metadata<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<String>>, D::Error> {
+    let raw = BTreeMap::<String, serde_yaml_ng::Value>::deserialize(d)
+        .map_err(|_| de::Error::custom("metadata must be a map of keys to lists of strings"))?;
+    let mut out = BTreeMap::new();
+    for (key, value) in raw {
+        let serde_yaml_ng::Value::Sequence(items) = value else {
+            return Err(de::Error::custom(
+                "metadata values must be lists of strings (key: [\"value\"])",
+            ));
+        };
+        let mut values = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                serde_yaml_ng::Value::String(text) => values.push(text),
+                _ => {
+                    return Err(de::Error::custom(
+                        "metadata values must be lists of strings (key: [\"value\"])",
+                    ));
+                }
+            }
+        }
+        out.insert(key, values);
+    }
+    Ok(out)
 }
 
 fn ser_masked_metadata<S: serde::Serializer>(
@@ -559,6 +589,11 @@ modules:
         let (_, reason) = parse(text).expect_err("non-ASCII value");
         assert!(reason.contains("printable ASCII"), "{reason}");
         assert!(!reason.contains("authorization"), "{reason}");
+
+        let text = "modules:\n  g:\n    prober: grpc\n    grpc:\n      metadata:\n        authorization: \"Bearer t0ken\"\n";
+        let (_, reason) = parse(text).expect_err("a string, not a list");
+        assert!(reason.contains("lists of strings"), "{reason}");
+        assert!(!reason.contains("t0ken"), "{reason}");
 
         let text = "modulez: {}\n";
         let (line, reason) = parse(text).expect_err("unknown top key");
