@@ -148,7 +148,7 @@ impl App {
     /// State for `settings` with `config` loaded.
     pub fn new(settings: Settings, config: Config) -> App {
         let metrics = SelfMetrics::new();
-        metrics.reloaded(true);
+        metrics.reloaded(None);
         App {
             history: History::new(settings.history_limit),
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),
@@ -181,13 +181,13 @@ impl App {
                     log::log(Level::Warn, warning, &[]);
                 }
                 *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded.config);
-                self.metrics.reloaded(true);
+                self.metrics.reloaded(None);
                 log::log(Level::Info, "Loaded config file", &[]);
                 Ok(())
             }
             Err(err) => {
-                self.metrics.reloaded(false);
                 let reason = err.to_string();
+                self.metrics.reloaded(Some(&reason));
                 log::log(
                     Level::Error,
                     "Error reloading config, keeping the old one",

@@ -76,6 +76,8 @@ impl Drop for Running {
 /// Loads the config and web config, binds, and serves in the background
 /// of the current tokio runtime.
 pub async fn start(settings: Settings) -> Result<Running, StartError> {
+    // The first call wins: the binary has set these already.
+    log::init(settings.log_level, settings.log_format);
     let loaded = config::load(&settings.config_file)?;
     for warning in &loaded.warnings {
         log::log(Level::Warn, warning, &[]);

@@ -38,6 +38,9 @@ pub struct SelfMetrics {
     pub reload_time: Gauge<f64, AtomicU64>,
     /// `grpc_exporter_channelz_connections`.
     pub channelz_connections: Gauge,
+    /// `grpc_exporter_config_last_reload_error_info{reason}`: why the last
+    /// reload failed; no series after a successful one.
+    pub reload_error: Family<Labels, Gauge>,
 }
 
 fn histogram() -> Histogram {
@@ -59,6 +62,7 @@ impl SelfMetrics {
         let reload_ok = Gauge::default();
         let reload_time = Gauge::<f64, AtomicU64>::default();
         let channelz_connections = Gauge::default();
+        let reload_error = Family::<Labels, Gauge>::default();
         registry.register(
             "grpc_exporter_probes",
             "Probes run, by module and result (success, failure)",
@@ -95,6 +99,11 @@ impl SelfMetrics {
             "Connections kept open to Channelz targets between scrapes",
             channelz_connections.clone(),
         );
+        registry.register(
+            "grpc_exporter_config_last_reload_error_info",
+            "Why the last configuration reload failed (file:line: reason); absent after a successful one",
+            reload_error.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector));
         SelfMetrics {
             registry,
@@ -106,11 +115,19 @@ impl SelfMetrics {
             reload_ok,
             reload_time,
             channelz_connections,
+            reload_error,
         }
     }
 
-    /// Records a successful (re)load now.
-    pub fn reloaded(&self, ok: bool) {
+    /// Records a (re)load now; `error` says why it failed.
+    pub fn reloaded(&self, error: Option<&str>) {
+        let ok = error.is_none();
+        self.reload_error.clear();
+        if let Some(reason) = error {
+            self.reload_error
+                .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+                .set(1);
+        }
         self.reload_ok.set(i64::from(ok));
         if ok {
             let now = SystemTime::now()
@@ -253,7 +270,7 @@ mod tests {
                 ("result".into(), "success".into()),
             ])
             .inc();
-        m.reloaded(true);
+        m.reloaded(None);
         let text = m.encode(expose::Format::Classic);
         assert!(
             text.contains("grpc_exporter_probes_total{module=\"grpc\",result=\"success\"} 1"),
