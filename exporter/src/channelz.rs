@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use grpc_toolkit_conn::{self as conn, ConnectOptions, Connection, RpcError, Target, TlsOptions};
 use grpc_toolkit_proto::channelz::v1::{
@@ -660,13 +660,6 @@ fn socket_counts(s: &pb::Socket) -> Counts {
     })
 }
 
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Writes counters (`names`, same order as the counts) for each group.
 fn counters(
     families: &mut Families,
@@ -687,7 +680,6 @@ fn counters(
 fn render(state: &mut State, data: &Data, cap: usize) -> Families {
     let mut families = Families::default();
     let mut dropped = 0;
-    let _ = now_secs;
 
     // Channels by target.
     let current = data
@@ -726,7 +718,7 @@ fn render(state: &mut State, data: &Data, cap: usize) -> Families {
     let mut gauges: BTreeMap<String, Counts> = BTreeMap::new();
     for c in &data.channels {
         let d = c.data.as_ref();
-        let mut v = vec![0.0; STATES.len() + 4];
+        let mut v = vec![0.0; STATES.len() + 3];
         let state = state_name(d);
         if let Some(i) = STATES.iter().position(|s| *s == state) {
             v[i] = 1.0;
@@ -734,8 +726,6 @@ fn render(state: &mut State, data: &Data, cap: usize) -> Families {
         v[STATES.len()] = 1.0;
         v[STATES.len() + 1] = c.subchannel_ref.len() as f64;
         v[STATES.len() + 2] = c.channel_ref.len() as f64;
-        // Max, not sum: kept apart below.
-        v[STATES.len() + 3] = 0.0;
         add(gauges.entry(channel_target(c)).or_default(), &v);
     }
     let mut last_call: BTreeMap<String, f64> = BTreeMap::new();

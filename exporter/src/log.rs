@@ -168,7 +168,6 @@ impl ProbeLog {
             .push(format_line(settings().format, level, msg, &all));
         // Probe lines reach stderr at debug only, as blackbox's
         // `--log.prober` default does: a failing target must not flood it.
-        let _ = level;
         log(Level::Debug, msg, &all);
     }
 
