@@ -301,3 +301,32 @@ async fn node_peer() {
 async fn go_peer() {
     peer(PeerKind::Go).await;
 }
+
+#[tokio::test]
+async fn every_page_is_read_and_the_cap_holds() {
+    let fx = fixture().await;
+    let ex = exporter(CONFIG).await;
+    // More channels than one page of tonic-channelz, to distinct targets.
+    let mut kept = Vec::new();
+    for i in 0..600 {
+        let endpoint = Endpoint::from_shared(format!("http://10.1.{}.{}:50051", i / 256, i % 256))
+            .expect("endpoint");
+        kept.push(InstrumentedChannel::lazy(&fx.registry, endpoint));
+    }
+    let body = scrape(ex.addr(), "grpc", &fx.admin.to_string()).await;
+    let s = samples(&body);
+    let channels: f64 = series(&s, "grpc_channelz_channels{")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(channels, 600.0, "every page counted");
+    let groups = series(&s, "grpc_channelz_channels{").len();
+    assert_eq!(groups, 500, "499 targets and _other");
+    assert!(s.contains_key("grpc_channelz_channels{target=\"_other\"}"));
+    assert_eq!(
+        s.get("grpc_channelz_series_dropped"),
+        Some(&101.0),
+        "600 groups, 499 kept"
+    );
+    drop(kept);
+}
