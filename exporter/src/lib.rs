@@ -34,7 +34,6 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::cli::{Args, Settings};
 use crate::log::Level;
-use crate::server::Web;
 
 /// Why the exporter could not start (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -82,41 +81,8 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     for warning in &loaded.warnings {
         log::log(Level::Warn, warning, &[]);
     }
-    let web = match &settings.web_config_file {
-        Some(path) => {
-            let (web, tls) = webconfig::load(path).map_err(StartError::WebConfig)?;
-            let mut headers = Vec::new();
-            for (name, value) in web
-                .http_server_config
-                .map(|h| h.headers)
-                .unwrap_or_default()
-            {
-                let name = http::HeaderName::try_from(name.as_str()).map_err(|_| {
-                    StartError::WebConfig(format!(
-                        "{}: invalid header name \"{name}\"",
-                        path.display()
-                    ))
-                })?;
-                let value = http::HeaderValue::try_from(value.as_str()).map_err(|_| {
-                    StartError::WebConfig(format!(
-                        "{}: invalid value for header \"{name}\"",
-                        path.display()
-                    ))
-                })?;
-                headers.push((name, value));
-            }
-            Web {
-                auth: webconfig::BasicAuth::new(web.basic_auth_users),
-                tls,
-                headers,
-            }
-        }
-        None => Web {
-            auth: webconfig::BasicAuth::default(),
-            tls: None,
-            headers: Vec::new(),
-        },
-    };
+    let web =
+        server::WebSource::new(settings.web_config_file.clone()).map_err(StartError::WebConfig)?;
     let listeners = server::bind(&settings).await.map_err(StartError::Listen)?;
     let addrs = listeners
         .iter()

@@ -29,8 +29,9 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// The largest body a request may declare.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
-/// What the HTTP layer adds around [`App`].
-#[derive(Debug)]
+/// What the HTTP layer adds around [`App`], from one reading of the web
+/// config.
+#[derive(Debug, Default)]
 pub struct Web {
     /// Basic auth (none when no users are configured).
     pub auth: BasicAuth,
@@ -38,6 +39,107 @@ pub struct Web {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Extra response headers from the web config.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl Web {
+    /// Reads `--web.config.file` (certificates and keys included).
+    pub fn load(path: &std::path::Path) -> Result<Web, String> {
+        let (web, tls) = crate::webconfig::load(path)?;
+        let mut headers = Vec::new();
+        for (name, value) in web
+            .http_server_config
+            .map(|h| h.headers)
+            .unwrap_or_default()
+        {
+            let name = http::HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("{}: invalid header name \"{name}\"", path.display()))?;
+            let value = http::HeaderValue::try_from(value.as_str())
+                .map_err(|_| format!("{}: invalid value for header \"{name}\"", path.display()))?;
+            headers.push((name, value));
+        }
+        Ok(Web {
+            auth: BasicAuth::new(web.basic_auth_users),
+            tls,
+            headers,
+        })
+    }
+}
+
+/// The web config as of now: like exporter-toolkit, which reads its file
+/// for every request, a changed web config or certificate is picked up
+/// without a restart. Here the files' modification times are compared at
+/// each new connection and the file is read again only when one changed;
+/// a file that no longer loads keeps the previous settings (and says why
+/// in the log), so a half-written edit cannot lock Prometheus out.
+#[derive(Debug)]
+pub struct WebSource {
+    path: Option<std::path::PathBuf>,
+    current: std::sync::RwLock<(Vec<Option<std::time::SystemTime>>, Arc<Web>)>,
+}
+
+fn stamps(path: &std::path::Path) -> Vec<Option<std::time::SystemTime>> {
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut out = vec![mtime(path)];
+    if let Ok(text) = std::fs::read_to_string(path)
+        && let Ok(config) = serde_yaml_ng::from_str::<crate::webconfig::WebConfig>(&text)
+        && let Some(tls) = config.tls_server_config
+    {
+        out.push(mtime(&tls.cert_file));
+        out.push(mtime(&tls.key_file));
+        out.extend(tls.client_ca_file.as_deref().map(mtime));
+    }
+    out
+}
+
+impl WebSource {
+    /// Loads the web config (none: no TLS, no auth); an error at start is fatal.
+    pub fn new(path: Option<std::path::PathBuf>) -> Result<WebSource, String> {
+        let (stamp, web) = match &path {
+            Some(p) => (stamps(p), Web::load(p)?),
+            None => (Vec::new(), Web::default()),
+        };
+        Ok(WebSource {
+            path,
+            current: std::sync::RwLock::new((stamp, Arc::new(web))),
+        })
+    }
+
+    /// The settings to use for a new connection.
+    pub fn current(&self) -> Arc<Web> {
+        let Some(path) = &self.path else {
+            return self
+                .current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .1
+                .clone();
+        };
+        let now = stamps(path);
+        {
+            let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+            if guard.0 == now {
+                return guard.1.clone();
+            }
+        }
+        let mut guard = self.current.write().unwrap_or_else(|p| p.into_inner());
+        match Web::load(path) {
+            Ok(web) => {
+                crate::log::log(crate::log::Level::Info, "Reloaded web config", &[]);
+                *guard = (now, Arc::new(web));
+            }
+            Err(reason) => {
+                crate::log::log(
+                    crate::log::Level::Error,
+                    "Error reloading web config, keeping the previous one",
+                    &[("err", &reason)],
+                );
+                // Remember the stamp: the same broken file is not re-read
+                // for every connection.
+                guard.0 = now;
+            }
+        }
+        guard.1.clone()
+    }
 }
 
 /// Binds every listen address (port 0 picks a free port).
@@ -61,10 +163,9 @@ pub async fn bind(settings: &Settings) -> std::io::Result<Vec<TcpListener>> {
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
-    web: Arc<Web>,
+    source: Arc<WebSource>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let acceptor = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -77,8 +178,8 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let web = web.clone();
-        let acceptor = acceptor.clone();
+        let web = source.current();
+        let acceptor = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         tokio::spawn(async move {
             match acceptor {
                 Some(acceptor) => {

@@ -323,3 +323,47 @@ async fn basic_auth_and_tls_from_the_web_config() {
     let _ = tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut buf).await;
     assert_eq!(support::parse_reply(&buf).status, 200);
 }
+
+#[tokio::test]
+async fn web_config_changes_apply_without_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let web = dir.path().join("web.yml");
+    let old = bcrypt::hash("old", 4).expect("hash");
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: {old}\n")).expect("write");
+    let ex = exporter_with(CONFIG, |s| s.web_config_file = Some(web.clone())).await;
+    let r = get_with(
+        ex.addr(),
+        "/-/healthy",
+        &[("Authorization", &basic("alice", "old"))],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // Modification times have a coarse grain on some filesystems.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let new = bcrypt::hash("new", 4).expect("hash");
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: {new}\n")).expect("write");
+    let r = get_with(
+        ex.addr(),
+        "/-/healthy",
+        &[("Authorization", &basic("alice", "new"))],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = get_with(
+        ex.addr(),
+        "/-/healthy",
+        &[("Authorization", &basic("alice", "old"))],
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // A broken edit keeps the previous settings.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&web, "basic_auth_users: [\n").expect("write");
+    let r = get_with(
+        ex.addr(),
+        "/-/healthy",
+        &[("Authorization", &basic("alice", "new"))],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
