@@ -196,3 +196,33 @@ async fn sighup_reloads_and_keeps_the_old_config_on_error() {
     let _ = child.start_kill();
     let _ = child.wait().await;
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("blackbox.yml");
+    std::fs::write(
+        &path,
+        "modules:\n  http_2xx:\n    prober: http\n  grpc:\n    prober: grpc\n",
+    )
+    .expect("write");
+    let arg = format!("--config.file={}", path.display());
+    let out = testkit::bin::output(
+        &bin(),
+        &[&arg, "--config.check", "--log.format=json"],
+        LIMIT,
+    )
+    .await;
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"].is_string() && v["msg"].is_string() && v["time"].is_string(),
+            "{line}"
+        );
+    }
+}
