@@ -37,6 +37,25 @@ RUN mkdir -p /out/bin /out/ko-app /out/etc/ssl/certs \
       echo "grpc-probe is not static" >&2; exit 1; \
     fi
 
+# grpc-exporter: `docker build --target exporter -t grpc-exporter .` builds
+# the exporter's static FROM scratch image from this earlier stage; a plain
+# `docker build` still ends at the probe image below.
+FROM build AS exporter-build
+RUN cargo build --release --locked -p grpc-exporter --target "$(cat /rust-target)" \
+ && install -D "target/$(cat /rust-target)/release/grpc-exporter" /exporter/grpc-exporter \
+ && mkdir -p /exporter/etc/ssl/certs /exporter/etc/grpc-exporter \
+ && cp /etc/ssl/certs/ca-certificates.crt /exporter/etc/ssl/certs/ca-certificates.crt \
+ && printf 'modules:\n  grpc:\n    prober: grpc\n    grpc: {}\n' > /exporter/etc/grpc-exporter/config.yml \
+ && if readelf -l /exporter/grpc-exporter | grep -q 'program interpreter'; then \
+      echo "grpc-exporter is not static" >&2; exit 1; \
+    fi
+
+FROM scratch AS exporter
+COPY --from=exporter-build /exporter/ /
+USER 65534:65534
+EXPOSE 9913
+ENTRYPOINT ["/grpc-exporter", "--config.file=/etc/grpc-exporter/config.yml"]
+
 FROM scratch
 COPY --from=build /out/ /
 # nobody:nogroup by number: there is no /etc/passwd in a scratch image.

@@ -15,6 +15,7 @@ use tonic::metadata::{AsciiMetadataKey, BinaryMetadataKey, BinaryMetadataValue, 
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{self, ConnectError, ConnectStage, RpcError};
+use crate::handshake::Handshake;
 use crate::options::{ConnectOptions, Header};
 use crate::{args, tls, transport};
 
@@ -34,6 +35,7 @@ pub struct Connection {
     gzip: bool,
     closed: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
     established_in: Duration,
+    handshake: Arc<Handshake>,
 }
 
 // By hand: the metadata holds header values, which are never printed.
@@ -56,6 +58,12 @@ impl Connection {
     /// How long connecting took, up to and including the SETTINGS frame.
     pub fn established_in(&self) -> Duration {
         self.established_in
+    }
+
+    /// How the first transport was established: dial and TLS timings, the
+    /// TLS version and the server's certificates (see [`Handshake`]).
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
     }
 
     /// A request carrying the `-rpc-header` metadata and, when `timeout`
@@ -320,6 +328,7 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
     // Under TLS 1.3 a rejected client certificate shows only now, as an
     // alert or a bare reset: see `blame_client_auth`.
     let client_auth = dialed.client_auth;
+    let handshake = Arc::new(dialed.handshake);
     let (settings_tx, mut settings_rx) = oneshot::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
     let connector = transport::Connector {
@@ -360,6 +369,7 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
             gzip: options.gzip,
             closed: Arc::new(Mutex::new(Some(closed_rx))),
             established_in: Duration::ZERO,
+            handshake,
         },
         settings: settings_rx,
         client_auth,

@@ -42,6 +42,8 @@ pub(crate) struct Dialer {
 pub(crate) struct Dialed {
     pub(crate) io: Box<dyn Io>,
     pub(crate) client_auth: Option<Arc<ClientAuthSeen>>,
+    /// Phase timings and TLS facts, for [`crate::Connection::handshake`].
+    pub(crate) handshake: crate::handshake::Handshake,
 }
 
 impl Dialer {
@@ -72,15 +74,22 @@ impl Dialer {
             after: self.connect_timeout,
             stage,
         };
+        let dial_started = std::time::Instant::now();
         let stream = timeout_at(deadline, self.open())
             .await
             .map_err(|_| timeout(ConnectStage::Dial))??;
+        let mut handshake = crate::handshake::Handshake {
+            dial: dial_started.elapsed(),
+            tls: None,
+        };
         let Some((config, name)) = &self.tls else {
             return Ok(Dialed {
                 io: stream,
                 client_auth: None,
+                handshake,
             });
         };
+        let tls_started = std::time::Instant::now();
         // A config per connection, so each records its own client auth.
         let (config, seen) = tls::recording_client_auth(config, &self.sessions);
         let connector = TlsConnector::from(Arc::new(config));
@@ -102,9 +111,14 @@ impl Dialer {
         if tls_stream.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2) {
             seen.accept();
         }
+        handshake.tls = Some(crate::handshake::TlsHandshake::from_connection(
+            tls_stream.get_ref().1,
+            tls_started.elapsed(),
+        ));
         Ok(Dialed {
             io: Box::new(tls_stream),
             client_auth: Some(seen),
+            handshake,
         })
     }
 

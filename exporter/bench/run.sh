@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# grpc-exporter beside blackbox_exporter, one run, same local targets:
+#   bash exporter/bench/run.sh
+# Prints CPU per 1,000 plaintext and TLS probes, p50/p99 latency, peak RSS
+# while probing 1,000 targets every 15 s, and the time and RSS of /channelz
+# for a server with 10,000 channels. Needs prometheus-blackbox-exporter
+# (Debian package) for the comparison; without it only ours is measured.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+COUNT=${COUNT:-1000}
+CONC=${CONC:-8}
+CHANNELS=${CHANNELS:-10000}
+BLACKBOX=${BLACKBOX:-/usr/bin/prometheus-blackbox-exporter}
+
+cargo build -q --release -p grpc-exporter --bin grpc-exporter --example bench-targets --example bench-load
+BIN=target/release/grpc-exporter
+EX=target/release/examples
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    exec 3>&- 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Targets; stdin held open on fd 3 keeps them running.
+mkfifo "$WORK/targets.in"
+"$EX/bench-targets" --channels "$CHANNELS" <"$WORK/targets.in" >"$WORK/targets.out" &
+PIDS+=($!)
+exec 3>"$WORK/targets.in"
+for _ in $(seq 300); do [ -s "$WORK/targets.out" ] && break; sleep 0.1; done
+read -r _ HEALTH _ TLS _ CA _ CHANNELZ <"$WORK/targets.out"
+echo "targets: health :$HEALTH, tls $TLS, channelz :$CHANNELZ ($CHANNELS channels)"
+
+cat >"$WORK/config.yml" <<YAML
+modules:
+  grpc_plain:
+    prober: grpc
+    grpc: {preferred_ip_protocol: ip4}
+  grpc_tls:
+    prober: grpc
+    grpc:
+      tls: true
+      preferred_ip_protocol: ip4
+      tls_config: {ca_file: $CA}
+YAML
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/-/healthy" >/dev/null && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+
+start() { # name -> sets PORT and PID
+    PORT=$(port)
+    if [ "$1" = ours ]; then
+        "$BIN" --config.file="$WORK/config.yml" --web.listen-address="127.0.0.1:$PORT" --log.level=error 2>/dev/null &
+    else
+        "$BLACKBOX" --config.file="$WORK/config.yml" --web.listen-address="127.0.0.1:$PORT" --log.level=error 2>/dev/null &
+    fi
+    PID=$!
+    PIDS+=("$PID")
+    wait_up "$PORT"
+}
+
+run() { # name
+    local name=$1
+    start "$name"
+    "$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_plain&target=127.0.0.1:$HEALTH" --count 100 --concurrency "$CONC" --pid "$PID" >/dev/null
+    echo "$name plaintext: $("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_plain&target=127.0.0.1:$HEALTH" --count "$COUNT" --concurrency "$CONC" --pid "$PID")"
+    echo "$name tls:       $("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_tls&target=$TLS" --count "$COUNT" --concurrency "$CONC" --pid "$PID")"
+    kill "$PID"
+    start "$name"
+    echo "$name 1000 targets every 15s (2 rounds): $("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_plain&target={i}:$HEALTH" --count 2000 --targets 1000 --over 30 --concurrency 256 --pid "$PID")"
+    if [ "$name" = ours ]; then
+        local t0 t1
+        curl -fs -o /dev/null "http://127.0.0.1:$PORT/channelz?module=grpc_plain&target=127.0.0.1:$CHANNELZ"
+        t0=$(date +%s.%N)
+        curl -fs -o "$WORK/channelz.txt" "http://127.0.0.1:$PORT/channelz?module=grpc_plain&target=127.0.0.1:$CHANNELZ"
+        t1=$(date +%s.%N)
+        echo "ours /channelz ($CHANNELS channels): scrape_s=$(echo "$t1 - $t0" | bc) series=$(grep -vc '^#' "$WORK/channelz.txt") peak_rss_mb=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")"
+    fi
+    kill "$PID"
+}
+
+run ours
+if [ -x "$BLACKBOX" ]; then run blackbox; else echo "blackbox_exporter not installed: skipped"; fi

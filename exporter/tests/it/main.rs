@@ -1,0 +1,11 @@
+//! grpc-exporter's integration tests, one binary with a module per topic.
+
+mod blackbox;
+mod channelz;
+mod config;
+mod deps;
+mod http;
+mod probe;
+mod prometheus;
+mod rules;
+mod support;

@@ -1,0 +1,52 @@
+//! The rules file passes `promtool check rules` and its unit tests
+//! (`promtool test rules`); the README's scrape config passes `promtool
+//! check config`, and the README carries it verbatim.
+
+use crate::support::{crate_dir, promtool};
+
+fn ok(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rules_check_and_unit_tests() {
+    let rules = crate_dir().join("rules/grpc.rules.yml");
+    let tests = crate_dir().join("rules/grpc.rules.test.yml");
+    let Some(out) = promtool(&["check", "rules", rules.to_str().expect("utf-8")], None) else {
+        return;
+    };
+    ok(&out, "promtool check rules");
+    let Some(out) = promtool(&["test", "rules", tests.to_str().expect("utf-8")], None) else {
+        return;
+    };
+    ok(&out, "promtool test rules");
+}
+
+#[test]
+fn scrape_config_checks_and_is_in_the_readme() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config =
+        std::fs::read_to_string(crate_dir().join("deploy/prometheus.yml")).expect("config");
+    std::fs::write(dir.path().join("prometheus.yml"), &config).expect("write");
+    std::fs::copy(
+        crate_dir().join("rules/grpc.rules.yml"),
+        dir.path().join("grpc.rules.yml"),
+    )
+    .expect("copy");
+    let path = dir.path().join("prometheus.yml");
+    let Some(out) = promtool(&["check", "config", path.to_str().expect("utf-8")], None) else {
+        return;
+    };
+    ok(&out, "promtool check config");
+    let readme = std::fs::read_to_string(crate_dir().join("../README.md")).expect("readme");
+    let jobs = config.split("scrape_configs:").nth(1).expect("jobs");
+    assert!(
+        readme.contains(jobs.trim()),
+        "README lacks the scrape config of exporter/deploy/prometheus.yml"
+    );
+}
