@@ -78,6 +78,7 @@ impl Dialer {
         let stream = timeout_at(deadline, self.open())
             .await
             .map_err(|_| timeout(ConnectStage::Dial))??;
+        #[cfg_attr(not(feature = "handshake"), allow(unused_mut))]
         let mut handshake = crate::handshake::Handshake {
             dial: dial_started.elapsed(),
             tls: None,
@@ -111,10 +112,18 @@ impl Dialer {
         if tls_stream.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2) {
             seen.accept();
         }
-        handshake.tls = Some(crate::handshake::TlsHandshake::from_connection(
-            tls_stream.get_ref().1,
-            tls_started.elapsed(),
-        ));
+        // Only the exporter reports the TLS facts; the probe, whose size is a
+        // feature, does not pay for collecting them (see the `handshake`
+        // feature in conn/Cargo.toml).
+        #[cfg(feature = "handshake")]
+        {
+            handshake.tls = Some(crate::handshake::TlsHandshake::from_connection(
+                tls_stream.get_ref().1,
+                tls_started.elapsed(),
+            ));
+        }
+        #[cfg(not(feature = "handshake"))]
+        let _ = tls_started;
         Ok(Dialed {
             io: Box::new(tls_stream),
             client_auth: Some(seen),

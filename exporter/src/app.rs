@@ -138,6 +138,18 @@ struct Slot<'a> {
     app: &'a App,
 }
 
+/// A request `/probe` or `/channelz` accepted (see `App::admit`).
+struct Admitted<'a> {
+    /// The query's parameters (`debug`, ...).
+    params: Vec<(String, String)>,
+    module_name: String,
+    module: Module,
+    target: String,
+    /// The probe's deadline, from now, in seconds.
+    seconds: f64,
+    slot: Slot<'a>,
+}
+
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.app.metrics.in_flight.dec();
@@ -308,28 +320,46 @@ impl App {
         Ok((target, seconds))
     }
 
-    async fn probe(&self, req: &Req) -> Reply {
-        let params = match parse_query(&req.query) {
-            Ok(p) => p,
-            Err(e) => return self.bad("bad_request", StatusCode::BAD_REQUEST, format!("{e}\n")),
-        };
-        let (module_name, module) = match self.grpc_module(&params) {
-            Ok(m) => m,
-            Err(reply) => return *reply,
-        };
-        let (target, seconds) = match self.target_and_deadline(req, &params, &module) {
-            Ok(t) => t,
-            Err(reply) => return *reply,
-        };
-        let Some(_slot) = self.slot() else {
-            return self.bad(
+    /// What `/probe` and `/channelz` check before any work: the query, the
+    /// module (a grpc one), the target (allowed) and the deadline, then a
+    /// free slot among `--probe.max-concurrent`; each refusal is the reply.
+    fn admit(&self, req: &Req) -> Result<Admitted<'_>, Box<Reply>> {
+        let params = parse_query(&req.query).map_err(|e| {
+            Box::new(self.bad("bad_request", StatusCode::BAD_REQUEST, format!("{e}\n")))
+        })?;
+        let (module_name, module) = self.grpc_module(&params)?;
+        let (target, seconds) = self.target_and_deadline(req, &params, &module)?;
+        let Some(slot) = self.slot() else {
+            return Err(Box::new(self.bad(
                 "busy",
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
                     "too many concurrent probes (--probe.max-concurrent={})\n",
                     self.settings.max_concurrent
                 ),
-            );
+            )));
+        };
+        Ok(Admitted {
+            params,
+            module_name,
+            module,
+            target,
+            seconds,
+            slot,
+        })
+    }
+
+    async fn probe(&self, req: &Req) -> Reply {
+        let Admitted {
+            params,
+            module_name,
+            module,
+            target,
+            seconds,
+            slot: _slot,
+        } = match self.admit(req) {
+            Ok(admitted) => admitted,
+            Err(reply) => return *reply,
         };
         let Some(grpc) = module.grpc.as_ref() else {
             return text(StatusCode::INTERNAL_SERVER_ERROR, "not a grpc module\n");
@@ -445,27 +475,16 @@ impl App {
     }
 
     async fn channelz(&self, req: &Req) -> Reply {
-        let params = match parse_query(&req.query) {
-            Ok(p) => p,
-            Err(e) => return self.bad("bad_request", StatusCode::BAD_REQUEST, format!("{e}\n")),
-        };
-        let (module_name, module) = match self.grpc_module(&params) {
-            Ok(m) => m,
+        let Admitted {
+            params: _,
+            module_name,
+            module,
+            target,
+            seconds,
+            slot: _slot,
+        } = match self.admit(req) {
+            Ok(admitted) => admitted,
             Err(reply) => return *reply,
-        };
-        let (target, seconds) = match self.target_and_deadline(req, &params, &module) {
-            Ok(t) => t,
-            Err(reply) => return *reply,
-        };
-        let Some(_slot) = self.slot() else {
-            return self.bad(
-                "busy",
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "too many concurrent probes (--probe.max-concurrent={})\n",
-                    self.settings.max_concurrent
-                ),
-            );
         };
         let Some(grpc) = module.grpc.as_ref() else {
             return text(StatusCode::INTERNAL_SERVER_ERROR, "not a grpc module\n");

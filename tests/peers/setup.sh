@@ -2,7 +2,8 @@
 # Installs the real gRPC test peers (Python grpcio, Node grpc-js, Go grpc-go)
 # under target/peers/, or under $GRPC_TOOLKIT_PEERS_DIR when set.
 #
-#   tests/peers/setup.sh [python] [node] [go]     (no argument: all three)
+#   tests/peers/setup.sh [python] [node] [go] [monitoring]
+#                                   (no argument: the three gRPC peers)
 #
 # Idempotent and cheap when nothing changed: each peer keeps a stamp (a hash
 # of its pinned inputs) and is rebuilt only when the stamp differs. A lock
@@ -98,6 +99,14 @@ setup_go() {
     echo "$stamp" >"$OUT/go/.stamp"
 }
 
+# Not a gRPC peer: the real monitoring parts the exporter's tests run
+# beside it (Prometheus with promtool, blackbox_exporter), from Debian.
+setup_monitoring() {
+    command -v prometheus >/dev/null && command -v promtool >/dev/null \
+        && command -v prometheus-blackbox-exporter >/dev/null && return 0
+    apt_install prometheus prometheus-blackbox-exporter
+}
+
 kinds=("$@")
 [ ${#kinds[@]} -gt 0 ] || kinds=(python node go)
 for kind in "${kinds[@]}"; do
@@ -105,6 +114,7 @@ for kind in "${kinds[@]}"; do
         python) setup_python ;;
         node) setup_node ;;
         go) setup_go ;;
-        *) die "unknown peer '$kind' (expected python, node or go)" ;;
+        monitoring) setup_monitoring ;;
+        *) die "unknown peer '$kind' (expected python, node, go or monitoring)" ;;
     esac
 done

@@ -10,8 +10,9 @@ use crate::support::crate_dir;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// The real binary: cargo builds it for this package's integration tests.
 fn bin() -> std::path::PathBuf {
-    testkit::bin::path("grpc-exporter")
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_grpc-exporter"))
 }
 
 async fn check(text: &str) -> std::process::Output {

@@ -3,7 +3,6 @@
 mod blackbox;
 mod channelz;
 mod config;
-mod deps;
 mod http;
 mod probe;
 mod prometheus;

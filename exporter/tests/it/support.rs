@@ -245,13 +245,31 @@ pub fn value(text: &str, series: &str) -> Option<f64> {
     samples(text).get(&canonical(series)).copied()
 }
 
-/// An external program, or `None` (skip) outside CI.
+/// An external program, or `None` (skip) outside CI. A missing one is
+/// installed first, once per test binary, by `tests/peers/setup.sh
+/// monitoring` (Debian's packages, as root), as the gRPC peers are.
 pub fn program(name: &str) -> Option<PathBuf> {
-    let candidates = [
-        PathBuf::from("/usr/bin").join(name),
-        PathBuf::from("/usr/local/bin").join(name),
-    ];
-    if let Some(found) = candidates.into_iter().find(|p| p.exists()) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    let find = || {
+        [
+            PathBuf::from("/usr/bin").join(name),
+            PathBuf::from("/usr/local/bin").join(name),
+        ]
+        .into_iter()
+        .find(|p| p.exists())
+    };
+    if let Some(found) = find() {
+        return Some(found);
+    }
+    INSTALLED.call_once(|| {
+        let script = crate::support::crate_dir().join("../tests/peers/setup.sh");
+        let _ = std::process::Command::new("bash")
+            .arg(script)
+            .arg("monitoring")
+            .stdin(std::process::Stdio::null())
+            .status();
+    });
+    if let Some(found) = find() {
         return Some(found);
     }
     if testkit::peers::in_ci() {
