@@ -15,6 +15,7 @@ use tonic::metadata::{AsciiMetadataKey, BinaryMetadataKey, BinaryMetadataValue, 
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{self, ConnectError, ConnectStage, RpcError};
+#[cfg(feature = "handshake")]
 use crate::handshake::Handshake;
 use crate::options::{ConnectOptions, Header};
 use crate::{args, tls, transport};
@@ -35,6 +36,7 @@ pub struct Connection {
     gzip: bool,
     closed: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
     established_in: Duration,
+    #[cfg(feature = "handshake")]
     handshake: Arc<Handshake>,
 }
 
@@ -60,6 +62,7 @@ impl Connection {
         self.established_in
     }
 
+    #[cfg(feature = "handshake")]
     /// How the first transport was established: dial and TLS timings, the
     /// TLS version and the server's certificates (see [`Handshake`]).
     pub fn handshake(&self) -> &Handshake {
@@ -328,6 +331,7 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
     // Under TLS 1.3 a rejected client certificate shows only now, as an
     // alert or a bare reset: see `blame_client_auth`.
     let client_auth = dialed.client_auth;
+    #[cfg(feature = "handshake")]
     let handshake = Arc::new(dialed.handshake);
     let (settings_tx, mut settings_rx) = oneshot::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
@@ -369,6 +373,7 @@ pub async fn open(options: &ConnectOptions) -> Result<Opening, ConnectError> {
             gzip: options.gzip,
             closed: Arc::new(Mutex::new(Some(closed_rx))),
             established_in: Duration::ZERO,
+            #[cfg(feature = "handshake")]
             handshake,
         },
         settings: settings_rx,

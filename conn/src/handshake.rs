@@ -8,8 +8,8 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 
 /// Facts about how a [`Connection`](crate::Connection) was established.
-/// `tls` is filled only with the crate feature `handshake` (the exporter
-/// turns it on; the probe leaves it off to stay small).
+/// Only with the crate feature `handshake` (the exporter turns it on; the
+/// probe leaves it off, as its size is a feature).
 #[derive(Debug, Clone, Default)]
 pub struct Handshake {
     /// Resolving (if the target is a name) and opening the TCP or unix socket.
@@ -33,7 +33,6 @@ pub struct TlsHandshake {
 
 impl TlsHandshake {
     /// Collects what a finished rustls client connection negotiated.
-    #[cfg(feature = "handshake")]
     pub(crate) fn from_connection(
         connection: &rustls::ClientConnection,
         duration: Duration,

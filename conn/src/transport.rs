@@ -43,6 +43,7 @@ pub(crate) struct Dialed {
     pub(crate) io: Box<dyn Io>,
     pub(crate) client_auth: Option<Arc<ClientAuthSeen>>,
     /// Phase timings and TLS facts, for [`crate::Connection::handshake`].
+    #[cfg(feature = "handshake")]
     pub(crate) handshake: crate::handshake::Handshake,
 }
 
@@ -74,11 +75,12 @@ impl Dialer {
             after: self.connect_timeout,
             stage,
         };
+        #[cfg(feature = "handshake")]
         let dial_started = std::time::Instant::now();
         let stream = timeout_at(deadline, self.open())
             .await
             .map_err(|_| timeout(ConnectStage::Dial))??;
-        #[cfg_attr(not(feature = "handshake"), allow(unused_mut))]
+        #[cfg(feature = "handshake")]
         let mut handshake = crate::handshake::Handshake {
             dial: dial_started.elapsed(),
             tls: None,
@@ -87,9 +89,11 @@ impl Dialer {
             return Ok(Dialed {
                 io: stream,
                 client_auth: None,
+                #[cfg(feature = "handshake")]
                 handshake,
             });
         };
+        #[cfg(feature = "handshake")]
         let tls_started = std::time::Instant::now();
         // A config per connection, so each records its own client auth.
         let (config, seen) = tls::recording_client_auth(config, &self.sessions);
@@ -122,11 +126,10 @@ impl Dialer {
                 tls_started.elapsed(),
             ));
         }
-        #[cfg(not(feature = "handshake"))]
-        let _ = tls_started;
         Ok(Dialed {
             io: Box::new(tls_stream),
             client_auth: Some(seen),
+            #[cfg(feature = "handshake")]
             handshake,
         })
     }

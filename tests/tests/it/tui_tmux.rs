@@ -114,6 +114,15 @@ fn script(bin: &Path, addr: &str) -> String {
     )
 }
 
+/// The script has printed the exit status and then stty's verdict (the
+/// two arrive apart, so waiting for the first alone races the second).
+fn exited_and_reported_mode(screen: &str) -> bool {
+    screen.contains("exit=")
+        && screen
+            .lines()
+            .any(|l| matches!(l.trim(), "icanon" | "-icanon"))
+}
+
 fn have_tmux() -> bool {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(!testkit::peers::in_ci(), "tmux is required in CI");
@@ -195,7 +204,7 @@ async fn dashboard_in_a_real_terminal() {
 
     // Quits, and the shell gets a restored terminal.
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for("exit", |s| s.contains("exit="));
+    let screen = tmux.wait_for("exit and the terminal mode", exited_and_reported_mode);
     assert!(screen.contains("exit=0"), "{screen}");
     assert!(
         screen.lines().any(|l| l.trim() == "icanon"),
@@ -220,7 +229,7 @@ async fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
         s.contains("● connected") && s.contains("READY")
     });
     kill("-TERM", tmux.program_pid());
-    let screen = tmux.wait_for("exit", |s| s.contains("exit="));
+    let screen = tmux.wait_for("exit and the terminal mode", exited_and_reported_mode);
     assert!(screen.contains("exit=0"), "{screen}");
     assert!(
         screen.lines().any(|l| l.trim() == "icanon"),
