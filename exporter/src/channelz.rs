@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use grpc_toolkit_conn::{self as conn, ConnectOptions, Connection, RpcError, Target, TlsOptions};
+use grpc_toolkit_conn::{self as conn, ConnectOptions, Connection, RpcError, Target};
 use grpc_toolkit_proto::channelz::v1::{
     self as pb, GetServerSocketsRequest, GetServersRequest, GetSocketRequest, GetSubchannelRequest,
     GetTopChannelsRequest,
@@ -381,33 +381,13 @@ async fn options(
             )
         }
     };
-    Ok(ConnectOptions {
-        target: dial,
-        authority: module.authority.clone().unwrap_or(authority),
-        tls: tls.then(|| TlsOptions {
-            ca_file: module.tls_config.ca_file.clone(),
-            client_cert: module.tls_config.cert_file.clone(),
-            client_key: module.tls_config.key_file.clone(),
-            server_name: module.tls_config.server_name.clone(),
-            insecure_skip_verify: module.tls_config.insecure_skip_verify,
-        }),
-        headers: module
-            .metadata
-            .iter()
-            .flat_map(|(name, values)| {
-                values.iter().map(move |value| conn::Header {
-                    name: name.to_ascii_lowercase(),
-                    value: value.clone(),
-                })
-            })
-            .collect(),
-        user_agent: module
-            .user_agent
-            .clone()
-            .unwrap_or_else(|| probe::DEFAULT_USER_AGENT.to_owned()),
-        gzip: module.gzip,
-        connect_timeout: Duration::ZERO,
-    })
+    Ok(probe::connect_options(
+        module,
+        dial,
+        authority,
+        tls,
+        Duration::ZERO,
+    ))
 }
 
 /// Everything one scrape read.

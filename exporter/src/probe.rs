@@ -423,33 +423,7 @@ pub async fn run(
 
     let check_start = Instant::now();
     let remaining = || deadline.saturating_duration_since(tokio::time::Instant::now());
-    let options = ConnectOptions {
-        target: dial_target,
-        authority: module.authority.clone().unwrap_or(default_authority),
-        tls: tls.then(|| TlsOptions {
-            ca_file: module.tls_config.ca_file.clone(),
-            client_cert: module.tls_config.cert_file.clone(),
-            client_key: module.tls_config.key_file.clone(),
-            server_name: module.tls_config.server_name.clone(),
-            insecure_skip_verify: module.tls_config.insecure_skip_verify,
-        }),
-        headers: module
-            .metadata
-            .iter()
-            .flat_map(|(name, values)| {
-                values.iter().map(move |value| Header {
-                    name: name.to_ascii_lowercase(),
-                    value: value.clone(),
-                })
-            })
-            .collect(),
-        user_agent: module
-            .user_agent
-            .clone()
-            .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
-        gzip: module.gzip,
-        connect_timeout: remaining(),
-    };
+    let options = connect_options(module, dial_target, default_authority, tls, remaining());
     log.line(
         Level::Debug,
         if tls {
@@ -682,6 +656,45 @@ async fn list(
             values.status_code = f64::from(code as i32);
             false
         }
+    }
+}
+
+/// The connection options a grpc module asks for, to the address already
+/// chosen (`target`): authority, TLS files, metadata, user agent, gzip.
+/// `/probe` and `/channelz` dial through this one definition.
+pub(crate) fn connect_options(
+    module: &GrpcModule,
+    target: Target,
+    default_authority: String,
+    tls: bool,
+    connect_timeout: Duration,
+) -> ConnectOptions {
+    ConnectOptions {
+        target,
+        authority: module.authority.clone().unwrap_or(default_authority),
+        tls: tls.then(|| TlsOptions {
+            ca_file: module.tls_config.ca_file.clone(),
+            client_cert: module.tls_config.cert_file.clone(),
+            client_key: module.tls_config.key_file.clone(),
+            server_name: module.tls_config.server_name.clone(),
+            insecure_skip_verify: module.tls_config.insecure_skip_verify,
+        }),
+        headers: module
+            .metadata
+            .iter()
+            .flat_map(|(name, values)| {
+                values.iter().map(move |value| Header {
+                    name: name.to_ascii_lowercase(),
+                    value: value.clone(),
+                })
+            })
+            .collect(),
+        user_agent: module
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        gzip: module.gzip,
+        connect_timeout,
     }
 }
 
