@@ -12,39 +12,14 @@ use testkit::tls::TestPki;
 
 use crate::support::{self, assert_promtool_metrics, exporter, probe, value};
 
+/// blackbox's modules (`blackbox::config`), then a module of another
+/// prober and modules with our own keys.
 pub fn config(pki: &TestPki) -> String {
-    format!(
-        r#"
-modules:
-  http_2xx:
+    format!("{}{OUR_MODULES}", crate::blackbox::config(pki))
+}
+
+const OUR_MODULES: &str = r#"  http_2xx:
     prober: http
-  grpc_plain:
-    prober: grpc
-    grpc: {{}}
-  grpc_svc:
-    prober: grpc
-    grpc:
-      service: svc
-  grpc_tls:
-    prober: grpc
-    grpc:
-      tls: true
-      tls_config:
-        ca_file: {ca}
-  grpc_untrusted:
-    prober: grpc
-    grpc:
-      tls: true
-      tls_config:
-        ca_file: {foreign}
-  grpc_mtls:
-    prober: grpc
-    grpc:
-      tls: true
-      tls_config:
-        ca_file: {ca}
-        cert_file: {cert}
-        key_file: {key}
   grpc_meta:
     prober: grpc
     grpc:
@@ -59,13 +34,7 @@ modules:
     prober: grpc
     grpc:
       list: true
-"#,
-        ca = pki.ca_cert().display(),
-        foreign = pki.foreign_ca_cert().display(),
-        cert = pki.client_cert().display(),
-        key = pki.client_key().display(),
-    )
-}
+"#;
 
 const STATUSES: [&str; 4] = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
 
