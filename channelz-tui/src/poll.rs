@@ -453,6 +453,25 @@ impl Api {
         budget: &Budget,
     ) -> Result<Details, PollError> {
         let mut details = Details::default();
+        let mut incomplete = self
+            .walk_into(seeds, limit, depth, budget, &mut details)
+            .await?;
+        details.incomplete.append(&mut incomplete);
+        Ok(details)
+    }
+
+    /// [`Api::walk`], handing each entity to `sink` as it arrives; returns
+    /// what could not be fetched. A complete snapshot stores 100,000
+    /// subchannels straight into its maps this way, never in a list first.
+    pub async fn walk_into(
+        &self,
+        seeds: Vec<EntityId>,
+        limit: usize,
+        depth: usize,
+        budget: &Budget,
+        sink: &mut (dyn Sink + Send),
+    ) -> Result<Vec<Incomplete>, PollError> {
+        let mut details = Walked::default();
         let mut seen: HashSet<EntityId> = HashSet::new();
         let mut frontier: Vec<EntityId> = seeds.into_iter().filter(|id| seen.insert(*id)).collect();
         let missing = MissingMethods::default();
@@ -483,17 +502,20 @@ impl Api {
                     ),
                 ));
             }
-            let results: Vec<(EntityId, Result<Fetched, RpcError>)> =
-                stream::iter(frontier.drain(..))
+            sink.reserve(&frontier);
+            // Each answer is taken as it arrives rather than collected
+            // first: a level of 100,000 subchannels is then held once, in
+            // the sink, not twice.
+            let mut results = std::pin::pin!(
+                stream::iter(std::mem::take(&mut frontier))
                     .map(|id| {
                         let missing = &missing;
                         async move { (id, self.fetch(id, missing).await) }
                     })
                     .buffer_unordered(DETAIL_CONCURRENCY)
-                    .collect()
-                    .await;
+            );
             let mut next = Vec::new();
-            for (id, result) in results {
+            while let Some((id, result)) = results.next().await {
                 match result {
                     Ok(Fetched::Channel(c)) => {
                         next.extend(children(
@@ -502,7 +524,7 @@ impl Api {
                             &c.socket_ref,
                             limit,
                         ));
-                        details.channels.push(*c);
+                        sink.channel(*c);
                     }
                     Ok(Fetched::Subchannel(s)) => {
                         next.extend(children(
@@ -511,9 +533,9 @@ impl Api {
                             &s.socket_ref,
                             limit,
                         ));
-                        details.subchannels.push(*s);
+                        sink.subchannel(*s);
                     }
-                    Ok(Fetched::Socket(s)) => details.sockets.push(*s),
+                    Ok(Fetched::Socket(s)) => sink.socket(*s),
                     Ok(Fetched::Gone) => details.incomplete.push(Incomplete::new(
                         id.label(),
                         CutReason::NotFound,
@@ -553,7 +575,7 @@ impl Api {
                 format!("the server does not answer {method}: {n} not fetched"),
             ));
         }
-        Ok(details)
+        Ok(details.incomplete)
     }
 
     async fn fetch(&self, id: EntityId, missing: &MissingMethods) -> Result<Fetched, RpcError> {
@@ -708,6 +730,53 @@ fn method_of(id: EntityId) -> &'static str {
 
 // Boxed: the variants differ a lot in size, and thousands of these sit in
 // one Vec during a snapshot.
+/// Where [`Api::walk_into`] puts what it fetched.
+pub trait Sink {
+    /// Room for the entities of the next level, `ids`: called before they
+    /// are fetched, so that a sink sized by it never grows by doubling.
+    fn reserve(&mut self, ids: &[EntityId]);
+    /// A fetched channel.
+    fn channel(&mut self, channel: Channel);
+    /// A fetched subchannel.
+    fn subchannel(&mut self, subchannel: Subchannel);
+    /// A fetched socket.
+    fn socket(&mut self, socket: Socket);
+}
+
+/// How many of `ids` are channels, subchannels and sockets.
+pub fn count_kinds(ids: &[EntityId]) -> (usize, usize, usize) {
+    ids.iter().fold((0, 0, 0), |(c, s, k), id| match id {
+        EntityId::Channel(_) => (c + 1, s, k),
+        EntityId::Subchannel(_) => (c, s + 1, k),
+        EntityId::Socket(_) => (c, s, k + 1),
+        EntityId::Server(_) => (c, s, k),
+    })
+}
+
+impl Sink for Details {
+    fn reserve(&mut self, ids: &[EntityId]) {
+        let (c, s, k) = count_kinds(ids);
+        self.channels.reserve(c);
+        self.subchannels.reserve(s);
+        self.sockets.reserve(k);
+    }
+    fn channel(&mut self, channel: Channel) {
+        self.channels.push(channel);
+    }
+    fn subchannel(&mut self, subchannel: Subchannel) {
+        self.subchannels.push(subchannel);
+    }
+    fn socket(&mut self, socket: Socket) {
+        self.sockets.push(socket);
+    }
+}
+
+/// What a walk keeps for itself: what it could not fetch.
+#[derive(Default)]
+struct Walked {
+    incomplete: Vec<Incomplete>,
+}
+
 enum Fetched {
     Channel(Box<Channel>),
     Subchannel(Box<Subchannel>),
@@ -928,7 +997,8 @@ pub async fn everything(
     channels: &[Channel],
     servers: &[Server],
     budget: &Budget,
-) -> Result<(Details, HashMap<i64, Vec<i64>>), PollError> {
+    sink: &mut (dyn Sink + Send),
+) -> Result<(Vec<Incomplete>, HashMap<i64, Vec<i64>>), PollError> {
     let mut seeds: Vec<EntityId> = Vec::new();
     for c in channels {
         seeds.extend(children(
@@ -963,7 +1033,9 @@ pub async fn everything(
         .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id)))
         .collect();
     seeds.retain(|id| !top.contains(id));
-    let mut details = api.walk(seeds, usize::MAX, TREE_DEPTH, budget).await?;
-    details.incomplete.append(&mut incomplete);
-    Ok((details, server_sockets))
+    let mut walked = api
+        .walk_into(seeds, usize::MAX, TREE_DEPTH, budget, sink)
+        .await?;
+    walked.append(&mut incomplete);
+    Ok((walked, server_sockets))
 }

@@ -181,10 +181,16 @@ async fn check_peer(kind: PeerKind) {
     );
 
     // And the whole snapshot resolves every subchannel the tree saw.
-    let (everything, _) =
-        poll::everything(&api, &channels, &servers, &poll::Budget::new(api.limits))
-            .await
-            .expect("snapshot");
+    let mut everything = channelz_tui::msg::Details::default();
+    poll::everything(
+        &api,
+        &channels,
+        &servers,
+        &poll::Budget::new(api.limits),
+        &mut everything,
+    )
+    .await
+    .expect("snapshot");
     let subs: HashSet<EntityId> = everything
         .subchannels
         .iter()
