@@ -3,6 +3,7 @@
 //! real gRPC peers (Python grpcio, Node grpc-js, Go grpc-go).
 
 pub mod bin;
+pub mod channelz;
 pub mod faults;
 pub mod health;
 pub mod hostile;

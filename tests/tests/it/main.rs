@@ -6,9 +6,9 @@
 //! Run one topic with its module path, e.g.
 //! `cargo test -p grpc-toolkit-tests --test it peers::go::`.
 //!
-//! Tests that need a real process live beside the binary they run
-//! (`probe/tests/process.rs`, which uses `CARGO_BIN_EXE_grpc-probe`) or
-//! build it through `testkit::bin` (`tui_tmux`).
+//! Tests that need a real process live beside the binary they run, where
+//! cargo builds it for them (`CARGO_BIN_EXE_…`): `probe/tests/process.rs`,
+//! `channelz-tui/tests/process.rs` (tmux) and `exporter/tests/it`.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -25,5 +25,4 @@ mod tls_errors;
 mod tui_hostile;
 mod tui_json;
 mod tui_peers;
-mod tui_tmux;
 mod tui_transports;

@@ -6,14 +6,24 @@
 //! screen gone. Without a terminal it ends with its documented exit
 //! statuses (1 bad usage, 2 cannot connect) and ends on a signal.
 //!
+//! It lives in the `channelz-tui` package because cargo builds a
+//! package's binaries for that package's integration tests: started from
+//! `tests/`, a `cargo build -p channelz-tui` of its own recompiled ~40 s
+//! of dependencies with the package's own feature set.
+//!
 //! The terminal tests need tmux (CI installs it); without it they print a
 //! notice and skip, except with CI=true where they fail.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The binary under test, built by `cargo test` for this test (with the
+/// same features as the rest of the workspace's test build, so nothing is
+/// compiled twice).
+const BIN: &str = env!("CARGO_BIN_EXE_channelz-tui");
 
 /// A tmux server of our own (its own socket), killed on drop.
 struct Tmux {
@@ -164,7 +174,7 @@ async fn dashboard_in_a_real_terminal() {
     if !have_tmux() {
         return;
     }
-    let bin = testkit::bin::path("channelz-tui");
+    let bin = PathBuf::from(BIN);
     // A free port (bound and closed): the demo server is started on it, and
     // restarted on the same address later in the test.
     let addr = testkit::faults::refused_addr();
@@ -221,7 +231,7 @@ async fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
     if !have_tmux() {
         return;
     }
-    let bin = testkit::bin::path("channelz-tui");
+    let bin = PathBuf::from(BIN);
     let addr = testkit::faults::refused_addr();
     let _server = demo_server(&bin, &addr).await;
     let tmux = Tmux::start("term", &script(&bin, &addr));
@@ -239,7 +249,7 @@ async fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_statuses_of_the_process() {
-    let bin = testkit::bin::path("channelz-tui");
+    let bin = PathBuf::from(BIN);
     let limit = Duration::from_secs(30);
 
     let out = testkit::bin::output(&bin, &["--json", "--bogus"], limit).await;
@@ -270,7 +280,7 @@ async fn exit_statuses_of_the_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_json_watch() {
-    let bin = testkit::bin::path("channelz-tui");
+    let bin = PathBuf::from(BIN);
     let dead = testkit::faults::refused_addr();
     let mut child = tokio::process::Command::new(&bin)
         .args([dead.as_str(), "--json", "--watch", "--interval", "100ms"])
@@ -296,13 +306,13 @@ async fn sigterm_ends_json_watch() {
 async fn sigterm_ends_json_watch_during_a_snapshot() {
     // The first snapshot answers; the second hangs in GetTopChannels for
     // longer than the test waits. SIGTERM then must end the run at once.
-    let server = crate::tui_hostile::Hostile {
-        paging: crate::tui_hostile::Paging::HangAfterFirst,
+    let server = testkit::channelz::Hostile {
+        paging: testkit::channelz::Paging::HangAfterFirst,
         ..Default::default()
     }
     .start()
     .await;
-    let bin = testkit::bin::path("channelz-tui");
+    let bin = PathBuf::from(BIN);
     let mut child = tokio::process::Command::new(&bin)
         .args([
             server.addr(),

@@ -1,0 +1,214 @@
+//! A Channelz server that lies as it is told: cycles and shared refs,
+//! children that answer NOT_FOUND, pages that never end, overflow or hang,
+//! single methods answering UNIMPLEMENTED, errors full of terminal
+//! controls. `channelz-tui`'s hostile-server tests (in-process, and the
+//! real binary's signal tests) start it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use grpc_toolkit_proto::channelz::v1::channelz_server::{Channelz, ChannelzServer};
+use grpc_toolkit_proto::channelz::v1::*;
+use tonic::{Request, Response, Status};
+
+use crate::servers::TestServer;
+
+/// How `GetTopChannels` pages misbehave.
+#[derive(Clone, Copy, Default)]
+pub enum Paging {
+    /// One honest page.
+    #[default]
+    Honest,
+    /// Every page holds a channel with id 2^63-1, and `end` is never true.
+    Overflow,
+    /// Pages of 100 that advance forever.
+    Endless,
+    /// The first call answers; every later one never does.
+    HangAfterFirst,
+}
+
+/// A Channelz server that answers what it is told to.
+#[derive(Clone, Default)]
+pub struct Hostile {
+    /// Every channel by id, top or nested.
+    pub channels: HashMap<i64, Channel>,
+    /// The ids of the top channels, in the order `GetTopChannels` lists them.
+    pub top: Vec<i64>,
+    /// Subchannels by id.
+    pub subchannels: HashMap<i64, Subchannel>,
+    /// Sockets by id.
+    pub sockets: HashMap<i64, Socket>,
+    /// Servers, as `GetServers` lists them.
+    pub servers: Vec<Server>,
+    /// Methods that answer UNIMPLEMENTED.
+    pub unimplemented: Vec<&'static str>,
+    /// How `GetTopChannels` pages.
+    pub paging: Paging,
+    /// `GetTopChannels` fails with INTERNAL and this message.
+    pub top_error: Option<String>,
+    /// How many `GetTopChannels` calls arrived.
+    pub top_calls: Arc<AtomicUsize>,
+}
+
+fn channel_ref(id: i64) -> ChannelRef {
+    ChannelRef {
+        channel_id: id,
+        name: String::new(),
+    }
+}
+
+/// A channel with calls and the given children.
+pub fn channel(id: i64, channels: &[i64], subchannels: &[i64]) -> Channel {
+    Channel {
+        r#ref: Some(channel_ref(id)),
+        data: Some(ChannelData {
+            target: format!("dns:///c{id}.test:443"),
+            calls_started: id.saturating_add(10),
+            ..Default::default()
+        }),
+        channel_ref: channels.iter().map(|i| channel_ref(*i)).collect(),
+        subchannel_ref: subchannels
+            .iter()
+            .map(|i| SubchannelRef {
+                subchannel_id: *i,
+                name: String::new(),
+            })
+            .collect(),
+        socket_ref: vec![],
+    }
+}
+
+impl Hostile {
+    fn check(&self, method: &str) -> Result<(), Status> {
+        if self.unimplemented.contains(&method) {
+            return Err(Status::unimplemented(format!("{method} is not here")));
+        }
+        Ok(())
+    }
+
+    /// Serves it on a loopback port of its own.
+    pub async fn start(self) -> TestServer {
+        let service = ChannelzServer::new(self);
+        TestServer::builder()
+            .routes(move |r| {
+                r.add_service(service);
+            })
+            .start()
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl Channelz for Hostile {
+    async fn get_top_channels(
+        &self,
+        r: Request<GetTopChannelsRequest>,
+    ) -> Result<Response<GetTopChannelsResponse>, Status> {
+        let calls = self.top_calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(message) = &self.top_error {
+            return Err(Status::internal(message.clone()));
+        }
+        let start = r.into_inner().start_channel_id;
+        let (channel, end) = match self.paging {
+            Paging::Honest => (
+                self.top
+                    .iter()
+                    .filter_map(|id| self.channels.get(id).cloned())
+                    .collect(),
+                true,
+            ),
+            Paging::Overflow => (vec![channel(i64::MAX, &[], &[])], false),
+            Paging::Endless => (
+                (start..start + 100).map(|i| channel(i, &[], &[])).collect(),
+                false,
+            ),
+            Paging::HangAfterFirst => {
+                if calls > 0 {
+                    std::future::pending::<()>().await;
+                }
+                (vec![channel(1, &[], &[])], true)
+            }
+        };
+        Ok(Response::new(GetTopChannelsResponse { channel, end }))
+    }
+
+    async fn get_servers(
+        &self,
+        _: Request<GetServersRequest>,
+    ) -> Result<Response<GetServersResponse>, Status> {
+        self.check("GetServers")?;
+        Ok(Response::new(GetServersResponse {
+            server: self.servers.clone(),
+            end: true,
+        }))
+    }
+
+    async fn get_server(
+        &self,
+        r: Request<GetServerRequest>,
+    ) -> Result<Response<GetServerResponse>, Status> {
+        self.check("GetServer")?;
+        let id = r.into_inner().server_id;
+        let server = self
+            .servers
+            .iter()
+            .find(|s| s.r#ref.as_ref().map(|r| r.server_id) == Some(id));
+        match server {
+            Some(s) => Ok(Response::new(GetServerResponse {
+                server: Some(s.clone()),
+            })),
+            None => Err(Status::not_found("no such server")),
+        }
+    }
+
+    async fn get_server_sockets(
+        &self,
+        _: Request<GetServerSocketsRequest>,
+    ) -> Result<Response<GetServerSocketsResponse>, Status> {
+        self.check("GetServerSockets")?;
+        Ok(Response::new(GetServerSocketsResponse {
+            socket_ref: vec![],
+            end: true,
+        }))
+    }
+
+    async fn get_channel(
+        &self,
+        r: Request<GetChannelRequest>,
+    ) -> Result<Response<GetChannelResponse>, Status> {
+        self.check("GetChannel")?;
+        match self.channels.get(&r.into_inner().channel_id) {
+            Some(c) => Ok(Response::new(GetChannelResponse {
+                channel: Some(c.clone()),
+            })),
+            None => Err(Status::not_found("no such channel")),
+        }
+    }
+
+    async fn get_subchannel(
+        &self,
+        r: Request<GetSubchannelRequest>,
+    ) -> Result<Response<GetSubchannelResponse>, Status> {
+        self.check("GetSubchannel")?;
+        match self.subchannels.get(&r.into_inner().subchannel_id) {
+            Some(s) => Ok(Response::new(GetSubchannelResponse {
+                subchannel: Some(s.clone()),
+            })),
+            None => Err(Status::not_found("no such subchannel")),
+        }
+    }
+
+    async fn get_socket(
+        &self,
+        r: Request<GetSocketRequest>,
+    ) -> Result<Response<GetSocketResponse>, Status> {
+        self.check("GetSocket")?;
+        match self.sockets.get(&r.into_inner().socket_id) {
+            Some(s) => Ok(Response::new(GetSocketResponse {
+                socket: Some(s.clone()),
+            })),
+            None => Err(Status::not_found("no such socket")),
+        }
+    }
+}
