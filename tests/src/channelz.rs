@@ -3,6 +3,9 @@
 //! single methods answering UNIMPLEMENTED, errors full of terminal
 //! controls. `channelz-tui`'s hostile-server tests (in-process, and the
 //! real binary's signal tests) start it.
+//!
+//! Also here: [`check_entity`], the strict check that a `channelz-tui
+//! --json` entity is proto3 JSON of its Channelz message.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use grpc_toolkit_proto::channelz::v1::channelz_server::{Channelz, ChannelzServer};
 use grpc_toolkit_proto::channelz::v1::*;
+use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage};
+use serde_json::Value;
 use tonic::{Request, Response, Status};
 
 use crate::servers::TestServer;
@@ -211,4 +216,67 @@ impl Channelz for Hostile {
             None => Err(Status::not_found("no such socket")),
         }
     }
+}
+
+/// The keys `channelz-tui --json` adds to an entity's proto3 JSON.
+pub const ADDED_KEYS: [&str; 6] = [
+    "childChannels",
+    "subchannels",
+    "sockets",
+    "listenSockets",
+    "rates",
+    "unmapped",
+];
+
+/// Parses `value` less [`ADDED_KEYS`] strictly (an unknown field is an
+/// error) as the Channelz message `name` (`grpc.channelz.v1.Channel`, …),
+/// a `{"ref": …}` stand-in included; then the entities of its added child
+/// arrays, recursively. `visit` sees every entity, for a test's own
+/// assertions. Returns how many entities were checked; panics, failing the
+/// test, on the first that is not proto3 JSON.
+pub fn check_entity(value: &Value, name: &str, visit: &mut dyn FnMut(&Value)) -> usize {
+    let pool = DescriptorPool::decode(grpc_toolkit_proto::FILE_DESCRIPTOR_SET)
+        .unwrap_or_else(|e| panic!("descriptor set: {e}"));
+    check_in(&pool, value, name, visit)
+}
+
+fn check_in(
+    pool: &DescriptorPool,
+    value: &Value,
+    name: &str,
+    visit: &mut dyn FnMut(&Value),
+) -> usize {
+    let mut plain = value.clone();
+    let Some(obj) = plain.as_object_mut() else {
+        panic!("{name}: an entity is an object, not {value}");
+    };
+    for key in ADDED_KEYS {
+        obj.remove(key);
+    }
+    let desc = pool
+        .get_message_by_name(name)
+        .unwrap_or_else(|| panic!("no message {name}"));
+    let options = DeserializeOptions::new().deny_unknown_fields(true);
+    let text = plain.to_string();
+    let mut de = serde_json::Deserializer::from_str(&text);
+    DynamicMessage::deserialize_with_options(desc, &mut de, &options)
+        .unwrap_or_else(|e| panic!("{name} is not proto3 JSON: {e}\n{plain}"));
+    visit(value);
+    let mut n = 1;
+    for (key, child) in [
+        ("childChannels", "grpc.channelz.v1.Channel"),
+        ("subchannels", "grpc.channelz.v1.Subchannel"),
+        ("sockets", "grpc.channelz.v1.Socket"),
+        ("listenSockets", "grpc.channelz.v1.Socket"),
+    ] {
+        for item in value
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            n += check_in(pool, item, child, visit);
+        }
+    }
+    n
 }

@@ -13,7 +13,6 @@ use channelz_tui::poll::{Api, Limits};
 use grpc_toolkit_conn::{ConnectOptions, Target, connect};
 use grpc_toolkit_proto::channelz::v1::*;
 use prost::Message;
-use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage};
 use serde_json::Value;
 use testkit::channelz::{Hostile, Paging, channel};
 use testkit::servers::TestServer;
@@ -61,47 +60,10 @@ fn incomplete(doc: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-const ADDED: [&str; 6] = [
-    "childChannels",
-    "subchannels",
-    "sockets",
-    "listenSockets",
-    "rates",
-    "unmapped",
-];
-
 /// Every entity, less the added keys, parses strictly as its message
 /// (a `{"ref": …}` stand-in included); returns how many were checked.
 fn check(value: &Value, name: &str) -> usize {
-    let pool = DescriptorPool::decode(grpc_toolkit_proto::FILE_DESCRIPTOR_SET).expect("pool");
-    let mut plain = value.clone();
-    let obj = plain.as_object_mut().expect("entity is an object");
-    for key in ADDED {
-        obj.remove(key);
-    }
-    let desc = pool.get_message_by_name(name).expect("known message");
-    let options = DeserializeOptions::new().deny_unknown_fields(true);
-    let text = plain.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
-    DynamicMessage::deserialize_with_options(desc, &mut de, &options)
-        .unwrap_or_else(|e| panic!("{name} is not proto3 JSON: {e}\n{plain}"));
-    let mut n = 1;
-    for (key, child) in [
-        ("childChannels", "grpc.channelz.v1.Channel"),
-        ("subchannels", "grpc.channelz.v1.Subchannel"),
-        ("sockets", "grpc.channelz.v1.Socket"),
-        ("listenSockets", "grpc.channelz.v1.Socket"),
-    ] {
-        for item in value
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            n += check(item, child);
-        }
-    }
-    n
+    testkit::channelz::check_entity(value, name, &mut |_| {})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,58 +11,21 @@ use channelz_tui::demo::DemoServer;
 use channelz_tui::json;
 use channelz_tui::poll::Api;
 use grpc_toolkit_conn::{ConnectOptions, Target, connect};
-use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage};
 use serde_json::Value;
 
-const ADDED: [&str; 5] = [
-    "childChannels",
-    "subchannels",
-    "sockets",
-    "listenSockets",
-    "rates",
-];
-
-fn pool() -> DescriptorPool {
-    DescriptorPool::decode(grpc_toolkit_proto::FILE_DESCRIPTOR_SET).expect("descriptor set")
-}
-
 /// Parses `value` minus the added keys as message `name`, strictly (unknown
-/// fields are errors), and recurses into the added arrays. Returns how many
-/// entities were checked.
-fn check(pool: &DescriptorPool, value: &Value, name: &str) -> usize {
-    let mut plain = value.clone();
-    let obj = plain.as_object_mut().expect("entity is an object");
-    for key in ADDED {
-        obj.remove(key);
-    }
-    let desc = pool.get_message_by_name(name).expect("known message");
-    let options = DeserializeOptions::new().deny_unknown_fields(true);
-    let text = plain.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
-    DynamicMessage::deserialize_with_options(desc, &mut de, &options)
-        .unwrap_or_else(|e| panic!("{name} is not proto3 JSON: {e}\n{plain}"));
-    let rates = value.get("rates").expect("rates object");
-    assert!(
-        rates.get("callsPerSecond").is_some() && rates.get("failuresPerSecond").is_some(),
-        "{rates}"
-    );
-    let mut n = 1;
-    for (key, child) in [
-        ("childChannels", "grpc.channelz.v1.Channel"),
-        ("subchannels", "grpc.channelz.v1.Subchannel"),
-        ("sockets", "grpc.channelz.v1.Socket"),
-        ("listenSockets", "grpc.channelz.v1.Socket"),
-    ] {
-        for item in value
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            n += check(pool, item, child);
-        }
-    }
-    n
+/// fields are errors), and recurses into the added arrays; every entity
+/// has its `rates`, and none has `unmapped` (every field of a real
+/// server's entity has a JSON form). Returns how many entities were checked.
+fn check(value: &Value, name: &str) -> usize {
+    testkit::channelz::check_entity(value, name, &mut |entity| {
+        assert!(entity.get("unmapped").is_none(), "{entity}");
+        let rates = entity.get("rates").expect("rates object");
+        assert!(
+            rates.get("callsPerSecond").is_some() && rates.get("failuresPerSecond").is_some(),
+            "{rates}"
+        );
+    })
 }
 
 async fn api(addr: std::net::SocketAddr) -> Api {
@@ -92,16 +55,15 @@ async fn snapshot_is_proto3_json_with_resolved_children_and_rates() {
     // Round trip through text, as a consumer would read it.
     let doc: Value = serde_json::from_str(&doc.to_string()).expect("valid JSON");
 
-    let pool = pool();
     let channels = doc["channels"].as_array().expect("channels array");
     let servers = doc["servers"].as_array().expect("servers array");
     assert!(!channels.is_empty() && !servers.is_empty(), "{doc}");
     let mut checked = 0;
     for c in channels {
-        checked += check(&pool, c, "grpc.channelz.v1.Channel");
+        checked += check(c, "grpc.channelz.v1.Channel");
     }
     for s in servers {
-        checked += check(&pool, s, "grpc.channelz.v1.Server");
+        checked += check(s, "grpc.channelz.v1.Server");
     }
     assert!(
         checked > channels.len() + servers.len(),
@@ -263,9 +225,8 @@ async fn cli_json_snapshot_of_the_demo() {
     let out = run(&["-addr", &addr, "-o", "json"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc = out.json();
-    let pool = pool();
     for c in doc["channels"].as_array().expect("channels") {
-        check(&pool, c, "grpc.channelz.v1.Channel");
+        check(c, "grpc.channelz.v1.Channel");
     }
     demo.shutdown().await;
 }
