@@ -28,7 +28,6 @@ use super::FleetConfig;
 use super::poll::{MemberId, Members, Outcome, Polling, Probe, Report};
 use super::resolve::{Member, Resolver, merge, resolve_all};
 use crate::cli::Config;
-use crate::decode;
 use crate::exit::ExitStatus;
 use crate::json::{Counters, Snapshot};
 
@@ -82,8 +81,10 @@ pub async fn run(
         let (now_listed, problems) = merge(resolutions, &listed);
         listed = now_listed;
         members.reconcile(&listed);
-        let ids: Vec<MemberId> = members.ids().cloned().collect();
-        latest.retain(|id, _| ids.binary_search(id).is_ok());
+        // Command-line order, then address order within a name.
+        let ids: Vec<MemberId> = listed.iter().map(MemberId::of).collect();
+        let known: std::collections::HashSet<&MemberId> = ids.iter().collect();
+        latest.retain(|id, _| known.contains(id));
         let mut waiting: std::collections::HashSet<MemberId> =
             members.kick(round).into_iter().collect();
         let deadline = tokio::time::Instant::from_std(started + config.interval);
@@ -214,7 +215,8 @@ fn write_document(
     write!(
         w,
         "{{\"time\":{},\"members\":[",
-        Value::String(decode::rfc3339(time))
+        // Milliseconds: intervals may be shorter than a second.
+        Value::String(grpc_toolkit_conn::rfc3339(time))
     )?;
     let mut first = true;
     let mut comma = |w: &mut dyn Write| -> std::io::Result<()> {
@@ -340,7 +342,7 @@ mod tests {
                 .contains("still running")
         );
         assert_eq!(members[3]["member"], "gone:1");
-        assert_eq!(doc["time"], "1970-01-01T00:00:00Z");
+        assert_eq!(doc["time"], "1970-01-01T00:00:00.000Z");
         assert!(previous.contains_key(&id("a:1")));
         let results = result_list(&reports, &problems, &[]);
         assert!(results[0].2.is_ok());

@@ -15,14 +15,15 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
+/// A tmux server of our own (its own socket), killed on drop. Shared with
+/// `tui_fleet`, which drives the fleet screen the same way.
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
     /// A tmux server of its own running `script` in a 120x36 session.
-    fn start(name: &str, script: &str) -> Tmux {
+    pub(crate) fn start(name: &str, script: &str) -> Tmux {
         let tmux = Tmux {
             socket: format!("channelz-tui-test-{name}-{}", std::process::id()),
         };
@@ -69,7 +70,7 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", "tui"])
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         for k in keys {
             self.run(&["send-keys", "-t", "tui", k]);
             // One key per read: an Esc followed at once by another key
@@ -78,7 +79,7 @@ impl Tmux {
         }
     }
 
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
@@ -116,14 +117,14 @@ fn script(bin: &Path, addr: &str) -> String {
 
 /// The script has printed the exit status and then stty's verdict (the
 /// two arrive apart, so waiting for the first alone races the second).
-fn exited_and_reported_mode(screen: &str) -> bool {
+pub(crate) fn exited_and_reported_mode(screen: &str) -> bool {
     screen.contains("exit=")
         && screen
             .lines()
             .any(|l| matches!(l.trim(), "icanon" | "-icanon"))
 }
 
-fn have_tmux() -> bool {
+pub(crate) fn have_tmux() -> bool {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(!testkit::peers::in_ci(), "tmux is required in CI");
         eprintln!("!!!!! SKIPPED: tmux is not installed");
@@ -141,7 +142,7 @@ fn kill(signal: &str, pid: u32) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
-async fn demo_server(bin: &Path, addr: &str) -> tokio::process::Child {
+pub(crate) async fn demo_server(bin: &Path, addr: &str) -> tokio::process::Child {
     let mut child = tokio::process::Command::new(bin)
         .args(["--demo-server", addr])
         .stdout(Stdio::piped())
