@@ -23,9 +23,12 @@ use super::{FleetName, MAX_MEMBERS_PER_NAME};
 /// The future of one lookup.
 pub type Lookup = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
 
+/// A lookup function: `(host, port)` to IPs.
+type LookupFn = dyn Fn(&str, u16) -> Lookup + Send + Sync;
+
 /// How a host name becomes addresses: `(host, port)` to IPs.
 #[derive(Clone)]
-pub struct Resolver(Arc<dyn Fn(&str, u16) -> Lookup + Send + Sync>);
+pub struct Resolver(Arc<LookupFn>);
 
 impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
