@@ -408,3 +408,57 @@ async fn fleet_screen_in_a_real_terminal() {
     let screen = tmux.wait_for("exit", exited_and_reported_mode);
     assert!(screen.contains("exit=0"), "{screen}");
 }
+
+/// The screen's side of a hung member: the coordinator behind the fleet
+/// screen keeps delivering the other member's rows every round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_member_does_not_delay_the_other_rows() {
+    use channelz_tui::fleet::poll::Outcome;
+    use channelz_tui::fleet::tui::Coordinator;
+    use channelz_tui::fleet::update::FleetMsg;
+    use channelz_tui::fleet::{FleetConfig, FleetName};
+    use grpc_toolkit_conn::{ConnectOptions, Target};
+
+    let demo = DemoServer::start("127.0.0.1:0").await.expect("demo");
+    let silent = testkit::faults::Fault::AcceptSilent.start().await;
+    let name = |addr: &str| {
+        let mut options =
+            ConnectOptions::plaintext(Target::parse(addr).expect("addr"), "tui-fleet-test");
+        options.connect_timeout = Duration::from_secs(60);
+        FleetName {
+            name: addr.to_owned(),
+            options,
+        }
+    };
+    let good = demo.local_addr().to_string();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let coordinator = tokio::spawn(
+        Coordinator {
+            fleet: FleetConfig {
+                names: vec![name(silent.addr()), name(&good)],
+                resolve: false,
+                concurrency: 2,
+            },
+            resolver: Resolver::system(),
+            interval: Duration::from_millis(300),
+            rpc_timeout: Duration::from_secs(60),
+            limits: Default::default(),
+        }
+        .run(tx, Default::default(), Default::default()),
+    );
+    let mut rounds = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rounds.len() < 4 {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("rows keep coming")
+            .expect("coordinator running");
+        if let FleetMsg::Report(report) = msg {
+            assert_eq!(report.id.address, good, "the silent member never reports");
+            assert!(matches!(report.outcome, Outcome::Answer(_)), "{report:?}");
+            rounds.insert(report.round);
+        }
+    }
+    coordinator.abort();
+    demo.shutdown().await;
+}
