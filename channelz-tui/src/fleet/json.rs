@@ -260,7 +260,19 @@ fn write_document(
         let entry = serde_json::json!({ "member": name, "name": name, "error": problem });
         serde_json::to_writer(&mut w, &entry)?;
     }
-    w.write_all(b"]}\n")?;
+    w.write_all(b"]")?;
+    // Problems of names that do have members (cut at the member bound, a
+    // failed lookup that kept the last members) would be lost otherwise.
+    let notes: Vec<Value> = problems
+        .iter()
+        .filter(|(name, _)| listed.iter().any(|m| &m.name == name))
+        .map(|(name, note)| serde_json::json!({ "name": name, "note": note }))
+        .collect();
+    if !notes.is_empty() {
+        w.write_all(b",\"notes\":")?;
+        serde_json::to_writer(&mut w, &notes)?;
+    }
+    w.write_all(b"}\n")?;
     w.flush()
 }
 
@@ -344,6 +356,27 @@ mod tests {
         assert_eq!(members[3]["member"], "gone:1");
         assert_eq!(doc["time"], "1970-01-01T00:00:00.000Z");
         assert!(previous.contains_key(&id("a:1")));
+        assert!(
+            doc.get("notes").is_none(),
+            "no notes without problems of listed names"
+        );
+
+        // A listed name's problem (here: cut at the member bound) is a note.
+        let listed = vec![Member {
+            address: "a:1".into(),
+            name: "n".into(),
+            options: grpc_toolkit_conn::ConnectOptions::plaintext(
+                grpc_toolkit_conn::Target::parse("a:1").expect("addr"),
+                "test",
+            ),
+        }];
+        let noted = vec![("n".to_string(), "n resolves to more than 1000".to_string())];
+        let mut out = Vec::new();
+        write_document(at, &reports, &noted, &listed, &mut previous, &mut out).expect("written");
+        let doc: Value = serde_json::from_slice(&out).expect("one JSON document");
+        assert_eq!(doc["members"].as_array().map(Vec::len), Some(3));
+        assert_eq!(doc["notes"][0]["name"], "n");
+        assert_eq!(previous.len(), 1, "the unreachable member has no counters");
         let results = result_list(&reports, &problems, &[]);
         assert!(results[0].2.is_ok());
         assert_eq!(results[3].0, "gone:1");
