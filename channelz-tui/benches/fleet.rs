@@ -257,11 +257,13 @@ fn main() {
                 names,
                 resolve: false,
                 concurrency: channelz_tui::fleet::DEFAULT_CONCURRENCY,
+                title: "bench".into(),
+                interval,
+                rpc_timeout: Duration::from_secs(5),
+                limits: Limits::default(),
+                json: None,
             },
             resolver: Resolver::system(),
-            interval,
-            rpc_timeout: Duration::from_secs(5),
-            limits: Limits::default(),
         }
         .run(tx, Arc::new(tokio::sync::Notify::new()), Default::default()),
     );

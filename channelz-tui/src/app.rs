@@ -135,7 +135,7 @@ pub async fn run_with(
     err: &mut dyn Write,
 ) -> ExitStatus {
     if let Some(fleet) = &config.fleet {
-        return fleet::run(&config, fleet, resolver, out, err).await;
+        return fleet::run(fleet, resolver, out, err).await;
     }
     if let Mode::DemoServer(addr) = &config.mode {
         return demo_server(addr, out, err).await;
@@ -199,7 +199,7 @@ async fn demo_server(addr: &str, out: &mut dyn Write, err: &mut dyn Write) -> Ex
     ExitStatus::Ok
 }
 
-pub(crate) async fn wait_for_termination() {
+async fn wait_for_termination() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

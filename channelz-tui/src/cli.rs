@@ -212,12 +212,7 @@ impl Args {
             Mode::Tui
         };
         if self.targets.len() > 1 || self.fleet {
-            if self.demo {
-                return Err(UsageError::new(
-                    "--demo starts its own server; give no ADDR or --fleet with it",
-                ));
-            }
-            return fleet::config(&mut self, mode, limits);
+            return self.fleet_config(mode, limits);
         }
         match (self.targets.pop(), self.conn.addr.take()) {
             (Some(a), Some(b)) if a != b => {
@@ -261,6 +256,58 @@ impl Args {
             target,
             limits,
             fleet: None,
+        })
+    }
+}
+
+impl Args {
+    /// Several ADDRs or `--fleet`: the fleet's configuration.
+    fn fleet_config(mut self, mode: Mode, limits: Limits) -> Result<Config, UsageError> {
+        if self.demo {
+            return Err(UsageError::new(
+                "--demo starts its own server; give no ADDR or --fleet with it",
+            ));
+        }
+        if self.fleet_concurrency == 0 {
+            return Err(UsageError::new(
+                "--fleet-concurrency must be greater than zero",
+            ));
+        }
+        let names = fleet::names(
+            std::mem::take(&mut self.targets),
+            self.conn.addr.take(),
+            &self.conn,
+        )?;
+        let target = names
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let first = names.first().map(|n| n.options.clone());
+        let fleet = FleetConfig {
+            names,
+            resolve: self.fleet,
+            concurrency: self.fleet_concurrency,
+            title: target.clone(),
+            interval: self.interval,
+            rpc_timeout: self.rpc_timeout,
+            limits,
+            json: match mode {
+                Mode::Json { watch } => Some(watch),
+                _ => None,
+            },
+        };
+        Ok(Config {
+            mode,
+            source: match first {
+                Some(options) => Source::Remote(Box::new(options)),
+                None => Source::Demo,
+            },
+            interval: self.interval,
+            rpc_timeout: self.rpc_timeout,
+            target,
+            limits,
+            fleet: Some(fleet),
         })
     }
 }

@@ -27,7 +27,6 @@ use tokio::sync::{Semaphore, mpsc};
 use super::FleetConfig;
 use super::poll::{MemberId, Members, Outcome, Polling, Probe, Report};
 use super::resolve::{Member, Resolver, merge, resolve_all};
-use crate::cli::Config;
 use crate::exit::ExitStatus;
 use crate::json::{Counters, Snapshot};
 
@@ -43,7 +42,6 @@ pub type OnInterval<'a> = dyn FnMut(SystemTime, &[MemberResult<'_>]) + 'a;
 /// a fleet. Exit: 0 if any member answered, 3 if some connected but none
 /// answered, 2 if none connected.
 pub async fn run(
-    config: &Config,
     fleet: &FleetConfig,
     resolver: Resolver,
     watch: bool,
@@ -57,8 +55,8 @@ pub async fn run(
     let mut members = Members::new(
         Polling {
             probe,
-            rpc_timeout: config.rpc_timeout,
-            limits: config.limits,
+            rpc_timeout: fleet.rpc_timeout,
+            limits: fleet.limits,
             permits: Arc::new(Semaphore::new(fleet.concurrency)),
         },
         tx,
@@ -68,8 +66,8 @@ pub async fn run(
     // Answers not yet written: late ones wait here for the next document.
     let mut latest: BTreeMap<MemberId, Report<Snapshot>> = BTreeMap::new();
     let (mut answered, mut connected) = (false, false);
-    let mut terminated = std::pin::pin!(crate::app::wait_for_termination());
-    let resolve_timeout = config.interval.max(config.rpc_timeout);
+    let mut terminated = std::pin::pin!(super::terminated());
+    let resolve_timeout = fleet.interval.max(fleet.rpc_timeout);
     let mut round: u64 = 0;
     loop {
         round += 1;
@@ -87,7 +85,7 @@ pub async fn run(
         latest.retain(|id, _| known.contains(id));
         let mut waiting: std::collections::HashSet<MemberId> =
             members.kick(round).into_iter().collect();
-        let deadline = tokio::time::Instant::from_std(started + config.interval);
+        let deadline = tokio::time::Instant::from_std(started + fleet.interval);
         while !waiting.is_empty() {
             tokio::select! {
                 report = rx.recv() => {
@@ -132,7 +130,7 @@ pub async fn run(
                 let _ = writeln!(
                     err,
                     "channelz-tui: no member of {} answered",
-                    grpc_toolkit_conn::escape::escape_cut(&config.target, 400)
+                    grpc_toolkit_conn::escape::escape_cut(&fleet.title, 400)
                 );
             }
             return status;

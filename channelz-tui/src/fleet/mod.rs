@@ -23,10 +23,10 @@ pub mod update;
 pub mod view;
 
 use std::io::Write;
+use std::time::Duration;
 
-use grpc_toolkit_conn::{ConnectOptions, UsageError};
+use grpc_toolkit_conn::{ConnArgs, ConnectOptions, UsageError};
 
-use crate::cli::{Args, Config, Mode};
 use crate::exit::ExitStatus;
 use crate::poll::Limits;
 pub use resolve::Resolver;
@@ -54,7 +54,9 @@ pub struct FleetName {
     pub options: ConnectOptions,
 }
 
-/// The fleet part of a validated [`Config`].
+/// Everything a fleet runs from, validated (`cli` builds it beside the
+/// one-target `Config`; the fleet reads nothing else, so it depends on
+/// neither `cli` nor `app`).
 #[derive(Debug, Clone)]
 pub struct FleetConfig {
     /// Every ADDR, in the order given.
@@ -63,129 +65,86 @@ pub struct FleetConfig {
     pub resolve: bool,
     /// `--fleet-concurrency`.
     pub concurrency: usize,
+    /// The names as the title shows them.
+    pub title: String,
+    /// Poll interval.
+    pub interval: Duration,
+    /// Deadline of each RPC.
+    pub rpc_timeout: Duration,
+    /// The bounds of each snapshot.
+    pub limits: Limits,
+    /// `--json`: `Some(watch)`; the fleet screen otherwise.
+    pub json: Option<bool>,
 }
 
-/// Validates the fleet flags of `args` into a [`Config`] with `fleet` set.
-pub(crate) fn config(args: &mut Args, mode: Mode, limits: Limits) -> Result<Config, UsageError> {
-    if args.fleet_concurrency == 0 {
-        return Err(UsageError::new(
-            "--fleet-concurrency must be greater than zero",
-        ));
-    }
-    let mut names = std::mem::take(&mut args.targets);
-    if let Some(addr) = args.conn.addr.take() {
-        if !names.is_empty() && !names.contains(&addr) {
+/// The members' names from the ADDR arguments and `--addr`, each with its
+/// connection options from the shared flags; every bad one is a usage
+/// error naming it.
+pub fn names(
+    mut addrs: Vec<String>,
+    addr_flag: Option<String>,
+    conn: &ConnArgs,
+) -> Result<Vec<FleetName>, UsageError> {
+    if let Some(addr) = addr_flag {
+        if !addrs.is_empty() && !addrs.contains(&addr) {
             return Err(UsageError::new(format!(
                 "--addr \"{addr}\" and ADDR arguments given; give every address as ADDR"
             )));
         }
-        if names.is_empty() {
-            names.push(addr);
+        if addrs.is_empty() {
+            addrs.push(addr);
         }
     }
-    if names.is_empty() {
+    if addrs.is_empty() {
         return Err(UsageError::new(
             "--fleet needs at least one ADDR (e.g. dns:///app.ns.svc.cluster.local:50051)",
         ));
     }
-    if names.len() > MAX_NAMES {
+    if addrs.len() > MAX_NAMES {
         return Err(UsageError::new(format!(
             "{} addresses given; at most {MAX_NAMES}",
-            names.len()
+            addrs.len()
         )));
     }
     // The same ADDR twice would be the same members twice.
     let mut seen = std::collections::HashSet::new();
-    names.retain(|n| seen.insert(n.clone()));
-    let mut fleet_names = Vec::with_capacity(names.len());
-    for name in names {
-        let mut conn = args.conn.clone();
-        conn.addr = Some(name.clone());
-        let options = conn.to_options(concat!("channelz-tui/", env!("CARGO_PKG_VERSION")))?;
-        fleet_names.push(FleetName { name, options });
-    }
-    let target = fleet_names
-        .iter()
-        .map(|n| n.name.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Ok(Config {
-        mode,
-        source: crate::cli::Source::Remote(Box::new(fleet_names[0].options.clone())),
-        interval: args.interval,
-        rpc_timeout: args.rpc_timeout,
-        target,
-        limits,
-        fleet: Some(FleetConfig {
-            names: fleet_names,
-            resolve: args.fleet,
-            concurrency: args.fleet_concurrency,
-        }),
-    })
+    addrs.retain(|n| seen.insert(n.clone()));
+    addrs
+        .into_iter()
+        .map(|name| {
+            let mut conn = conn.clone();
+            conn.addr = Some(name.clone());
+            let options = conn.to_options(concat!("channelz-tui/", env!("CARGO_PKG_VERSION")))?;
+            Ok(FleetName { name, options })
+        })
+        .collect()
 }
 
-/// Runs a fleet configuration: the fleet screen, or its JSON documents.
+/// Runs a fleet: the fleet screen, or its JSON documents.
 pub async fn run(
-    config: &Config,
     fleet: &FleetConfig,
     resolver: Resolver,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> ExitStatus {
-    match config.mode {
-        Mode::Json { watch } => {
-            json::run(config, fleet, resolver, watch, out, err, &mut |_, _| {}).await
-        }
-        _ => tui::run(config, fleet, resolver, err).await,
+    match fleet.json {
+        Some(watch) => json::run(fleet, resolver, watch, out, err, &mut |_, _| {}).await,
+        None => tui::run(fleet, resolver, err).await,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::ffi::OsString;
-
-    use crate::app::parse;
-
-    fn parse_args(args: &[&str]) -> Result<crate::cli::Config, String> {
-        let argv: Vec<OsString> = std::iter::once("channelz-tui")
-            .chain(args.iter().copied())
-            .map(OsString::from)
-            .collect();
-        parse(argv).map_err(|e| e.text)
+/// Waits for SIGINT or SIGTERM: every fleet mode ends promptly on either.
+pub(crate) async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
     }
-
-    #[test]
-    fn one_addr_is_today_several_or_fleet_make_a_fleet() {
-        let one = parse_args(&["a:1", "--json"]).expect("valid");
-        assert!(one.fleet.is_none());
-        let two = parse_args(&["a:1", "--json", "b:2", "a:1"]).expect("valid");
-        let fleet = two.fleet.expect("a fleet");
-        let names: Vec<&str> = fleet.names.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(names, ["a:1", "b:2"], "in order, once each");
-        assert!(!fleet.resolve);
-        assert_eq!(fleet.concurrency, super::DEFAULT_CONCURRENCY);
-        let f = parse_args(&["--fleet", "dns:///app.ns:50051", "--fleet-concurrency", "3"])
-            .expect("valid")
-            .fleet
-            .expect("a fleet");
-        assert!(f.resolve);
-        assert_eq!(f.concurrency, 3);
-        assert_eq!(f.names[0].options.authority, "app.ns:50051");
-        let f = parse_args(&["--fleet", "--addr", "x:1"]).expect("valid");
-        assert_eq!(f.fleet.expect("fleet").names[0].name, "x:1");
-    }
-
-    #[test]
-    fn bad_fleet_usage_names_what_is_wrong() {
-        let e = parse_args(&["--fleet"]).expect_err("no addr");
-        assert!(e.contains("--fleet needs at least one ADDR"), "{e}");
-        let e = parse_args(&["a:1", "b:1", "--fleet-concurrency", "0"]).expect_err("zero");
-        assert!(e.contains("--fleet-concurrency"), "{e}");
-        let e = parse_args(&["a:1", "b:bad"]).expect_err("bad addr");
-        assert!(e.contains("b:bad"), "{e}");
-        let e = parse_args(&["a:1", "b:1", "--addr", "c:1"]).expect_err("both");
-        assert!(e.contains("--addr"), "{e}");
-        let e = parse_args(&["--demo", "--fleet"]).expect_err("demo");
-        assert!(e.contains("--demo"), "{e}");
-    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -26,7 +26,6 @@ use super::poll::{ApiSlot, MemberId, Members, Polling, Probe};
 use super::resolve::{Member, Resolver, merge, resolve_all};
 use super::update::{FleetCommand, FleetMsg, update};
 use super::view::view;
-use crate::cli::Config;
 use crate::exit::ExitStatus;
 use crate::msg::Msg;
 use crate::poll::{Api, Dialer, Limits, Wanted};
@@ -64,16 +63,10 @@ fn overview_probe() -> Probe<Summary> {
 
 /// Everything the coordinator needs.
 pub struct Coordinator {
-    /// The names and the concurrency.
+    /// The names, the concurrency, the interval and the deadlines.
     pub fleet: FleetConfig,
     /// How names resolve.
     pub resolver: Resolver,
-    /// Poll interval.
-    pub interval: Duration,
-    /// Deadline of each RPC.
-    pub rpc_timeout: Duration,
-    /// Snapshot bounds.
-    pub limits: Limits,
 }
 
 impl Coordinator {
@@ -84,8 +77,8 @@ impl Coordinator {
         let mut members = Members::new(
             Polling {
                 probe: overview_probe(),
-                rpc_timeout: self.rpc_timeout,
-                limits: self.limits,
+                rpc_timeout: self.fleet.rpc_timeout,
+                limits: self.fleet.limits,
                 permits: Arc::new(Semaphore::new(self.fleet.concurrency)),
             },
             reports_tx,
@@ -99,7 +92,7 @@ impl Coordinator {
                 }
             }
         });
-        let resolve_timeout = self.interval.max(self.rpc_timeout);
+        let resolve_timeout = self.fleet.interval.max(self.fleet.rpc_timeout);
         let mut listed: Vec<Member> = Vec::new();
         let mut round = 0;
         loop {
@@ -135,7 +128,7 @@ impl Coordinator {
             }
             members.kick(round);
             tokio::select! {
-                () = tokio::time::sleep_until((started + self.interval).into()) => {}
+                () = tokio::time::sleep_until((started + self.fleet.interval).into()) => {}
                 () = refresh.notified() => {}
             }
             if tx.send(FleetMsg::RoundEnd).await.is_err() {
@@ -154,15 +147,20 @@ fn member_dialer(
     rpc_timeout: Duration,
     limits: Limits,
 ) -> Dialer {
-    let fallback = crate::app::dialer(options, rpc_timeout, limits);
+    let options = Arc::new(options);
     Arc::new(move || {
         let live = slot
             .as_ref()
             .and_then(|s| s.lock().ok().and_then(|api| api.clone()));
-        match live {
-            Some(api) => Box::pin(async move { Ok(api) }),
-            None => fallback(),
-        }
+        let options = Arc::clone(&options);
+        Box::pin(async move {
+            match live {
+                Some(api) => Ok(api),
+                None => grpc_toolkit_conn::connect(&options)
+                    .await
+                    .map(|c| Api::new(c, rpc_timeout).with_limits(limits)),
+            }
+        })
     })
 }
 
@@ -181,12 +179,7 @@ impl Drop for Opened {
 }
 
 /// Runs the fleet dashboard until the user quits.
-pub async fn run(
-    config: &Config,
-    fleet: &FleetConfig,
-    resolver: Resolver,
-    err: &mut dyn Write,
-) -> ExitStatus {
+pub async fn run(fleet: &FleetConfig, resolver: Resolver, err: &mut dyn Write) -> ExitStatus {
     let (guard, mut term) = match terminal::setup() {
         Ok(t) => t,
         Err(e) => {
@@ -201,13 +194,10 @@ pub async fn run(
         Coordinator {
             fleet: fleet.clone(),
             resolver,
-            interval: config.interval,
-            rpc_timeout: config.rpc_timeout,
-            limits: config.limits,
         }
         .run(tx, Arc::clone(&refresh), Arc::clone(&directory)),
     );
-    let mut model = FleetModel::new(config.target.clone(), config.interval, SystemTime::now());
+    let mut model = FleetModel::new(fleet.title.clone(), fleet.interval, SystemTime::now());
     if let Ok(size) = term.size() {
         update(
             &mut model,
@@ -217,7 +207,7 @@ pub async fn run(
     let mut opened: Option<Opened> = None;
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
-    let mut terminated = std::pin::pin!(crate::app::wait_for_termination());
+    let mut terminated = std::pin::pin!(super::terminated());
     let result = loop {
         if let Err(e) = term.draw(|f| view(&model, f)) {
             break Err(format!("cannot draw: {e}"));
@@ -251,7 +241,7 @@ pub async fn run(
                 FleetCommand::Open(id) => {
                     let entry = directory.lock().ok().and_then(|d| d.get(&id).cloned());
                     if let Some((options, slot)) = entry {
-                        opened = Some(open(options, slot, config));
+                        opened = Some(open(options, slot, fleet));
                     }
                 }
                 FleetCommand::Close => opened = None,
@@ -292,7 +282,7 @@ pub async fn run(
     }
 }
 
-fn open(options: ConnectOptions, slot: Option<ApiSlot>, config: &Config) -> Opened {
+fn open(options: ConnectOptions, slot: Option<ApiSlot>, config: &FleetConfig) -> Opened {
     let (tx, msgs) = mpsc::channel(64);
     let (wanted, want_rx) = watch::channel(Wanted {
         focus: crate::model::Focus::Overview,

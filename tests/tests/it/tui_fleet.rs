@@ -438,11 +438,13 @@ async fn a_hung_member_does_not_delay_the_other_rows() {
                 names: vec![name(silent.addr()), name(&good)],
                 resolve: false,
                 concurrency: 2,
+                title: "test".into(),
+                interval: Duration::from_millis(300),
+                rpc_timeout: Duration::from_secs(60),
+                limits: Default::default(),
+                json: None,
             },
             resolver: Resolver::system(),
-            interval: Duration::from_millis(300),
-            rpc_timeout: Duration::from_secs(60),
-            limits: Default::default(),
         }
         .run(tx, Default::default(), Default::default()),
     );
@@ -461,4 +463,50 @@ async fn a_hung_member_does_not_delay_the_other_rows() {
     }
     coordinator.abort();
     demo.shutdown().await;
+}
+
+// The command line of a fleet, validated in-process.
+
+fn parse_args(args: &[&str]) -> Result<channelz_tui::cli::Config, String> {
+    use std::ffi::OsString;
+    let argv: Vec<OsString> = std::iter::once("channelz-tui")
+        .chain(args.iter().copied())
+        .map(OsString::from)
+        .collect();
+    channelz_tui::app::parse(argv).map_err(|e| e.text)
+}
+
+#[test]
+fn one_addr_is_today_several_or_fleet_make_a_fleet() {
+    let one = parse_args(&["a:1", "--json"]).expect("valid");
+    assert!(one.fleet.is_none());
+    let two = parse_args(&["a:1", "--json", "b:2", "a:1"]).expect("valid");
+    let fleet = two.fleet.expect("a fleet");
+    let names: Vec<&str> = fleet.names.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["a:1", "b:2"], "in order, once each");
+    assert!(!fleet.resolve);
+    assert_eq!(fleet.concurrency, channelz_tui::fleet::DEFAULT_CONCURRENCY);
+    let f = parse_args(&["--fleet", "dns:///app.ns:50051", "--fleet-concurrency", "3"])
+        .expect("valid")
+        .fleet
+        .expect("a fleet");
+    assert!(f.resolve);
+    assert_eq!(f.concurrency, 3);
+    assert_eq!(f.names[0].options.authority, "app.ns:50051");
+    let f = parse_args(&["--fleet", "--addr", "x:1"]).expect("valid");
+    assert_eq!(f.fleet.expect("fleet").names[0].name, "x:1");
+}
+
+#[test]
+fn bad_fleet_usage_names_what_is_wrong() {
+    let e = parse_args(&["--fleet"]).expect_err("no addr");
+    assert!(e.contains("--fleet needs at least one ADDR"), "{e}");
+    let e = parse_args(&["a:1", "b:1", "--fleet-concurrency", "0"]).expect_err("zero");
+    assert!(e.contains("--fleet-concurrency"), "{e}");
+    let e = parse_args(&["a:1", "b:bad"]).expect_err("bad addr");
+    assert!(e.contains("b:bad"), "{e}");
+    let e = parse_args(&["a:1", "b:1", "--addr", "c:1"]).expect_err("both");
+    assert!(e.contains("--addr"), "{e}");
+    let e = parse_args(&["--demo", "--fleet"]).expect_err("demo");
+    assert!(e.contains("--demo"), "{e}");
 }
