@@ -303,7 +303,7 @@ fn footer_bar(model: &FleetModel) -> Line<'static> {
         );
     }
     Line::styled(
-        "↑↓/jk move · Enter open member · / filter · s sort · r refresh · ? help · q quit",
+        "↑↓/jk move · Enter open member (Esc on it comes back) · / filter · s sort · r refresh · ? help · q quit",
         Style::new().fg(Color::DarkGray),
     )
 }
