@@ -519,3 +519,42 @@ fn bad_fleet_usage_names_what_is_wrong() {
     let e = parse_args(&["--demo", "--fleet"]).expect_err("demo");
     assert!(e.contains("--demo"), "{e}");
 }
+
+/// A resolved member dials its IP but keeps the name for TLS (verification,
+/// SNI) and `:authority`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_member_keeps_the_name_for_tls_and_authority() {
+    let pki = testkit::tls::TestPki::generate();
+    // A TLS server without Channelz: the member connects (TLS verified for
+    // `localhost`), then reports that it has no Channelz service.
+    let server = testkit::servers::TestServer::builder()
+        .tls(&pki)
+        .start()
+        .await;
+    let name = format!("localhost:{}", server.port());
+    let resolver = Resolver::new(|host, _| {
+        assert_eq!(host, "localhost");
+        Box::pin(async { Ok(vec!["127.0.0.1".parse().expect("ip")]) })
+    });
+    let args = pki.tls_args(&["channelz-tui", "--fleet", &name, "--json"]);
+    let argv: Vec<String> = args.into_iter().map(String::from).collect();
+    let run = testkit::bin::in_process(move |out, err| {
+        channelz_tui::run_cli_with(argv, out, err, resolver).code()
+    })
+    .await;
+    assert_eq!(run.code, 3, "connected, no Channelz: {run:?}");
+    let doc = run.json();
+    let all = members(&doc);
+    assert_eq!(all.len(), 1, "{doc}");
+    assert_eq!(all[0].0, format!("127.0.0.1:{}", server.port()));
+    assert_eq!(all[0].1["name"], name.as_str());
+    assert!(
+        all[0].1["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no Channelz service"),
+        "{doc}"
+    );
+    let request = server.last_request().expect("the member's RPC arrived");
+    assert_eq!(request.authority.as_deref(), Some(name.as_str()));
+}
