@@ -288,3 +288,80 @@ async fn poll_member<T>(
         Err(e) => Outcome::Failed(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use grpc_toolkit_conn::{ConnectOptions, Target};
+
+    use super::*;
+    use crate::demo::DemoServer;
+
+    fn member(address: &str) -> Member {
+        let target = Target::parse(address).expect("address");
+        Member {
+            address: address.into(),
+            name: "test".into(),
+            options: ConnectOptions::plaintext(target, "test"),
+        }
+    }
+
+    fn polling() -> Polling<usize> {
+        Polling {
+            probe: Arc::new(|api: Api| {
+                Box::pin(async move {
+                    let budget = crate::poll::Budget::new(api.limits);
+                    Ok(api.top_channels(&budget, &mut Vec::new()).await?.len())
+                })
+            }),
+            rpc_timeout: Duration::from_secs(5),
+            limits: Limits::default(),
+            permits: Arc::new(Semaphore::new(2)),
+        }
+    }
+
+    #[tokio::test]
+    async fn members_come_go_answer_and_back_off_on_their_own() {
+        let demo = DemoServer::start("127.0.0.1:0").await.expect("demo");
+        let up = demo.local_addr().to_string();
+        let down = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").to_string()
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut members = Members::new(polling(), tx);
+        let (came, gone) = members.reconcile(&[member(&up), member(&down)]);
+        assert_eq!((came.len(), gone.len()), (2, 0));
+        assert_eq!(members.kick(1).len(), 2);
+        let mut outcomes = BTreeMap::new();
+        for _ in 0..2 {
+            let r = rx.recv().await.expect("a report");
+            assert_eq!(r.round, 1);
+            outcomes.insert(r.id.address.clone(), r.outcome);
+        }
+        assert!(
+            matches!(outcomes[&up], Outcome::Answer(n) if n > 0),
+            "{outcomes:?}"
+        );
+        let Outcome::Unreachable { error, .. } = &outcomes[&down] else {
+            panic!("{outcomes:?}");
+        };
+        assert!(error.starts_with("cannot connect"), "{error}");
+        // Within its backoff the dead member answers at once, without dialing.
+        members.kick(2);
+        let mut reports = Vec::new();
+        for _ in 0..2 {
+            reports.push(rx.recv().await.expect("a report"));
+        }
+        assert!(reports.iter().all(|r| r.round == 2));
+        // A member that is no longer listed stops.
+        let (came, gone) = members.reconcile(&[member(&up)]);
+        assert_eq!((came.len(), gone.len()), (0, 1));
+        assert_eq!(members.len(), 1);
+        assert!(
+            members
+                .slot(&MemberId::of(&member(&up)))
+                .is_some_and(|s| { s.lock().is_ok_and(|api| api.is_some()) })
+        );
+        demo.shutdown().await;
+    }
+}
