@@ -255,8 +255,13 @@ fn write_document(
     }
     for (name, problem) in memberless(problems, listed) {
         comma(&mut w)?;
-        let entry = serde_json::json!({ "member": name, "name": name, "error": problem });
-        serde_json::to_writer(&mut w, &entry)?;
+        // Keys in the order of every other entry: member, name, error.
+        let name = Value::String(name.clone());
+        write!(
+            w,
+            "{{\"member\":{name},\"name\":{name},\"error\":{}}}",
+            Value::String(problem.clone())
+        )?;
     }
     w.write_all(b"]")?;
     // Problems of names that do have members (cut at the member bound, a
