@@ -18,6 +18,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::cli::{Args, Config, Mode, Source, normalize};
 use crate::demo::DemoServer;
 use crate::exit::ExitStatus;
+use crate::fleet::{self, Resolver};
 use crate::model::{Focus, Model};
 use crate::msg::Msg;
 use crate::poll::{self, Api, Dialer, Limits, Wanted};
@@ -30,6 +31,21 @@ use crate::{input, json};
 /// run with SIGINT/SIGTERM handling, print to the given streams (the
 /// dashboard itself draws on the terminal), and return the exit status.
 pub fn run_cli<I, A>(argv: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> ExitStatus
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString>,
+{
+    run_cli_with(argv, stdout, stderr, Resolver::system())
+}
+
+/// [`run_cli`], resolving `--fleet` names with `resolver` (tests make a
+/// name answer with several loopback addresses).
+pub fn run_cli_with<I, A>(
+    argv: I,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    resolver: Resolver,
+) -> ExitStatus
 where
     I: IntoIterator<Item = A>,
     A: Into<OsString>,
@@ -59,7 +75,7 @@ where
             return ExitStatus::Usage;
         }
     };
-    let status = runtime.block_on(run(config, stdout, stderr));
+    let status = runtime.block_on(run_with(config, resolver, stdout, stderr));
     // The poller may be blocked in a connect; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
     status
@@ -108,6 +124,19 @@ fn usage(message: &UsageError) -> EarlyExit {
 /// Runs a validated configuration, printing to `out` and `err`; returns
 /// how it ended.
 pub async fn run(config: Config, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
+    run_with(config, Resolver::system(), out, err).await
+}
+
+/// [`run`], resolving `--fleet` names with `resolver`.
+pub async fn run_with(
+    config: Config,
+    resolver: Resolver,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> ExitStatus {
+    if let Some(fleet) = &config.fleet {
+        return fleet::run(fleet, resolver, out, err).await;
+    }
     if let Mode::DemoServer(addr) = &config.mode {
         return demo_server(addr, out, err).await;
     }

@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser};
 use grpc_toolkit_conn::goflags;
 use grpc_toolkit_conn::{ConnArgs, ConnectOptions, UsageError, parse_go_duration};
 
+use crate::fleet::{self, FleetConfig};
 use crate::poll::{self, Limits};
 
 /// Raw flags, as clap parses them.
@@ -24,9 +25,9 @@ use crate::poll::{self, Limits};
     after_help = "Exit codes: 0 ok, 1 bad usage or no terminal, 2 cannot connect, 3 RPC failed (--json)."
 )]
 pub struct Args {
-    /// Server address (same forms as --addr)
+    /// Server address (same forms as --addr); several make a fleet
     #[arg(value_name = "ADDR")]
-    pub target: Option<String>,
+    pub targets: Vec<String>,
     /// Connection flags shared with grpc-probe.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -57,6 +58,12 @@ pub struct Args {
     /// Most entities one snapshot holds; what is cut is listed as incomplete
     #[arg(long, value_name = "N", default_value_t = poll::DEFAULT_MAX_ENTITIES)]
     pub max_entities: usize,
+    /// Watch every address each ADDR resolves to (re-resolved every interval), e.g. a headless Service
+    #[arg(long)]
+    pub fleet: bool,
+    /// With several members: how many are polled at once
+    #[arg(long, value_name = "N", default_value_t = fleet::DEFAULT_CONCURRENCY)]
+    pub fleet_concurrency: usize,
 }
 
 /// What to run.
@@ -97,6 +104,9 @@ pub struct Config {
     pub target: String,
     /// The bounds of each snapshot.
     pub limits: Limits,
+    /// Several members (several ADDRs, or `--fleet`): the fleet screens
+    /// and documents instead of one server's.
+    pub fleet: Option<FleetConfig>,
 }
 
 /// The Go flag spec, read from the clap definition of [`Args`] (which
@@ -181,7 +191,7 @@ impl Args {
             return Err(UsageError::new("--watch needs --json"));
         }
         if let Some(addr) = self.demo_server {
-            if self.json || self.demo || self.target.is_some() || self.conn.addr.is_some() {
+            if self.json || self.demo || !self.targets.is_empty() || self.conn.addr.is_some() {
                 return Err(UsageError::new(
                     "--demo-server runs only the demo server; give no ADDR, --demo or --json with it",
                 ));
@@ -193,6 +203,7 @@ impl Args {
                 rpc_timeout: self.rpc_timeout,
                 target: addr,
                 limits,
+                fleet: None,
             });
         }
         let mode = if self.json {
@@ -200,7 +211,10 @@ impl Args {
         } else {
             Mode::Tui
         };
-        match (self.target.take(), self.conn.addr.take()) {
+        if self.targets.len() > 1 || self.fleet {
+            return self.fleet_config(mode, limits);
+        }
+        match (self.targets.pop(), self.conn.addr.take()) {
             (Some(a), Some(b)) if a != b => {
                 return Err(UsageError::new(format!(
                     "two addresses given: \"{a}\" and --addr \"{b}\"; give one"
@@ -222,6 +236,7 @@ impl Args {
                 rpc_timeout: self.rpc_timeout,
                 target: "demo".into(),
                 limits,
+                fleet: None,
             });
         }
         if self.conn.addr.is_none() {
@@ -240,6 +255,59 @@ impl Args {
             rpc_timeout: self.rpc_timeout,
             target,
             limits,
+            fleet: None,
+        })
+    }
+}
+
+impl Args {
+    /// Several ADDRs or `--fleet`: the fleet's configuration.
+    fn fleet_config(mut self, mode: Mode, limits: Limits) -> Result<Config, UsageError> {
+        if self.demo {
+            return Err(UsageError::new(
+                "--demo starts its own server; give no ADDR or --fleet with it",
+            ));
+        }
+        if self.fleet_concurrency == 0 {
+            return Err(UsageError::new(
+                "--fleet-concurrency must be greater than zero",
+            ));
+        }
+        let names = fleet::names(
+            std::mem::take(&mut self.targets),
+            self.conn.addr.take(),
+            &self.conn,
+        )?;
+        let target = names
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let first = names.first().map(|n| n.options.clone());
+        let fleet = FleetConfig {
+            names,
+            resolve: self.fleet,
+            concurrency: self.fleet_concurrency,
+            title: target.clone(),
+            interval: self.interval,
+            rpc_timeout: self.rpc_timeout,
+            limits,
+            json: match mode {
+                Mode::Json { watch } => Some(watch),
+                _ => None,
+            },
+        };
+        Ok(Config {
+            mode,
+            source: match first {
+                Some(options) => Source::Remote(Box::new(options)),
+                None => Source::Demo,
+            },
+            interval: self.interval,
+            rpc_timeout: self.rpc_timeout,
+            target,
+            limits,
+            fleet: Some(fleet),
         })
     }
 }

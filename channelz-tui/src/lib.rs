@@ -13,6 +13,7 @@ pub mod cli;
 pub mod decode;
 pub mod demo;
 pub mod exit;
+pub mod fleet;
 pub mod input;
 pub mod json;
 pub mod model;
@@ -26,5 +27,5 @@ pub mod view;
 #[cfg(test)]
 mod fixtures;
 
-pub use app::run_cli;
+pub use app::{run_cli, run_cli_with};
 pub use exit::ExitStatus;

@@ -3,8 +3,9 @@
 //! starts, shows the server's channels, navigates, survives the server
 //! going away and coming back on the same address, quits on `q` and on
 //! SIGTERM, and leaves the terminal in cooked mode with the alternate
-//! screen gone. Without a terminal it ends with its documented exit
-//! statuses (1 bad usage, 2 cannot connect) and ends on a signal.
+//! screen gone; with several ADDRs it shows the fleet screen, opens a
+//! member and comes back. Without a terminal it ends with its documented
+//! exit statuses (1 bad usage, 2 cannot connect) and ends on a signal.
 //!
 //! It lives in the `channelz-tui` package because cargo builds a
 //! package's binaries for that package's integration tests: started from
@@ -224,6 +225,51 @@ async fn dashboard_in_a_real_terminal() {
         !screen.contains("channels ("),
         "alternate screen left:\n{screen}"
     );
+}
+
+/// Several ADDRs: the fleet screen, Enter into a member, Esc back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_screen_in_a_real_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let bin = PathBuf::from(BIN);
+    let a = testkit::faults::refused_addr();
+    let b = testkit::faults::refused_addr();
+    let _a = demo_server(&bin, &a).await;
+    let _b = demo_server(&bin, &b).await;
+    let script = format!(
+        "{} {a} {b} --interval 300ms; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        bin.display()
+    );
+    let tmux = Tmux::start("fleet", &script);
+    let screen = tmux.wait_for("the fleet rows", |s| {
+        s.contains("2 of 2 members answering") && s.contains("SERVING")
+    });
+    assert!(screen.contains(&a) && screen.contains(&b), "{screen}");
+    assert!(screen.contains("fleet rates"), "{screen}");
+
+    // Enter opens the second member's usual overview.
+    tmux.keys(&["j", "Enter"]);
+    let screen = tmux.wait_for("the member's overview", |s| {
+        s.contains("● connected") && s.contains("servers (")
+    });
+    // Rows are in address order: `j` selected the second of them.
+    let second = std::cmp::max(&a, &b);
+    assert!(
+        screen
+            .lines()
+            .next()
+            .unwrap_or("")
+            .contains(second.as_str()),
+        "{screen}"
+    );
+    // Esc comes back to the fleet.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the fleet again", |s| s.contains("members (2)"));
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("exit", exited_and_reported_mode);
+    assert!(screen.contains("exit=0"), "{screen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,7 @@ mod probe_help;
 mod probe_hostile;
 mod proto_compat;
 mod tls_errors;
+mod tui_fleet;
 mod tui_hostile;
 mod tui_json;
 mod tui_peers;

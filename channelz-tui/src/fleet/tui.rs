@@ -1,0 +1,306 @@
+//! The fleet's terminal loop, shaped like the one-target loop in `app`:
+//! one `tokio::select!` over keys, fleet messages, the opened member's
+//! poller, a clock tick and SIGTERM, drawing after each event.
+//!
+//! A coordinator task re-resolves the names and starts a round every
+//! interval; member tasks report straight into the loop's channel, so a
+//! member that hangs delays nothing but its own row. `Enter` starts the
+//! usual one-target poller on that member (reusing the member's
+//! connection), `Esc` on its overview stops it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt;
+use grpc_toolkit_conn::ConnectOptions;
+use grpc_toolkit_conn::escape::escape;
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::FleetConfig;
+use super::model::{FleetModel, Summary};
+use super::poll::{ApiSlot, MemberId, Members, Polling, Probe};
+use super::resolve::{Member, Resolver, merge, resolve_all};
+use super::update::{FleetCommand, FleetMsg, update};
+use super::view::view;
+use crate::exit::ExitStatus;
+use crate::msg::Msg;
+use crate::poll::{Api, Dialer, Limits, Wanted};
+use crate::{input, terminal};
+
+/// What the loop needs to open a member: how to dial it and its live
+/// connection, kept current by the coordinator.
+type Directory = Arc<Mutex<BTreeMap<MemberId, (ConnectOptions, Option<ApiSlot>)>>>;
+
+/// The overview a fleet row needs: one overview poll and `Check("")`.
+fn overview_probe() -> Probe<Summary> {
+    Arc::new(|api: Api| {
+        Box::pin(async move {
+            let (overview, health) = tokio::join!(crate::poll::overview(&api), api.health());
+            Ok(match overview? {
+                Msg::Overview {
+                    channels,
+                    servers,
+                    server_socket_counts,
+                    incomplete,
+                    ..
+                } => Summary::of(
+                    &channels,
+                    &servers,
+                    &server_socket_counts,
+                    incomplete.len(),
+                    &health,
+                ),
+                // `overview` answers only with Msg::Overview.
+                _ => Summary::default(),
+            })
+        })
+    })
+}
+
+/// Everything the coordinator needs.
+pub struct Coordinator {
+    /// The names, the concurrency, the interval and the deadlines.
+    pub fleet: FleetConfig,
+    /// How names resolve.
+    pub resolver: Resolver,
+}
+
+impl Coordinator {
+    /// Resolves and starts a round every interval (or at once on
+    /// `refresh`), reporting everything into `tx`; ends when `tx` closes.
+    pub async fn run(self, tx: mpsc::Sender<FleetMsg>, refresh: Arc<Notify>, directory: Directory) {
+        let (reports_tx, mut reports) = mpsc::unbounded_channel();
+        let mut members = Members::new(
+            Polling {
+                probe: overview_probe(),
+                rpc_timeout: self.fleet.rpc_timeout,
+                limits: self.fleet.limits,
+                permits: Arc::new(Semaphore::new(self.fleet.concurrency)),
+            },
+            reports_tx,
+        );
+        // Reports go to the screen as they come, not at the round's end.
+        let forward_tx = tx.clone();
+        let forwarder = tokio::spawn(async move {
+            while let Some(report) = reports.recv().await {
+                if forward_tx.send(FleetMsg::Report(report)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let resolve_timeout = self.fleet.interval.max(self.fleet.rpc_timeout);
+        let mut listed: Vec<Member> = Vec::new();
+        let mut round = 0;
+        loop {
+            round += 1;
+            let started = Instant::now();
+            let resolutions = resolve_all(
+                &self.fleet.names,
+                self.fleet.resolve,
+                &self.resolver,
+                resolve_timeout,
+            )
+            .await;
+            let (now_listed, problems) = merge(resolutions, &listed);
+            listed = now_listed;
+            members.reconcile(&listed);
+            if let Ok(mut dir) = directory.lock() {
+                *dir = listed
+                    .iter()
+                    .map(|m| {
+                        let id = MemberId::of(m);
+                        let slot = members.slot(&id);
+                        (id, (m.options.clone(), slot))
+                    })
+                    .collect();
+            }
+            let resolved = FleetMsg::Resolved {
+                at: SystemTime::now(),
+                members: members.ids().cloned().collect(),
+                problems,
+            };
+            if tx.send(resolved).await.is_err() {
+                break;
+            }
+            members.kick(round);
+            tokio::select! {
+                () = tokio::time::sleep_until((started + self.fleet.interval).into()) => {}
+                () = refresh.notified() => {}
+            }
+            if tx.send(FleetMsg::RoundEnd).await.is_err() {
+                break;
+            }
+        }
+        forwarder.abort();
+    }
+}
+
+/// A dialer for the opened member: its live fleet connection when there
+/// is one, a new one otherwise.
+fn member_dialer(
+    options: ConnectOptions,
+    slot: Option<ApiSlot>,
+    rpc_timeout: Duration,
+    limits: Limits,
+) -> Dialer {
+    let options = Arc::new(options);
+    Arc::new(move || {
+        let live = slot
+            .as_ref()
+            .and_then(|s| s.lock().ok().and_then(|api| api.clone()));
+        let options = Arc::clone(&options);
+        Box::pin(async move {
+            match live {
+                Some(api) => Ok(api),
+                None => grpc_toolkit_conn::connect(&options)
+                    .await
+                    .map(|c| Api::new(c, rpc_timeout).with_limits(limits)),
+            }
+        })
+    })
+}
+
+/// The poller of the opened member and how to steer it.
+struct Opened {
+    task: JoinHandle<()>,
+    wanted: watch::Sender<Wanted>,
+    refresh: Arc<Notify>,
+    msgs: mpsc::Receiver<Msg>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs the fleet dashboard until the user quits.
+pub async fn run(fleet: &FleetConfig, resolver: Resolver, err: &mut dyn Write) -> ExitStatus {
+    let (guard, mut term) = match terminal::setup() {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "channelz-tui: {e}");
+            return ExitStatus::Usage;
+        }
+    };
+    let (tx, mut rx) = mpsc::channel(1024);
+    let refresh = Arc::new(Notify::new());
+    let directory = Directory::default();
+    let coordinator = tokio::spawn(
+        Coordinator {
+            fleet: fleet.clone(),
+            resolver,
+        }
+        .run(tx, Arc::clone(&refresh), Arc::clone(&directory)),
+    );
+    let mut model = FleetModel::new(fleet.title.clone(), fleet.interval, SystemTime::now());
+    if let Ok(size) = term.size() {
+        update(
+            &mut model,
+            FleetMsg::Resize(crate::view::panel_heights(size.height)),
+        );
+    }
+    let mut opened: Option<Opened> = None;
+    let mut events = EventStream::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut terminated = std::pin::pin!(super::terminated());
+    let result = loop {
+        if let Err(e) = term.draw(|f| view(&model, f)) {
+            break Err(format!("cannot draw: {e}"));
+        }
+        let editing = match &model.open {
+            Some((_, member)) => member.filter_editing,
+            None => model.filter_editing,
+        };
+        let member_msg = async {
+            match opened.as_mut() {
+                Some(o) => o.msgs.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let msg = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) => input::action(key, editing).map(FleetMsg::Action),
+                Some(Ok(Event::Resize(_, height))) => Some(FleetMsg::Resize(crate::view::panel_heights(height))),
+                Some(Ok(_)) => None,
+                Some(Err(e)) => break Err(format!("cannot read the terminal: {e}")),
+                None => break Ok(()),
+            },
+            Some(msg) = rx.recv() => Some(msg),
+            Some(msg) = member_msg => Some(FleetMsg::Member(Box::new(msg))),
+            _ = ticker.tick() => Some(FleetMsg::Tick(SystemTime::now())),
+            () = &mut terminated => break Ok(()),
+        };
+        if let Some(msg) = msg {
+            match update(&mut model, msg) {
+                FleetCommand::None => {}
+                FleetCommand::Open(id) => {
+                    let entry = directory.lock().ok().and_then(|d| d.get(&id).cloned());
+                    if let Some((options, slot)) = entry {
+                        opened = Some(open(options, slot, fleet));
+                    }
+                }
+                FleetCommand::Close => opened = None,
+                FleetCommand::Refresh => match &opened {
+                    Some(o) => o.refresh.notify_one(),
+                    None => refresh.notify_one(),
+                },
+            }
+        }
+        if let (Some(o), Some((_, member))) = (&opened, &model.open) {
+            let wanted = Wanted {
+                focus: member.focus(),
+                paused: member.paused,
+            };
+            o.wanted.send_if_modified(|w| {
+                if *w == wanted {
+                    false
+                } else {
+                    *w = wanted;
+                    true
+                }
+            });
+        }
+        if model.quit {
+            break Ok(());
+        }
+    };
+    drop(opened);
+    coordinator.abort();
+    drop(term);
+    drop(guard);
+    match result {
+        Ok(()) => ExitStatus::Ok,
+        Err(e) => {
+            let _ = writeln!(err, "channelz-tui: {}", escape(&e));
+            ExitStatus::Usage
+        }
+    }
+}
+
+fn open(options: ConnectOptions, slot: Option<ApiSlot>, config: &FleetConfig) -> Opened {
+    let (tx, msgs) = mpsc::channel(64);
+    let (wanted, want_rx) = watch::channel(Wanted {
+        focus: crate::model::Focus::Overview,
+        paused: false,
+    });
+    let refresh = Arc::new(Notify::new());
+    let dial = member_dialer(options, slot, config.rpc_timeout, config.limits);
+    let task = tokio::spawn(crate::poll::run(
+        dial,
+        config.interval,
+        tx,
+        want_rx,
+        Arc::clone(&refresh),
+    ));
+    Opened {
+        task,
+        wanted,
+        refresh,
+        msgs,
+    }
+}
