@@ -58,6 +58,7 @@ pub async fn run(
             rpc_timeout: fleet.rpc_timeout,
             limits: fleet.limits,
             permits: Arc::new(Semaphore::new(fleet.concurrency)),
+            hold: fleet.interval,
         },
         tx,
     );

@@ -8,7 +8,10 @@
 //! members dial or poll at once, so a hundred pods do not see a hundred
 //! polls in the same instant. A member still busy when the next round
 //! starts skips that round (its kick finds the mailbox full) instead of
-//! queueing polls behind the one that hangs.
+//! queueing polls behind the one that hangs. A member holds its permit for
+//! at most one interval ([`Polling::hold`]): past that it counts as hung and
+//! its slot goes to the next member, so that more hung members than permits
+//! still cannot stall the others.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -17,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use grpc_toolkit_conn::connect;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use super::resolve::Member;
@@ -88,6 +91,8 @@ pub struct Polling<T> {
     pub limits: Limits,
     /// Shared by every member: at most this many dial or poll at once.
     pub permits: Arc<Semaphore>,
+    /// How long one poll may keep its permit (the interval).
+    pub hold: Duration,
 }
 
 /// A member's live connection, shared so that opening the member's usual
@@ -102,6 +107,7 @@ impl<T> Clone for Polling<T> {
             rpc_timeout: self.rpc_timeout,
             limits: self.limits,
             permits: Arc::clone(&self.permits),
+            hold: self.hold,
         }
     }
 }
@@ -254,7 +260,39 @@ async fn poll_member<T>(
     }
     // Closed only if the semaphore is dropped, which it is not while a
     // task runs; then polling without a permit is the right fallback.
-    let _permit = polling.permits.acquire().await.ok();
+    let permit = Arc::clone(&polling.permits).acquire_owned().await.ok();
+    holding_at_most(
+        polling.hold,
+        permit,
+        dial_and_probe(member, polling, api, attempt, backing_off),
+    )
+    .await
+}
+
+/// Runs `work` holding `permit` for at most `hold`, then lets the permit go
+/// and waits for `work` without it.
+async fn holding_at_most<F: Future>(
+    hold: Duration,
+    permit: Option<OwnedSemaphorePermit>,
+    work: F,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        out = &mut work => out,
+        () = tokio::time::sleep(hold) => {
+            drop(permit);
+            work.await
+        }
+    }
+}
+
+async fn dial_and_probe<T>(
+    member: &Member,
+    polling: &Polling<T>,
+    api: &mut Option<Api>,
+    attempt: &mut u32,
+    backing_off: &mut Option<(Instant, SystemTime, String)>,
+) -> Outcome<T> {
     let connected = match api {
         Some(a) => a.clone(),
         None => match connect(&member.options).await {
@@ -316,6 +354,7 @@ mod tests {
             rpc_timeout: Duration::from_secs(5),
             limits: Limits::default(),
             permits: Arc::new(Semaphore::new(2)),
+            hold: Duration::from_secs(1),
         }
     }
 

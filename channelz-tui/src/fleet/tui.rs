@@ -80,6 +80,7 @@ impl Coordinator {
                 rpc_timeout: self.fleet.rpc_timeout,
                 limits: self.fleet.limits,
                 permits: Arc::new(Semaphore::new(self.fleet.concurrency)),
+                hold: self.fleet.interval,
             },
             reports_tx,
         );

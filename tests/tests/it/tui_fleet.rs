@@ -269,6 +269,51 @@ async fn a_hung_member_does_not_delay_the_others() {
     demo.shutdown().await;
 }
 
+/// More hung members than polling permits: each holds its permit for one
+/// interval at most, so the good member still gets one and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_hung_members_than_permits_do_not_starve_the_others() {
+    let demo = DemoServer::start("127.0.0.1:0").await.expect("demo");
+    let good = demo.local_addr().to_string();
+    let silent = [
+        testkit::faults::Fault::AcceptSilent.start().await,
+        testkit::faults::Fault::AcceptSilent.start().await,
+    ];
+    let watch = Watch::start(
+        &[
+            silent[0].addr(),
+            silent[1].addr(),
+            &good,
+            "--json",
+            "--watch",
+            "--interval",
+            "300ms",
+            "--rpc-timeout",
+            "60s",
+            "--connect-timeout",
+            "60s",
+            "--fleet-concurrency",
+            "1",
+        ],
+        Resolver::system(),
+    );
+    // Without the bound the silent members would keep the one permit for
+    // 60 s, and the good member would never answer within the test.
+    watch.until("the good member answering", |d| {
+        members(d).iter().any(|(m, v)| *m == good && answering(v))
+    });
+    let answered = (0..6)
+        .filter(|_| {
+            members(&watch.next())
+                .iter()
+                .any(|(m, v)| *m == good && answering(v))
+        })
+        .count();
+    assert!(answered >= 2, "the good member answered in {answered} of 6");
+    assert_eq!(watch.stop().await, channelz_tui::ExitStatus::Ok);
+    demo.shutdown().await;
+}
+
 /// Runs `channelz-tui ARGS` in-process to the end.
 async fn run(args: &[&str]) -> testkit::bin::CliRun {
     let argv: Vec<String> = std::iter::once("channelz-tui")
