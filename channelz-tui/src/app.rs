@@ -24,6 +24,7 @@ use crate::poll::{self, Api, Dialer, Limits, Wanted};
 use crate::terminal;
 use crate::update::{Command, update};
 use crate::view::{self, view};
+use crate::record::{self, Recorder};
 use crate::{input, json};
 
 /// The binary's whole life in-process: parse `argv` (program name first),
@@ -111,6 +112,33 @@ pub async fn run(config: Config, out: &mut dyn Write, err: &mut dyn Write) -> Ex
     if let Mode::DemoServer(addr) = &config.mode {
         return demo_server(addr, out, err).await;
     }
+    if let Mode::Replay {
+        path,
+        json,
+        watch,
+        at,
+    } = &config.mode
+    {
+        return if *json {
+            record::replay::json(path, *at, *watch, out, err)
+        } else {
+            record::timeline::run(path, err).await
+        };
+    }
+    let recorder = match &config.record {
+        None => None,
+        Some(path) => match Recorder::create(path, &[config.target.clone()], config.interval) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "channelz-tui: cannot create the recording {}: {e}",
+                    escape(&path.display().to_string())
+                );
+                return ExitStatus::Usage;
+            }
+        },
+    };
     // Keeps the demo running for as long as the dashboard needs it.
     let mut _demo = None;
     let options = match &config.source {
@@ -135,8 +163,8 @@ pub async fn run(config: Config, out: &mut dyn Write, err: &mut dyn Write) -> Ex
     };
     let dial = dialer(options, config.rpc_timeout, config.limits);
     match config.mode {
-        Mode::Json { watch } => json_mode(&config, dial, watch, out, err).await,
-        _ => tui(&config, dial, err).await,
+        Mode::Json { watch } => json_mode(&config, dial, watch, recorder, out, err).await,
+        _ => tui(&config, dial, recorder, err).await,
     }
 }
 
@@ -196,9 +224,23 @@ async fn json_mode(
     config: &Config,
     dial: Dialer,
     watch: bool,
+    mut recorder: Option<Recorder>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> ExitStatus {
+    // Each poll goes to the recording as the line it printed: the
+    // snapshot, or the error text of its `{"error"}` line.
+    let mut record = |result: Result<&json::Snapshot, &str>, err: &mut dyn Write| -> bool {
+        let Some(r) = &mut recorder else { return true };
+        let target = config.target.as_str();
+        match r.write_poll(SystemTime::now(), &[(target, target, result)]) {
+            Ok(()) => true,
+            Err(e) => {
+                let _ = writeln!(err, "channelz-tui: cannot write the recording: {e}");
+                false
+            }
+        }
+    };
     let mut api: Option<Api> = None;
     let mut previous = None;
     // One listener for the whole run: a signal that arrives while a
@@ -223,9 +265,11 @@ async fn json_mode(
                     return ExitStatus::ConnectFailure;
                 }
                 Err(e) => {
-                    let line = serde_json::json!({
-                        "error": format!("cannot connect to {}: {e}", config.target)
-                    });
+                    let text = format!("cannot connect to {}: {e}", config.target);
+                    if !record(Err(&text), err) {
+                        return ExitStatus::Usage;
+                    }
+                    let line = serde_json::json!({ "error": text });
                     if !print_line(out, &line) {
                         return ExitStatus::Ok;
                     }
@@ -248,6 +292,9 @@ async fn json_mode(
                     if written.is_err() {
                         return ExitStatus::Ok;
                     }
+                    if !record(Ok(&snapshot), err) {
+                        return ExitStatus::Usage;
+                    }
                     previous = Some(snapshot.counters());
                 }
                 Err(e) if !watch => {
@@ -258,6 +305,9 @@ async fn json_mode(
                 Err(e) => {
                     if e.is_connection_loss() {
                         api = None;
+                    }
+                    if !record(Err(&e.to_string()), err) {
+                        return ExitStatus::Usage;
                     }
                     if !print_line(out, &serde_json::json!({ "error": e.to_string() })) {
                         return ExitStatus::Ok;
@@ -275,7 +325,12 @@ async fn json_mode(
     }
 }
 
-async fn tui(config: &Config, dial: Dialer, err: &mut dyn Write) -> ExitStatus {
+async fn tui(
+    config: &Config,
+    dial: Dialer,
+    recorder: Option<Recorder>,
+    err: &mut dyn Write,
+) -> ExitStatus {
     let (guard, mut term) = match terminal::setup() {
         Ok(t) => t,
         Err(e) => {
@@ -289,13 +344,26 @@ async fn tui(config: &Config, dial: Dialer, err: &mut dyn Write) -> ExitStatus {
         paused: false,
     });
     let refresh = Arc::new(Notify::new());
-    let poller = tokio::spawn(poll::run(
-        dial,
-        config.interval,
-        tx,
-        want_rx,
-        Arc::clone(&refresh),
-    ));
+    let poller = match recorder {
+        None => tokio::spawn(poll::run(
+            dial,
+            config.interval,
+            tx,
+            want_rx,
+            Arc::clone(&refresh),
+        )),
+        Some(recorder) => tokio::spawn(record::live::run(
+            dial,
+            config.interval,
+            tx,
+            want_rx,
+            Arc::clone(&refresh),
+            record::live::Sink {
+                recorder,
+                member: config.target.clone(),
+            },
+        )),
+    };
     let mut model = Model::new(config.target.clone(), config.interval, SystemTime::now());
     if let Ok(size) = term.size() {
         update(&mut model, Msg::Resize(view::panel_heights(size.height)));

@@ -19,6 +19,7 @@ pub mod model;
 pub mod msg;
 pub mod outage;
 pub mod poll;
+pub mod record;
 pub mod terminal;
 pub mod update;
 pub mod view;
