@@ -21,7 +21,7 @@ use crate::poll::{self, Limits};
     version,
     about = "A live terminal dashboard for any gRPC Channelz service",
     args_override_self = true,
-    after_help = "Exit codes: 0 ok, 1 bad usage or no terminal, 2 cannot connect, 3 RPC failed (--json)."
+    after_help = "Exit codes: 0 ok, 1 bad usage, no terminal, or a recording that cannot be read, 2 cannot connect, 3 RPC failed (--json)."
 )]
 pub struct Args {
     /// Server address (same forms as --addr)

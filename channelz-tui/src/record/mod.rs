@@ -17,14 +17,20 @@
 //! - [`replay`]: `--replay --json`, and the messages a poll gives `update`.
 //! - [`live`]: the dashboard's poller when it records.
 //! - [`timeline`]: the dashboard over a recording, with its timeline.
+//! - [`synthetic`]: a synthetic server, for the benchmark and tests.
 
 pub mod delta;
 pub mod format;
 pub mod live;
 pub mod reader;
 pub mod replay;
+pub mod synthetic;
 pub mod timeline;
 pub mod writer;
 
 pub use reader::{ReadError, Recording};
 pub use writer::Recorder;
+
+
+#[cfg(test)]
+mod tests;

@@ -168,7 +168,7 @@ impl Recording {
             let shown: String = preamble[..n.min(8)]
                 .iter()
                 .map(|&b| {
-                    if b.is_ascii_graphic() {
+                    if b.is_ascii_graphic() || b == b' ' {
                         char::from(b).to_string()
                     } else {
                         format!("\\x{b:02x}")

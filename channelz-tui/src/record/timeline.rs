@@ -627,7 +627,7 @@ mod tests {
         t.index = 1;
         assert_eq!(t.act(TimelineAction::Step(100), find), Some(9));
         assert_eq!(t.act(TimelineAction::End, find), Some(9));
-        assert_eq!(t.act(TimelineAction::Start, find), None);
+        assert_eq!(t.act(TimelineAction::Start, find), Some(0));
         t.index = 9;
         // Play at the end starts over.
         assert_eq!(t.act(TimelineAction::PlayPause, find), Some(0));

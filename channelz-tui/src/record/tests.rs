@@ -1,0 +1,234 @@
+//! Recording round trips, keyframes, and damaged or foreign files.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::delta::MemberState;
+use super::format::{HEAD_LEN, KEYFRAME_EVERY, PREAMBLE_LEN};
+use super::reader::{ReadError, Recording};
+use super::synthetic::Synthetic;
+use super::writer::Recorder;
+use crate::json::Snapshot;
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("channelz-tui-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+fn synthetic(channels: i64, busy: i64) -> Synthetic {
+    Synthetic {
+        channels,
+        busy,
+        start: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        interval: Duration::from_secs(1),
+    }
+}
+
+/// The snapshot of poll `n` of a small server whose entities come and go,
+/// with a failed poll now and then.
+fn varied(n: u64) -> Result<Snapshot, String> {
+    if n % 23 == 7 {
+        return Err(format!("GetTopChannels: unavailable (poll {n})"));
+    }
+    let mut s = synthetic(6 + (n % 5) as i64, 3).snapshot(n);
+    if n % 3 == 0 {
+        s.sockets.retain(|id, _| id % 2 == 0);
+        s.incomplete.push(crate::model::Incomplete::new(
+            "socket 9",
+            crate::model::CutReason::NotFound,
+            "gone",
+        ));
+    }
+    Ok(s)
+}
+
+fn write(path: &Path, polls: u64, snap: impl Fn(u64) -> Result<Snapshot, String>) -> Vec<u64> {
+    let mut rec = Recorder::create(path, &["a:1".into()], Duration::from_secs(1)).expect("create");
+    let mut ends = Vec::new();
+    for n in 0..polls {
+        let s = snap(n);
+        let result = s.as_ref().map_err(String::as_str);
+        rec.write_poll(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + n),
+            &[("a:1", "a:1", result)],
+        )
+        .expect("write");
+        ends.push(std::fs::metadata(path).expect("size").len());
+    }
+    ends
+}
+
+fn json(s: &Snapshot) -> String {
+    s.to_json("a:1", None).to_string()
+}
+
+#[test]
+fn every_poll_replays_as_recorded_and_a_seek_applies_fewer_than_60_deltas() {
+    let path = temp("round-trip.rec");
+    let polls = 150;
+    write(&path, polls, varied);
+    let mut rec = Recording::open(&path).expect("open");
+    assert_eq!(rec.len(), polls as usize);
+    assert_eq!(rec.truncated_at, None);
+    assert_eq!(rec.header.targets, ["a:1"]);
+    let mut most = 0;
+    for i in (0..polls).rev() {
+        let poll = rec.poll(i as usize).expect("poll");
+        most = most.max(rec.last_deltas);
+        assert!(rec.last_deltas < KEYFRAME_EVERY, "poll {i}: {}", rec.last_deltas);
+        let member = &poll.members[0];
+        match (varied(i), &member.state) {
+            (Ok(want), Ok(state)) => {
+                assert_eq!(*state, MemberState::of(&want), "poll {i}");
+                let got = state.snapshot().expect("decodes");
+                assert_eq!(json(&got), json(&want), "poll {i}");
+            }
+            (Err(want), Err(got)) => assert_eq!(&want, got),
+            (want, got) => panic!("poll {i}: {want:?} vs {got:?}"),
+        }
+    }
+    assert_eq!(most, KEYFRAME_EVERY - 1);
+    // Stepping forward gives the same as seeking.
+    let mut poll = rec.poll(0).expect("poll 0");
+    for i in 1..polls as usize {
+        poll = rec.advance(poll).expect("advance");
+        let seek = rec.poll(i).expect("seek");
+        let states = |p: &super::reader::Poll| p.members[0].state.clone();
+        assert_eq!(states(&poll), states(&seek), "poll {i}");
+    }
+    assert_eq!(rec.at_or_before(rec.time(10) + Duration::from_millis(500)), Some(10));
+    assert_eq!(rec.at_or_before(rec.time(0) - Duration::from_secs(1)), None);
+}
+
+#[test]
+fn several_members_each_keep_their_own_deltas() {
+    let path = temp("members.rec");
+    let mut rec = Recorder::create(&path, &["svc".into()], Duration::from_secs(1)).expect("create");
+    let a = synthetic(4, 2);
+    let b = synthetic(3, 1);
+    for n in 0..70u64 {
+        let sa = a.snapshot(n);
+        let sb = b.snapshot(n * 2);
+        let mut members = vec![("10.0.0.1:50051", "svc", Ok(&sa))];
+        if n % 4 != 1 {
+            members.push(("10.0.0.2:50051", "svc", Ok(&sb)));
+        } else {
+            members.push(("10.0.0.2:50051", "svc", Err("connection refused")));
+        }
+        rec.write_poll(SystemTime::now(), &members).expect("write");
+    }
+    drop(rec);
+    let mut rec = Recording::open(&path).expect("open");
+    let poll = rec.poll(66).expect("poll");
+    assert_eq!(poll.members.len(), 2);
+    assert_eq!(
+        poll.members[0].state.as_ref().ok(),
+        Some(&MemberState::of(&a.snapshot(66)))
+    );
+    assert_eq!(
+        poll.members[1].state.as_ref().ok(),
+        Some(&MemberState::of(&b.snapshot(132)))
+    );
+    let poll = rec.poll(65).expect("poll");
+    assert_eq!(poll.members[1].state.as_ref().err().map(String::as_str), Some("connection refused"));
+}
+
+#[test]
+fn a_file_cut_anywhere_in_its_last_poll_replays_the_polls_before() {
+    let path = temp("cut.rec");
+    let ends = write(&path, 5, varied);
+    let bytes = std::fs::read(&path).expect("read");
+    let cut_path = temp("cut-short.rec");
+    for len in ends[3]..ends[4] {
+        std::fs::write(&cut_path, &bytes[..len as usize]).expect("write");
+        let rec = Recording::open(&cut_path).expect("a cut file opens");
+        assert_eq!(rec.len(), 4, "cut at {len}");
+        let want = (len > ends[3]).then_some(ends[3]);
+        assert_eq!(rec.truncated_at, want, "cut at {len}");
+    }
+    // Cut inside the first poll: nothing to replay, and it says why.
+    std::fs::write(&cut_path, &bytes[..ends[0] as usize - 1]).expect("write");
+    let e = Recording::open(&cut_path).expect_err("no poll");
+    assert!(e.to_string().contains("no complete poll"), "{e}");
+}
+
+#[test]
+fn any_flipped_byte_is_an_error_naming_where() {
+    let path = temp("flip.rec");
+    write(&path, 3, |n| Ok(synthetic(2, 1).snapshot(n)));
+    let bytes = std::fs::read(&path).expect("read");
+    let flipped = temp("flipped.rec");
+    for at in 0..bytes.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= bit;
+            std::fs::write(&flipped, &damaged).expect("write");
+            let e = Recording::open(&flipped).expect_err("damage is found");
+            let text = e.to_string();
+            match e {
+                ReadError::Corrupt { offset, .. } => {
+                    assert!(offset <= at as u64, "byte {at}: {text}");
+                    assert!(text.contains(&format!("byte {offset}")), "{text}");
+                }
+                ReadError::Foreign { .. } => assert!(at < 8, "byte {at}: {text}"),
+                ReadError::Newer { .. } => assert!((8..10).contains(&at), "byte {at}: {text}"),
+                other => panic!("byte {at}: {other}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn foreign_and_newer_files_are_refused_in_one_line() {
+    let path = temp("foreign.rec");
+    for (content, words) in [
+        (&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], "\\x89PNG\\x0d\\x0a\\x1a\\x0a"),
+        (b"hello, this is text\n", "hello, t"),
+        (b"", "found \"\""),
+    ] {
+        std::fs::write(&path, content).expect("write");
+        let e = Recording::open(&path).expect_err("foreign");
+        let text = e.to_string();
+        assert!(text.contains("is not a channelz-tui recording (byte 0"), "{text}");
+        assert!(text.contains(words), "{text}");
+        assert!(!text.contains('\n'));
+    }
+    let mut newer = b"CZTUIREC".to_vec();
+    newer.extend_from_slice(&7u16.to_le_bytes());
+    newer.extend_from_slice(&[0; 40]);
+    std::fs::write(&path, &newer).expect("write");
+    let e = Recording::open(&path).expect_err("newer");
+    assert!(e.to_string().contains("format version 7"), "{e}");
+    assert!(e.to_string().contains("reads up to version 1"), "{e}");
+    assert_eq!(PREAMBLE_LEN as usize + HEAD_LEN, 31);
+}
+
+#[test]
+fn a_huge_frame_length_is_refused_before_anything_is_allocated() {
+    use super::format::{Head, MAGIC, VERSION};
+    let path = temp("huge.rec");
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&VERSION.to_le_bytes());
+    let head = Head {
+        len: u32::MAX,
+        kind: 0,
+        time: 0,
+        crc: 0,
+    };
+    bytes.extend_from_slice(&head.encode());
+    std::fs::write(&path, &bytes).expect("write");
+    let e = Recording::open(&path).expect_err("refused");
+    assert!(e.to_string().contains("damaged at byte 10"), "{e}");
+}
+
+#[test]
+fn a_busy_server_records_small_deltas() {
+    let path = temp("busy.rec");
+    let s = synthetic(200, 20);
+    let ends = write(&path, 61, |n| Ok(s.snapshot(n)));
+    let keyframe = ends[0];
+    let delta = (ends[59] - ends[0]) / 59;
+    // A delta holds the busy entities' changed bytes only.
+    assert!(delta * 8 < keyframe, "keyframe {keyframe}, delta {delta}");
+}
