@@ -502,8 +502,12 @@ impl Player {
 
     /// The wait until the next poll is due while playing.
     pub fn due_in(&self) -> Option<Duration> {
-        if !self.timeline.playing || self.poll.index + 1 >= self.rec.len() {
+        if !self.timeline.playing {
             return None;
+        }
+        if self.poll.index + 1 >= self.rec.len() {
+            // At the end: due at once, and the timeline pauses.
+            return Some(Duration::ZERO);
         }
         let gap = self
             .rec

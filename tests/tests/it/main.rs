@@ -25,5 +25,6 @@ mod tls_errors;
 mod tui_hostile;
 mod tui_json;
 mod tui_peers;
+mod tui_record;
 mod tui_tmux;
 mod tui_transports;

@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
+pub(super) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
     /// A tmux server of its own running `script` in a 120x36 session.
-    fn start(name: &str, script: &str) -> Tmux {
+    pub(super) fn start(name: &str, script: &str) -> Tmux {
         let tmux = Tmux {
             socket: format!("channelz-tui-test-{name}-{}", std::process::id()),
         };
@@ -65,11 +65,11 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
+    pub(super) fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "tui"])
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(super) fn keys(&self, keys: &[&str]) {
         for k in keys {
             self.run(&["send-keys", "-t", "tui", k]);
             // One key per read: an Esc followed at once by another key
@@ -78,7 +78,7 @@ impl Tmux {
         }
     }
 
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(super) fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
@@ -123,7 +123,7 @@ fn exited_and_reported_mode(screen: &str) -> bool {
             .any(|l| matches!(l.trim(), "icanon" | "-icanon"))
 }
 
-fn have_tmux() -> bool {
+pub(super) fn have_tmux() -> bool {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(!testkit::peers::in_ci(), "tmux is required in CI");
         eprintln!("!!!!! SKIPPED: tmux is not installed");
