@@ -75,8 +75,11 @@ fn synthetic() {
     for n in 0..polls {
         let snap = s.snapshot(n);
         let t = Instant::now();
-        rec.write_poll(s.start + s.interval * n as u32, &[("synthetic:50051", "synthetic:50051", Ok(&snap))])
-            .unwrap();
+        rec.write_poll(
+            s.start + s.interval * n as u32,
+            &[("synthetic:50051", "synthetic:50051", Ok(&snap))],
+        )
+        .unwrap();
         write += t.elapsed();
     }
     let bytes = rec.bytes();
@@ -121,7 +124,10 @@ fn synthetic() {
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument that names neither
     // part runs both.
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     if wants("synthetic") {
         synthetic();

@@ -21,10 +21,10 @@ use crate::exit::ExitStatus;
 use crate::model::{Focus, Model};
 use crate::msg::Msg;
 use crate::poll::{self, Api, Dialer, Limits, Wanted};
+use crate::record::{self, Recorder};
 use crate::terminal;
 use crate::update::{Command, update};
 use crate::view::{self, view};
-use crate::record::{self, Recorder};
 use crate::{input, json};
 
 /// The binary's whole life in-process: parse `argv` (program name first),

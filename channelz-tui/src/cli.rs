@@ -413,9 +413,15 @@ mod tests {
     fn record_and_replay_flags() {
         let c = parse(&["a:1", "--json", "--watch", "--record", "f.rec"]).expect("valid");
         assert_eq!(c.record.as_deref(), Some(std::path::Path::new("f.rec")));
-        assert!(parse(&["a:1", "--record", "f.rec"]).is_ok(), "the dashboard records");
+        assert!(
+            parse(&["a:1", "--record", "f.rec"]).is_ok(),
+            "the dashboard records"
+        );
         for (args, words) in [
-            (&["a:1", "--json", "--record", "f"][..], "--record needs a watch"),
+            (
+                &["a:1", "--json", "--record", "f"][..],
+                "--record needs a watch",
+            ),
             (&["--replay", "f", "a:1"][..], "give no ADDR"),
             (&["--replay", "f", "--record", "g"][..], "--record"),
             (&["--replay", "f", "--at", "+1s"][..], "--at goes with"),
@@ -426,7 +432,15 @@ mod tests {
             assert!(e.contains(words), "{args:?}: {e}");
         }
         let c = parse(&["--replay", "f", "--json", "--at", "+90s"]).expect("valid");
-        assert!(matches!(c.mode, Mode::Replay { json: true, watch: false, at: Some(_), .. }));
+        assert!(matches!(
+            c.mode,
+            Mode::Replay {
+                json: true,
+                watch: false,
+                at: Some(_),
+                ..
+            }
+        ));
     }
 
     #[test]

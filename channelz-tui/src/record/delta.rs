@@ -120,8 +120,7 @@ impl MemberState {
                 .entities
                 .get(&key)
                 .ok_or_else(|| format!("entity {key:?} is listed but not stored"))?;
-            M::decode(bytes.as_slice())
-                .map_err(|e| format!("entity {key:?} does not decode: {e}"))
+            M::decode(bytes.as_slice()).map_err(|e| format!("entity {key:?} does not decode: {e}"))
         }
         let mut snap = Snapshot {
             at: self.at.map(time_of_nanos),
@@ -138,7 +137,8 @@ impl MemberState {
                 .push(decode::<Channel>(self, (kind::TOP_CHANNEL, *id))?);
         }
         for id in &self.servers {
-            snap.servers.push(decode::<Server>(self, (kind::SERVER, *id))?);
+            snap.servers
+                .push(decode::<Server>(self, (kind::SERVER, *id))?);
         }
         for (&(k, id), bytes) in &self.entities {
             let bad = |e: prost::DecodeError| format!("entity {:?} does not decode: {e}", (k, id));

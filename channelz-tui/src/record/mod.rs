@@ -31,6 +31,5 @@ pub mod writer;
 pub use reader::{ReadError, Recording};
 pub use writer::Recorder;
 
-
 #[cfg(test)]
 mod tests;

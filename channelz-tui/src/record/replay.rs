@@ -42,7 +42,9 @@ pub fn parse_at(s: &str) -> Result<At, String> {
             .map_err(|e| format!("--at \"{s}\": {e}"));
     }
     parse_rfc3339(s).map(At::Time).ok_or_else(|| {
-        format!("--at \"{s}\": expected an RFC 3339 time (2026-11-29T21:00:00Z) or +DURATION (+90s)")
+        format!(
+            "--at \"{s}\": expected an RFC 3339 time (2026-11-29T21:00:00Z) or +DURATION (+90s)"
+        )
     })
 }
 
@@ -176,7 +178,9 @@ pub fn details(snap: &Snapshot, focus: &Focus, at: SystemTime) -> Details {
     fn sorted<T: Clone>(map: &HashMap<i64, T>) -> Vec<T> {
         let mut ids: Vec<&i64> = map.keys().collect();
         ids.sort_unstable();
-        ids.into_iter().filter_map(|id| map.get(id).cloned()).collect()
+        ids.into_iter()
+            .filter_map(|id| map.get(id).cloned())
+            .collect()
     }
     let mut server_sockets = Vec::new();
     if let Focus::Server { id, start } = focus {
@@ -266,14 +270,11 @@ pub fn snapshots(poll: &Poll, rec: &Recording) -> Result<Vec<Option<Snapshot>>, 
     poll.members
         .iter()
         .map(|m| match &m.state {
-            Ok(state) => state
-                .snapshot()
-                .map(Some)
-                .map_err(|e| ReadError::Corrupt {
-                    path: rec.path().to_string(),
-                    offset: rec.polls[poll.index].offset,
-                    detail: format!("member {:?}: {e}", m.member),
-                }),
+            Ok(state) => state.snapshot().map(Some).map_err(|e| ReadError::Corrupt {
+                path: rec.path().to_string(),
+                offset: rec.polls[poll.index].offset,
+                detail: format!("member {:?}: {e}", m.member),
+            }),
             Err(_) => Ok(None),
         })
         .collect()
@@ -425,15 +426,27 @@ mod tests {
             Ok(At::Time(t)) => t.duration_since(UNIX_EPOCH).expect("after 1970"),
             other => panic!("{s}: {other:?}"),
         };
-        assert_eq!(t("2023-11-14T22:13:20Z"), Duration::from_secs(1_700_000_000));
+        assert_eq!(
+            t("2023-11-14T22:13:20Z"),
+            Duration::from_secs(1_700_000_000)
+        );
         assert_eq!(
             t("2023-11-14T23:13:20.5+01:00"),
             Duration::from_millis(1_700_000_000_500)
         );
         assert_eq!(t("1970-01-01T00:00:00Z"), Duration::ZERO);
-        assert_eq!(t("2024-02-29T12:34:56.789Z"), Duration::from_millis(1_709_210_096_789));
+        assert_eq!(
+            t("2024-02-29T12:34:56.789Z"),
+            Duration::from_millis(1_709_210_096_789)
+        );
         assert_eq!(parse_at("+90s"), Ok(At::Offset(Duration::from_secs(90))));
-        for bad in ["yesterday", "2023-13-01T00:00:00Z", "+5x", "2023-11-14T22:13:20", ""] {
+        for bad in [
+            "yesterday",
+            "2023-13-01T00:00:00Z",
+            "+5x",
+            "2023-11-14T22:13:20",
+            "",
+        ] {
             assert!(parse_at(bad).is_err(), "{bad}");
         }
     }

@@ -80,15 +80,19 @@ impl Synthetic {
             let trace = ChannelTrace {
                 num_events_logged: 3,
                 creation_timestamp: ts(created),
-                events: ["Channel created", "Resolver state updated", "Channel switches to new LB policy \"pick_first\""]
-                    .iter()
-                    .map(|d| ChannelTraceEvent {
-                        description: (*d).into(),
-                        severity: 1,
-                        timestamp: ts(created),
-                        child_ref: None,
-                    })
-                    .collect(),
+                events: [
+                    "Channel created",
+                    "Resolver state updated",
+                    "Channel switches to new LB policy \"pick_first\"",
+                ]
+                .iter()
+                .map(|d| ChannelTraceEvent {
+                    description: (*d).into(),
+                    severity: 1,
+                    timestamp: ts(created),
+                    child_ref: None,
+                })
+                .collect(),
             };
             let data = ChannelData {
                 state: Some(ChannelConnectivityState { state: 3 }),
@@ -128,11 +132,17 @@ impl Synthetic {
                     subchannel_ref: vec![],
                     socket_ref: vec![SocketRef {
                         socket_id: sock_id,
-                        name: format!("10.0.0.7:{} -> 10.1.{}.{}:50051", 30_000 + i, i >> 8, i & 255),
+                        name: format!(
+                            "10.0.0.7:{} -> 10.1.{}.{}:50051",
+                            30_000 + i,
+                            i >> 8,
+                            i & 255
+                        ),
                     }],
                 },
             );
-            snap.sockets.insert(sock_id, self.socket(sock_id, busy, calls, at, n));
+            snap.sockets
+                .insert(sock_id, self.socket(sock_id, busy, calls, at, n));
             if busy {
                 let id = 40_000 + i;
                 server_sockets.push(id);
@@ -140,7 +150,8 @@ impl Synthetic {
             }
         }
         let listen = 50_000;
-        snap.sockets.insert(listen, self.socket(listen, false, 0, at, n));
+        snap.sockets
+            .insert(listen, self.socket(listen, false, 0, at, n));
         snap.servers.push(Server {
             r#ref: Some(ServerRef {
                 server_id: 60_000,
@@ -163,7 +174,11 @@ impl Synthetic {
     }
 
     fn socket(&self, id: i64, busy: bool, calls: i64, at: SystemTime, n: u64) -> Socket {
-        let j = if busy { jitter(n ^ (id as u64) << 24) } else { 7 };
+        let j = if busy {
+            jitter(n ^ (id as u64) << 24)
+        } else {
+            7
+        };
         let tcp = SocketOptionTcpInfo {
             tcpi_state: 1,
             tcpi_rto: 204_000,

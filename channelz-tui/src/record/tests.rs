@@ -95,11 +95,18 @@ fn every_poll_replays_as_recorded_and_a_seek_applies_fewer_than_60_deltas() {
     for i in (0..polls).rev().step_by(5).chain([59, 60, 119, 120]) {
         let poll = rec.poll(i as usize).expect("poll");
         most = most.max(rec.last_deltas);
-        assert!(rec.last_deltas < KEYFRAME_EVERY, "poll {i}: {}", rec.last_deltas);
+        assert!(
+            rec.last_deltas < KEYFRAME_EVERY,
+            "poll {i}: {}",
+            rec.last_deltas
+        );
         check(i, &poll);
     }
     assert_eq!(most, KEYFRAME_EVERY - 1);
-    assert_eq!(rec.at_or_before(rec.time(10) + Duration::from_millis(500)), Some(10));
+    assert_eq!(
+        rec.at_or_before(rec.time(10) + Duration::from_millis(500)),
+        Some(10)
+    );
     assert_eq!(rec.at_or_before(rec.time(0) - Duration::from_secs(1)), None);
 }
 
@@ -133,7 +140,10 @@ fn several_members_each_keep_their_own_deltas() {
         Some(&MemberState::of(&b.snapshot(132)))
     );
     let poll = rec.poll(65).expect("poll");
-    assert_eq!(poll.members[1].state.as_ref().err().map(String::as_str), Some("connection refused"));
+    assert_eq!(
+        poll.members[1].state.as_ref().err().map(String::as_str),
+        Some("connection refused")
+    );
 }
 
 #[test]
@@ -186,14 +196,20 @@ fn any_flipped_byte_is_an_error_naming_where() {
 fn foreign_and_newer_files_are_refused_in_one_line() {
     let path = temp("foreign.rec");
     for (content, words) in [
-        (&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], "\\x89PNG\\x0d\\x0a\\x1a\\x0a"),
+        (
+            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
+            "\\x89PNG\\x0d\\x0a\\x1a\\x0a",
+        ),
         (b"hello, this is text\n", "hello, t"),
         (b"", "found \"\""),
     ] {
         std::fs::write(&path, content).expect("write");
         let e = Recording::open(&path).expect_err("foreign");
         let text = e.to_string();
-        assert!(text.contains("is not a channelz-tui recording (byte 0"), "{text}");
+        assert!(
+            text.contains("is not a channelz-tui recording (byte 0"),
+            "{text}"
+        );
         assert!(text.contains(words), "{text}");
         assert!(!text.contains('\n'));
     }

@@ -202,7 +202,9 @@ impl Timeline {
             }
             TimelineAction::Step(n) => {
                 self.playing = false;
-                let i = i64::try_from(self.index).unwrap_or(i64::MAX).saturating_add(n);
+                let i = i64::try_from(self.index)
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(n);
                 Some(usize::try_from(i.max(0)).unwrap_or(0).min(last))
             }
             TimelineAction::Due => {
@@ -297,7 +299,11 @@ pub fn status_line(t: &Timeline) -> Line<'static> {
     }
     let offset = t.time.duration_since(t.start).unwrap_or_default();
     let offset = format_go_duration(Duration::from_secs(offset.as_secs()));
-    let state = if t.playing { "▶ playing" } else { "⏸ paused" };
+    let state = if t.playing {
+        "▶ playing"
+    } else {
+        "⏸ paused"
+    };
     let speed = t.speed();
     let speed = if speed < 1.0 {
         format!("{speed}×")
@@ -521,13 +527,20 @@ impl Player {
     pub fn key(&mut self, key: KeyEvent) -> Result<(), ReadError> {
         if self.timeline.help {
             if key.kind != KeyEventKind::Release
-                && matches!(key.code, KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q'))
+                && matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+                )
             {
                 self.timeline.help = false;
             }
             return Ok(());
         }
-        if let Some(a) = action(key, self.timeline.prompt.is_some(), self.model.filter_editing) {
+        if let Some(a) = action(
+            key,
+            self.timeline.prompt.is_some(),
+            self.model.filter_editing,
+        ) {
             self.timeline.note = None;
             return self.act(a);
         }

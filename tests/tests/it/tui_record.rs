@@ -108,8 +108,14 @@ async fn record_and_replay(kind: PeerKind) {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
         v["servers"][0]["rates"]["callsPerSecond"].clone()
     };
-    assert!(rates(&live[0]).is_null(), "{kind}: no rates on the first poll");
-    assert!(rates(&live[polls - 1]).is_number(), "{kind}: rates after the first poll");
+    assert!(
+        rates(&live[0]).is_null(),
+        "{kind}: no rates on the first poll"
+    );
+    assert!(
+        rates(&live[polls - 1]).is_number(),
+        "{kind}: rates after the first poll"
+    );
     let path = file.display().to_string();
 
     // Every poll, as NDJSON: what the live run printed, byte for byte.
@@ -141,11 +147,20 @@ async fn record_and_replay(kind: PeerKind) {
     }
     // The last poll without --at.
     let out = run(&["--replay", &path, "--json"]).await;
-    assert_eq!(out.stdout.trim_end(), replayed[replayed.len() - 1], "{kind}");
+    assert_eq!(
+        out.stdout.trim_end(),
+        replayed[replayed.len() - 1],
+        "{kind}"
+    );
     // Before the first poll: a clear line, exit 1.
     let out = run(&["--replay", &path, "--json", "--at", "2001-01-01T00:00:00Z"]).await;
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("no poll at or before 2001-01-01T00:00:00Z"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no poll at or before 2001-01-01T00:00:00Z"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,9 +207,14 @@ async fn damaged_foreign_and_newer_recordings() {
         std::fs::write(&path, &bytes[..len as usize]).expect("write");
         let out = run(&["--replay", &path_s, "--json", "--watch"]).await;
         assert_eq!(out.code, 0, "cut at {len}: {}", out.stderr);
-        assert_eq!(out.stdout.lines().collect::<Vec<_>>(), live[..n - 1].iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            out.stdout.lines().collect::<Vec<_>>(),
+            live[..n - 1].iter().map(String::as_str).collect::<Vec<_>>()
+        );
         assert!(
-            out.stderr.contains(&format!("cut off at byte {last_start}")) && out.stderr.lines().count() == 1,
+            out.stderr
+                .contains(&format!("cut off at byte {last_start}"))
+                && out.stderr.lines().count() == 1,
             "cut at {len}: {}",
             out.stderr
         );
@@ -224,19 +244,36 @@ async fn damaged_foreign_and_newer_recordings() {
     let mut newer = bytes.clone();
     newer[8] = 2;
     for (content, words) in [
-        (&png[..], "is not a channelz-tui recording (byte 0: found \"\\x89PNG"),
-        (b"{\"target\":\"x\"}\n", "is not a channelz-tui recording (byte 0"),
-        (&newer[..], "is recording format version 2; this channelz-tui reads up to version 1"),
+        (
+            &png[..],
+            "is not a channelz-tui recording (byte 0: found \"\\x89PNG",
+        ),
+        (
+            b"{\"target\":\"x\"}\n",
+            "is not a channelz-tui recording (byte 0",
+        ),
+        (
+            &newer[..],
+            "is recording format version 2; this channelz-tui reads up to version 1",
+        ),
     ] {
         std::fs::write(&path, content).expect("write");
-        for args in [&["--replay", &path_s, "--json"][..], &["--replay", &path_s, "--json", "--watch"]] {
+        for args in [
+            &["--replay", &path_s, "--json"][..],
+            &["--replay", &path_s, "--json", "--watch"],
+        ] {
             let out = run(args).await;
             assert_eq!(out.code, 1);
             assert!(out.stderr.contains(words), "{}", out.stderr);
             assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         }
     }
-    let out = run(&["--replay", &temp("missing.rec").display().to_string(), "--json"]).await;
+    let out = run(&[
+        "--replay",
+        &temp("missing.rec").display().to_string(),
+        "--json",
+    ])
+    .await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("cannot read"), "{}", out.stderr);
 }
@@ -260,7 +297,9 @@ async fn replay_screens_in_a_real_terminal() {
         file.display()
     );
     let tmux = Tmux::start("record", &script);
-    tmux.wait_for("the overview", |s| s.contains("● connected") && s.contains("READY"));
+    tmux.wait_for("the overview", |s| {
+        s.contains("● connected") && s.contains("READY")
+    });
     // Open a channel while recording: the screen keeps working.
     tmux.keys(&["Enter"]);
     tmux.wait_for("channel detail", |s| s.contains("overview › channel"));
@@ -268,7 +307,10 @@ async fn replay_screens_in_a_real_terminal() {
     let polls = || Recording::open(&file).map(|r| r.len()).unwrap_or(0);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while polls() < 8 {
-        assert!(std::time::Instant::now() < deadline, "the dashboard records");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dashboard records"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tmux.keys(&["q"]);
@@ -284,7 +326,9 @@ async fn replay_screens_in_a_real_terminal() {
     );
     let tmux = Tmux::start("replay", &script);
     let first = format!("poll 1/{n} ");
-    let screen = tmux.wait_for("the first poll", |s| s.contains(&first) && s.contains("READY"));
+    let screen = tmux.wait_for("the first poll", |s| {
+        s.contains(&first) && s.contains("READY")
+    });
     assert!(screen.contains("⏸ paused"), "{screen}");
     assert!(screen.contains(&addr), "the target: {screen}");
     // Step forward and back.
@@ -313,7 +357,9 @@ async fn replay_screens_in_a_real_terminal() {
     tmux.wait_for("the jump", |s| s.contains(&first));
     // The screens work as live: into a channel and back, on any poll.
     tmux.keys(&["Enter"]);
-    tmux.wait_for("channel detail", |s| s.contains("overview › channel") && s.contains("children ("));
+    tmux.wait_for("channel detail", |s| {
+        s.contains("overview › channel") && s.contains("children (")
+    });
     tmux.keys(&["."]);
     tmux.wait_for("the detail on poll 2", |s| {
         s.contains(&format!("poll 2/{n} ")) && s.contains("overview › channel")
