@@ -144,6 +144,7 @@ pub async fn run(
                 }
             }
             let next = Instant::now() + interval;
+            let mut paused = want.paused;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(next) => break,
@@ -152,7 +153,13 @@ pub async fn run(
                         if changed.is_err() {
                             return;
                         }
-                        let want = wanted.borrow_and_update().clone();
+                        let now = wanted.borrow_and_update().clone();
+                        if paused && !now.paused {
+                            // Resumed: poll now, as the live poller does.
+                            break;
+                        }
+                        paused = now.paused;
+                        let want = now;
                         if let (Some(snap), false) = (&last, want.paused) {
                             let at = snap.at.unwrap_or_else(SystemTime::now);
                             let details = replay::details(snap, &want.focus, at);

@@ -251,3 +251,77 @@ fn a_busy_server_records_small_deltas() {
     // A delta holds the busy entities' changed bytes only.
     assert!(delta * 4 < keyframe, "keyframe {keyframe}, delta {delta}");
 }
+
+#[test]
+fn the_replay_screens_step_and_jump_with_the_timeline_below() {
+    use super::timeline::{Player, TimelineAction};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    let path = temp("screens.rec");
+    write(&path, 130, |n| Ok(synthetic(5, 2).snapshot(n)));
+    let mut player = Player::open(&path).expect("opens");
+    let mut term = Terminal::new(TestBackend::new(120, 30)).expect("terminal");
+    let mut screen = |player: &Player| {
+        term.draw(|f| super::timeline::draw(&player.model, &player.timeline, f))
+            .expect("draws");
+        let buf = term.backend().buffer().clone();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let s = screen(&player);
+    assert!(s.contains("poll 1/130 ") && s.contains("⏸ paused"), "{s}");
+    assert!(s.lines().last().is_some_and(|l| l.contains("replay")), "{s}");
+    let key = |c: char| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    player.key(key('.')).expect("step");
+    assert!(screen(&player).contains("poll 2/130 "));
+    // Rates from two recorded polls: 50 calls a second on the busy ones.
+    let rate = player
+        .model
+        .history
+        .get(&crate::model::EntityId::Channel(1))
+        .and_then(|h| h.rates())
+        .map(|r| r.calls_per_sec);
+    assert!(rate.is_some_and(|r| (40.0..70.0).contains(&r)), "{rate:?}");
+    // A jump far ahead rebuilds the history from the polls before it.
+    player.act(TimelineAction::End).expect("end");
+    let s = screen(&player);
+    assert!(s.contains("poll 130/130 "), "{s}");
+    let samples = player.model.history[&crate::model::EntityId::Channel(1)].samples.len();
+    assert_eq!(samples, super::timeline::WARMUP + 1);
+    // The screens keep their keys: into a channel, and it stays open
+    // across polls.
+    player
+        .key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+        .expect("enter");
+    player.key(key(',')).expect("back one");
+    let s = screen(&player);
+    assert!(s.contains("overview › channel 1") && s.contains("poll 129/130 "), "{s}");
+    // Jump by time, and a bad time is a note, not a failure.
+    for c in ":+3s\r".chars() {
+        let k = if c == '\r' {
+            KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)
+        } else {
+            key(c)
+        };
+        player.key(k).expect("jump");
+    }
+    assert!(screen(&player).contains("poll 4/130 "));
+    for c in ":later".chars() {
+        player.key(key(c)).expect("typing");
+    }
+    assert!(screen(&player).contains("jump to: later"));
+    player
+        .key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+        .expect("bad jump");
+    assert!(screen(&player).contains("\"later\""));
+    player.key(key('?')).expect("help");
+    assert!(screen(&player).contains("replay: play or pause"));
+}
