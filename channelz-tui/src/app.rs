@@ -127,17 +127,19 @@ pub async fn run(config: Config, out: &mut dyn Write, err: &mut dyn Write) -> Ex
     }
     let recorder = match &config.record {
         None => None,
-        Some(path) => match Recorder::create(path, &[config.target.clone()], config.interval) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                let _ = writeln!(
-                    err,
-                    "channelz-tui: cannot create the recording {}: {e}",
-                    escape(&path.display().to_string())
-                );
-                return ExitStatus::Usage;
+        Some(path) => {
+            match Recorder::create(path, std::slice::from_ref(&config.target), config.interval) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let _ = writeln!(
+                        err,
+                        "channelz-tui: cannot create the recording {}: {e}",
+                        escape(&path.display().to_string())
+                    );
+                    return ExitStatus::Usage;
+                }
             }
-        },
+        }
     };
     // Keeps the demo running for as long as the dashboard needs it.
     let mut _demo = None;

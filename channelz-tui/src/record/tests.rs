@@ -32,7 +32,7 @@ fn varied(n: u64) -> Result<Snapshot, String> {
         return Err(format!("GetTopChannels: unavailable (poll {n})"));
     }
     let mut s = synthetic(6 + (n % 5) as i64, 3).snapshot(n);
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         s.sockets.retain(|id, _| id % 2 == 0);
         s.incomplete.push(crate::model::Incomplete::new(
             "socket 9",
@@ -75,7 +75,7 @@ fn every_poll_replays_as_recorded_and_a_seek_applies_fewer_than_60_deltas() {
     let check = |i: u64, poll: &super::reader::Poll| match (varied(i), &poll.members[0].state) {
         (Ok(want), Ok(state)) => {
             assert_eq!(*state, MemberState::of(&want), "poll {i}");
-            if i % 13 == 0 {
+            if i.is_multiple_of(13) {
                 let got = state.snapshot().expect("decodes");
                 assert_eq!(json(&got), json(&want), "poll {i}");
             }
@@ -278,7 +278,10 @@ fn the_replay_screens_step_and_jump_with_the_timeline_below() {
     };
     let s = screen(&player);
     assert!(s.contains("poll 1/130 ") && s.contains("⏸ paused"), "{s}");
-    assert!(s.lines().last().is_some_and(|l| l.contains("replay")), "{s}");
+    assert!(
+        s.lines().last().is_some_and(|l| l.contains("replay")),
+        "{s}"
+    );
     let key = |c: char| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
     player.key(key('.')).expect("step");
     assert!(screen(&player).contains("poll 2/130 "));
@@ -294,7 +297,9 @@ fn the_replay_screens_step_and_jump_with_the_timeline_below() {
     player.act(TimelineAction::End).expect("end");
     let s = screen(&player);
     assert!(s.contains("poll 130/130 "), "{s}");
-    let samples = player.model.history[&crate::model::EntityId::Channel(1)].samples.len();
+    let samples = player.model.history[&crate::model::EntityId::Channel(1)]
+        .samples
+        .len();
     assert_eq!(samples, super::timeline::WARMUP + 1);
     // The screens keep their keys: into a channel, and it stays open
     // across polls.
@@ -303,7 +308,10 @@ fn the_replay_screens_step_and_jump_with_the_timeline_below() {
         .expect("enter");
     player.key(key(',')).expect("back one");
     let s = screen(&player);
-    assert!(s.contains("overview › channel 1") && s.contains("poll 129/130 "), "{s}");
+    assert!(
+        s.contains("overview › channel 1") && s.contains("poll 129/130 "),
+        "{s}"
+    );
     // Jump by time, and a bad time is a note, not a failure.
     for c in ":+3s\r".chars() {
         let k = if c == '\r' {

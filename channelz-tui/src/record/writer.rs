@@ -22,8 +22,17 @@ use super::format::{
 use crate::json::Snapshot;
 use crate::model::HealthReport;
 
-/// What one member was at one poll.
+/// What one member was at one poll: its address, its name (the ADDR it
+/// came from), and its snapshot or the error that stood for it.
 pub type MemberPoll<'a> = (&'a str, &'a str, Result<&'a Snapshot, &'a str>);
+
+/// A [`MemberPoll`] with the member's health answers, when asked.
+pub type MemberPollWithHealth<'a> = (
+    &'a str,
+    &'a str,
+    Result<&'a Snapshot, &'a str>,
+    Option<&'a HealthReport>,
+);
 
 /// Appends polls to a recording.
 pub struct Recorder {
@@ -106,9 +115,9 @@ impl Recorder {
     pub fn write_poll_with_health(
         &mut self,
         time: SystemTime,
-        members: &[(&str, &str, Result<&Snapshot, &str>, Option<&HealthReport>)],
+        members: &[MemberPollWithHealth<'_>],
     ) -> io::Result<()> {
-        let keyframe = self.polls % KEYFRAME_EVERY == 0;
+        let keyframe = self.polls.is_multiple_of(KEYFRAME_EVERY);
         let mut next = HashMap::new();
         let mut record = PollRecord::default();
         for (member, name, result, health) in members {
