@@ -90,10 +90,13 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     }
     let offset = match s.get(i..)? {
         "Z" | "z" => 0,
-        tz if tz.len() == 6 && matches!(&tz[..1], "+" | "-") && &tz[3..4] == ":" => {
+        tz if tz.len() == 6
+            && matches!(tz.as_bytes()[0], b'+' | b'-')
+            && tz.as_bytes()[3] == b':' =>
+        {
             let h = num(i + 1..i + 3)?;
             let m = num(i + 4..i + 6)?;
-            let sign = if &tz[..1] == "-" { -1 } else { 1 };
+            let sign = if tz.as_bytes()[0] == b'-' { -1 } else { 1 };
             sign * (h * 3600 + m * 60)
         }
         _ => return None,
@@ -391,7 +394,11 @@ fn json_inner(
         Some(at) => {
             let t = match at {
                 At::Time(t) => t,
-                At::Offset(d) => rec.time(0) + d,
+                // Past the end of time is past the last poll.
+                At::Offset(d) => rec
+                    .time(0)
+                    .checked_add(d)
+                    .unwrap_or(UNIX_EPOCH + Duration::from_nanos(i64::MAX as u64)),
             };
             match rec.at_or_before(t) {
                 Some(i) => i,

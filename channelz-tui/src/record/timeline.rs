@@ -251,7 +251,7 @@ impl Timeline {
                 let text = self.prompt.take().unwrap_or_default();
                 let t = match parse_at(text.trim()) {
                     Ok(At::Time(t)) => Some(t),
-                    Ok(At::Offset(d)) => Some(self.start + d),
+                    Ok(At::Offset(d)) => Some(self.start.checked_add(d).unwrap_or(far_future())),
                     Err(e) => {
                         self.note = Some(e);
                         None
@@ -281,6 +281,11 @@ impl Timeline {
         };
         target.filter(|&t| t != self.index || action == TimelineAction::NextMember)
     }
+}
+
+/// A time after any recording's last poll.
+fn far_future() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 / 1_000_000_000)
 }
 
 /// The timeline's row: play state, speed, poll i/N, time and offset, and
@@ -412,7 +417,7 @@ impl Player {
         let target = poll
             .members
             .first()
-            .map(|m| m.name.clone())
+            .map(|m| escape(&m.name).into_owned())
             .unwrap_or_default();
         let mut timeline = Timeline::new(rec.len(), rec.time(0), poll.members.len());
         if let Some(at) = rec.truncated_at {
@@ -485,7 +490,7 @@ impl Player {
         m.server_page_start = old.server_page_start;
         m.server_page_history = old.server_page_history;
         if let Some(member) = self.poll.members.get(self.timeline.member.0) {
-            m.target = member.name.clone();
+            m.target = escape(&member.name).into_owned();
         }
         self.poll = self.rec.poll(i.saturating_sub(WARMUP))?;
         self.feed()?;
