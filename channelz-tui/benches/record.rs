@@ -10,7 +10,8 @@
 //!   `TCP_INFO` each, 100 channels busy, with a server-side socket each):
 //!   3,600 polls at 1 s, one simulated hour, recorded to a file; then the
 //!   file is opened (index built) and 200 random polls are sought and
-//!   rebuilt (keyframe plus deltas) and turned into snapshots.
+//!   rebuilt (keyframe plus deltas) and turned into snapshots; and the
+//!   dashboard's replay opens it, steps one poll, and jumps.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -20,6 +21,7 @@ use channelz_tui::demo::DemoServer;
 use channelz_tui::json;
 use channelz_tui::poll::Api;
 use channelz_tui::record::synthetic::Synthetic;
+use channelz_tui::record::timeline::Player;
 use channelz_tui::record::{Recorder, Recording};
 use grpc_toolkit_conn::{ConnectOptions, Target, connect};
 
@@ -117,6 +119,25 @@ fn synthetic() {
         total.as_secs_f64() * 1000.0 / seeks as f64,
         worst.as_secs_f64() * 1000.0,
         worst_snapshot.as_secs_f64() * 1000.0
+    );
+    // The dashboard over the same recording: a step feeds one poll
+    // through `update`; a jump rebuilds the model from the WARMUP polls
+    // before the target.
+    let t = Instant::now();
+    let mut player = Player::open(&path).unwrap();
+    let opened = t.elapsed();
+    let t = Instant::now();
+    player.go(1800).unwrap();
+    let jump = t.elapsed();
+    let t = Instant::now();
+    player.go(1801).unwrap();
+    let step = t.elapsed();
+    println!(
+        "dashboard: opens on poll 1 in {:.0} ms; a step takes {:.1} ms; a jump (rebuilding {} polls of history) {:.0} ms",
+        opened.as_secs_f64() * 1000.0,
+        step.as_secs_f64() * 1000.0,
+        channelz_tui::record::timeline::WARMUP,
+        jump.as_secs_f64() * 1000.0
     );
     let _ = std::fs::remove_file(&path);
 }

@@ -371,3 +371,23 @@ async fn replay_screens_in_a_real_terminal() {
     tmux.keys(&["Escape", "q"]);
     tmux.wait_for("exit", |s| s.contains("exit=0"));
 }
+
+/// Failed polls are recorded as the `{"error"}` lines the live run printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_polls_replay_as_their_error_lines() {
+    let dead = testkit::faults::refused_addr();
+    let file = temp("dead.rec");
+    let live = record_live(&dead, &file, 3).await;
+    assert!(
+        live.iter().all(|l| l.contains("cannot connect")),
+        "{live:?}"
+    );
+    let path = file.display().to_string();
+    let out = run(&["--replay", &path, "--json", "--watch"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let replayed: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        replayed[..3],
+        live.iter().map(String::as_str).collect::<Vec<_>>()[..]
+    );
+}
