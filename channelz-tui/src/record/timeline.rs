@@ -181,9 +181,8 @@ impl Timeline {
         gap.div_f64(self.speed()).min(MAX_WAIT)
     }
 
-    /// Applies `action`; returns the poll to show when it changes.
-    /// `times` gives a poll's time, `find` the last poll at or before a
-    /// time.
+    /// Applies `action`; returns the poll to show when it changes. `find`
+    /// gives the last poll at or before a time.
     pub fn act(
         &mut self,
         action: TimelineAction,
