@@ -440,7 +440,7 @@ impl Recording {
                 (Some(e), _) => Err(e),
                 (None, Some(delta)) => {
                     let base = previous.remove(&m.member);
-                    Ok(MemberState::apply(base, &delta)
+                    Ok(MemberState::apply(base, delta)
                         .map_err(|e| self.corrupt(offset, format!("member {:?}: {e}", m.member)))?)
                 }
                 (None, None) => {

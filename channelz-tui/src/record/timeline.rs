@@ -3,8 +3,8 @@
 //! [`update`] as the messages a live poll would have produced
 //! ([`replay::messages`]), timestamps from the recording, so rates and
 //! sparklines are computed as they were live. A jump rebuilds the model
-//! from up to [`WARMUP`] polls before the target (the sparklines' width),
-//! keeping the screen, selection, filter and sort.
+//! from up to [`WARMUP`] polls before the target, keeping the screen,
+//! selection, filter and sort.
 //!
 //! The timeline itself is Elm-shaped too: [`Timeline`] is data,
 //! [`Timeline::act`] its update (which returns the poll to show), and
@@ -36,8 +36,13 @@ use crate::update::update;
 use crate::view;
 
 /// Polls fed before the one jumped to, so that rates and sparklines have
-/// their history.
-pub const WARMUP: usize = 120;
+/// their history: the overview's (top channels and servers) for all of
+/// them, the details' for the last [`DETAIL_WARMUP`] (live, too, details
+/// have history only since their screen was opened).
+pub const WARMUP: usize = 60;
+
+/// Of the [`WARMUP`] polls, how many are fed whole (details too).
+pub const DETAIL_WARMUP: usize = 10;
 
 /// Playback speeds.
 pub const SPEEDS: &[f64] = &[0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
@@ -437,8 +442,13 @@ impl Player {
         Ok(player)
     }
 
-    /// Feeds the poll on screen to the model.
+    /// Feeds the poll on screen to the model: all its messages, or (for
+    /// history before a jump) only the overview's.
     fn feed(&mut self) -> Result<(), ReadError> {
+        self.feed_some(true)
+    }
+
+    fn feed_some(&mut self, whole: bool) -> Result<(), ReadError> {
         self.timeline.index = self.poll.index;
         self.timeline.time = self.poll.time;
         let Some(member) = self.poll.members.get(self.timeline.member.0) else {
@@ -447,7 +457,12 @@ impl Player {
         update(&mut self.model, Msg::Tick(self.poll.time));
         match &member.state {
             Ok(state) => {
-                let snap = state.snapshot().map_err(|e| ReadError::Corrupt {
+                let snap = if whole {
+                    state.snapshot()
+                } else {
+                    state.overview()
+                };
+                let snap = snap.map_err(|e| ReadError::Corrupt {
                     path: self.rec.path().to_string(),
                     offset: self.rec.polls[self.poll.index].offset,
                     detail: e,
@@ -492,11 +507,12 @@ impl Player {
             m.target = escape(&member.name).into_owned();
         }
         self.poll = self.rec.poll(i.saturating_sub(WARMUP))?;
-        self.feed()?;
+        let whole = |index: usize| index + DETAIL_WARMUP >= i;
+        self.feed_some(whole(self.poll.index))?;
         while self.poll.index < i {
             let poll = std::mem::replace(&mut self.poll, Poll::placeholder());
             self.poll = self.rec.advance(poll)?;
-            self.feed()?;
+            self.feed_some(whole(self.poll.index))?;
         }
         Ok(())
     }
