@@ -7,10 +7,10 @@
 //! per poll; each poll lists its members (one per target) with the
 //! member's full snapshot stored as what changed since its previous poll,
 //! and every [`format::KEYFRAME_EVERY`]th poll stored whole. The README's
-//! "Recording format" section is the specification; [`format`] is its
+//! "Recording format" section is the specification; [`format`](mod@format) is its
 //! code.
 //!
-//! - [`format`]: bytes on disk, frame heads, the poll messages.
+//! - [`format`](mod@format): bytes on disk, frame heads, the poll messages.
 //! - [`delta`]: member states, the change between two, applying one.
 //! - [`writer`]: [`Recorder`], one poll at a time.
 //! - [`reader`]: [`Recording`], the index, rebuilding any poll.
