@@ -139,6 +139,20 @@ impl Poll {
     }
 }
 
+/// `payload` inflated, refusing to produce more than `limit` bytes (a
+/// small frame may claim to inflate to gigabytes).
+pub fn inflate(payload: &[u8], limit: u64) -> Result<Vec<u8>, String> {
+    let mut inflated = Vec::new();
+    let mut limited = DeflateDecoder::new(payload).take(limit + 1);
+    if let Err(e) = limited.read_to_end(&mut inflated) {
+        return Err(format!("the poll does not inflate: {e}"));
+    }
+    if inflated.len() as u64 > limit {
+        return Err(format!("the poll inflates to more than {limit} bytes"));
+    }
+    Ok(inflated)
+}
+
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -380,17 +394,7 @@ impl Recording {
         if got < payload.len() || crc32fast::hash(&payload) != at.crc {
             return Err(self.corrupt(at.offset, "the frame changed since the file was opened"));
         }
-        let mut inflated = Vec::new();
-        let mut limited = DeflateDecoder::new(payload.as_slice()).take(MAX_INFLATED + 1);
-        if let Err(e) = limited.read_to_end(&mut inflated) {
-            return Err(self.corrupt(at.offset, format!("the poll does not inflate: {e}")));
-        }
-        if inflated.len() as u64 > MAX_INFLATED {
-            return Err(self.corrupt(
-                at.offset,
-                format!("the poll inflates to more than {MAX_INFLATED} bytes"),
-            ));
-        }
+        let inflated = inflate(&payload, MAX_INFLATED).map_err(|e| self.corrupt(at.offset, e))?;
         PollRecord::decode(inflated.as_slice())
             .map_err(|e| self.corrupt(at.offset, format!("the poll does not decode: {e}")))
     }

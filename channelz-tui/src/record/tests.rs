@@ -333,3 +333,45 @@ fn the_replay_screens_step_and_jump_with_the_timeline_below() {
     player.key(key('?')).expect("help");
     assert!(screen(&player).contains("replay: play or pause"));
 }
+
+#[test]
+fn inflating_stops_at_the_limit() {
+    use flate2::Compression;
+    use flate2::write::DeflateEncoder;
+    use std::io::Write;
+    let mut bomb = DeflateEncoder::new(Vec::new(), Compression::best());
+    bomb.write_all(&vec![0u8; 4 << 20]).expect("compress");
+    let bomb = bomb.finish().expect("compress");
+    assert!(bomb.len() < 8192, "{}", bomb.len());
+    let e = super::reader::inflate(&bomb, 1 << 20).expect_err("refused");
+    assert!(e.contains("more than 1048576 bytes"), "{e}");
+    assert_eq!(
+        super::reader::inflate(&bomb, 4 << 20).map(|v| v.len()),
+        Ok(4 << 20)
+    );
+    assert!(super::reader::inflate(b"not deflate at all", 1 << 20).is_err());
+}
+
+#[test]
+fn text_from_a_recording_is_escaped_before_the_terminal() {
+    let path = temp("hostile.rec");
+    let evil = "\x1b]0;pwned\x07\x1b[2J";
+    let mut rec = Recorder::create(&path, &[evil.into()], Duration::from_secs(1)).expect("create");
+    let snap = synthetic(2, 1).snapshot(0);
+    rec.write_poll(SystemTime::now(), &[(evil, evil, Ok(&snap))])
+        .expect("write");
+    rec.write_poll(SystemTime::now(), &[(evil, evil, Err(evil))])
+        .expect("write");
+    drop(rec);
+    let mut player = super::timeline::Player::open(&path).expect("opens");
+    assert!(
+        !player.model.target.contains('\x1b'),
+        "{:?}",
+        player.model.target
+    );
+    player
+        .act(super::timeline::TimelineAction::Step(1))
+        .expect("step");
+    let error = player.model.last_error.clone().unwrap_or_default();
+    assert!(!error.is_empty() && !error.contains('\x1b'), "{error:?}");
+}
