@@ -375,3 +375,43 @@ fn text_from_a_recording_is_escaped_before_the_terminal() {
     let error = player.model.last_error.clone().unwrap_or_default();
     assert!(!error.is_empty() && !error.contains('\x1b'), "{error:?}");
 }
+
+#[test]
+fn several_members_replay_as_the_fleet_document() {
+    let path = temp("fleet.rec");
+    let mut rec =
+        Recorder::create(&path, &["svc:50051".into()], Duration::from_secs(1)).expect("create");
+    let s = synthetic(2, 1);
+    for n in 0..3u64 {
+        let (a, b) = (s.snapshot(n), s.snapshot(n + 10));
+        rec.write_poll(
+            s.start + Duration::from_secs(n),
+            &[
+                ("10.0.0.1:50051", "svc:50051", Ok(&a)),
+                ("10.0.0.2:50051", "svc:50051", Ok(&b)),
+                ("10.0.0.3:50051", "svc:50051", Err("connection refused")),
+            ],
+        )
+        .expect("write");
+    }
+    drop(rec);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = super::replay::json(&path, None, true, &mut out, &mut err);
+    assert_eq!(status, crate::ExitStatus::Ok);
+    assert!(err.is_empty());
+    let docs: Vec<serde_json::Value> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(docs.len(), 3);
+    let last = &docs[2];
+    assert_eq!(last["time"], "2023-11-14T22:13:22Z");
+    let members = last["members"].as_array().expect("members");
+    assert_eq!(members.len(), 3);
+    assert_eq!(members[0]["member"], "10.0.0.1:50051");
+    assert_eq!(members[0]["name"], "svc:50051");
+    assert_eq!(members[0]["target"], "10.0.0.1:50051");
+    assert!(members[1]["channels"][0]["rates"]["callsPerSecond"].is_number());
+    assert_eq!(members[2]["error"], "connection refused");
+    assert_eq!(members[2]["name"], "svc:50051");
+}
