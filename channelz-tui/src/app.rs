@@ -22,6 +22,7 @@ use crate::fleet::{self, Resolver};
 use crate::model::{Focus, Model};
 use crate::msg::Msg;
 use crate::poll::{self, Api, Dialer, Limits, Wanted};
+use crate::record::{self, Recorder};
 use crate::terminal;
 use crate::update::{Command, update};
 use crate::view::{self, view};
@@ -135,11 +136,28 @@ pub async fn run_with(
     err: &mut dyn Write,
 ) -> ExitStatus {
     if let Some(fleet) = &config.fleet {
-        return fleet::run(fleet, resolver, out, err).await;
+        return fleet_with_recording(&config, fleet, resolver, out, err).await;
     }
     if let Mode::DemoServer(addr) = &config.mode {
         return demo_server(addr, out, err).await;
     }
+    if let Mode::Replay {
+        path,
+        json,
+        watch,
+        at,
+    } = &config.mode
+    {
+        return if *json {
+            record::replay::json(path, *at, *watch, out, err)
+        } else {
+            record::timeline::run(path, err).await
+        };
+    }
+    let recorder = match create_recorder(&config, std::slice::from_ref(&config.target), err) {
+        Ok(r) => r,
+        Err(status) => return status,
+    };
     // Keeps the demo running for as long as the dashboard needs it.
     let mut _demo = None;
     let options = match &config.source {
@@ -164,9 +182,71 @@ pub async fn run_with(
     };
     let dial = dialer(options, config.rpc_timeout, config.limits);
     match config.mode {
-        Mode::Json { watch } => json_mode(&config, dial, watch, out, err).await,
-        _ => tui(&config, dial, err).await,
+        Mode::Json { watch } => json_mode(&config, dial, watch, recorder, out, err).await,
+        _ => tui(&config, dial, recorder, err).await,
     }
+}
+
+/// The recording `--record` asks for, its header naming `targets`; the
+/// exit status when it cannot be created.
+fn create_recorder(
+    config: &Config,
+    targets: &[String],
+    err: &mut dyn Write,
+) -> Result<Option<Recorder>, ExitStatus> {
+    let Some(path) = &config.record else {
+        return Ok(None);
+    };
+    Recorder::create(path, targets, config.interval)
+        .map(Some)
+        .map_err(|e| {
+            let _ = writeln!(
+                err,
+                "channelz-tui: cannot create the recording {}: {e}",
+                escape(&path.display().to_string())
+            );
+            ExitStatus::Usage
+        })
+}
+
+/// A fleet, recording every interval's members with `--record` (JSON
+/// mode: the fleet screen polls overviews, not the full snapshots a
+/// recording holds).
+async fn fleet_with_recording(
+    config: &Config,
+    fleet: &fleet::FleetConfig,
+    resolver: Resolver,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> ExitStatus {
+    if config.record.is_some() && fleet.json.is_none() {
+        let _ = writeln!(
+            err,
+            "channelz-tui: --record with several members needs --json --watch (the fleet screen does not record yet)"
+        );
+        return ExitStatus::Usage;
+    }
+    let names: Vec<String> = fleet.names.iter().map(|n| n.name.clone()).collect();
+    let mut recorder = match create_recorder(config, &names, err) {
+        Ok(r) => r,
+        Err(status) => return status,
+    };
+    let mut failure = None;
+    let status = fleet::run(fleet, resolver, out, err, &mut |time, members| {
+        if let Some(r) = &mut recorder
+            && let Err(e) = r.write_poll(time, members)
+        {
+            // Stop recording, keep watching; said once the run ends.
+            failure = Some(e);
+            recorder = None;
+        }
+    })
+    .await;
+    if let Some(e) = failure {
+        let _ = writeln!(err, "channelz-tui: cannot write the recording: {e}");
+        return ExitStatus::Usage;
+    }
+    status
 }
 
 /// A dialer for `options`; its clients bound each snapshot by `limits`.
@@ -194,24 +274,9 @@ async fn demo_server(addr: &str, out: &mut dyn Write, err: &mut dyn Write) -> Ex
         }
     };
     let _ = writeln!(out, "listening on {}", demo.local_addr()).and_then(|()| out.flush());
-    wait_for_termination().await;
+    crate::signals::termination().await;
     demo.shutdown().await;
     ExitStatus::Ok
-}
-
-async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn print_line(out: &mut dyn Write, value: &serde_json::Value) -> bool {
@@ -225,15 +290,29 @@ async fn json_mode(
     config: &Config,
     dial: Dialer,
     watch: bool,
+    mut recorder: Option<Recorder>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> ExitStatus {
+    // Each poll goes to the recording as the line it printed: the
+    // snapshot, or the error text of its `{"error"}` line.
+    let mut record = |result: Result<&json::Snapshot, &str>, err: &mut dyn Write| -> bool {
+        let Some(r) = &mut recorder else { return true };
+        let target = config.target.as_str();
+        match r.write_poll(SystemTime::now(), &[(target, target, result)]) {
+            Ok(()) => true,
+            Err(e) => {
+                let _ = writeln!(err, "channelz-tui: cannot write the recording: {e}");
+                false
+            }
+        }
+    };
     let mut api: Option<Api> = None;
     let mut previous = None;
     // One listener for the whole run: a signal that arrives while a
     // snapshot is being taken must end the run too, not be lost between
     // two listeners.
-    let mut terminated = std::pin::pin!(wait_for_termination());
+    let mut terminated = std::pin::pin!(crate::signals::termination());
     loop {
         if api.is_none() {
             let dialed = tokio::select! {
@@ -252,9 +331,11 @@ async fn json_mode(
                     return ExitStatus::ConnectFailure;
                 }
                 Err(e) => {
-                    let line = serde_json::json!({
-                        "error": format!("cannot connect to {}: {e}", config.target)
-                    });
+                    let text = format!("cannot connect to {}: {e}", config.target);
+                    if !record(Err(&text), err) {
+                        return ExitStatus::Usage;
+                    }
+                    let line = serde_json::json!({ "error": text });
                     if !print_line(out, &line) {
                         return ExitStatus::Ok;
                     }
@@ -277,6 +358,9 @@ async fn json_mode(
                     if written.is_err() {
                         return ExitStatus::Ok;
                     }
+                    if !record(Ok(&snapshot), err) {
+                        return ExitStatus::Usage;
+                    }
                     previous = Some(snapshot.counters());
                 }
                 Err(e) if !watch => {
@@ -287,6 +371,9 @@ async fn json_mode(
                 Err(e) => {
                     if e.is_connection_loss() {
                         api = None;
+                    }
+                    if !record(Err(&e.to_string()), err) {
+                        return ExitStatus::Usage;
                     }
                     if !print_line(out, &serde_json::json!({ "error": e.to_string() })) {
                         return ExitStatus::Ok;
@@ -304,7 +391,12 @@ async fn json_mode(
     }
 }
 
-async fn tui(config: &Config, dial: Dialer, err: &mut dyn Write) -> ExitStatus {
+async fn tui(
+    config: &Config,
+    dial: Dialer,
+    recorder: Option<Recorder>,
+    err: &mut dyn Write,
+) -> ExitStatus {
     let (guard, mut term) = match terminal::setup() {
         Ok(t) => t,
         Err(e) => {
@@ -318,20 +410,33 @@ async fn tui(config: &Config, dial: Dialer, err: &mut dyn Write) -> ExitStatus {
         paused: false,
     });
     let refresh = Arc::new(Notify::new());
-    let poller = tokio::spawn(poll::run(
-        dial,
-        config.interval,
-        tx,
-        want_rx,
-        Arc::clone(&refresh),
-    ));
+    let poller = match recorder {
+        None => tokio::spawn(poll::run(
+            dial,
+            config.interval,
+            tx,
+            want_rx,
+            Arc::clone(&refresh),
+        )),
+        Some(recorder) => tokio::spawn(record::live::run(
+            dial,
+            config.interval,
+            tx,
+            want_rx,
+            Arc::clone(&refresh),
+            record::live::Sink {
+                recorder,
+                member: config.target.clone(),
+            },
+        )),
+    };
     let mut model = Model::new(config.target.clone(), config.interval, SystemTime::now());
     if let Ok(size) = term.size() {
         update(&mut model, Msg::Resize(view::panel_heights(size.height)));
     }
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
-    let mut terminated = std::pin::pin!(wait_for_termination());
+    let mut terminated = std::pin::pin!(crate::signals::termination());
     let result = loop {
         if let Err(e) = term.draw(|f| view(&model, f)) {
             break Err(format!("cannot draw: {e}"));

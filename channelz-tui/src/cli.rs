@@ -22,7 +22,7 @@ use crate::poll::{self, Limits};
     version,
     about = "A live terminal dashboard for any gRPC Channelz service",
     args_override_self = true,
-    after_help = "Exit codes: 0 ok, 1 bad usage or no terminal, 2 cannot connect, 3 RPC failed (--json)."
+    after_help = "Exit codes: 0 ok, 1 bad usage, no terminal, or a recording that cannot be read, 2 cannot connect, 3 RPC failed (--json)."
 )]
 pub struct Args {
     /// Server address (same forms as --addr); several make a fleet
@@ -64,6 +64,15 @@ pub struct Args {
     /// With several members: how many are polled at once
     #[arg(long, value_name = "N", default_value_t = fleet::DEFAULT_CONCURRENCY)]
     pub fleet_concurrency: usize,
+    /// While watching (the dashboard or --json --watch): write every poll to FILE
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
+    /// Open a recording instead of a server (with --json: print its last poll)
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<std::path::PathBuf>,
+    /// With --replay --json: the last poll at or before TIME (RFC 3339, or +DURATION from the start)
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 /// What to run.
@@ -78,6 +87,17 @@ pub enum Mode {
     },
     /// Only the demo server.
     DemoServer(String),
+    /// A recording instead of a server (`--replay FILE`).
+    Replay {
+        /// The recording.
+        path: std::path::PathBuf,
+        /// JSON rather than the screens.
+        json: bool,
+        /// With `json`: every poll.
+        watch: bool,
+        /// With `json`: the poll to print.
+        at: Option<crate::record::replay::At>,
+    },
 }
 
 /// Where to connect.
@@ -107,6 +127,8 @@ pub struct Config {
     /// Several members (several ADDRs, or `--fleet`): the fleet screens
     /// and documents instead of one server's.
     pub fleet: Option<FleetConfig>,
+    /// Where to record every poll (`--record`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// The Go flag spec, read from the clap definition of [`Args`] (which
@@ -190,6 +212,18 @@ impl Args {
         if self.watch && !self.json {
             return Err(UsageError::new("--watch needs --json"));
         }
+        if let Some(replay) = self.replay.take() {
+            return self.replay_config(replay, limits);
+        }
+        if self.at.is_some() {
+            return Err(UsageError::new("--at needs --replay FILE --json"));
+        }
+        if self.record.is_some() && (self.demo_server.is_some() || (self.json && !self.watch)) {
+            return Err(UsageError::new(
+                "--record needs a watch: the dashboard, or --json --watch",
+            ));
+        }
+        let record = self.record.take();
         if let Some(addr) = self.demo_server {
             if self.json || self.demo || !self.targets.is_empty() || self.conn.addr.is_some() {
                 return Err(UsageError::new(
@@ -204,6 +238,7 @@ impl Args {
                 target: addr,
                 limits,
                 fleet: None,
+                record,
             });
         }
         let mode = if self.json {
@@ -212,7 +247,7 @@ impl Args {
             Mode::Tui
         };
         if self.targets.len() > 1 || self.fleet {
-            return self.fleet_config(mode, limits);
+            return self.fleet_config(mode, limits, record);
         }
         match (self.targets.pop(), self.conn.addr.take()) {
             (Some(a), Some(b)) if a != b => {
@@ -237,6 +272,7 @@ impl Args {
                 target: "demo".into(),
                 limits,
                 fleet: None,
+                record,
             });
         }
         if self.conn.addr.is_none() {
@@ -256,13 +292,19 @@ impl Args {
             target,
             limits,
             fleet: None,
+            record,
         })
     }
 }
 
 impl Args {
     /// Several ADDRs or `--fleet`: the fleet's configuration.
-    fn fleet_config(mut self, mode: Mode, limits: Limits) -> Result<Config, UsageError> {
+    fn fleet_config(
+        mut self,
+        mode: Mode,
+        limits: Limits,
+        record: Option<std::path::PathBuf>,
+    ) -> Result<Config, UsageError> {
         if self.demo {
             return Err(UsageError::new(
                 "--demo starts its own server; give no ADDR or --fleet with it",
@@ -308,6 +350,45 @@ impl Args {
             target,
             limits,
             fleet: Some(fleet),
+            record,
+        })
+    }
+
+    /// `--replay FILE`: no server, and only the flags that read a recording.
+    fn replay_config(self, path: std::path::PathBuf, limits: Limits) -> Result<Config, UsageError> {
+        if !self.targets.is_empty() || self.conn.addr.is_some() || self.demo {
+            return Err(UsageError::new(
+                "--replay reads a recording; give no ADDR or --demo with it",
+            ));
+        }
+        if self.record.is_some() || self.demo_server.is_some() {
+            return Err(UsageError::new(
+                "--replay reads a recording; --record and --demo-server do not go with it",
+            ));
+        }
+        let at = match &self.at {
+            None => None,
+            Some(_) if !self.json || self.watch => {
+                return Err(UsageError::new(
+                    "--at goes with --replay FILE --json (without --watch)",
+                ));
+            }
+            Some(at) => Some(crate::record::replay::parse_at(at).map_err(UsageError::new)?),
+        };
+        Ok(Config {
+            mode: Mode::Replay {
+                path: path.clone(),
+                json: self.json,
+                watch: self.watch,
+                at,
+            },
+            source: Source::Demo,
+            interval: self.interval,
+            rpc_timeout: self.rpc_timeout,
+            target: path.display().to_string(),
+            limits,
+            record: None,
+            fleet: None,
         })
     }
 }
@@ -401,6 +482,40 @@ mod tests {
         }
         let argv = ["channelz-tui", "-V"].map(OsString::from).to_vec();
         assert!(normalize(argv).is_ok(), "-V is --version");
+    }
+
+    #[test]
+    fn record_and_replay_flags() {
+        let c = parse(&["a:1", "--json", "--watch", "--record", "f.rec"]).expect("valid");
+        assert_eq!(c.record.as_deref(), Some(std::path::Path::new("f.rec")));
+        assert!(
+            parse(&["a:1", "--record", "f.rec"]).is_ok(),
+            "the dashboard records"
+        );
+        for (args, words) in [
+            (
+                &["a:1", "--json", "--record", "f"][..],
+                "--record needs a watch",
+            ),
+            (&["--replay", "f", "a:1"][..], "give no ADDR"),
+            (&["--replay", "f", "--record", "g"][..], "--record"),
+            (&["--replay", "f", "--at", "+1s"][..], "--at goes with"),
+            (&["--replay", "f", "--json", "--at", "soon"][..], "\"soon\""),
+            (&["a:1", "--at", "+1s"][..], "--at needs --replay"),
+        ] {
+            let e = parse(args).expect_err("must be rejected");
+            assert!(e.contains(words), "{args:?}: {e}");
+        }
+        let c = parse(&["--replay", "f", "--json", "--at", "+90s"]).expect("valid");
+        assert!(matches!(
+            c.mode,
+            Mode::Replay {
+                json: true,
+                watch: false,
+                at: Some(_),
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub mod model;
 pub mod msg;
 pub mod outage;
 pub mod poll;
+pub mod record;
+pub mod signals;
 pub mod terminal;
 pub mod update;
 pub mod view;

@@ -4,7 +4,8 @@
 //! going away and coming back on the same address, quits on `q` and on
 //! SIGTERM, and leaves the terminal in cooked mode with the alternate
 //! screen gone; with several ADDRs it shows the fleet screen, opens a
-//! member and comes back. Without a terminal it ends with its documented
+//! member and comes back; it records with `--record`, and `--replay`
+//! steps, plays, pauses and jumps through the recording. Without a terminal it ends with its documented
 //! exit statuses (1 bad usage, 2 cannot connect) and ends on a signal.
 //!
 //! It lives in the `channelz-tui` package because cargo builds a
@@ -270,6 +271,112 @@ async fn fleet_screen_in_a_real_terminal() {
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("exit", exited_and_reported_mode);
     assert!(screen.contains("exit=0"), "{screen}");
+}
+
+/// A directory of this test process's own under the system's temp dir.
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("channelz-tui-process-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The dashboard records (`ADDR --record FILE`), and `--replay FILE` opens
+/// the same screens with a timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_screens_in_a_real_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let bin = PathBuf::from(BIN);
+    let demo = channelz_tui::demo::DemoServer::start("127.0.0.1:0")
+        .await
+        .expect("demo starts");
+    let addr = demo.local_addr().to_string();
+    let dir = tempdir();
+    let file = dir.join("dashboard.rec");
+    let script = format!(
+        "{} {addr} --interval 200ms --record {}; echo \"exit=$?\"; sleep 120",
+        bin.display(),
+        file.display()
+    );
+    let tmux = Tmux::start("record", &script);
+    tmux.wait_for("the overview", |s| {
+        s.contains("● connected") && s.contains("READY")
+    });
+    // Open a channel while recording: the screen keeps working.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("channel detail", |s| s.contains("overview › channel"));
+    tmux.keys(&["Escape"]);
+    let polls = || {
+        channelz_tui::record::Recording::open(&file)
+            .map(|r| r.len())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while polls() < 8 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dashboard records"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("exit", |s| s.contains("exit=0"));
+    drop(tmux);
+    demo.shutdown().await;
+    let n = polls();
+
+    let script = format!(
+        "{} --replay {}; echo \"exit=$?\"; sleep 120",
+        bin.display(),
+        file.display()
+    );
+    let tmux = Tmux::start("replay", &script);
+    let first = format!("poll 1/{n} ");
+    let screen = tmux.wait_for("the first poll", |s| {
+        s.contains(&first) && s.contains("READY")
+    });
+    assert!(screen.contains("⏸ paused"), "{screen}");
+    assert!(screen.contains(&addr), "the target: {screen}");
+    // Step forward and back.
+    tmux.keys(&["."]);
+    tmux.wait_for("poll 2", |s| s.contains(&format!("poll 2/{n} ")));
+    tmux.keys(&[","]);
+    tmux.wait_for("poll 1 again", |s| s.contains(&first));
+    // Jump to the end and the start.
+    tmux.keys(&["]"]);
+    tmux.wait_for("the last poll", |s| s.contains(&format!("poll {n}/{n} ")));
+    tmux.keys(&["["]);
+    tmux.wait_for("the first poll again", |s| s.contains(&first));
+    // Rates from the recording once there are two polls.
+    tmux.keys(&[">"]);
+    tmux.wait_for("rates", |s| s.contains("/s"));
+    // Faster, play to the end, where it pauses.
+    tmux.keys(&["+", "+", " "]);
+    tmux.wait_for("playing", |s| s.contains("▶ playing 4×"));
+    tmux.wait_for("paused at the end", |s| {
+        s.contains(&format!("poll {n}/{n} ")) && s.contains("⏸ paused")
+    });
+    // Jump to a time: two polls after the start at most.
+    tmux.keys(&[":"]);
+    tmux.wait_for("the prompt", |s| s.contains("jump to:"));
+    tmux.keys(&["+", "0", "s", "Enter"]);
+    tmux.wait_for("the jump", |s| s.contains(&first));
+    // The screens work as live: into a channel and back, on any poll.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("channel detail", |s| {
+        s.contains("overview › channel") && s.contains("children (")
+    });
+    tmux.keys(&["."]);
+    tmux.wait_for("the detail on poll 2", |s| {
+        s.contains(&format!("poll 2/{n} ")) && s.contains("overview › channel")
+    });
+    tmux.keys(&["Escape"]);
+    // Help lists the timeline's keys.
+    tmux.keys(&["?"]);
+    tmux.wait_for("help", |s| s.contains("replay: play or pause"));
+    tmux.keys(&["Escape", "q"]);
+    tmux.wait_for("exit", |s| s.contains("exit=0"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

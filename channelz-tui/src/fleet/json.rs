@@ -67,7 +67,7 @@ pub async fn run(
     // Answers not yet written: late ones wait here for the next document.
     let mut latest: BTreeMap<MemberId, Report<Snapshot>> = BTreeMap::new();
     let (mut answered, mut connected) = (false, false);
-    let mut terminated = std::pin::pin!(super::terminated());
+    let mut terminated = std::pin::pin!(crate::signals::termination());
     let resolve_timeout = fleet.interval.max(fleet.rpc_timeout);
     let mut round: u64 = 0;
     loop {
@@ -211,12 +211,7 @@ fn write_document(
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(out);
-    write!(
-        w,
-        "{{\"time\":{},\"members\":[",
-        // Milliseconds: intervals may be shorter than a second.
-        Value::String(grpc_toolkit_conn::rfc3339(time))
-    )?;
+    write_head(&mut w, time)?;
     let mut first = true;
     let mut comma = |w: &mut dyn Write| -> std::io::Result<()> {
         if !std::mem::take(&mut first) {
@@ -226,21 +221,14 @@ fn write_document(
     };
     for (id, report) in reports {
         comma(&mut w)?;
-        let head = format!(
-            "{{\"member\":{},\"name\":{},",
-            Value::String(id.address.clone()),
-            Value::String(id.name.clone())
-        );
-        w.write_all(head.as_bytes())?;
         match report.as_ref().map(|r| &r.outcome) {
             Some(Outcome::Answer(snapshot)) => {
-                // The one-target document, without its opening brace: the
-                // member's keys come first in the same object.
-                let mut rest = SkipFirstByte {
-                    inner: &mut w,
-                    skipped: false,
-                };
-                snapshot.write_json(&id.address, previous.get(id), &mut rest)?;
+                write_member(
+                    &mut w,
+                    &id.address,
+                    &id.name,
+                    Ok((snapshot, previous.get(id))),
+                )?;
                 previous.insert(id.clone(), snapshot.counters());
             }
             other => {
@@ -250,7 +238,7 @@ fn write_document(
                     // counters start over, so no rate spans the outage.
                     previous.remove(id);
                 }
-                write!(w, "\"error\":{}}}", Value::String(error))?;
+                write_member(&mut w, &id.address, &id.name, Err(&error))?;
             }
         }
     }
@@ -278,6 +266,46 @@ fn write_document(
     }
     w.write_all(b"}\n")?;
     w.flush()
+}
+
+/// Opens a fleet document: `{"time":…,"members":[`.
+pub fn write_head(w: &mut dyn Write, time: SystemTime) -> std::io::Result<()> {
+    write!(
+        w,
+        "{{\"time\":{},\"members\":[",
+        // Milliseconds: intervals may be shorter than a second.
+        Value::String(grpc_toolkit_conn::rfc3339(time))
+    )
+}
+
+/// One member's entry of a fleet document: `"member"` and `"name"`, then
+/// the member's one-target document (its rates from `previous`), or its
+/// `"error"`. Live `--json` and `--replay --json` both write it here, so
+/// that a replayed document is the live one.
+pub fn write_member(
+    w: &mut dyn Write,
+    member: &str,
+    name: &str,
+    answer: Result<(&Snapshot, Option<&Counters>), &str>,
+) -> std::io::Result<()> {
+    write!(
+        w,
+        "{{\"member\":{},\"name\":{},",
+        Value::String(member.to_owned()),
+        Value::String(name.to_owned())
+    )?;
+    match answer {
+        Ok((snapshot, previous)) => {
+            // The one-target document, without its opening brace: the
+            // member's keys come first in the same object.
+            let mut rest = SkipFirstByte {
+                inner: w,
+                skipped: false,
+            };
+            snapshot.write_json(member, previous, &mut rest)
+        }
+        Err(error) => write!(w, "\"error\":{}}}", Value::String(error.to_owned())),
+    }
 }
 
 /// Passes everything on but the first byte: the `{` of a document whose

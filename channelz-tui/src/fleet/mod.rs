@@ -120,31 +120,17 @@ pub fn names(
         .collect()
 }
 
-/// Runs a fleet: the fleet screen, or its JSON documents.
+/// Runs a fleet: the fleet screen, or its JSON documents (handing each
+/// interval's members to `on_interval`, which records them).
 pub async fn run(
     fleet: &FleetConfig,
     resolver: Resolver,
     out: &mut dyn Write,
     err: &mut dyn Write,
+    on_interval: &mut json::OnInterval<'_>,
 ) -> ExitStatus {
     match fleet.json {
-        Some(watch) => json::run(fleet, resolver, watch, out, err, &mut |_, _| {}).await,
+        Some(watch) => json::run(fleet, resolver, watch, out, err, on_interval).await,
         None => tui::run(fleet, resolver, err).await,
     }
-}
-
-/// Waits for SIGINT or SIGTERM: every fleet mode ends promptly on either.
-pub(crate) async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -208,7 +208,7 @@ pub async fn run(fleet: &FleetConfig, resolver: Resolver, err: &mut dyn Write) -
     let mut opened: Option<Opened> = None;
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
-    let mut terminated = std::pin::pin!(super::terminated());
+    let mut terminated = std::pin::pin!(crate::signals::termination());
     let result = loop {
         if let Err(e) = term.draw(|f| view(&model, f)) {
             break Err(format!("cannot draw: {e}"));

@@ -28,7 +28,12 @@ pub const MIN_HEIGHT: u16 = 12;
 
 /// Draws the dashboard.
 pub fn view(model: &Model, frame: &mut Frame<'_>) {
-    let area = frame.area();
+    view_in(model, frame, frame.area());
+}
+
+/// Draws the dashboard in `area` (replay keeps a row below it for its
+/// timeline).
+pub fn view_in(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
             "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}",
@@ -270,7 +275,8 @@ fn footer_bar(model: &Model) -> Line<'static> {
     Line::styled(hints, Style::new().fg(Color::DarkGray))
 }
 
-const HELP: &[(&str, &str)] = &[
+/// The keys of the screens, as help lists them (replay adds its own).
+pub const HELP: &[(&str, &str)] = &[
     ("↑ ↓  j k", "move the selection, or scroll the trace"),
     ("PgUp PgDn g G", "page, first, last (trace: newest, oldest)"),
     (

@@ -26,4 +26,5 @@ mod tui_fleet;
 mod tui_hostile;
 mod tui_json;
 mod tui_peers;
+mod tui_record;
 mod tui_transports;
