@@ -264,6 +264,7 @@ fn main() {
                 json: None,
             },
             resolver: Resolver::system(),
+            recorder: None,
         }
         .run(tx, Arc::new(tokio::sync::Notify::new()), Default::default()),
     );

@@ -209,9 +209,8 @@ fn create_recorder(
         })
 }
 
-/// A fleet, recording every interval's members with `--record` (JSON
-/// mode: the fleet screen polls overviews, not the full snapshots a
-/// recording holds).
+/// A fleet, recording every interval's members with `--record`: the fleet
+/// screen records each round, `--json --watch` each document.
 async fn fleet_with_recording(
     config: &Config,
     fleet: &fleet::FleetConfig,
@@ -219,18 +218,14 @@ async fn fleet_with_recording(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> ExitStatus {
-    if config.record.is_some() && fleet.json.is_none() {
-        let _ = writeln!(
-            err,
-            "channelz-tui: --record with several members needs --json --watch (the fleet screen does not record yet)"
-        );
-        return ExitStatus::Usage;
-    }
     let names: Vec<String> = fleet.names.iter().map(|n| n.name.clone()).collect();
     let mut recorder = match create_recorder(config, &names, err) {
         Ok(r) => r,
         Err(status) => return status,
     };
+    if fleet.json.is_none() {
+        return fleet::tui::run(fleet, resolver, recorder, err).await;
+    }
     let mut failure = None;
     let status = fleet::run(fleet, resolver, out, err, &mut |time, members| {
         if let Some(r) = &mut recorder

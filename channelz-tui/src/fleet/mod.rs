@@ -131,6 +131,6 @@ pub async fn run(
 ) -> ExitStatus {
     match fleet.json {
         Some(watch) => json::run(fleet, resolver, watch, out, err, on_interval).await,
-        None => tui::run(fleet, resolver, err).await,
+        None => tui::run(fleet, resolver, None, err).await,
     }
 }

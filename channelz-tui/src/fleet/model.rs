@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use grpc_toolkit_proto::channelz::v1::{Channel, Server};
 
 use super::poll::MemberId;
+use crate::json::Snapshot;
 use crate::model::{HISTORY_LEN, HealthReport, History, Model, Rates, Sample, SortKey};
 
 /// How many "came / went" notes the screen keeps.
@@ -83,6 +84,24 @@ impl Summary {
             health: health.overall.as_ref().ok().copied(),
             incomplete,
         }
+    }
+
+    /// The summary of a full snapshot and health answer: the same figures
+    /// as [`Summary::of`] gives for an overview poll, so a recorded (or
+    /// replayed) fleet shows the rows a live one does.
+    pub fn of_snapshot(snap: &Snapshot, health: &HealthReport) -> Self {
+        let counts: Vec<(i64, usize)> = snap
+            .server_sockets
+            .iter()
+            .map(|(id, s)| (*id, s.len()))
+            .collect();
+        Summary::of(
+            &snap.channels,
+            &snap.servers,
+            &counts,
+            snap.incomplete.len(),
+            health,
+        )
     }
 
     /// Top channels in all states.

@@ -7,6 +7,11 @@
 //! member that hangs delays nothing but its own row. `Enter` starts the
 //! usual one-target poller on that member (reusing the member's
 //! connection), `Esc` on its overview stops it.
+//!
+//! With `--record`, each member's task takes the full snapshot (what a
+//! recording holds) instead of the overview, the row's summary derived
+//! from it, and the coordinator writes every member's latest result once
+//! per round, where the round ends.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -22,25 +27,40 @@ use tokio::task::JoinHandle;
 
 use super::FleetConfig;
 use super::model::{FleetModel, Summary};
-use super::poll::{ApiSlot, MemberId, Members, Polling, Probe};
+use super::poll::{ApiSlot, MemberId, Members, Outcome, Polling, Probe, Report};
 use super::resolve::{Member, Resolver, merge, resolve_all};
 use super::update::{FleetCommand, FleetMsg, update};
 use super::view::view;
 use crate::exit::ExitStatus;
+use crate::json::Snapshot;
+use crate::model::HealthReport;
 use crate::msg::Msg;
 use crate::poll::{Api, Dialer, Limits, Wanted};
+use crate::record::Recorder;
+use crate::record::writer::MemberPollWithHealth;
 use crate::{input, terminal};
 
 /// What the loop needs to open a member: how to dial it and its live
 /// connection, kept current by the coordinator.
 type Directory = Arc<Mutex<BTreeMap<MemberId, (ConnectOptions, Option<ApiSlot>)>>>;
 
+/// A member's answer of one round: its row's summary and, when the fleet
+/// records, the full snapshot and health answer it was derived from.
+#[derive(Debug, Clone)]
+pub struct Probed {
+    /// What the row shows.
+    pub summary: Summary,
+    /// What the recording stores (recording only: a full snapshot per
+    /// member is too much to take every round for the screen alone).
+    pub taken: Option<Arc<(Snapshot, HealthReport)>>,
+}
+
 /// The overview a fleet row needs: one overview poll and `Check("")`.
-fn overview_probe() -> Probe<Summary> {
+fn overview_probe() -> Probe<Probed> {
     Arc::new(|api: Api| {
         Box::pin(async move {
             let (overview, health) = tokio::join!(crate::poll::overview(&api), api.health());
-            Ok(match overview? {
+            let summary = match overview? {
                 Msg::Overview {
                     channels,
                     servers,
@@ -56,10 +76,102 @@ fn overview_probe() -> Probe<Summary> {
                 ),
                 // `overview` answers only with Msg::Overview.
                 _ => Summary::default(),
+            };
+            Ok(Probed {
+                summary,
+                taken: None,
             })
         })
     })
 }
+
+/// What a recording fleet asks: the full snapshot a recording holds and
+/// `Check("")`, the row's summary derived from them.
+fn recording_probe() -> Probe<Probed> {
+    Arc::new(|api: Api| {
+        Box::pin(async move {
+            let (snapshot, health) = tokio::join!(crate::json::take(&api), api.health());
+            let snapshot = snapshot?;
+            Ok(Probed {
+                summary: Summary::of_snapshot(&snapshot, &health),
+                taken: Some(Arc::new((snapshot, health))),
+            })
+        })
+    })
+}
+
+/// The report the screen gets of a member's report.
+fn summary_report(report: &Report<Probed>) -> Report<Summary> {
+    Report {
+        id: report.id.clone(),
+        round: report.round,
+        at: report.at,
+        outcome: match &report.outcome {
+            Outcome::Answer(p) => Outcome::Answer(p.summary),
+            Outcome::Failed(e) => Outcome::Failed(e.clone()),
+            Outcome::Unreachable { error, retry_at } => Outcome::Unreachable {
+                error: error.clone(),
+                retry_at: *retry_at,
+            },
+        },
+    }
+}
+
+/// Each member's latest report, kept for the recording.
+type Latest = Arc<Mutex<BTreeMap<MemberId, Report<Probed>>>>;
+
+/// The recording of a fleet screen and why it stopped, if it did.
+pub struct FleetRecorder {
+    recorder: Option<Recorder>,
+    /// The write error that stopped the recording (said once the run ends).
+    pub failure: Option<std::io::Error>,
+}
+
+impl FleetRecorder {
+    /// Records into `recorder`.
+    pub fn new(recorder: Recorder) -> Self {
+        FleetRecorder {
+            recorder: Some(recorder),
+            failure: None,
+        }
+    }
+
+    /// Writes one round: each listed member's latest result (a member
+    /// that has not answered yet is recorded as such, so that a replay
+    /// lists it too).
+    fn write_round(&mut self, time: SystemTime, listed: &[MemberId], latest: &Latest) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        let Ok(mut latest) = latest.lock() else {
+            return;
+        };
+        latest.retain(|id, _| listed.contains(id));
+        let members: Vec<MemberPollWithHealth<'_>> = listed
+            .iter()
+            .map(|id| {
+                let (result, health) = match latest.get(id).map(|r| &r.outcome) {
+                    Some(Outcome::Answer(Probed {
+                        taken: Some(taken), ..
+                    })) => (Ok(&taken.0), Some(&taken.1)),
+                    Some(Outcome::Failed(e) | Outcome::Unreachable { error: e, .. }) => {
+                        (Err(e.as_str()), None)
+                    }
+                    _ => (Err(NO_ANSWER_YET), None),
+                };
+                (id.address.as_str(), id.name.as_str(), result, health)
+            })
+            .collect();
+        if let Err(e) = recorder.write_poll_with_health(time, &members) {
+            // Stop recording, keep watching.
+            self.failure = Some(e);
+            self.recorder = None;
+        }
+    }
+}
+
+/// The error recorded for a listed member with no answer yet.
+pub const NO_ANSWER_YET: &str = "no answer yet";
 
 /// Everything the coordinator needs.
 pub struct Coordinator {
@@ -67,6 +179,8 @@ pub struct Coordinator {
     pub fleet: FleetConfig,
     /// How names resolve.
     pub resolver: Resolver,
+    /// `--record`: every round goes to the recording.
+    pub recorder: Option<Arc<Mutex<FleetRecorder>>>,
 }
 
 impl Coordinator {
@@ -76,7 +190,11 @@ impl Coordinator {
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
         let mut members = Members::new(
             Polling {
-                probe: overview_probe(),
+                probe: if self.recorder.is_some() {
+                    recording_probe()
+                } else {
+                    overview_probe()
+                },
                 rpc_timeout: self.fleet.rpc_timeout,
                 limits: self.fleet.limits,
                 permits: Arc::new(Semaphore::new(self.fleet.concurrency)),
@@ -86,9 +204,15 @@ impl Coordinator {
         );
         // Reports go to the screen as they come, not at the round's end.
         let forward_tx = tx.clone();
+        let latest = Latest::default();
+        let keep = self.recorder.is_some().then(|| Arc::clone(&latest));
         let forwarder = tokio::spawn(async move {
             while let Some(report) = reports.recv().await {
-                if forward_tx.send(FleetMsg::Report(report)).await.is_err() {
+                let summary = summary_report(&report);
+                if let Some(Ok(mut latest)) = keep.as_ref().map(|l| l.lock()) {
+                    latest.insert(report.id.clone(), report);
+                }
+                if forward_tx.send(FleetMsg::Report(summary)).await.is_err() {
                     return;
                 }
             }
@@ -131,6 +255,10 @@ impl Coordinator {
             tokio::select! {
                 () = tokio::time::sleep_until((started + self.fleet.interval).into()) => {}
                 () = refresh.notified() => {}
+            }
+            if let Some(Ok(mut r)) = self.recorder.as_ref().map(|r| r.lock()) {
+                let listed: Vec<MemberId> = members.ids().cloned().collect();
+                r.write_round(SystemTime::now(), &listed, &latest);
             }
             if tx.send(FleetMsg::RoundEnd).await.is_err() {
                 break;
@@ -180,7 +308,15 @@ impl Drop for Opened {
 }
 
 /// Runs the fleet dashboard until the user quits.
-pub async fn run(fleet: &FleetConfig, resolver: Resolver, err: &mut dyn Write) -> ExitStatus {
+/// With `recorder`, every round is recorded; a write error stops the
+/// recording and ends the run with exit 1 once the user quits.
+pub async fn run(
+    fleet: &FleetConfig,
+    resolver: Resolver,
+    recorder: Option<Recorder>,
+    err: &mut dyn Write,
+) -> ExitStatus {
+    let recorder = recorder.map(|r| Arc::new(Mutex::new(FleetRecorder::new(r))));
     let (guard, mut term) = match terminal::setup() {
         Ok(t) => t,
         Err(e) => {
@@ -195,6 +331,7 @@ pub async fn run(fleet: &FleetConfig, resolver: Resolver, err: &mut dyn Write) -
         Coordinator {
             fleet: fleet.clone(),
             resolver,
+            recorder: recorder.clone(),
         }
         .run(tx, Arc::clone(&refresh), Arc::clone(&directory)),
     );
@@ -274,6 +411,11 @@ pub async fn run(fleet: &FleetConfig, resolver: Resolver, err: &mut dyn Write) -
     coordinator.abort();
     drop(term);
     drop(guard);
+    let failure = recorder.and_then(|r| r.lock().ok().and_then(|mut r| r.failure.take()));
+    if let Some(e) = failure {
+        let _ = writeln!(err, "channelz-tui: cannot write the recording: {e}");
+        return ExitStatus::Usage;
+    }
     match result {
         Ok(()) => ExitStatus::Ok,
         Err(e) => {

@@ -187,13 +187,15 @@ fn reported(model: &mut FleetModel, report: Report<Summary>) {
     }
 }
 
+/// Whether `Esc` on an opened member goes back to the fleet: on its
+/// overview, with no filter, help or deeper screen to leave first.
+pub fn at_root(member: &Model) -> bool {
+    member.stack.len() == 1 && !member.filter_editing && !member.help && member.filter.is_empty()
+}
+
 fn act(model: &mut FleetModel, action: Action) -> FleetCommand {
     if let Some((_, member)) = &mut model.open {
-        let at_root = member.stack.len() == 1
-            && !member.filter_editing
-            && !member.help
-            && member.filter.is_empty();
-        if action == Action::Back && at_root {
+        if action == Action::Back && at_root(member) {
             model.open = None;
             return FleetCommand::Close;
         }

@@ -18,11 +18,16 @@ use crate::view::{MIN_HEIGHT, MIN_WIDTH, list_table, pane_block, rate, row_style
 
 /// Draws the fleet screen, or the opened member's usual screens.
 pub fn view(model: &FleetModel, frame: &mut Frame<'_>) {
+    view_in(model, frame, frame.area());
+}
+
+/// [`view`] in `area` of the frame (a replay keeps the last row for its
+/// timeline).
+pub fn view_in(model: &FleetModel, frame: &mut Frame<'_>, area: Rect) {
     if let Some((_, member)) = &model.open {
-        crate::view::view(member, frame);
+        crate::view::view_in(member, frame, area);
         return;
     }
-    let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
             "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}",

@@ -17,9 +17,11 @@
 //! - [`replay`]: `--replay --json`, and the messages a poll gives `update`.
 //! - [`live`]: the dashboard's poller when it records.
 //! - [`timeline`]: the dashboard over a recording, with its timeline.
+//! - [`fleet`](mod@fleet): the fleet screen over a recording of several members.
 //! - [`synthetic`]: a synthetic server, for the benchmark and tests.
 
 pub mod delta;
+pub mod fleet;
 pub mod format;
 pub mod live;
 pub mod reader;

@@ -418,3 +418,109 @@ fn several_members_replay_as_the_fleet_document() {
     assert_eq!(members[2]["error"], "connection refused");
     assert_eq!(members[2]["name"], "svc:50051");
 }
+
+/// A fleet recording replays into the rows the live fleet screen showed
+/// for the same polls: step by step, and after a jump.
+#[test]
+fn a_fleet_recording_replays_into_the_live_fleet_rows() {
+    use super::fleet::FleetPlayer;
+    use super::timeline::{Replay, TimelineAction};
+    use crate::fleet::model::{FleetModel, Summary};
+    use crate::fleet::poll::{MemberId, Outcome, Report};
+    use crate::fleet::update::{FleetMsg, update};
+    use crate::model::HealthReport;
+
+    let path = temp("fleet-screen.rec");
+    let members = [("10.0.0.1:1", "a:1", 4, 2), ("10.0.0.2:1", "b:1", 7, 5)];
+    let interval = Duration::from_secs(1);
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let health = HealthReport {
+        overall: Ok(1),
+        services: None,
+    };
+    let names: Vec<String> = members.iter().map(|m| m.1.to_string()).collect();
+    let mut recorder = Recorder::create(&path, &names, interval).expect("create");
+    let mut live = FleetModel::new(names.join(" "), interval, start);
+    let polls = 6u64;
+    let mut shown = Vec::new();
+    for n in 0..polls {
+        let at = start + interval * u32::try_from(n).expect("small");
+        let results: Vec<Result<Snapshot, String>> = members
+            .iter()
+            .enumerate()
+            .map(|(k, &(_, _, channels, busy))| {
+                // The second member fails one poll and keeps its figures.
+                if k == 1 && n == 3 {
+                    Err("GetTopChannels: unavailable".to_string())
+                } else {
+                    Ok(synthetic(channels, busy).snapshot(n))
+                }
+            })
+            .collect();
+        let polled: Vec<_> = members
+            .iter()
+            .zip(&results)
+            .map(|(m, r)| {
+                (
+                    m.0,
+                    m.1,
+                    r.as_ref().map_err(String::as_str),
+                    r.is_ok().then_some(&health),
+                )
+            })
+            .collect();
+        recorder.write_poll_with_health(at, &polled).expect("write");
+        let ids: Vec<MemberId> = members
+            .iter()
+            .map(|m| MemberId {
+                name: m.1.into(),
+                address: m.0.into(),
+            })
+            .collect();
+        update(&mut live, FleetMsg::Tick(at));
+        update(
+            &mut live,
+            FleetMsg::Resolved {
+                at,
+                members: ids.clone(),
+                problems: Vec::new(),
+            },
+        );
+        for (id, r) in ids.into_iter().zip(&results) {
+            let outcome = match r {
+                Ok(s) => Outcome::Answer(Summary::of_snapshot(s, &health)),
+                Err(e) => Outcome::Failed(e.clone()),
+            };
+            update(
+                &mut live,
+                FleetMsg::Report(Report {
+                    id,
+                    round: n,
+                    at,
+                    outcome,
+                }),
+            );
+        }
+        update(&mut live, FleetMsg::RoundEnd);
+        shown.push((live.rows.clone(), live.fleet_rates.clone()));
+    }
+    drop(recorder);
+
+    let mut player = FleetPlayer::open(&path).expect("opens");
+    for (n, (rows, rates)) in shown.iter().enumerate() {
+        if n > 0 {
+            player.act(TimelineAction::Step(1)).expect("steps");
+        }
+        assert_eq!(player.timeline.index, n);
+        assert_eq!(&player.model.rows, rows, "poll {n}");
+        assert_eq!(&player.model.fleet_rates, rates, "poll {n}");
+    }
+    // A jump rebuilds the same rows.
+    player.act(TimelineAction::Start).expect("jumps");
+    player.act(TimelineAction::End).expect("jumps");
+    let (rows, rates) = shown.last().expect("polls");
+    assert_eq!(&player.model.rows, rows);
+    assert_eq!(&player.model.fleet_rates, rates);
+    assert_eq!(player.model.rows.len(), 2);
+    assert!(player.model.rows.values().all(|r| r.last.is_some()));
+}

@@ -353,15 +353,28 @@ pub fn status_line(t: &Timeline) -> Line<'static> {
 
 /// Draws the screens and the timeline below them.
 pub fn draw(model: &Model, timeline: &Timeline, frame: &mut Frame<'_>) {
+    draw_with(timeline, frame, |frame, screens| {
+        view::view_in(model, frame, screens);
+    });
+}
+
+/// Draws the timeline in the last row and, with `screens`, whatever a
+/// replay shows above it (the one-target screens, or the fleet's).
+pub fn draw_with(
+    timeline: &Timeline,
+    frame: &mut Frame<'_>,
+    screens: impl FnOnce(&mut Frame<'_>, Rect),
+) {
     let area = frame.area();
     if area.height < 2 {
         return;
     }
-    let screens = Rect {
+    let rows = Rect {
         height: area.height - 1,
         ..area
     };
-    view::view_in(model, frame, screens);
+    screens(frame, rows);
+    let screens = rows;
     let row = Rect {
         y: area.y + area.height - 1,
         height: 1,
@@ -439,6 +452,30 @@ impl Player {
             interval,
         };
         player.feed()?;
+        Ok(player)
+    }
+
+    /// Opens `path` at poll `at`, showing the member whose address is
+    /// `member` (a fleet replay's Enter). `rows` is the terminal's height.
+    pub fn open_member(
+        path: &Path,
+        member: &str,
+        title: String,
+        at: usize,
+        rows: u16,
+    ) -> Result<Player, ReadError> {
+        let mut player = Player::open(path)?;
+        let poll = player
+            .rec
+            .poll(at.min(player.rec.len().saturating_sub(1)))?;
+        if let Some(k) = poll.members.iter().position(|m| m.member == member) {
+            player.timeline.member.0 = k;
+        }
+        player.resize(rows);
+        // Rebuilt as a jump is, so its rates have their history.
+        player.poll = poll;
+        player.go(at)?;
+        player.model.target = title;
         Ok(player)
     }
 
@@ -528,19 +565,7 @@ impl Player {
 
     /// The wait until the next poll is due while playing.
     pub fn due_in(&self) -> Option<Duration> {
-        if !self.timeline.playing {
-            return None;
-        }
-        if self.poll.index + 1 >= self.rec.len() {
-            // At the end: due at once, and the timeline pauses.
-            return Some(Duration::ZERO);
-        }
-        let gap = self
-            .rec
-            .time(self.poll.index + 1)
-            .duration_since(self.poll.time)
-            .unwrap_or_default();
-        Some(self.timeline.wait(gap))
+        due_in(&self.rec, &self.poll, &self.timeline)
     }
 
     /// A key: the timeline's, or the screens'.
@@ -587,9 +612,70 @@ impl Player {
     }
 }
 
-/// `channelz-tui --replay FILE`: the screens over the recording.
+/// The wait, while `timeline` plays, until the poll after `poll` is due.
+pub fn due_in(rec: &Recording, poll: &Poll, timeline: &Timeline) -> Option<Duration> {
+    if !timeline.playing {
+        return None;
+    }
+    if poll.index + 1 >= rec.len() {
+        // At the end: due at once, and the timeline pauses.
+        return Some(Duration::ZERO);
+    }
+    let gap = rec
+        .time(poll.index + 1)
+        .duration_since(poll.time)
+        .unwrap_or_default();
+    Some(timeline.wait(gap))
+}
+
+/// What the replay loop drives: the one-target [`Player`] or the fleet's.
+pub trait Replay {
+    /// Draws the screens and the timeline.
+    fn draw(&self, frame: &mut Frame<'_>);
+    /// The wait until the next poll is due while playing.
+    fn due_in(&self) -> Option<Duration>;
+    /// A key.
+    fn key(&mut self, key: KeyEvent) -> Result<(), ReadError>;
+    /// A timeline action.
+    fn act(&mut self, action: TimelineAction) -> Result<(), ReadError>;
+    /// The terminal's height changed (the screens get all rows but the
+    /// timeline's).
+    fn resize(&mut self, height: u16);
+    /// Whether the user quit.
+    fn quit(&self) -> bool;
+}
+
+impl Replay for Player {
+    fn draw(&self, frame: &mut Frame<'_>) {
+        draw(&self.model, &self.timeline, frame);
+    }
+    fn due_in(&self) -> Option<Duration> {
+        Player::due_in(self)
+    }
+    fn key(&mut self, key: KeyEvent) -> Result<(), ReadError> {
+        Player::key(self, key)
+    }
+    fn act(&mut self, action: TimelineAction) -> Result<(), ReadError> {
+        Player::act(self, action)
+    }
+    fn resize(&mut self, height: u16) {
+        let heights = view::panel_heights(height.saturating_sub(1));
+        update(&mut self.model, Msg::Resize(heights));
+    }
+    fn quit(&self) -> bool {
+        self.model.quit
+    }
+}
+
+/// `channelz-tui --replay FILE`: the screens over the recording, the
+/// fleet screen for a recording of several members.
 pub async fn run(path: &Path, err: &mut dyn Write) -> ExitStatus {
-    let mut player = match Player::open(path) {
+    let opened = match super::fleet::is_fleet(path) {
+        Ok(true) => super::fleet::FleetPlayer::open(path).map(|p| Box::new(p) as Box<dyn Replay>),
+        Ok(false) => Player::open(path).map(|p| Box::new(p) as Box<dyn Replay>),
+        Err(e) => Err(e),
+    };
+    let mut player = match opened {
         Ok(p) => p,
         Err(e) => {
             let _ = writeln!(err, "channelz-tui: {}", escape(&e.to_string()));
@@ -604,12 +690,11 @@ pub async fn run(path: &Path, err: &mut dyn Write) -> ExitStatus {
         }
     };
     if let Ok(size) = term.size() {
-        let heights = view::panel_heights(size.height.saturating_sub(1));
-        update(&mut player.model, Msg::Resize(heights));
+        player.resize(size.height);
     }
     let mut events = EventStream::new();
     let result: Result<(), String> = loop {
-        if let Err(e) = term.draw(|f| draw(&player.model, &player.timeline, f)) {
+        if let Err(e) = term.draw(|f| player.draw(f)) {
             break Err(format!("cannot draw: {e}"));
         }
         let due = player.due_in();
@@ -617,8 +702,7 @@ pub async fn run(path: &Path, err: &mut dyn Write) -> ExitStatus {
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) => player.key(key),
                 Some(Ok(Event::Resize(_, height))) => {
-                    let heights = view::panel_heights(height.saturating_sub(1));
-                    update(&mut player.model, Msg::Resize(heights));
+                    player.resize(height);
                     Ok(())
                 }
                 Some(Ok(_)) => Ok(()),
@@ -632,7 +716,7 @@ pub async fn run(path: &Path, err: &mut dyn Write) -> ExitStatus {
         if let Err(e) = step {
             break Err(e.to_string());
         }
-        if player.model.quit {
+        if player.quit() {
             break Ok(());
         }
     };

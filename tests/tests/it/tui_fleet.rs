@@ -455,6 +455,7 @@ async fn a_hung_member_does_not_delay_the_other_rows() {
                 json: None,
             },
             resolver: Resolver::system(),
+            recorder: None,
         }
         .run(tx, Default::default(), Default::default()),
     );
