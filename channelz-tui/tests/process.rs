@@ -379,6 +379,86 @@ async fn replay_screens_in_a_real_terminal() {
     tmux.wait_for("exit", |s| s.contains("exit=0"));
 }
 
+/// The fleet screen records (`ADDR ADDR --record FILE`), and `--replay
+/// FILE` opens the fleet screen with a timeline; Enter opens a member's
+/// replay, Esc comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_replay_in_a_real_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let bin = PathBuf::from(BIN);
+    let a = testkit::faults::refused_addr();
+    let b = testkit::faults::refused_addr();
+    let _a = demo_server(&bin, &a).await;
+    let _b = demo_server(&bin, &b).await;
+    let dir = tempdir();
+    let file = dir.join("fleet.rec");
+    let script = format!(
+        "{} {a} {b} --interval 200ms --record {}; echo \"exit=$?\"; sleep 120",
+        bin.display(),
+        file.display()
+    );
+    let tmux = Tmux::start("fleetrec", &script);
+    tmux.wait_for("the fleet rows", |s| {
+        s.contains("2 of 2 members answering") && s.contains("SERVING")
+    });
+    let polls = || {
+        channelz_tui::record::Recording::open(&file)
+            .map(|r| r.len())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while polls() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fleet screen records"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("exit", |s| s.contains("exit=0"));
+    drop(tmux);
+    let n = polls();
+
+    let script = format!(
+        "{} --replay {}; echo \"exit=$?\"; sleep 120",
+        bin.display(),
+        file.display()
+    );
+    let tmux = Tmux::start("fleetreplay", &script);
+    let screen = tmux.wait_for("the fleet at the first poll", |s| {
+        s.contains(&format!("poll 1/{n} ")) && s.contains("members (2)")
+    });
+    assert!(screen.contains(&a) && screen.contains(&b), "{screen}");
+    // Step: the rows answer, as they did live.
+    tmux.keys(&["."]);
+    tmux.wait_for("poll 2", |s| {
+        s.contains(&format!("poll 2/{n} ")) && s.contains("2 of 2 members answering")
+    });
+    // Enter opens the second member's replay, at the same poll.
+    tmux.keys(&["j", "Enter"]);
+    let second = std::cmp::max(&a, &b).clone();
+    let screen = tmux.wait_for("the member's replay", |s| {
+        s.contains("servers (") && s.contains(&format!("poll 2/{n} "))
+    });
+    assert!(
+        screen.lines().next().unwrap_or("").contains(&second),
+        "{screen}"
+    );
+    // Its timeline works; Esc comes back to the fleet at its poll.
+    tmux.keys(&["."]);
+    tmux.wait_for("the member on poll 3", |s| {
+        s.contains(&format!("poll 3/{n} ")) && s.contains("servers (")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the fleet again", |s| {
+        s.contains("members (2)") && s.contains(&format!("poll 3/{n} "))
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("exit", |s| s.contains("exit=0"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
     if !have_tmux() {
