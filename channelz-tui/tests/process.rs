@@ -228,6 +228,14 @@ async fn dashboard_in_a_real_terminal() {
     );
 }
 
+/// A demo server of its own (the binary's `--demo-server`) on a free
+/// port: its address, and the process, killed on drop.
+async fn own_demo(bin: &Path) -> (String, tokio::process::Child) {
+    let addr = testkit::faults::refused_addr();
+    let child = demo_server(bin, &addr).await;
+    (addr, child)
+}
+
 /// Several ADDRs: the fleet screen, Enter into a member, Esc back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_screen_in_a_real_terminal() {
@@ -235,10 +243,7 @@ async fn fleet_screen_in_a_real_terminal() {
         return;
     }
     let bin = PathBuf::from(BIN);
-    let a = testkit::faults::refused_addr();
-    let b = testkit::faults::refused_addr();
-    let _a = demo_server(&bin, &a).await;
-    let _b = demo_server(&bin, &b).await;
+    let ((a, _a), (b, _b)) = (own_demo(&bin).await, own_demo(&bin).await);
     let script = format!(
         "{} {a} {b} --interval 300ms; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
         bin.display()
@@ -280,6 +285,35 @@ fn tempdir() -> PathBuf {
     dir
 }
 
+/// Waits (10 s at most) until the recording at `file` holds `at_least`
+/// polls, quits the program in `tmux` (exit 0) and returns how many polls
+/// it recorded.
+async fn quit_after_polls(tmux: Tmux, file: &Path, at_least: usize) -> usize {
+    let polls = || {
+        channelz_tui::record::Recording::open(file)
+            .map(|r| r.len())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while polls() < at_least {
+        assert!(std::time::Instant::now() < deadline, "the program records");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("exit", |s| s.contains("exit=0"));
+    drop(tmux);
+    polls()
+}
+
+/// The shell script replaying `file`, then saying how it ended.
+fn replay_script(bin: &Path, file: &Path) -> String {
+    format!(
+        "{} --replay {}; echo \"exit=$?\"; sleep 120",
+        bin.display(),
+        file.display()
+    )
+}
+
 /// The dashboard records (`ADDR --record FILE`), and `--replay FILE` opens
 /// the same screens with a timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,31 +341,9 @@ async fn replay_screens_in_a_real_terminal() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("channel detail", |s| s.contains("overview › channel"));
     tmux.keys(&["Escape"]);
-    let polls = || {
-        channelz_tui::record::Recording::open(&file)
-            .map(|r| r.len())
-            .unwrap_or(0)
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while polls() < 8 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dashboard records"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tmux.keys(&["q"]);
-    tmux.wait_for("exit", |s| s.contains("exit=0"));
-    drop(tmux);
+    let n = quit_after_polls(tmux, &file, 8).await;
     demo.shutdown().await;
-    let n = polls();
-
-    let script = format!(
-        "{} --replay {}; echo \"exit=$?\"; sleep 120",
-        bin.display(),
-        file.display()
-    );
-    let tmux = Tmux::start("replay", &script);
+    let tmux = Tmux::start("replay", &replay_script(&bin, &file));
     let first = format!("poll 1/{n} ");
     let screen = tmux.wait_for("the first poll", |s| {
         s.contains(&first) && s.contains("READY")
@@ -388,10 +400,7 @@ async fn fleet_replay_in_a_real_terminal() {
         return;
     }
     let bin = PathBuf::from(BIN);
-    let a = testkit::faults::refused_addr();
-    let b = testkit::faults::refused_addr();
-    let _a = demo_server(&bin, &a).await;
-    let _b = demo_server(&bin, &b).await;
+    let ((a, _a), (b, _b)) = (own_demo(&bin).await, own_demo(&bin).await);
     let dir = tempdir();
     let file = dir.join("fleet.rec");
     let script = format!(
@@ -403,30 +412,8 @@ async fn fleet_replay_in_a_real_terminal() {
     tmux.wait_for("the fleet rows", |s| {
         s.contains("2 of 2 members answering") && s.contains("SERVING")
     });
-    let polls = || {
-        channelz_tui::record::Recording::open(&file)
-            .map(|r| r.len())
-            .unwrap_or(0)
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while polls() < 5 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the fleet screen records"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tmux.keys(&["q"]);
-    tmux.wait_for("exit", |s| s.contains("exit=0"));
-    drop(tmux);
-    let n = polls();
-
-    let script = format!(
-        "{} --replay {}; echo \"exit=$?\"; sleep 120",
-        bin.display(),
-        file.display()
-    );
-    let tmux = Tmux::start("fleetreplay", &script);
+    let n = quit_after_polls(tmux, &file, 5).await;
+    let tmux = Tmux::start("fleetreplay", &replay_script(&bin, &file));
     let screen = tmux.wait_for("the fleet at the first poll", |s| {
         s.contains(&format!("poll 1/{n} ")) && s.contains("members (2)")
     });

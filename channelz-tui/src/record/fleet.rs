@@ -149,8 +149,7 @@ impl FleetPlayer {
     /// the user chose (sort, filter, selection).
     pub fn go(&mut self, i: usize) -> Result<(), ReadError> {
         if i == self.poll.index + 1 {
-            let poll = std::mem::replace(&mut self.poll, Poll::placeholder());
-            self.poll = self.rec.advance(poll)?;
+            self.rec.step(&mut self.poll)?;
             return self.feed();
         }
         let fresh = FleetModel::new(self.model.title.clone(), self.interval, self.rec.time(0));
@@ -163,8 +162,7 @@ impl FleetPlayer {
         self.poll = self.rec.poll(i.saturating_sub(WARMUP))?;
         self.feed()?;
         while self.poll.index < i {
-            let poll = std::mem::replace(&mut self.poll, Poll::placeholder());
-            self.poll = self.rec.advance(poll)?;
+            self.rec.step(&mut self.poll)?;
             self.feed()?;
         }
         Ok(())

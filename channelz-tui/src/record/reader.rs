@@ -416,6 +416,13 @@ impl Recording {
         self.build(k, record, HashMap::new())
     }
 
+    /// Moves `poll` on to the poll after it, in place ([`Recording::advance`]).
+    pub fn step(&mut self, poll: &mut Poll) -> Result<(), ReadError> {
+        let current = std::mem::replace(poll, Poll::placeholder());
+        *poll = self.advance(current)?;
+        Ok(())
+    }
+
     /// The poll after `poll`, by applying one delta (or reading a keyframe).
     pub fn advance(&mut self, poll: Poll) -> Result<Poll, ReadError> {
         let i = poll.index + 1;

@@ -524,8 +524,7 @@ impl Player {
     /// rebuilt from up to [`WARMUP`] polls before it.
     pub fn go(&mut self, i: usize) -> Result<(), ReadError> {
         if i == self.poll.index + 1 {
-            let poll = std::mem::replace(&mut self.poll, Poll::placeholder());
-            self.poll = self.rec.advance(poll)?;
+            self.rec.step(&mut self.poll)?;
             return self.feed();
         }
         let fresh = Model::new(self.model.target.clone(), self.interval, self.rec.time(0));
@@ -547,8 +546,7 @@ impl Player {
         let whole = |index: usize| index + DETAIL_WARMUP >= i;
         self.feed_some(whole(self.poll.index))?;
         while self.poll.index < i {
-            let poll = std::mem::replace(&mut self.poll, Poll::placeholder());
-            self.poll = self.rec.advance(poll)?;
+            self.rec.step(&mut self.poll)?;
             self.feed_some(whole(self.poll.index))?;
         }
         Ok(())
