@@ -82,10 +82,13 @@ pub fn messages(poll: &Poll, rec: &Recording) -> Result<Vec<FleetMsg>, ReadError
     Ok(msgs)
 }
 
+/// The id a recorded member shows as: escaped, since the fleet screen
+/// draws ids as they are (live, they come from the command line and the
+/// resolver; here, from a file).
 fn member_id(m: &super::reader::PolledMember) -> MemberId {
     MemberId {
-        name: m.name.clone(),
-        address: m.member.clone(),
+        name: escape_cut(&m.name, 200),
+        address: escape_cut(&m.member, 200),
     }
 }
 
@@ -174,13 +177,18 @@ impl FleetPlayer {
         } else {
             format!("{} ({})", id.address, id.name)
         };
-        let mut member = Player::open_member(
-            &self.path,
-            &id.address,
-            escape_cut(&title, 400),
-            self.poll.index,
-            self.rows,
-        )?;
+        // The recording names the member unescaped.
+        let Some(address) = self
+            .poll
+            .members
+            .iter()
+            .find(|m| member_id(m) == *id)
+            .map(|m| m.member.clone())
+        else {
+            return Ok(());
+        };
+        let mut member =
+            Player::open_member(&self.path, &address, title, self.poll.index, self.rows)?;
         member.timeline.speed = self.timeline.speed;
         self.member = Some(member);
         Ok(())

@@ -524,3 +524,52 @@ fn a_fleet_recording_replays_into_the_live_fleet_rows() {
     assert_eq!(player.model.rows.len(), 2);
     assert!(player.model.rows.values().all(|r| r.last.is_some()));
 }
+
+/// Member names from a recording reach the fleet screen escaped, and
+/// Enter still finds the member they stand for.
+#[test]
+fn a_fleet_recording_s_member_names_are_escaped() {
+    use super::fleet::FleetPlayer;
+    use super::timeline::Replay;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    let path = temp("fleet-escaped.rec");
+    let evil = "10.0.0.1:1\x1b[2J";
+    let names = vec!["a:1".to_string(), "b:1".to_string()];
+    let mut recorder = Recorder::create(&path, &names, Duration::from_secs(1)).expect("create");
+    let snap = synthetic(2, 1).snapshot(0);
+    recorder
+        .write_poll(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            &[
+                (evil, "a:1", Ok(&snap)),
+                ("10.0.0.2:1", "b:1", Err("down\x07")),
+            ],
+        )
+        .expect("write");
+    drop(recorder);
+    let mut player = FleetPlayer::open(&path).expect("opens");
+    assert!(
+        player
+            .model
+            .rows
+            .values()
+            .all(|r| !r.id.address.contains('\x1b') && !r.status.text().contains('\x07')),
+        "{:?}",
+        player.model.rows
+    );
+    player
+        .key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+        .expect("opens the member");
+    let member = player.member.as_ref().expect("a member's replay");
+    assert_eq!(member.timeline.member.0, 0);
+    assert!(
+        !member.model.target.contains('\x1b'),
+        "{}",
+        member.model.target
+    );
+    player
+        .key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))
+        .expect("back");
+    assert!(player.member.is_none());
+}
