@@ -476,6 +476,89 @@ async fn a_hung_member_does_not_delay_the_other_rows() {
     demo.shutdown().await;
 }
 
+/// The fleet screen's coordinator with `--record`: once per round every
+/// member goes to the recording, the answering one with its full snapshot
+/// and health answer, the unreachable one with its error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tui_fleet_screen_records_every_member_once_per_round() {
+    use channelz_tui::fleet::tui::{Coordinator, FleetRecorder};
+    use channelz_tui::fleet::update::FleetMsg;
+    use channelz_tui::fleet::{FleetConfig, FleetName};
+    use channelz_tui::record::{Recorder, Recording};
+    use grpc_toolkit_conn::{ConnectOptions, Target};
+
+    let demo = DemoServer::start("127.0.0.1:0").await.expect("demo");
+    let good = demo.local_addr().to_string();
+    let dead = testkit::faults::refused_addr();
+    let name = |addr: &str| FleetName {
+        name: addr.to_owned(),
+        options: ConnectOptions::plaintext(Target::parse(addr).expect("addr"), "tui-fleet-test"),
+    };
+    let interval = Duration::from_millis(200);
+    let file = std::env::temp_dir().join(format!("tui-fleet-record-{}.rec", std::process::id()));
+    let recorder = Recorder::create(&file, &[good.clone(), dead.clone()], interval).expect("file");
+    let recorder = Arc::new(Mutex::new(FleetRecorder::new(recorder)));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let coordinator = tokio::spawn(
+        Coordinator {
+            fleet: FleetConfig {
+                names: vec![name(&good), name(&dead)],
+                resolve: false,
+                concurrency: 2,
+                title: "test".into(),
+                interval,
+                rpc_timeout: Duration::from_secs(5),
+                limits: Default::default(),
+                json: None,
+            },
+            resolver: Resolver::system(),
+            recorder: Some(Arc::clone(&recorder)),
+        }
+        .run(tx, Default::default(), Default::default()),
+    );
+    let mut rounds = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rounds < 4 {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("rounds keep ending")
+            .expect("coordinator running");
+        if msg == FleetMsg::RoundEnd {
+            rounds += 1;
+        }
+    }
+    coordinator.abort();
+    demo.shutdown().await;
+    assert!(recorder.lock().expect("lock").failure.is_none());
+    let mut rec = Recording::open(&file).expect("a recording");
+    assert!(rec.len() >= 4, "one poll per round: {}", rec.len());
+    let last = rec.poll(rec.len() - 1).expect("the last poll");
+    let member = |addr: &str| {
+        last.members
+            .iter()
+            .find(|m| m.member == addr)
+            .unwrap_or_else(|| panic!("{addr} recorded: {:?}", last.members))
+    };
+    let answered = member(&good);
+    let snapshot = answered
+        .state
+        .as_ref()
+        .expect("a snapshot")
+        .snapshot()
+        .expect("whole");
+    assert!(!snapshot.servers.is_empty() && !snapshot.sockets.is_empty());
+    assert_eq!(
+        answered.health.as_ref().and_then(|h| h.status),
+        Some(1),
+        "SERVING"
+    );
+    assert!(
+        member(&dead).state.is_err(),
+        "the unreachable member's error"
+    );
+    let _ = std::fs::remove_file(&file);
+}
+
 // The command line of a fleet, validated in-process.
 
 fn parse_args(args: &[&str]) -> Result<channelz_tui::cli::Config, String> {
