@@ -9,6 +9,10 @@
 //! The timeline itself is Elm-shaped too: [`Timeline`] is data,
 //! [`Timeline::act`] its update (which returns the poll to show), and
 //! [`status_line`] its view, drawn in the row below the screens.
+//!
+//! One terminal loop ([`run`]) drives any [`Replay`]: this module's
+//! [`Player`] for one target, or the fleet screen's player
+//! ([`super::fleet::FleetPlayer`]) for a recording of several members.
 
 use std::io::Write;
 use std::path::Path;
