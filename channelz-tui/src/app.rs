@@ -224,6 +224,7 @@ async fn fleet_with_recording(
         Err(status) => return status,
     };
     if fleet.json.is_none() {
+        let recorder = recorder.map(|r| Box::new(r) as Box<dyn fleet::tui::RoundRecorder>);
         return fleet::tui::run(fleet, resolver, recorder, err).await;
     }
     let mut failure = None;

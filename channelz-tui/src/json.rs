@@ -20,6 +20,10 @@
 //! or `{"field": "security.other.value", "typeUrl": "…", "value": "<base64>"}`,
 //! so the rest of the entity is kept. The document's `incomplete` array
 //! says where data was cut, refused or missing.
+//!
+//! With several members (a fleet), the document is `{"time", "members":
+//! [...]}`; [`write_member`] writes each entry, for live `--json` and for
+//! `--replay --json` alike, so that a replayed document is the live one.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -701,5 +705,66 @@ impl Writer<'_> {
         };
         self.path.remove(&id);
         written
+    }
+}
+
+/// Opens a fleet document (several members, `channelz-tui A B --json`): `{"time":…,"members":[`.
+pub fn write_fleet_head(w: &mut dyn Write, time: SystemTime) -> std::io::Result<()> {
+    write!(
+        w,
+        "{{\"time\":{},\"members\":[",
+        // Milliseconds: intervals may be shorter than a second.
+        Value::String(grpc_toolkit_conn::rfc3339(time))
+    )
+}
+
+/// One member's entry of a fleet document: `"member"` and `"name"`, then
+/// the member's one-target document (its rates from `previous`), or its
+/// `"error"`. Live `--json` and `--replay --json` both write it here, so
+/// that a replayed document is the live one.
+pub fn write_member(
+    w: &mut dyn Write,
+    member: &str,
+    name: &str,
+    answer: Result<(&Snapshot, Option<&Counters>), &str>,
+) -> std::io::Result<()> {
+    write!(
+        w,
+        "{{\"member\":{},\"name\":{},",
+        Value::String(member.to_owned()),
+        Value::String(name.to_owned())
+    )?;
+    match answer {
+        Ok((snapshot, previous)) => {
+            // The one-target document, without its opening brace: the
+            // member's keys come first in the same object.
+            let mut rest = SkipFirstByte {
+                inner: w,
+                skipped: false,
+            };
+            snapshot.write_json(member, previous, &mut rest)
+        }
+        Err(error) => write!(w, "\"error\":{}}}", Value::String(error.to_owned())),
+    }
+}
+
+/// Passes everything on but the first byte: the `{` of a document whose
+/// keys join an object already open.
+struct SkipFirstByte<'a> {
+    inner: &'a mut dyn Write,
+    skipped: bool,
+}
+
+impl Write for SkipFirstByte<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.skipped && !buf.is_empty() {
+            self.skipped = true;
+            return self.inner.write(&buf[1..]).map(|n| n + 1);
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }

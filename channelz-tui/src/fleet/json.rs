@@ -211,7 +211,7 @@ fn write_document(
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(out);
-    write_head(&mut w, time)?;
+    crate::json::write_fleet_head(&mut w, time)?;
     let mut first = true;
     let mut comma = |w: &mut dyn Write| -> std::io::Result<()> {
         if !std::mem::take(&mut first) {
@@ -223,7 +223,7 @@ fn write_document(
         comma(&mut w)?;
         match report.as_ref().map(|r| &r.outcome) {
             Some(Outcome::Answer(snapshot)) => {
-                write_member(
+                crate::json::write_member(
                     &mut w,
                     &id.address,
                     &id.name,
@@ -238,7 +238,7 @@ fn write_document(
                     // counters start over, so no rate spans the outage.
                     previous.remove(id);
                 }
-                write_member(&mut w, &id.address, &id.name, Err(&error))?;
+                crate::json::write_member(&mut w, &id.address, &id.name, Err(&error))?;
             }
         }
     }
@@ -266,67 +266,6 @@ fn write_document(
     }
     w.write_all(b"}\n")?;
     w.flush()
-}
-
-/// Opens a fleet document: `{"time":…,"members":[`.
-pub fn write_head(w: &mut dyn Write, time: SystemTime) -> std::io::Result<()> {
-    write!(
-        w,
-        "{{\"time\":{},\"members\":[",
-        // Milliseconds: intervals may be shorter than a second.
-        Value::String(grpc_toolkit_conn::rfc3339(time))
-    )
-}
-
-/// One member's entry of a fleet document: `"member"` and `"name"`, then
-/// the member's one-target document (its rates from `previous`), or its
-/// `"error"`. Live `--json` and `--replay --json` both write it here, so
-/// that a replayed document is the live one.
-pub fn write_member(
-    w: &mut dyn Write,
-    member: &str,
-    name: &str,
-    answer: Result<(&Snapshot, Option<&Counters>), &str>,
-) -> std::io::Result<()> {
-    write!(
-        w,
-        "{{\"member\":{},\"name\":{},",
-        Value::String(member.to_owned()),
-        Value::String(name.to_owned())
-    )?;
-    match answer {
-        Ok((snapshot, previous)) => {
-            // The one-target document, without its opening brace: the
-            // member's keys come first in the same object.
-            let mut rest = SkipFirstByte {
-                inner: w,
-                skipped: false,
-            };
-            snapshot.write_json(member, previous, &mut rest)
-        }
-        Err(error) => write!(w, "\"error\":{}}}", Value::String(error.to_owned())),
-    }
-}
-
-/// Passes everything on but the first byte: the `{` of a document whose
-/// keys join an object already open.
-struct SkipFirstByte<'a> {
-    inner: &'a mut dyn Write,
-    skipped: bool,
-}
-
-impl Write for SkipFirstByte<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if !self.skipped && !buf.is_empty() {
-            self.skipped = true;
-            return self.inner.write(&buf[1..]).map(|n| n + 1);
-        }
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]

@@ -36,8 +36,6 @@ use crate::json::Snapshot;
 use crate::model::HealthReport;
 use crate::msg::Msg;
 use crate::poll::{Api, Dialer, Limits, Wanted};
-use crate::record::Recorder;
-use crate::record::writer::MemberPollWithHealth;
 use crate::{input, terminal};
 
 /// What the loop needs to open a member: how to dial it and its live
@@ -120,16 +118,39 @@ fn summary_report(report: &Report<Probed>) -> Report<Summary> {
 /// Each member's latest report, kept for the recording.
 type Latest = Arc<Mutex<BTreeMap<MemberId, Report<Probed>>>>;
 
+/// One member of a recorded round: its address, its name (the ADDR it
+/// came from), its snapshot or the error that stood for it, and its
+/// health answers.
+pub type RoundMember<'a> = (
+    &'a str,
+    &'a str,
+    Result<&'a crate::json::Snapshot, &'a str>,
+    Option<&'a crate::model::HealthReport>,
+);
+
+/// Where `--record` writes the fleet screen's rounds. The recording
+/// format (`crate::record`, which implements this) is not the fleet's
+/// business: `record` replays fleets, so `fleet` naming it back would be
+/// a module cycle.
+pub trait RoundRecorder: Send {
+    /// Appends one round.
+    fn record_round(
+        &mut self,
+        time: SystemTime,
+        members: &[RoundMember<'_>],
+    ) -> std::io::Result<()>;
+}
+
 /// The recording of a fleet screen and why it stopped, if it did.
 pub struct FleetRecorder {
-    recorder: Option<Recorder>,
+    recorder: Option<Box<dyn RoundRecorder>>,
     /// The write error that stopped the recording (said once the run ends).
     pub failure: Option<std::io::Error>,
 }
 
 impl FleetRecorder {
     /// Records into `recorder`.
-    pub fn new(recorder: Recorder) -> Self {
+    pub fn new(recorder: Box<dyn RoundRecorder>) -> Self {
         FleetRecorder {
             recorder: Some(recorder),
             failure: None,
@@ -147,7 +168,7 @@ impl FleetRecorder {
             return;
         };
         latest.retain(|id, _| listed.contains(id));
-        let members: Vec<MemberPollWithHealth<'_>> = listed
+        let members: Vec<RoundMember<'_>> = listed
             .iter()
             .map(|id| {
                 let (result, health) = match latest.get(id).map(|r| &r.outcome) {
@@ -162,7 +183,7 @@ impl FleetRecorder {
                 (id.address.as_str(), id.name.as_str(), result, health)
             })
             .collect();
-        if let Err(e) = recorder.write_poll_with_health(time, &members) {
+        if let Err(e) = recorder.record_round(time, &members) {
             // Stop recording, keep watching.
             self.failure = Some(e);
             self.recorder = None;
@@ -313,7 +334,7 @@ impl Drop for Opened {
 pub async fn run(
     fleet: &FleetConfig,
     resolver: Resolver,
-    recorder: Option<Recorder>,
+    recorder: Option<Box<dyn RoundRecorder>>,
     err: &mut dyn Write,
 ) -> ExitStatus {
     let recorder = recorder.map(|r| Arc::new(Mutex::new(FleetRecorder::new(r))));

@@ -238,7 +238,7 @@ pub fn write_document(
             (None, Ok(_)) => Ok(()),
         };
     }
-    crate::fleet::json::write_head(w, poll.time)?;
+    crate::json::write_fleet_head(w, poll.time)?;
     for (i, (m, snap)) in poll.members.iter().zip(snapshots).enumerate() {
         if i > 0 {
             w.write_all(b",")?;
@@ -248,7 +248,7 @@ pub fn write_document(
             (None, Err(e)) => Err(e.as_str()),
             (None, Ok(_)) => Err(""),
         };
-        crate::fleet::json::write_member(w, &m.member, &m.name, answer)?;
+        crate::json::write_member(w, &m.member, &m.name, answer)?;
     }
     w.write_all(b"]}")
 }

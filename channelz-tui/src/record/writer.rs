@@ -176,3 +176,15 @@ impl Recorder {
         Ok(())
     }
 }
+
+/// The fleet screen records its rounds through this (see
+/// [`crate::fleet::tui::RoundRecorder`] for why it is a trait).
+impl crate::fleet::tui::RoundRecorder for Recorder {
+    fn record_round(
+        &mut self,
+        time: SystemTime,
+        members: &[crate::fleet::tui::RoundMember<'_>],
+    ) -> io::Result<()> {
+        self.write_poll_with_health(time, members)
+    }
+}

@@ -497,7 +497,7 @@ async fn tui_fleet_screen_records_every_member_once_per_round() {
     let interval = Duration::from_millis(200);
     let file = std::env::temp_dir().join(format!("tui-fleet-record-{}.rec", std::process::id()));
     let recorder = Recorder::create(&file, &[good.clone(), dead.clone()], interval).expect("file");
-    let recorder = Arc::new(Mutex::new(FleetRecorder::new(recorder)));
+    let recorder = Arc::new(Mutex::new(FleetRecorder::new(Box::new(recorder))));
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let coordinator = tokio::spawn(
         Coordinator {
