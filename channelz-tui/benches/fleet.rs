@@ -1,7 +1,7 @@
 //! Fleet benchmark: the dashboard watching 20 members with 1,000 top
 //! channels each, at a 1 s interval.
 //!
-//! Run: `cargo bench -p channelz-tui --bench fleet` (`FLEET_SECONDS`
+//! Run: `cargo bench -p channelz-tui --features bench --bench fleet` (`FLEET_SECONDS`
 //! changes how long it measures; 30 by default).
 //!
 //! The 20 synthetic Channelz servers run in a child process (this same

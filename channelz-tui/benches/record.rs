@@ -1,7 +1,7 @@
 //! Recording benchmark: bytes per hour, and how fast a one-hour recording
 //! opens and seeks.
 //!
-//! Run: `cargo bench -p channelz-tui --bench record`
+//! Run: `cargo bench -p channelz-tui --features bench --bench record`
 //!
 //! - The demo (`--demo`'s server, in-process): 60 real snapshots taken at
 //!   a 250 ms interval and recorded; bytes per poll times 3,600 is the

@@ -1,7 +1,7 @@
 //! Scale benchmark: a synthetic Channelz server with 10,000 top channels,
 //! 10,000 subchannels and 10,000 sockets on loopback.
 //!
-//! Run: `cargo bench -p channelz-tui --bench scale`
+//! Run: `cargo bench -p channelz-tui --features bench --bench scale`
 //!
 //! Measures an overview refresh (every GetTopChannels / GetServers page),
 //! a complete `--json` snapshot of all 30,000 entities (fetch, proto3 JSON,

@@ -2,7 +2,7 @@
 //! against tonic-health's, and one status change with 1,000 watchers (the
 //! setter's own time, and the time until every watcher has read it).
 //!
-//! Run: `cargo bench -p tonic-channelz --bench health`.
+//! Run: `cargo bench -p tonic-channelz --features bench --bench health`.
 
 // criterion_group! generates an undocumented pub function.
 #![allow(missing_docs)]

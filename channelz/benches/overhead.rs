@@ -1,7 +1,7 @@
 //! What Channelz costs: the server layer per unary call (isolated, and in a
 //! real call over loopback TCP), and the registry operations.
 //!
-//! Run: `cargo bench -p tonic-channelz --bench overhead`.
+//! Run: `cargo bench -p tonic-channelz --features bench --bench overhead`.
 
 // criterion_group! generates an undocumented pub function.
 #![allow(missing_docs)]

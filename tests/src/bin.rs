@@ -86,3 +86,31 @@ pub async fn in_process(
     });
     rx.await.expect("the in-process run panicked")
 }
+
+/// Stdout for an in-process `--json --watch`: each complete line goes to
+/// the test as it is written, and once the test stops listening, writes
+/// fail as a closed pipe does, which ends the run (`| head -3`).
+pub struct LineSink {
+    /// Bytes of a line not yet complete.
+    pub partial: Vec<u8>,
+    /// Where complete lines go, without their newline.
+    pub lines: std::sync::mpsc::Sender<String>,
+}
+
+impl std::io::Write for LineSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.partial.extend_from_slice(buf);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..end]).into_owned();
+            self.lines
+                .send(line)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

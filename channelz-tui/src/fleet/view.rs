@@ -9,7 +9,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Row as TableRow, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row as TableRow, Wrap};
 
 use super::model::{FleetModel, Row, Status};
 use crate::decode;
@@ -326,28 +326,7 @@ const HELP: &[(&str, &str)] = &[
 ];
 
 fn help(frame: &mut Frame<'_>, body: Rect) {
-    let width = body.width.min(72);
-    let height = body.height.min(HELP.len() as u16 + 2);
-    let area = Rect {
-        x: body.x + (body.width - width) / 2,
-        y: body.y + (body.height - height) / 2,
-        width,
-        height,
-    };
-    let lines: Vec<Line<'static>> = HELP
-        .iter()
-        .map(|(k, v)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:<15}"), Style::new().fg(Color::Cyan)),
-                Span::raw(*v),
-            ])
-        })
-        .collect();
-    frame.render_widget(Clear, area);
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" help (Esc closes) ")),
-        area,
-    );
+    crate::view::help_popup(frame, body, HELP, 72, " help (Esc closes) ");
 }
 
 #[cfg(test)]

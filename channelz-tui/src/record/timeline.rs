@@ -26,7 +26,6 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::reader::{Poll, ReadError, Recording};
 use super::replay::{self, At, health_report, parse_at};
@@ -392,28 +391,7 @@ pub fn draw_with(
 
 fn help(frame: &mut Frame<'_>, body: Rect) {
     let all: Vec<(&str, &str)> = HELP.iter().chain(view::HELP).copied().collect();
-    let width = body.width.min(76);
-    let height = body.height.min(all.len() as u16 + 2);
-    let area = Rect {
-        x: body.x + (body.width - width) / 2,
-        y: body.y + (body.height - height) / 2,
-        width,
-        height,
-    };
-    let lines: Vec<Line<'static>> = all
-        .iter()
-        .map(|(k, v)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:<15}"), Style::new().fg(Color::Cyan)),
-                Span::raw(*v),
-            ])
-        })
-        .collect();
-    frame.render_widget(Clear, area);
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" help (Esc or ? closes) ")),
-        area,
-    );
+    view::help_popup(frame, body, &all, 76, " help (Esc or ? closes) ");
 }
 
 /// The recording, the poll on screen and the model fed from it.

@@ -299,26 +299,42 @@ pub const HELP: &[(&str, &str)] = &[
 ];
 
 fn help(frame: &mut Frame<'_>, body: Rect) {
-    let width = body.width.min(72);
-    let height = body.height.min(HELP.len() as u16 + 2);
+    help_popup(frame, body, HELP, 72, " help (Esc closes) ");
+}
+
+/// A help box of `keys` (key, what it does) centred on `body`, at most
+/// `max_width` wide: every screen's `?` draws its keys with it.
+pub fn help_popup(
+    frame: &mut Frame<'_>,
+    body: Rect,
+    keys: &[(&str, &str)],
+    max_width: u16,
+    title: &'static str,
+) {
+    let width = body.width.min(max_width);
+    let height = body.height.min(
+        u16::try_from(keys.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(2),
+    );
     let area = Rect {
         x: body.x + (body.width - width) / 2,
         y: body.y + (body.height - height) / 2,
         width,
         height,
     };
-    let lines: Vec<Line<'static>> = HELP
+    let lines: Vec<Line<'static>> = keys
         .iter()
         .map(|(k, v)| {
             Line::from(vec![
                 Span::styled(format!(" {k:<15}"), Style::new().fg(Color::Cyan)),
-                Span::raw(*v),
+                Span::raw(v.to_string()),
             ])
         })
         .collect();
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" help (Esc closes) ")),
+        Paragraph::new(lines).block(Block::bordered().title(title)),
         area,
     );
 }

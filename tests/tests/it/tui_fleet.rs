@@ -19,31 +19,6 @@ use channelz_tui::fleet::Resolver;
 use serde_json::Value;
 use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 
-/// Stdout of an in-process `--json --watch`: complete lines go to the test;
-/// once the test stops listening, writes fail like a closed pipe.
-struct LineSink {
-    partial: Vec<u8>,
-    lines: std::sync::mpsc::Sender<String>,
-}
-
-impl std::io::Write for LineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.partial.extend_from_slice(buf);
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line[..end]).into_owned();
-            self.lines
-                .send(line)
-                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A `--json --watch` run on its own thread: its documents, one by one.
 struct Watch {
     docs: Option<std::sync::mpsc::Receiver<String>>,
@@ -58,7 +33,7 @@ impl Watch {
             .collect();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let mut out = LineSink {
+            let mut out = testkit::bin::LineSink {
                 partial: Vec::new(),
                 lines: tx,
             };

@@ -133,32 +133,6 @@ async fn run(args: &[&str]) -> testkit::bin::CliRun {
     testkit::bin::in_process(move |out, err| channelz_tui::run_cli(argv, out, err).code()).await
 }
 
-/// Stdout for an in-process `--json --watch`: each complete line goes to
-/// the test as it is written, and once the test stops listening, writes
-/// fail as a closed pipe does, which ends the run (`| head -3`).
-struct LineSink {
-    partial: Vec<u8>,
-    lines: std::sync::mpsc::Sender<String>,
-}
-
-impl std::io::Write for LineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.partial.extend_from_slice(buf);
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line[..end]).into_owned();
-            self.lines
-                .send(line)
-                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_and_watch_error_lines() {
     // Nothing listens on a port we bound and closed.
@@ -191,7 +165,7 @@ async fn exit_codes_and_watch_error_lines() {
     ]
     .map(String::from);
     let watch = std::thread::spawn(move || {
-        let mut out = LineSink {
+        let mut out = testkit::bin::LineSink {
             partial: Vec::new(),
             lines: tx,
         };

@@ -27,31 +27,6 @@ async fn run(args: &[&str]) -> testkit::bin::CliRun {
     testkit::bin::in_process(move |out, err| channelz_tui::run_cli(argv, out, err).code()).await
 }
 
-/// Stdout of a live `--json --watch`: each line goes to the test; once the
-/// test stops listening, writes fail like a closed pipe and the run ends.
-struct LineSink {
-    partial: Vec<u8>,
-    lines: mpsc::Sender<String>,
-}
-
-impl std::io::Write for LineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.partial.extend_from_slice(buf);
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line[..end]).into_owned();
-            self.lines
-                .send(line)
-                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A live `ADDR --json --watch --record FILE` for `polls` lines: the lines
 /// it printed. The recording holds at least those polls when it returns.
 async fn record_live(addrs: &[&str], file: &Path, polls: usize) -> Vec<String> {
@@ -70,7 +45,7 @@ async fn record_live(addrs: &[&str], file: &Path, polls: usize) -> Vec<String> {
         .map(String::from)
         .collect();
     let live = std::thread::spawn(move || {
-        let mut out = LineSink {
+        let mut out = testkit::bin::LineSink {
             partial: Vec::new(),
             lines: tx,
         };
