@@ -9,12 +9,12 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row as TableRow, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row as TableRow};
 
 use super::model::{FleetModel, Row, Status};
 use crate::decode;
 use crate::model::window_start;
-use crate::view::{MIN_HEIGHT, MIN_WIDTH, list_table, pane_block, rate, row_style, sparkline};
+use crate::view::{list_table, pane_block, rate, row_style};
 
 /// Draws the fleet screen, or the opened member's usual screens.
 pub fn view(model: &FleetModel, frame: &mut Frame<'_>) {
@@ -28,17 +28,7 @@ pub fn view_in(model: &FleetModel, frame: &mut Frame<'_>, area: Rect) {
         crate::view::view_in(member, frame, area);
         return;
     }
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let text = format!(
-            "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}",
-            area.width, area.height
-        );
-        frame.render_widget(
-            Paragraph::new(text)
-                .wrap(Wrap { trim: true })
-                .style(Style::new().fg(Color::Yellow)),
-            area,
-        );
+    if crate::view::too_small(frame, area) {
         return;
     }
     let [title, status, body, bottom, footer] = Layout::vertical([
@@ -239,29 +229,8 @@ fn members_table(model: &FleetModel, frame: &mut Frame<'_>, area: Rect) {
 
 fn fleet_rates(model: &FleetModel, frame: &mut Frame<'_>, area: Rect) {
     let width = area.width.saturating_sub(24) as usize;
-    let calls: Vec<f64> = model.fleet_rates.iter().map(|r| r.calls_per_sec).collect();
-    let fails: Vec<f64> = model
-        .fleet_rates
-        .iter()
-        .map(|r| r.failures_per_sec)
-        .collect();
-    let now = model.fleet_rates.back();
-    let lines = vec![
-        Line::from(vec![
-            Span::raw(format!(
-                "calls/s {:>8} ",
-                rate(now.map(|r| r.calls_per_sec))
-            )),
-            Span::styled(sparkline(&calls, width), Style::new().fg(Color::Green)),
-        ]),
-        Line::from(vec![
-            Span::raw(format!(
-                "fail/s  {:>8} ",
-                rate(now.map(|r| r.failures_per_sec))
-            )),
-            Span::styled(sparkline(&fails, width), Style::new().fg(Color::Red)),
-        ]),
-    ];
+    let series: Vec<_> = model.fleet_rates.iter().copied().collect();
+    let lines = crate::view::rate_lines(model.fleet_rates.back().copied(), &series, width);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" fleet rates ")),
         area,

@@ -11,7 +11,7 @@ use grpc_toolkit_proto::channelz::v1::{
     ChannelData, ChannelTraceEvent, Socket, channel_trace_event, security,
 };
 
-use super::{list_table, pane_block, rate, row_style, sparkline, state_style, window_start};
+use super::{list_table, pane_block, rate, row_style, state_style, window_start};
 use crate::decode;
 use crate::model::{EntityId, Model, Pane, Screen};
 
@@ -45,25 +45,7 @@ pub(super) fn rate_panel(
         .map(|h| h.series())
         .unwrap_or_default();
     let width = area.width.saturating_sub(24) as usize;
-    let calls: Vec<f64> = series.iter().map(|r| r.calls_per_sec).collect();
-    let fails: Vec<f64> = series.iter().map(|r| r.failures_per_sec).collect();
-    let now = model.rates(id);
-    let lines = vec![
-        Line::from(vec![
-            Span::raw(format!(
-                "calls/s {:>8} ",
-                rate(now.map(|r| r.calls_per_sec))
-            )),
-            Span::styled(sparkline(&calls, width), Style::new().fg(Color::Green)),
-        ]),
-        Line::from(vec![
-            Span::raw(format!(
-                "fail/s  {:>8} ",
-                rate(now.map(|r| r.failures_per_sec))
-            )),
-            Span::styled(sparkline(&fails, width), Style::new().fg(Color::Red)),
-        ]),
-    ];
+    let lines = super::rate_lines(model.rates(id), &series, width);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(format!(" {kind} {n} rates "))),
         area,

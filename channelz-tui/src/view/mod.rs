@@ -18,7 +18,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Wrap};
 use grpc_toolkit_conn::escape::escape;
 
 use crate::decode;
-use crate::model::{Link, Model, Pane, Screen, window_start};
+use crate::model::{Link, Model, Pane, Rates, Screen, window_start};
 use crate::msg::PanelHeights;
 
 /// Below this the layout cannot show a table row with its columns.
@@ -34,17 +34,7 @@ pub fn view(model: &Model, frame: &mut Frame<'_>) {
 /// Draws the dashboard in `area` (replay keeps a row below it for its
 /// timeline).
 pub fn view_in(model: &Model, frame: &mut Frame<'_>, area: Rect) {
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let text = format!(
-            "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}",
-            area.width, area.height
-        );
-        frame.render_widget(
-            Paragraph::new(text)
-                .wrap(Wrap { trim: true })
-                .style(Style::new().fg(Color::Yellow)),
-            area,
-        );
+    if too_small(frame, area) {
         return;
     }
     let [title, crumbs, body, footer] = frame_layout(area);
@@ -349,6 +339,48 @@ pub(crate) fn state_style(state: i32) -> Style {
         5 => Style::new().fg(Color::DarkGray),
         _ => Style::new(),
     }
+}
+
+/// Says so in `area` and returns true when `area` is smaller than every
+/// screen needs ([`MIN_WIDTH`] x [`MIN_HEIGHT`]).
+pub(crate) fn too_small(frame: &mut Frame<'_>, area: Rect) -> bool {
+    if area.width >= MIN_WIDTH && area.height >= MIN_HEIGHT {
+        return false;
+    }
+    let text = format!(
+        "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}",
+        area.width, area.height
+    );
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .style(Style::new().fg(Color::Yellow)),
+        area,
+    );
+    true
+}
+
+/// The two lines of a rates panel: calls/s and failures/s now, each with
+/// the sparkline of `series` in `width` cells.
+pub(crate) fn rate_lines(now: Option<Rates>, series: &[Rates], width: usize) -> Vec<Line<'static>> {
+    let calls: Vec<f64> = series.iter().map(|r| r.calls_per_sec).collect();
+    let fails: Vec<f64> = series.iter().map(|r| r.failures_per_sec).collect();
+    vec![
+        Line::from(vec![
+            Span::raw(format!(
+                "calls/s {:>8} ",
+                rate(now.map(|r| r.calls_per_sec))
+            )),
+            Span::styled(sparkline(&calls, width), Style::new().fg(Color::Green)),
+        ]),
+        Line::from(vec![
+            Span::raw(format!(
+                "fail/s  {:>8} ",
+                rate(now.map(|r| r.failures_per_sec))
+            )),
+            Span::styled(sparkline(&fails, width), Style::new().fg(Color::Red)),
+        ]),
+    ]
 }
 
 /// Unicode block sparkline of `values`, scaled to their maximum, right
