@@ -300,3 +300,21 @@ async fn failed_polls_replay_as_their_error_lines() {
         live.iter().map(String::as_str).collect::<Vec<_>>()[..]
     );
 }
+
+/// A recording that cannot be created ends the run at once with one line
+/// naming the file, its control bytes escaped, and exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_that_cannot_be_created_is_one_clear_line() {
+    let dead = testkit::faults::refused_addr();
+    let path = "/nonexistent-\u{1b}[31mdir/x.rec";
+    let out = run(&[&dead, "--json", "--watch", "--record", path]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot create the recording"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains('\u{1b}'), "escaped: {:?}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
