@@ -320,6 +320,10 @@ async fn a_pipe_and_a_symlink_are_read_like_the_file_they_carry() {
         server.addr(),
         "-tls",
         &ca,
+        // The writer is a thread of this busy test process: give it time to
+        // be scheduled (CI saw it miss the default 1 s). The deadline itself
+        // is tested above.
+        "-connect-timeout=30s",
         "-tls-server-name=localhost",
     ])
     .await;
