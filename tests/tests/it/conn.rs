@@ -1226,7 +1226,7 @@ async fn silent_server_times_out_within_the_connect_timeout() {
         assert!(err.is_timeout(), "{err}");
         assert_eq!(err.code(), "TIMEOUT");
         assert!(
-            took >= timeout && took < timeout + Duration::from_millis(500),
+            took >= timeout && took < timeout + Duration::from_secs(1),
             "{took:?}"
         );
         let stage = if tls {

@@ -34,14 +34,15 @@ pub(crate) async fn probe(args: &[&str]) -> Run {
     testkit::bin::in_process(move |out, err| grpc_probe::run_cli(argv, out, err).code()).await
 }
 
-/// Asserts a time-bounded run ended after its deadline and within 500 ms
-/// of it.
+/// Asserts a time-bounded run ended after its deadline and within a second
+/// of it: a tool that ignored its deadline overruns by far more, and the
+/// shared 2-core CI machine has stalled threads for most of a second.
 fn assert_ends_near(run: &Run, deadline: Duration) {
     assert!(
-        run.elapsed >= deadline && run.elapsed < deadline + Duration::from_millis(500),
+        run.elapsed >= deadline && run.elapsed < deadline + Duration::from_secs(1),
         "ran {:?}, expected within [{deadline:?}, {:?}): {run:?}",
         run.elapsed,
-        deadline + Duration::from_millis(500)
+        deadline + Duration::from_secs(1)
     );
 }
 
@@ -968,7 +969,7 @@ async fn watch_streams_service_unknown_and_ends_at_the_timeout() {
     );
     let deadline = Duration::from_millis(600);
     assert!(
-        elapsed >= deadline && elapsed < deadline + Duration::from_millis(500),
+        elapsed >= deadline && elapsed < deadline + Duration::from_secs(1),
         "{elapsed:?}"
     );
 }

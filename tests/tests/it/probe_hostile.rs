@@ -235,10 +235,7 @@ async fn devices_and_sockets_are_refused_as_tls_files() {
             )],
             "{run:?}"
         );
-        assert!(
-            run.elapsed < std::time::Duration::from_millis(500),
-            "{run:?}"
-        );
+        assert!(run.elapsed < std::time::Duration::from_secs(1), "{run:?}");
     }
     let key = "-tls-client-key=/dev/zero";
     let run = probe(&["-addr=h:1", "-tls", "-tls-client-cert=/dev/null", key]).await;
@@ -273,7 +270,7 @@ async fn a_pipe_nobody_closes_ends_at_the_deadline() {
     );
     assert!(
         run.elapsed >= std::time::Duration::from_secs(1)
-            && run.elapsed < std::time::Duration::from_millis(1500),
+            && run.elapsed < std::time::Duration::from_secs(2),
         "{run:?}"
     );
 }
