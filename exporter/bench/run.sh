@@ -13,7 +13,7 @@ CONC=${CONC:-8}
 CHANNELS=${CHANNELS:-10000}
 BLACKBOX=${BLACKBOX:-/usr/bin/prometheus-blackbox-exporter}
 
-cargo build -q --release -p grpc-exporter --bin grpc-exporter --example bench-targets --example bench-load
+cargo build -q --release -p grpc-exporter --features bench --bin grpc-exporter --example bench-targets --example bench-load
 BIN=target/release/grpc-exporter
 EX=target/release/examples
 WORK=$(mktemp -d)

@@ -57,7 +57,7 @@ fn generated_code_is_current() {
         let have = std::fs::read(checked_in.join(&name)).unwrap_or_default();
         assert!(
             want == have,
-            "src/generated/{} is stale: run `UPDATE_GENERATED=1 cargo test -p grpc-toolkit-proto --test generated`",
+            "src/generated/{} is stale: run `UPDATE_GENERATED=1 cargo test -p grpc-toolkit-proto --features codegen`",
             name.to_string_lossy()
         );
     }

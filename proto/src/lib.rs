@@ -5,7 +5,9 @@
 //! `.proto` files in `proto/` by a pure-Rust compiler (protox and
 //! tonic-prost-build), so building the workspace never needs `protoc`. The
 //! test `generated_code_is_current` regenerates it and fails when the
-//! checked-in copy is stale; run it with `UPDATE_GENERATED=1` to refresh it.
+//! checked-in copy is stale: `cargo test -p grpc-toolkit-proto --features
+//! codegen` (CI runs it in its own step); with `UPDATE_GENERATED=1` it
+//! refreshes the copy instead.
 
 /// `grpc.health.v1`: Check, Watch and List.
 pub mod health {
@@ -30,5 +32,5 @@ pub mod channelz {
 /// types they import, for reflection and for the exact proto3 JSON mapping.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("generated/file_descriptor_set.bin");
 
-#[cfg(test)]
+#[cfg(all(test, feature = "codegen"))]
 mod generated_is_current;

@@ -186,30 +186,40 @@ async fn ours_ends_by_the_deadline_where_0_23_overruns() {
     let silent = Fault::AcceptSilent.start().await;
     let (hung, health) = TestServer::start_with_spec_health().await;
     health.set_hang(true);
-    for target in [silent.addr().to_owned(), hung.addr().to_owned()] {
-        let started = Instant::now();
-        let ours = support::probe(ex.addr(), "grpc_plain", &target, "2").await;
-        assert!(
-            started.elapsed() < Duration::from_millis(2000),
-            "{:?}",
-            started.elapsed()
-        );
-        assert_eq!(
-            support::value(&ours.body, "probe_success"),
-            Some(0.0),
-            "{}",
-            ours.body
-        );
-        // The scrape would have given up at 2 s; 0.23 is still probing.
-        let theirs = tokio::time::timeout(
-            Duration::from_secs(3),
-            support::probe(bb.addr, "grpc_plain", &target, "2"),
-        )
-        .await;
-        assert!(
-            theirs.is_err(),
-            "blackbox_exporter 0.23 answered within the scrape: {:?}",
-            theirs.map(|r| r.body)
-        );
-    }
+    // Both targets, and both exporters, at once: each side waits out its own
+    // deadline, so in sequence this test took four waits instead of one.
+    let check = |target: String| {
+        let (ex, bb) = (&ex, &bb);
+        async move {
+            let started = Instant::now();
+            let (ours, theirs) = tokio::join!(
+                async {
+                    let ours = support::probe(ex.addr(), "grpc_plain", &target, "2").await;
+                    (ours, started.elapsed())
+                },
+                // The scrape would have given up at 2 s; 0.23 is still probing.
+                tokio::time::timeout(
+                    Duration::from_secs(3),
+                    support::probe(bb.addr, "grpc_plain", &target, "2"),
+                ),
+            );
+            let (ours, took) = ours;
+            assert!(took < Duration::from_millis(2000), "{target}: {took:?}");
+            assert_eq!(
+                support::value(&ours.body, "probe_success"),
+                Some(0.0),
+                "{target}: {}",
+                ours.body
+            );
+            assert!(
+                theirs.is_err(),
+                "blackbox_exporter 0.23 answered {target} within the scrape: {:?}",
+                theirs.map(|r| r.body)
+            );
+        }
+    };
+    tokio::join!(
+        check(silent.addr().to_owned()),
+        check(hung.addr().to_owned())
+    );
 }
