@@ -9,8 +9,8 @@ use std::sync::Arc;
 use grpc_toolkit_conn::{ConnectError, RpcError};
 
 /// Why a poll failed as a whole. Failures of single entities or methods
-/// do not end up here: they become [`Incomplete`] entries beside what the
-/// server did answer.
+/// do not end up here: they become [`Incomplete`](crate::model::Incomplete)
+/// entries beside what the server did answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
     /// The server does not implement `grpc.channelz.v1.Channelz`
