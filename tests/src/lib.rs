@@ -7,6 +7,7 @@ pub mod channelz;
 pub mod faults;
 pub mod health;
 pub mod hostile;
+pub mod json_schema;
 pub mod peers;
 pub mod servers;
 pub mod tls;

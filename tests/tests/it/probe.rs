@@ -17,6 +17,7 @@ use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
 use serde_json::Value;
 use testkit::bin::CliRun as Run;
 use testkit::faults::{Fault, refused_addr};
+use testkit::json_schema::Validator;
 use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 use testkit::servers::{HealthKind, TestServer, Transport};
 use testkit::tls::TestPki;
@@ -579,17 +580,14 @@ async fn several_services_are_checked_on_one_connection_and_combined() {
 
 // ----------------------------------------------------------------- JSON
 
-pub(crate) fn schema() -> jsonschema::Validator {
+pub(crate) fn schema() -> Validator {
     let text = include_str!("../../../probe/schema/result.schema.json");
     let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
-    jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
+    Validator::new(&schema).expect("the schema uses only keywords the validator checks")
 }
 
-fn assert_valid(validator: &jsonschema::Validator, value: &Value) {
-    let errors: Vec<String> = validator
-        .iter_errors(value)
-        .map(|e| e.to_string())
-        .collect();
+fn assert_valid(validator: &Validator, value: &Value) {
+    let errors = validator.iter_errors(value);
     assert!(
         errors.is_empty(),
         "{value} does not match the schema: {errors:?}"
@@ -597,7 +595,7 @@ fn assert_valid(validator: &jsonschema::Validator, value: &Value) {
 }
 
 /// The run's stdout as one JSON document, checked against the schema.
-pub(crate) fn valid_json(validator: &jsonschema::Validator, run: &Run) -> Value {
+pub(crate) fn valid_json(validator: &Validator, run: &Run) -> Value {
     let value = run.json();
     assert_valid(validator, &value);
     value
@@ -605,7 +603,7 @@ pub(crate) fn valid_json(validator: &jsonschema::Validator, run: &Run) -> Value 
 
 /// Each line of `text` (the stdout of `--watch --json`) as JSON, each
 /// checked against the schema.
-fn valid_json_lines(validator: &jsonschema::Validator, text: &str) -> Vec<Value> {
+fn valid_json_lines(validator: &Validator, text: &str) -> Vec<Value> {
     text.lines()
         .map(|line| {
             let value = serde_json::from_str(line).expect("each stdout line is JSON");
