@@ -282,7 +282,8 @@ fn footer_bar(model: &FleetModel) -> Line<'static> {
     )
 }
 
-const HELP: &[(&str, &str)] = &[
+/// The fleet screen's keys, for its help popup.
+pub const HELP: &[(&str, &str)] = &[
     ("↑ ↓  j k", "move the selection"),
     ("PgUp PgDn g G", "page, first, last"),
     ("Enter", "open the member's usual overview"),

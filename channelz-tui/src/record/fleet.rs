@@ -211,9 +211,17 @@ impl Replay for FleetPlayer {
     fn draw(&self, frame: &mut Frame<'_>) {
         match &self.member {
             Some(member) => member.draw(frame),
-            None => draw_with(&self.timeline, frame, |frame, area| {
-                crate::fleet::view::view_in(&self.model, frame, area);
-            }),
+            None => {
+                // The fleet screen's keys, less `r` (a replay polls nothing).
+                let keys: Vec<(&str, &str)> = crate::fleet::view::HELP
+                    .iter()
+                    .filter(|(key, _)| *key != "r")
+                    .copied()
+                    .collect();
+                draw_with(&self.timeline, frame, &keys, |frame, area| {
+                    crate::fleet::view::view_in(&self.model, frame, area);
+                });
+            }
         }
     }
 

@@ -573,3 +573,43 @@ fn a_fleet_recording_s_member_names_are_escaped() {
         .expect("back");
     assert!(player.member.is_none());
 }
+
+/// `?` on a fleet replay lists the timeline's keys and the fleet screen's,
+/// not the one-target screens' (and not `r`: a replay polls nothing).
+#[test]
+fn fleet_replay_help_lists_the_fleet_keys() {
+    use super::fleet::FleetPlayer;
+    use super::timeline::Replay;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::{Terminal, backend::TestBackend};
+
+    let path = temp("fleet-help.rec");
+    let names = vec!["a:1".to_string()];
+    let mut recorder = Recorder::create(&path, &names, Duration::from_secs(1)).expect("create");
+    let snap = synthetic(2, 1).snapshot(0);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    recorder
+        .write_poll(at, &[("10.0.0.1:1", "a:1", Ok(&snap))])
+        .expect("write");
+    drop(recorder);
+    let mut player = FleetPlayer::open(&path).expect("opens");
+    player
+        .key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE))
+        .expect("help");
+    let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+    term.draw(|f| player.draw(f)).expect("draw");
+    let screen: String = term
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(screen.contains("replay: play or pause"), "{screen}");
+    assert!(
+        screen.contains("open the member's usual overview"),
+        "{screen}"
+    );
+    assert!(!screen.contains("open the selected channel"), "{screen}");
+    assert!(!screen.contains("poll now"), "{screen}");
+}

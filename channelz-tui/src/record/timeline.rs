@@ -356,16 +356,18 @@ pub fn status_line(t: &Timeline) -> Line<'static> {
 
 /// Draws the screens and the timeline below them.
 pub fn draw(model: &Model, timeline: &Timeline, frame: &mut Frame<'_>) {
-    draw_with(timeline, frame, |frame, screens| {
+    draw_with(timeline, frame, view::HELP, |frame, screens| {
         view::view_in(model, frame, screens);
     });
 }
 
 /// Draws the timeline in the last row and, with `screens`, whatever a
-/// replay shows above it (the one-target screens, or the fleet's).
+/// replay shows above it (the one-target screens, or the fleet's), whose
+/// keys `screen_keys` the help lists after the timeline's.
 pub fn draw_with(
     timeline: &Timeline,
     frame: &mut Frame<'_>,
+    screen_keys: &[(&str, &str)],
     screens: impl FnOnce(&mut Frame<'_>, Rect),
 ) {
     let area = frame.area();
@@ -385,12 +387,12 @@ pub fn draw_with(
     };
     frame.render_widget(status_line(timeline), row);
     if timeline.help {
-        help(frame, screens);
+        help(frame, screens, screen_keys);
     }
 }
 
-fn help(frame: &mut Frame<'_>, body: Rect) {
-    let all: Vec<(&str, &str)> = HELP.iter().chain(view::HELP).copied().collect();
+fn help(frame: &mut Frame<'_>, body: Rect, screen_keys: &[(&str, &str)]) {
+    let all: Vec<(&str, &str)> = HELP.iter().chain(screen_keys).copied().collect();
     view::help_popup(frame, body, &all, 76, " help (Esc or ? closes) ");
 }
 
