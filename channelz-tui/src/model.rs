@@ -96,6 +96,13 @@ pub enum Link {
     /// The server answers but has no Channelz service (UNIMPLEMENTED): no
     /// amount of retrying will help, so the dashboard says so plainly.
     NoChannelz,
+    /// A fleet member, opened from the fleet screen, that its name no longer
+    /// resolves to (a pod that went away): polling stopped, the last data
+    /// stays on screen.
+    LeftFleet {
+        /// When the resolution without it came.
+        at: SystemTime,
+    },
 }
 
 /// One page of a server's sockets, as `GetServerSockets` returned it.

@@ -14,7 +14,7 @@ use grpc_toolkit_conn::escape::escape_cut;
 
 use super::model::{FleetModel, Row, Status, Summary, sample};
 use super::poll::{MemberId, Outcome, Report};
-use crate::model::Model;
+use crate::model::{Link, Model};
 use crate::msg::{Action, Msg, PanelHeights};
 use crate::update::{Command, update as update_member};
 
@@ -74,7 +74,7 @@ pub fn update(model: &mut FleetModel, msg: FleetMsg) -> FleetCommand {
             at,
             members,
             problems,
-        } => resolved(model, at, members, problems),
+        } => return resolved(model, at, members, problems),
         FleetMsg::RoundEnd => model.push_fleet_rates(),
         FleetMsg::Report(report) => reported(model, report),
         FleetMsg::Member(msg) => {
@@ -93,12 +93,15 @@ pub fn update(model: &mut FleetModel, msg: FleetMsg) -> FleetCommand {
     FleetCommand::None
 }
 
+/// Applies a resolution: rows that came and went, and the names' problems.
+/// An opened member that went is no longer polled (a pod that is gone only
+/// gives connection errors): its screen keeps the last data and says so.
 fn resolved(
     model: &mut FleetModel,
     at: SystemTime,
     members: Vec<MemberId>,
     problems: Vec<(String, String)>,
-) {
+) -> FleetCommand {
     // The first answer fills the screen; only later changes are news.
     let first = !model.resolved;
     model.resolved = true;
@@ -109,6 +112,10 @@ fn resolved(
         .filter(|id| !listed.contains(id))
         .cloned()
         .collect();
+    let open_left = model
+        .open
+        .as_ref()
+        .is_some_and(|(id, _)| !listed.contains(id));
     for id in gone {
         model.rows.remove(&id);
         model.note(
@@ -147,6 +154,13 @@ fn resolved(
     model.problems = problems;
     let visible = model.visible().len();
     model.selected = model.selected.min(visible.saturating_sub(1));
+    match &mut model.open {
+        Some((_, member)) if open_left && !matches!(member.link, Link::LeftFleet { .. }) => {
+            member.link = Link::LeftFleet { at };
+            FleetCommand::Close
+        }
+        _ => FleetCommand::None,
+    }
 }
 
 fn reported(model: &mut FleetModel, report: Report<Summary>) {
@@ -425,6 +439,43 @@ mod tests {
         );
         assert!(m.open.is_none());
         assert_eq!(m.selected, 1, "the selection is kept");
+    }
+
+    #[test]
+    fn an_opened_member_that_leaves_the_fleet_stops_being_polled() {
+        let mut m = fleet();
+        resolve(&mut m, 0, &["a:1", "b:1"]);
+        update(&mut m, FleetMsg::Action(Action::Enter));
+        let still_there = FleetMsg::Resolved {
+            at: at(1),
+            members: vec![id("a:1"), id("b:1")],
+            problems: Vec::new(),
+        };
+        assert_eq!(update(&mut m, still_there), FleetCommand::None);
+        let gone = FleetMsg::Resolved {
+            at: at(2),
+            members: vec![id("b:1")],
+            problems: Vec::new(),
+        };
+        assert_eq!(update(&mut m, gone), FleetCommand::Close);
+        let (_, member) = m.open.as_ref().expect("still on screen");
+        assert_eq!(member.link, Link::LeftFleet { at: at(2) });
+        // Said once: a later resolution changes nothing.
+        let later = FleetMsg::Resolved {
+            at: at(3),
+            members: vec![id("b:1")],
+            problems: Vec::new(),
+        };
+        assert_eq!(update(&mut m, later), FleetCommand::None);
+        assert_eq!(
+            m.open.as_ref().map(|(_, member)| member.link.clone()),
+            Some(Link::LeftFleet { at: at(2) })
+        );
+        assert_eq!(
+            update(&mut m, FleetMsg::Action(Action::Back)),
+            FleetCommand::Close
+        );
+        assert!(m.open.is_none());
     }
 
     #[test]

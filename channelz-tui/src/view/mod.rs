@@ -109,6 +109,13 @@ fn title_bar(model: &Model) -> Line<'static> {
             )
         }
         Link::NoChannelz => ("no channelz service".to_string(), Color::Red),
+        Link::LeftFleet { at } => (
+            format!(
+                "left the fleet {} ago, not polled",
+                decode::short_duration(model.now.duration_since(*at).unwrap_or_default(),)
+            ),
+            Color::Red,
+        ),
     };
     spans.push(Span::styled(format!("● {text}"), Style::new().fg(color)));
     spans.push(Span::raw(format!(
@@ -194,6 +201,14 @@ fn link_notice(model: &Model) -> Paragraph<'static> {
             Line::from(
                 "register it in the server (e.g. tonic-channelz, grpc-go's channelz service) and retry",
             ),
+        ],
+        Link::LeftFleet { .. } => vec![
+            Line::styled(
+                format!("{} left the fleet", model.target),
+                Style::new().fg(Color::Red),
+            ),
+            Line::from("its name no longer resolves to this address: polling stopped"),
+            Line::from("Esc returns to the fleet"),
         ],
     };
     Paragraph::new(lines)

@@ -268,3 +268,27 @@ fn link_states_have_distinct_titles() {
     assert!(connecting.contains("connecting"));
     assert!(connected.contains("● connected"));
 }
+
+#[test]
+fn a_member_that_left_the_fleet_says_so_with_and_without_data() {
+    let left = Link::LeftFleet {
+        at: now() - Duration::from_secs(7),
+    };
+    let mut m = fixtures::populated();
+    fixtures::set_link(&mut m, left.clone());
+    let with_data = render(&m, 120, 30);
+    assert!(
+        with_data.contains("● left the fleet 7s ago, not polled"),
+        "{with_data}"
+    );
+    assert!(
+        with_data.contains("channels ("),
+        "the last data stays: {with_data}"
+    );
+
+    let mut m = Model::new("10.0.0.7:50051", Duration::from_secs(1), now());
+    m.link = left;
+    let empty = render(&m, 100, 14);
+    assert!(empty.contains("10.0.0.7:50051 left the fleet"), "{empty}");
+    assert!(empty.contains("Esc returns to the fleet"), "{empty}");
+}
