@@ -454,18 +454,11 @@ async fn tui(
         {
             refresh.notify_one();
         }
-        let wanted = Wanted {
+        Wanted {
             focus: model.focus(),
             paused: model.paused,
-        };
-        want_tx.send_if_modified(|w| {
-            if *w == wanted {
-                false
-            } else {
-                *w = wanted;
-                true
-            }
-        });
+        }
+        .send(&want_tx);
         if model.quit {
             break Ok(());
         }
@@ -473,13 +466,7 @@ async fn tui(
     poller.abort();
     drop(term);
     drop(guard);
-    match result {
-        Ok(()) => ExitStatus::Ok,
-        Err(e) => {
-            let _ = writeln!(err, "channelz-tui: {}", escape(&e));
-            ExitStatus::Usage
-        }
-    }
+    crate::terminal::ended(result, err)
 }
 
 #[cfg(test)]

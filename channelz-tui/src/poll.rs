@@ -883,6 +883,22 @@ pub struct Wanted {
     pub paused: bool,
 }
 
+impl Wanted {
+    /// Tells the poller, waking it only when something changed: the loop
+    /// calls this after every event, and a poll per keystroke would be
+    /// wasted.
+    pub fn send(self, tx: &watch::Sender<Wanted>) {
+        tx.send_if_modified(|w| {
+            if *w == self {
+                false
+            } else {
+                *w = self;
+                true
+            }
+        });
+    }
+}
+
 /// A way to open a connection: the real one dials with the user's flags,
 /// tests can dial anything.
 pub type Dialer =

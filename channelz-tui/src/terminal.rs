@@ -61,3 +61,20 @@ pub fn setup() -> Result<(Guard, Term), TerminalError> {
     let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     Ok((guard, terminal))
 }
+
+/// How an interactive loop's end becomes the exit status, after the
+/// terminal is restored: a failure (the terminal could not be drawn or read)
+/// is one escaped line on `err` and exit 1.
+pub fn ended(result: Result<(), String>, err: &mut dyn io::Write) -> crate::exit::ExitStatus {
+    match result {
+        Ok(()) => crate::exit::ExitStatus::Ok,
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "channelz-tui: {}",
+                grpc_toolkit_conn::escape::escape(&e)
+            );
+            crate::exit::ExitStatus::Usage
+        }
+    }
+}

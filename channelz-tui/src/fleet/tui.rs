@@ -21,7 +21,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
 use grpc_toolkit_conn::ConnectOptions;
-use grpc_toolkit_conn::escape::escape;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -411,18 +410,11 @@ pub async fn run(
             }
         }
         if let (Some(o), Some((_, member))) = (&opened, &model.open) {
-            let wanted = Wanted {
+            Wanted {
                 focus: member.focus(),
                 paused: member.paused,
-            };
-            o.wanted.send_if_modified(|w| {
-                if *w == wanted {
-                    false
-                } else {
-                    *w = wanted;
-                    true
-                }
-            });
+            }
+            .send(&o.wanted);
         }
         if model.quit {
             break Ok(());
@@ -437,13 +429,7 @@ pub async fn run(
         let _ = writeln!(err, "channelz-tui: cannot write the recording: {e}");
         return ExitStatus::Usage;
     }
-    match result {
-        Ok(()) => ExitStatus::Ok,
-        Err(e) => {
-            let _ = writeln!(err, "channelz-tui: {}", escape(&e));
-            ExitStatus::Usage
-        }
-    }
+    crate::terminal::ended(result, err)
 }
 
 fn open(options: ConnectOptions, slot: Option<ApiSlot>, config: &FleetConfig) -> Opened {

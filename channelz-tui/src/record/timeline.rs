@@ -704,13 +704,7 @@ pub async fn run(path: &Path, err: &mut dyn Write) -> ExitStatus {
     };
     drop(term);
     drop(guard);
-    match result {
-        Ok(()) => ExitStatus::Ok,
-        Err(e) => {
-            let _ = writeln!(err, "channelz-tui: {}", escape(&e));
-            ExitStatus::Usage
-        }
-    }
+    crate::terminal::ended(result, err)
 }
 
 #[cfg(test)]
