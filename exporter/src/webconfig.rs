@@ -43,11 +43,19 @@ pub struct TlsServerConfig {
     pub cert_file: PathBuf,
     /// Server key (PEM).
     pub key_file: PathBuf,
-    /// `NoClientCert` (default), `RequireAndVerifyClientCert`,
-    /// `VerifyClientCertIfGiven`; the Go names.
+    /// Go's `crypto/tls` names, with Go's meaning: `NoClientCert` (default:
+    /// no certificate is asked for), `RequestClientCert` (asked for, not
+    /// required, not verified), `RequireAnyClientCert` (required, not
+    /// verified), `VerifyClientCertIfGiven` (not required; verified against
+    /// `client_ca_file` when sent), `RequireAndVerifyClientCert` (required
+    /// and verified). exporter-toolkit's old alias `RequireClientCert` means
+    /// `RequireAnyClientCert`.
     #[serde(default)]
     pub client_auth_type: Option<String>,
-    /// CA for client certificates.
+    /// CA for client certificates: verifies them in the `Verify*` modes (and
+    /// is required there); only named to clients as a hint in
+    /// `RequestClientCert` and `RequireAnyClientCert`; refused with
+    /// `NoClientCert`, as exporter-toolkit does.
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
     /// Accepted for compatibility; rustls speaks TLS 1.2 and 1.3 only.
@@ -125,20 +133,44 @@ fn server_tls(tls: &TlsServerConfig) -> Result<rustls::ServerConfig, String> {
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let auth = tls.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    // The names, the old alias, and which modes may or must have a
+    // client_ca_file follow exporter-toolkit's `ConfigToTLSConfig` (v0.8,
+    // which blackbox_exporter 0.23 is built with; today's release is the
+    // same), except that the Verify* modes need client_ca_file here where
+    // Go would fall back to the system roots.
+    let auth = tls.client_auth_type.as_deref().unwrap_or("");
     let builder = match auth {
-        "NoClientCert" | "" => builder.with_no_client_auth(),
+        "NoClientCert" | "" => {
+            // exporter-toolkit: "Client CA's have been configured without a
+            // Client Auth Policy"; a CA that would never be used is a mistake.
+            if let Some(ca) = &tls.client_ca_file {
+                return Err(format!(
+                    "client_ca_file {} needs a client_auth_type other than NoClientCert",
+                    ca.display()
+                ));
+            }
+            builder.with_no_client_auth()
+        }
+        "RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert" => {
+            // Go sends the subjects of ClientCAs as hints in every mode that
+            // asks for a certificate, and verifies nothing against them here.
+            let hints = match &tls.client_ca_file {
+                Some(ca) => client_roots(ca)?.subjects(),
+                None => Vec::new(),
+            };
+            builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+                mandatory: auth != "RequestClientCert",
+                hints,
+                algorithms: provider.signature_verification_algorithms,
+            }))
+        }
         "RequireAndVerifyClientCert" | "VerifyClientCertIfGiven" => {
             let ca = tls
                 .client_ca_file
                 .as_ref()
                 .ok_or_else(|| format!("client_auth_type {auth} needs client_ca_file"))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in read_certs(ca)? {
-                roots.add(cert).map_err(|e| e.to_string())?;
-            }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
+                Arc::new(client_roots(ca)?),
                 provider,
             );
             let verifier = if auth == "VerifyClientCertIfGiven" {
@@ -150,7 +182,7 @@ fn server_tls(tls: &TlsServerConfig) -> Result<rustls::ServerConfig, String> {
         }
         other => {
             return Err(format!(
-                "client_auth_type \"{other}\" is not supported (use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)"
+                "client_auth_type \"{other}\" is not supported (use NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)"
             ));
         }
     };
@@ -159,6 +191,80 @@ fn server_tls(tls: &TlsServerConfig) -> Result<rustls::ServerConfig, String> {
         .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+fn client_roots(ca: &Path) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in read_certs(ca)? {
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    Ok(roots)
+}
+
+/// `RequestClientCert` (`mandatory: false`) and `RequireAnyClientCert`
+/// (`mandatory: true`) with Go's `crypto/tls` meaning, which rustls has no
+/// built-in verifier for: a certificate is asked for (required or not), and
+/// one that is sent is **not validated** (no CA, expiry, or usage check);
+/// the client must still prove it holds the certificate's key, since the
+/// handshake's CertificateVerify signature is checked. Such a certificate
+/// identifies nobody; use the `Verify*` modes to authenticate clients.
+#[derive(Debug)]
+struct AnyClientCert {
+    mandatory: bool,
+    /// The subjects of `client_ca_file`, if given: Go names its client CAs
+    /// to the client in every mode that asks for a certificate.
+    hints: Vec<rustls::DistinguishedName>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        // Go parses every certificate the client sends even in these modes,
+        // and fails the handshake on one that does not parse.
+        for der in std::iter::once(end_entity).chain(intermediates) {
+            x509_parser::parse_x509_certificate(der).map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+            })?;
+        }
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// A bcrypt hash (at the default cost, like the users' hashes) of a
@@ -283,5 +389,74 @@ mod tests {
         );
         std::fs::write(&path, "tls_server_confg: {}\n").expect("write");
         assert!(load(&path).expect_err("typo").contains("unknown field"));
+    }
+
+    /// `tls_server_config` with `extra` lines, in a file in the PKI's dir.
+    fn tls_file(pki: &testkit::tls::TestPki, extra: &str) -> PathBuf {
+        let path = pki.dir().join("web.yml");
+        let text = format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n{extra}",
+            pki.server_cert().display(),
+            pki.server_key().display(),
+        );
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn client_auth_types() {
+        let pki = testkit::tls::TestPki::generate();
+        let ca = format!("  client_ca_file: {}\n", pki.ca_cert().display());
+        for mode in [
+            "NoClientCert",
+            "RequestClientCert",
+            "RequireAnyClientCert",
+            "RequireClientCert",
+            "VerifyClientCertIfGiven",
+            "RequireAndVerifyClientCert",
+        ] {
+            let with_ca = if mode == "NoClientCert" {
+                ""
+            } else {
+                ca.as_str()
+            };
+            let path = tls_file(&pki, &format!("  client_auth_type: {mode}\n{with_ca}"));
+            if let Err(e) = load(&path) {
+                panic!("{mode}: {e}");
+            }
+        }
+        for mode in ["RequestClientCert", "RequireAnyClientCert"] {
+            let path = tls_file(&pki, &format!("  client_auth_type: {mode}\n"));
+            if let Err(e) = load(&path) {
+                panic!("{mode} without client_ca_file: {e}");
+            }
+        }
+
+        let path = tls_file(&pki, "  client_auth_type: VerifyClientCert\n");
+        let e = load(&path).expect_err("unknown");
+        assert!(
+            e.ends_with(
+                "client_auth_type \"VerifyClientCert\" is not supported (use NoClientCert, \
+                 RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or \
+                 RequireAndVerifyClientCert)"
+            ),
+            "{e}"
+        );
+        // Go's names are case-sensitive, and so are we.
+        let path = tls_file(&pki, "  client_auth_type: requestclientcert\n");
+        assert!(load(&path).expect_err("case").contains("not supported"));
+
+        // A CA with nothing to use it for, as exporter-toolkit refuses it.
+        for auth in ["", "  client_auth_type: NoClientCert\n"] {
+            let path = tls_file(&pki, &format!("{auth}{ca}"));
+            let e = load(&path).expect_err("CA without a mode");
+            assert!(e.contains("needs a client_auth_type"), "{e}");
+        }
+        let path = tls_file(&pki, "  client_auth_type: RequireAndVerifyClientCert\n");
+        assert!(
+            load(&path)
+                .expect_err("no CA")
+                .contains("needs client_ca_file")
+        );
     }
 }

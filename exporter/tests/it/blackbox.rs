@@ -4,7 +4,9 @@
 //! ways 0.23 differs from blackbox's current release (it prints
 //! `probe_ssl_earliest_cert_expiry 0` without a handshake, and its chain
 //! info has no `serialnumber`). On a silent server and a hung handler ours
-//! ends by the deadline with `probe_success 0` where 0.23 overruns.
+//! ends by the deadline with `probe_success 0` where 0.23 overruns. Its web
+//! config's `client_auth_type` modes ask for, and accept, the same client
+//! certificates as ours.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,6 +17,7 @@ use testkit::faults::{Fault, refused_addr};
 use testkit::servers::{HealthKind, TestServer};
 use testkit::tls::TestPki;
 
+use crate::http::{CLIENT_AUTH, client_auth_mismatches, client_auth_web_config};
 use crate::support::{self, assert_promtool_metrics, exporter, samples};
 
 /// Series both exporters write, compared by value.
@@ -222,4 +225,19 @@ async fn ours_ends_by_the_deadline_where_0_23_overruns() {
         check(silent.addr().to_owned()),
         check(hung.addr().to_owned())
     );
+}
+
+#[tokio::test]
+async fn client_auth_types_match_blackbox_0_23() {
+    let pki = TestPki::generate();
+    let text = config(&pki);
+    let mut wrong = Vec::new();
+    for row @ (mode, _, _) in CLIENT_AUTH {
+        let web = client_auth_web_config(&pki, mode);
+        let Some(bb) = support::blackbox_tls(&text, &web, &pki).await else {
+            return;
+        };
+        wrong.extend(client_auth_mismatches(bb.addr, &pki, row).await);
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
 }

@@ -1,17 +1,20 @@
 //! The HTTP surface: bad input (unknown or non-grpc module, missing target,
 //! target outside the allow-list, malformed query strings, oversized
-//! requests, slow headers), the probe bound (503), basic auth and TLS from
-//! `--web.config.file`, the route prefix, `/metrics`, `/`, `/-/healthy`,
-//! `/config`, and reloads that keep the old config on error.
+//! requests, slow headers), the probe bound (503), basic auth and TLS (and
+//! each `client_auth_type`, as Go means it) from `--web.config.file`, the
+//! route prefix, `/metrics`, `/`, `/-/healthy`, `/config`, and reloads that
+//! keep the old config on error.
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use testkit::servers::{HealthKind, TestServer};
+use testkit::tls::TestPki;
 use tokio::io::AsyncWriteExt;
 
 use crate::support::{
-    self, assert_promtool_metrics, exporter, exporter_with, get, get_with, post, probe, value,
+    self, ClientCert, assert_promtool_metrics, exporter, exporter_with, get, get_with, post, probe,
+    value,
 };
 
 const CONFIG: &str = r#"
@@ -245,7 +248,7 @@ fn basic(user: &str, password: &str) -> String {
 
 #[tokio::test]
 async fn basic_auth_and_tls_from_the_web_config() {
-    let pki = testkit::tls::TestPki::generate();
+    let pki = TestPki::generate();
     let dir = tempfile::tempdir().expect("dir");
     let web = dir.path().join("web.yml");
     let hash = bcrypt::hash("s3cret", 4).expect("hash");
@@ -292,36 +295,93 @@ async fn basic_auth_and_tls_from_the_web_config() {
     let ex = exporter_with(CONFIG, |s| s.web_config_file = Some(web.clone())).await;
     let r = get(ex.addr(), "/-/healthy").await;
     assert_ne!(r.status, 200);
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(pki.ca_cert()).expect("ca"),
-    )) {
-        roots.add(c.expect("pem")).expect("add");
+    let got = support::tls_get(ex.addr(), "/-/healthy", &pki, ClientCert::Nothing).await;
+    assert_eq!(got.reply.expect("a TLS answer").status, 200);
+    assert!(got.asked.is_none(), "a client certificate was asked for");
+}
+
+/// `client_auth_type` as Go's `crypto/tls` means it: whether a client is
+/// asked for a certificate, and whether it is served when it presents none,
+/// one from the configured client CA, a foreign one, or one from the CA
+/// without holding its key (the handshake's signature is checked in every
+/// mode that asks). Not served: the handshake fails, or no answer comes.
+#[rustfmt::skip]
+pub const CLIENT_AUTH: [(&str, bool, [bool; 4]); 5] = [
+    //                               asked   none   from CA  foreign  not its key
+    ("NoClientCert",                 false, [true,  true,    true,    true ]),
+    ("RequestClientCert",            true,  [true,  true,    true,    false]),
+    ("RequireAnyClientCert",         true,  [false, true,    true,    false]),
+    ("VerifyClientCertIfGiven",      true,  [true,  true,    false,   false]),
+    ("RequireAndVerifyClientCert",   true,  [false, true,    false,   false]),
+];
+const PRESENTED: [ClientCert; 4] = [
+    ClientCert::Nothing,
+    ClientCert::FromTheCa,
+    ClientCert::Foreign,
+    ClientCert::NotItsKey,
+];
+
+/// A web config serving TLS with `pki`'s server certificate in `mode`. Every
+/// mode but `NoClientCert` (where exporter-toolkit refuses it) gets `pki`'s
+/// CA as `client_ca_file`, so the foreign certificate shows which modes
+/// verify against it and which only name it as a hint.
+pub fn client_auth_web_config(pki: &TestPki, mode: &str) -> String {
+    let mut text = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: {mode}\n",
+        pki.server_cert().display(),
+        pki.server_key().display(),
+    );
+    if mode != "NoClientCert" {
+        text.push_str(&format!("  client_ca_file: {}\n", pki.ca_cert().display()));
     }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(ex.addr())
-        .await
-        .expect("connect");
-    let mut tls = connector
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
-            tcp,
-        )
-        .await
-        .expect("handshake");
-    tls.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut buf = Vec::new();
-    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut buf).await;
-    assert_eq!(support::parse_reply(&buf).status, 200);
+    text
+}
+
+/// How `addr`, serving [`client_auth_web_config`] for `mode`, departs from
+/// `asked` and `served` (a row of [`CLIENT_AUTH`]): one line per case.
+pub async fn client_auth_mismatches(
+    addr: std::net::SocketAddr,
+    pki: &TestPki,
+    (mode, asked, served): (&str, bool, [bool; 4]),
+) -> Vec<String> {
+    let hints = support::ca_subjects(&pki.ca_cert());
+    let mut wrong = Vec::new();
+    for (cert, served) in PRESENTED.into_iter().zip(served) {
+        let got = support::tls_get(addr, "/-/healthy", pki, cert).await;
+        let case = format!("{mode}, client certificate {cert:?}");
+        match (&got.asked, asked) {
+            (None, false) => {}
+            (Some(sent), true) if *sent == hints => {}
+            (Some(_), true) => wrong.push(format!("{case}: asked without the client CA as hint")),
+            (None, true) => wrong.push(format!("{case}: no client certificate was asked for")),
+            (Some(_), false) => wrong.push(format!("{case}: a client certificate was asked for")),
+        }
+        match (got.reply, served) {
+            (Ok(reply), true) if reply.status == 200 => {}
+            (Err(_), false) => {}
+            (Ok(reply), true) => wrong.push(format!("{case}: want 200, got {}", reply.status)),
+            (Err(e), true) => wrong.push(format!("{case}: want 200, got {e}")),
+            (Ok(reply), false) => wrong.push(format!(
+                "{case}: want a refused handshake, got HTTP {}",
+                reply.status
+            )),
+        }
+    }
+    wrong
+}
+
+#[tokio::test]
+async fn client_auth_types_mean_what_they_mean_in_go() {
+    let pki = TestPki::generate();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut wrong = Vec::new();
+    for row @ (mode, _, _) in CLIENT_AUTH {
+        let web = dir.path().join(format!("{mode}.yml"));
+        std::fs::write(&web, client_auth_web_config(&pki, mode)).expect("write");
+        let ex = exporter_with(CONFIG, |s| s.web_config_file = Some(web.clone())).await;
+        wrong.extend(client_auth_mismatches(ex.addr(), &pki, row).await);
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
 }
 
 #[tokio::test]

@@ -8,10 +8,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use grpc_exporter::Running;
 use grpc_exporter::cli::Settings;
+use testkit::tls::TestPki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An exporter running in this process with `config` (YAML text).
@@ -153,6 +155,139 @@ pub async fn post(addr: SocketAddr, path: &str) -> Reply {
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     raw(addr, req.as_bytes()).await
+}
+
+/// The certificate a TLS client presents when the server asks for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCert {
+    /// None at all.
+    Nothing,
+    /// [`TestPki::client_cert`], from the CA the server is given.
+    FromTheCa,
+    /// [`TestPki::foreign_client_cert`], from a CA the server does not know.
+    Foreign,
+    /// [`TestPki::client_cert`] signed for with the foreign certificate's
+    /// key: the client does not hold the certificate's key.
+    NotItsKey,
+}
+
+/// What [`tls_get`] saw.
+#[derive(Debug)]
+pub struct TlsReply {
+    /// The answer, or where the exchange failed.
+    pub reply: Result<Reply, String>,
+    /// The CA names the server hinted when it asked for a client
+    /// certificate (DER); `None` when it did not ask.
+    pub asked: Option<Vec<Vec<u8>>>,
+}
+
+/// Presents a fixed certificate (or none) whatever the server hints, as
+/// rustls's own resolver does, and records that it was asked and the hints.
+#[derive(Debug)]
+struct Presenting {
+    key: Option<Arc<rustls::sign::CertifiedKey>>,
+    asked: Mutex<Option<Vec<Vec<u8>>>>,
+}
+
+impl rustls::client::ResolvesClientCert for Presenting {
+    fn resolve(
+        &self,
+        hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let hints = hints.iter().map(|h| h.to_vec()).collect();
+        *self.asked.lock().expect("lock") = Some(hints);
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+fn pem_certs(path: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    let file = std::fs::File::open(path).expect("open a PEM file");
+    rustls_pemfile::certs(&mut std::io::BufReader::new(file))
+        .collect::<Result<_, _>>()
+        .expect("PEM certificates")
+}
+
+/// The subjects of `ca` as a server hints them (DER).
+pub fn ca_subjects(ca: &Path) -> Vec<Vec<u8>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in pem_certs(ca) {
+        roots.add(cert).expect("a CA certificate");
+    }
+    roots
+        .subjects()
+        .iter()
+        .map(|s| s.as_ref().to_vec())
+        .collect()
+}
+
+/// `GET path` over TLS to `localhost`, trusting `pki`'s CA and presenting
+/// `cert` if asked. A refused client certificate may fail the handshake or
+/// only the read (with TLS 1.3 the client's handshake ends before the
+/// server has checked it); both are an `Err` naming the step.
+pub async fn tls_get(addr: SocketAddr, path: &str, pki: &TestPki, cert: ClientCert) -> TlsReply {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = match cert {
+        ClientCert::Nothing => None,
+        ClientCert::FromTheCa => Some((pki.client_cert(), pki.client_key())),
+        ClientCert::Foreign => Some((pki.foreign_client_cert(), pki.foreign_client_key())),
+        ClientCert::NotItsKey => Some((pki.client_cert(), pki.foreign_client_key())),
+    };
+    let key = key.map(|(cert, key)| {
+        let file = std::fs::File::open(key).expect("open the client key");
+        let der = rustls_pemfile::private_key(&mut std::io::BufReader::new(file))
+            .expect("PEM key")
+            .expect("a private key");
+        let signer = provider
+            .key_provider
+            .load_private_key(der)
+            .expect("a usable key");
+        Arc::new(rustls::sign::CertifiedKey::new(pem_certs(&cert), signer))
+    });
+    let presenting = Arc::new(Presenting {
+        key,
+        asked: Mutex::new(None),
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in pem_certs(&pki.ca_cert()) {
+        roots.add(ca).expect("the test CA");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(presenting.clone());
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        tls.write_all(req.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut buf = Vec::new();
+        let read = tls.read_to_end(&mut buf).await;
+        match (parse_reply(&buf), read) {
+            (reply, _) if reply.status != 0 => Ok(reply),
+            (_, Err(e)) => Err(format!("no answer: {e}")),
+            (_, Ok(_)) => Err("no answer".to_owned()),
+        }
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .unwrap_or_else(|_| Err("no answer in 10 s".to_owned()));
+    let asked = presenting.asked.lock().expect("lock").take();
+    TlsReply { reply, asked }
 }
 
 /// `/probe?target=…&module=…` with a scrape timeout header.
@@ -327,24 +462,70 @@ async fn wait_healthy(addr: SocketAddr, path: &str, child: &mut std::process::Ch
 /// blackbox_exporter 0.23 with `config` on a loopback port.
 pub async fn blackbox(config: &str) -> Option<Daemon> {
     let bin = program("prometheus-blackbox-exporter")?;
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("blackbox.yml");
-    std::fs::write(&path, config).expect("write");
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut child = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", path.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("blackbox_exporter runs");
+    let (dir, addr, mut child) = start_blackbox(&bin, config, None);
     wait_healthy(addr, "/-/healthy", &mut child, "blackbox_exporter").await;
     Some(Daemon {
         addr,
         _dir: dir,
         child,
     })
+}
+
+/// blackbox_exporter 0.23 with `config` and `--web.config.file` holding
+/// `web` (a `tls_server_config` with `pki`'s server certificate), ready
+/// once a client presenting [`TestPki::client_cert`] gets `/-/healthy`,
+/// which every `client_auth_type` serves when the client CA is `pki`'s.
+pub async fn blackbox_tls(config: &str, web: &str, pki: &TestPki) -> Option<Daemon> {
+    let bin = program("prometheus-blackbox-exporter")?;
+    let (dir, addr, mut child) = start_blackbox(&bin, config, Some(web));
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = tls_get(addr, "/-/healthy", pki, ClientCert::FromTheCa).await;
+        if got.reply.is_ok_and(|r| r.status == 200) {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("blackbox_exporter exited at start: {status}");
+        }
+        assert!(
+            Instant::now() < until,
+            "blackbox_exporter did not become healthy over TLS"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Some(Daemon {
+        addr,
+        _dir: dir,
+        child,
+    })
+}
+
+/// Starts blackbox_exporter with `config` and, if given, `web` as its
+/// `--web.config.file`, both written into a new temp dir.
+fn start_blackbox(
+    bin: &Path,
+    config: &str,
+    web: Option<&str>,
+) -> (tempfile::TempDir, SocketAddr, std::process::Child) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("blackbox.yml");
+    std::fs::write(&path, config).expect("write");
+    let mut command = std::process::Command::new(bin);
+    if let Some(web) = web {
+        let web_path = dir.path().join("web.yml");
+        std::fs::write(&web_path, web).expect("write");
+        command.arg(format!("--web.config.file={}", web_path.display()));
+    }
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let child = command
+        .arg(format!("--config.file={}", path.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("blackbox_exporter runs");
+    (dir, addr, child)
 }
 
 /// Prometheus with `config` (prometheus.yml text) on a loopback port.
