@@ -22,6 +22,8 @@ pub struct ConnArgs {
     /// Server address: host:port, :port, [v6]:port, dns:///host:port,
     /// unix:path, unix:///abs/path, http://host:port or https://host:port
     /// (https implies --tls)
+    // The text is also --help's, where `[v6]` must stay as it is.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "ADDR")]
     pub addr: Option<String>,
     /// Use TLS (default: plaintext)

@@ -324,7 +324,7 @@ impl HealthClient {
     }
 
     /// The first line (in arrival order) that starts with `prefix`, without
-    /// the prefix; waits up to [`COMMAND_TIMEOUT`] for it.
+    /// the prefix; waits up to `COMMAND_TIMEOUT` (10 s) for it.
     pub async fn next_with(&mut self, prefix: &str) -> Result<String, PeerError> {
         if let Some(at) = self.pending.iter().position(|l| l.starts_with(prefix)) {
             let line = self.pending.remove(at).unwrap_or_default();
