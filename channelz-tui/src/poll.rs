@@ -919,37 +919,10 @@ pub async fn run(
     mut wanted: watch::Receiver<Wanted>,
     refresh: Arc<Notify>,
 ) {
-    let mut attempt: u32 = 0;
     loop {
-        if tx.send(Msg::Connecting).await.is_err() {
+        let Some(api) = connect(&dial, &tx, &refresh, |_| None).await else {
             return;
-        }
-        let api = match dial().await {
-            Ok(api) => api,
-            Err(error) => {
-                let wait = backoff(attempt);
-                attempt = attempt.saturating_add(1);
-                if tx
-                    .send(Msg::Disconnected {
-                        error: Outage::from(error),
-                        retry_at: SystemTime::now() + wait,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = refresh.notified() => {}
-                }
-                continue;
-            }
         };
-        attempt = 0;
-        if tx.send(Msg::Connected).await.is_err() {
-            return;
-        }
         loop {
             let want = wanted.borrow_and_update().clone();
             if !want.paused {
@@ -961,31 +934,11 @@ pub async fn run(
                             }
                         }
                     }
-                    Err(PollError::NoChannelz) => {
-                        if tx.send(Msg::NoChannelz).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.is_connection_loss() => {
-                        let wait = backoff(0);
-                        if tx
-                            .send(Msg::Disconnected {
-                                error: Outage::from(e),
-                                retry_at: SystemTime::now() + wait,
-                            })
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                        tokio::time::sleep(wait).await;
-                        break;
-                    }
-                    Err(e) => {
-                        if tx.send(Msg::PollFailed(e.to_string())).await.is_err() {
-                            return;
-                        }
-                    }
+                    Err(e) => match report_failure(&tx, e).await {
+                        AfterFailure::KeepPolling => {}
+                        AfterFailure::Reconnect => break,
+                        AfterFailure::Stop => return,
+                    },
                 }
             }
             tokio::select! {
@@ -994,6 +947,81 @@ pub async fn run(
                 changed = wanted.changed() => if changed.is_err() { return },
             }
         }
+    }
+}
+
+/// Connects through `dial` for a poller, telling the screen each step:
+/// `Connecting`, then `Connected`, or `Disconnected` with the wait before the
+/// next attempt ([`backoff`], cut short by a refresh). `failed` sees each
+/// connect error first (the recording poller records it) and may return a
+/// message for the screen. `None` when the screen is gone.
+pub async fn connect(
+    dial: &Dialer,
+    tx: &mpsc::Sender<Msg>,
+    refresh: &Notify,
+    mut failed: impl FnMut(&ConnectError) -> Option<Msg>,
+) -> Option<Api> {
+    let mut attempt: u32 = 0;
+    loop {
+        tx.send(Msg::Connecting).await.ok()?;
+        let error = match dial().await {
+            Ok(api) => {
+                tx.send(Msg::Connected).await.ok()?;
+                return Some(api);
+            }
+            Err(error) => error,
+        };
+        if let Some(msg) = failed(&error) {
+            tx.send(msg).await.ok()?;
+        }
+        let wait = backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        let retry_at = SystemTime::now() + wait;
+        let error = Outage::from(error);
+        tx.send(Msg::Disconnected { error, retry_at }).await.ok()?;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = refresh.notified() => {}
+        }
+    }
+}
+
+/// What a poller does after a failed poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Poll again at the next interval, on the same connection.
+    KeepPolling,
+    /// The connection is gone: [`connect`] again.
+    Reconnect,
+    /// The screen is gone.
+    Stop,
+}
+
+/// Tells the screen about a failed poll: no Channelz service, one failed
+/// RPC, or a lost connection, after which the poller waits [`backoff`]`(0)`
+/// and reconnects.
+pub async fn report_failure(tx: &mpsc::Sender<Msg>, e: PollError) -> AfterFailure {
+    let (msg, after) = match e {
+        PollError::NoChannelz => (Msg::NoChannelz, AfterFailure::KeepPolling),
+        e if e.is_connection_loss() => {
+            let wait = backoff(0);
+            let retry_at = SystemTime::now() + wait;
+            let error = Outage::from(e);
+            if tx
+                .send(Msg::Disconnected { error, retry_at })
+                .await
+                .is_err()
+            {
+                return AfterFailure::Stop;
+            }
+            tokio::time::sleep(wait).await;
+            return AfterFailure::Reconnect;
+        }
+        e => (Msg::PollFailed(e.to_string()), AfterFailure::KeepPolling),
+    };
+    match tx.send(msg).await {
+        Ok(()) => after,
+        Err(_) => AfterFailure::Stop,
     }
 }
 

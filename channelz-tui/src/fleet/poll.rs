@@ -306,10 +306,7 @@ async fn dial_and_probe<T>(
             Err(e) => {
                 let wait = backoff(*attempt);
                 *attempt = attempt.saturating_add(1);
-                let retry_at = SystemTime::now() + wait;
-                let error = format!("cannot connect: {e}");
-                *backing_off = Some((Instant::now() + wait, retry_at, error.clone()));
-                return Outcome::Unreachable { error, retry_at };
+                return back_off(backing_off, wait, format!("cannot connect: {e}"));
             }
         },
     };
@@ -317,14 +314,21 @@ async fn dial_and_probe<T>(
         Ok(answer) => Outcome::Answer(answer),
         Err(e) if e.is_connection_loss() => {
             *api = None;
-            let wait = backoff(0);
-            let retry_at = SystemTime::now() + wait;
-            let error = format!("connection lost: {e}");
-            *backing_off = Some((Instant::now() + wait, retry_at, error.clone()));
-            Outcome::Unreachable { error, retry_at }
+            back_off(backing_off, backoff(0), format!("connection lost: {e}"))
         }
         Err(e) => Outcome::Failed(e.to_string()),
     }
+}
+
+/// Backs the member off for `wait`: its row shows `error` until then.
+fn back_off<T>(
+    backing_off: &mut Option<(Instant, SystemTime, String)>,
+    wait: Duration,
+    error: String,
+) -> Outcome<T> {
+    let retry_at = SystemTime::now() + wait;
+    *backing_off = Some((Instant::now() + wait, retry_at, error.clone()));
+    Outcome::Unreachable { error, retry_at }
 }
 
 #[cfg(test)]

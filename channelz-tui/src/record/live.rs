@@ -16,8 +16,7 @@ use super::replay;
 use super::writer::Recorder;
 use crate::json::{self, Snapshot};
 use crate::msg::Msg;
-use crate::outage::Outage;
-use crate::poll::{Dialer, PollError, Wanted, backoff};
+use crate::poll::{self, AfterFailure, Dialer, Wanted};
 
 /// Where the dashboard records to, and what it calls the member.
 #[derive(Debug)]
@@ -29,26 +28,35 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Writes one poll; on failure tells the screen and stops recording.
+    /// Writes one poll; on failure stops recording and returns the message
+    /// that tells the screen.
+    fn record(
+        slot: &mut Option<Sink>,
+        result: Result<&Snapshot, &str>,
+        health: Option<&crate::model::HealthReport>,
+    ) -> Option<Msg> {
+        let rec = slot.as_mut()?;
+        let member = rec.member.clone();
+        let written = rec.recorder.write_poll_with_health(
+            SystemTime::now(),
+            &[(member.as_str(), member.as_str(), result, health)],
+        );
+        let e = written.err()?;
+        *slot = None;
+        Some(Msg::PollFailed(format!(
+            "cannot write the recording (recording stopped): {e}"
+        )))
+    }
+
+    /// [`Sink::record`], telling the screen when the recording stopped.
     async fn write(
         slot: &mut Option<Sink>,
         tx: &mpsc::Sender<Msg>,
         result: Result<&Snapshot, &str>,
         health: Option<&crate::model::HealthReport>,
     ) {
-        let Some(rec) = slot else { return };
-        let member = rec.member.clone();
-        let written = rec.recorder.write_poll_with_health(
-            SystemTime::now(),
-            &[(member.as_str(), member.as_str(), result, health)],
-        );
-        if let Err(e) = written {
-            *slot = None;
-            let _ = tx
-                .send(Msg::PollFailed(format!(
-                    "cannot write the recording (recording stopped): {e}"
-                )))
-                .await;
+        if let Some(msg) = Sink::record(slot, result, health) {
+            let _ = tx.send(msg).await;
         }
     }
 }
@@ -65,37 +73,15 @@ pub async fn run(
     recording: Sink,
 ) {
     let mut slot = Some(recording);
-    let mut attempt: u32 = 0;
     let name = slot.as_ref().map(|r| r.member.clone()).unwrap_or_default();
     loop {
-        if tx.send(Msg::Connecting).await.is_err() {
-            return;
-        }
-        let api = match dial().await {
-            Ok(api) => api,
-            Err(error) => {
-                let text = format!("cannot connect to {name}: {error}");
-                Sink::write(&mut slot, &tx, Err(&text), None).await;
-                let wait = backoff(attempt);
-                attempt = attempt.saturating_add(1);
-                let msg = Msg::Disconnected {
-                    error: Outage::from(error),
-                    retry_at: SystemTime::now() + wait,
-                };
-                if tx.send(msg).await.is_err() {
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = refresh.notified() => {}
-                }
-                continue;
-            }
+        let record_failure = |error: &grpc_toolkit_conn::ConnectError| {
+            let text = format!("cannot connect to {name}: {error}");
+            Sink::record(&mut slot, Err(&text), None)
         };
-        attempt = 0;
-        if tx.send(Msg::Connected).await.is_err() {
+        let Some(api) = poll::connect(&dial, &tx, &refresh, record_failure).await else {
             return;
-        }
+        };
         let mut last: Option<Snapshot> = None;
         loop {
             let want = wanted.borrow_and_update().clone();
@@ -116,29 +102,10 @@ pub async fn run(
                     Err(e) => {
                         let text = e.to_string();
                         Sink::write(&mut slot, &tx, Err(&text), None).await;
-                        match e {
-                            PollError::NoChannelz => {
-                                if tx.send(Msg::NoChannelz).await.is_err() {
-                                    return;
-                                }
-                            }
-                            e if e.is_connection_loss() => {
-                                let wait = backoff(0);
-                                let msg = Msg::Disconnected {
-                                    error: Outage::from(e),
-                                    retry_at: SystemTime::now() + wait,
-                                };
-                                if tx.send(msg).await.is_err() {
-                                    return;
-                                }
-                                tokio::time::sleep(wait).await;
-                                break;
-                            }
-                            e => {
-                                if tx.send(Msg::PollFailed(e.to_string())).await.is_err() {
-                                    return;
-                                }
-                            }
+                        match poll::report_failure(&tx, e).await {
+                            AfterFailure::KeepPolling => {}
+                            AfterFailure::Reconnect => break,
+                            AfterFailure::Stop => return,
                         }
                     }
                 }
