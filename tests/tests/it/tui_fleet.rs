@@ -19,6 +19,8 @@ use channelz_tui::fleet::Resolver;
 use serde_json::Value;
 use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 
+use crate::tui_json::run;
+
 /// A `--json --watch` run on its own thread: its documents, one by one.
 struct Watch {
     docs: Option<std::sync::mpsc::Receiver<String>>,
@@ -287,15 +289,6 @@ async fn more_hung_members_than_permits_do_not_starve_the_others() {
     assert!(answered >= 2, "the good member answered in {answered} of 6");
     assert_eq!(watch.stop().await, channelz_tui::ExitStatus::Ok);
     demo.shutdown().await;
-}
-
-/// Runs `channelz-tui ARGS` in-process to the end.
-async fn run(args: &[&str]) -> testkit::bin::CliRun {
-    let argv: Vec<String> = std::iter::once("channelz-tui")
-        .chain(args.iter().copied())
-        .map(String::from)
-        .collect();
-    testkit::bin::in_process(move |out, err| channelz_tui::run_cli(argv, out, err).code()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,8 +124,9 @@ async fn snapshot_is_proto3_json_with_resolved_children_and_rates() {
     demo.shutdown().await;
 }
 
-/// Runs `channelz-tui ARGS` in-process ([`channelz_tui::run_cli`]).
-async fn run(args: &[&str]) -> testkit::bin::CliRun {
+/// Runs `channelz-tui ARGS` in-process ([`channelz_tui::run_cli`]) to the
+/// end (the other `tui_*` modules use it too).
+pub(crate) async fn run(args: &[&str]) -> testkit::bin::CliRun {
     let argv: Vec<String> = std::iter::once("channelz-tui")
         .chain(args.iter().copied())
         .map(String::from)

@@ -12,19 +12,12 @@ use std::time::Duration;
 use channelz_tui::record::Recording;
 use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 
+use crate::tui_json::run;
+
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("channelz-tui-it-record-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir.join(name)
-}
-
-/// Runs `channelz-tui ARGS` in-process.
-async fn run(args: &[&str]) -> testkit::bin::CliRun {
-    let argv: Vec<String> = std::iter::once("channelz-tui")
-        .chain(args.iter().copied())
-        .map(String::from)
-        .collect();
-    testkit::bin::in_process(move |out, err| channelz_tui::run_cli(argv, out, err).code()).await
 }
 
 /// A live `ADDR --json --watch --record FILE` for `polls` lines: the lines
