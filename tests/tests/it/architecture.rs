@@ -213,6 +213,7 @@ fn no_two_modules_of_a_crate_import_each_other() {
         "channelz",
         "proto",
         "exporter",
+        "channelz-client",
     ]
     .into_iter()
     .filter_map(|krate| {
@@ -260,6 +261,23 @@ const DEPENDENCY_RULES: &[(&str, &str, &[&str], &[&str])] = &[
             "tonic-channelz ",
             "grpc-exporter ",
             "prometheus-client ",
+            "hyper feature \"server\"",
+            "tonic feature \"server\"",
+            "tonic feature \"router\"",
+            "grpc-toolkit-channelz-client ",
+        ],
+    ),
+    (
+        "grpc-toolkit-channelz-client",
+        "normal,features",
+        &["grpc-toolkit-conn ", "grpc-toolkit-proto "],
+        &[
+            "ratatui ",
+            "crossterm ",
+            "grpc-probe ",
+            "channelz-tui ",
+            "grpc-exporter ",
+            "tonic-channelz ",
             "hyper feature \"server\"",
             "tonic feature \"server\"",
             "tonic feature \"router\"",
