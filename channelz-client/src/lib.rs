@@ -11,3 +11,14 @@
 //! NOT_FOUND for a listed child is a note, not a failure; every RPC has a
 //! deadline. It knows nothing of terminals or HTTP: `channelz-tui` and
 //! `grpc-exporter` turn what it returns into screens and series.
+
+mod budget;
+mod client;
+mod cut;
+pub mod paging;
+mod walk;
+
+pub use budget::{Budget, DEFAULT_MAX_ENTITIES, DEFAULT_MAX_PAGES, Limits};
+pub use client::{Client, DEFAULT_PAGE_SIZE, Error, ServerSocketsPage, is_connection_loss};
+pub use cut::{CutReason, EntityId, Incomplete};
+pub use walk::{Beyond, DETAIL_CONCURRENCY, ServerSocketIds, Sink, Walk, children, count_kinds};

@@ -248,7 +248,7 @@ const DEPENDENCY_RULES: &[(&str, &str, &[&str], &[&str])] = &[
     (
         "channelz-tui",
         "normal",
-        &["grpc-toolkit-conn "],
+        &["grpc-toolkit-conn ", "grpc-toolkit-channelz-client "],
         &["grpc-probe "],
     ),
     (
