@@ -151,10 +151,27 @@ pub struct ChannelzOptions {
     /// `other` series and counted in `grpc_channelz_series_dropped`.
     #[serde(default = "default_max_series")]
     pub max_series: usize,
+    /// List pages (`GetTopChannels`, `GetServers`, `GetServerSockets`) one
+    /// scrape may request: a server whose pages never end stops here, and
+    /// the scrape says so in `grpc_channelz_incomplete`.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: usize,
+    /// Entities one scrape may hold (channels, servers, subchannels,
+    /// sockets): what the exporter's memory per scrape is bounded by.
+    #[serde(default = "default_max_entities")]
+    pub max_entities: usize,
 }
 
 fn default_max_series() -> usize {
     500
+}
+
+fn default_max_pages() -> usize {
+    1_000
+}
+
+fn default_max_entities() -> usize {
+    100_000
 }
 
 impl Default for ChannelzOptions {
@@ -162,6 +179,8 @@ impl Default for ChannelzOptions {
         Self {
             detail: false,
             max_series: default_max_series(),
+            max_pages: default_max_pages(),
+            max_entities: default_max_entities(),
         }
     }
 }

@@ -31,6 +31,12 @@ pub enum Paging {
     Endless,
     /// The first call answers; every later one never does.
     HangAfterFirst,
+    /// The same page (the honest one) for every start, never `end`.
+    Repeat,
+    /// One page of channels with negative ids (and i64::MIN), never `end`.
+    Negative,
+    /// The honest page, each answer after this long.
+    Slow(std::time::Duration),
 }
 
 /// A Channelz server that answers what it is told to.
@@ -54,6 +60,10 @@ pub struct Hostile {
     pub top_error: Option<String>,
     /// How many `GetTopChannels` calls arrived.
     pub top_calls: Arc<AtomicUsize>,
+    /// Every counter of the listed top channels is divided by the number
+    /// of `GetTopChannels` calls so far: counters that go down between
+    /// scrapes, as after a restart that reuses ids.
+    pub shrinking: bool,
 }
 
 fn channel_ref(id: i64) -> ChannelRef {
@@ -92,6 +102,14 @@ impl Hostile {
         Ok(())
     }
 
+    /// The top channels, in `top` order.
+    fn honest_page(&self) -> Vec<Channel> {
+        self.top
+            .iter()
+            .filter_map(|id| self.channels.get(id).cloned())
+            .collect()
+    }
+
     /// Serves it on a loopback port of its own.
     pub async fn start(self) -> TestServer {
         let service = ChannelzServer::new(self);
@@ -116,13 +134,7 @@ impl Channelz for Hostile {
         }
         let start = r.into_inner().start_channel_id;
         let (channel, end) = match self.paging {
-            Paging::Honest => (
-                self.top
-                    .iter()
-                    .filter_map(|id| self.channels.get(id).cloned())
-                    .collect(),
-                true,
-            ),
+            Paging::Honest => (self.honest_page(), true),
             Paging::Overflow => (vec![channel(i64::MAX, &[], &[])], false),
             Paging::Endless => (
                 (start..start + 100).map(|i| channel(i, &[], &[])).collect(),
@@ -134,7 +146,27 @@ impl Channelz for Hostile {
                 }
                 (vec![channel(1, &[], &[])], true)
             }
+            Paging::Repeat => (self.honest_page(), false),
+            Paging::Negative => (
+                vec![channel(-5, &[], &[]), channel(i64::MIN, &[], &[])],
+                false,
+            ),
+            Paging::Slow(wait) => {
+                tokio::time::sleep(wait).await;
+                (self.honest_page(), true)
+            }
         };
+        let mut channel = channel;
+        if self.shrinking {
+            let by = i64::try_from(calls).unwrap_or(i64::MAX).saturating_add(1);
+            for c in &mut channel {
+                if let Some(d) = c.data.as_mut() {
+                    d.calls_started /= by;
+                    d.calls_succeeded /= by;
+                    d.calls_failed /= by;
+                }
+            }
+        }
         Ok(Response::new(GetTopChannelsResponse { channel, end }))
     }
 

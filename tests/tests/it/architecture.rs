@@ -297,7 +297,7 @@ const DEPENDENCY_RULES: &[(&str, &str, &[&str], &[&str])] = &[
     (
         "grpc-exporter",
         "normal",
-        &["grpc-toolkit-conn "],
+        &["grpc-toolkit-conn ", "grpc-toolkit-channelz-client "],
         &["grpc-probe ", "channelz-tui ", "ratatui ", "crossterm "],
     ),
     (
