@@ -54,6 +54,8 @@ pub struct Hostile {
     pub servers: Vec<Server>,
     /// Methods that answer UNIMPLEMENTED.
     pub unimplemented: Vec<&'static str>,
+    /// Methods (other than `GetTopChannels`) that never answer.
+    pub hang: Vec<&'static str>,
     /// How `GetTopChannels` pages.
     pub paging: Paging,
     /// `GetTopChannels` fails with INTERNAL and this message.
@@ -95,7 +97,12 @@ pub fn channel(id: i64, channels: &[i64], subchannels: &[i64]) -> Channel {
 }
 
 impl Hostile {
-    fn check(&self, method: &str) -> Result<(), Status> {
+    /// UNIMPLEMENTED for a method in `unimplemented`; never an answer for
+    /// one in `hang`.
+    async fn check_in(&self, method: &str) -> Result<(), Status> {
+        if self.hang.contains(&method) {
+            std::future::pending::<()>().await;
+        }
         if self.unimplemented.contains(&method) {
             return Err(Status::unimplemented(format!("{method} is not here")));
         }
@@ -174,7 +181,7 @@ impl Channelz for Hostile {
         &self,
         _: Request<GetServersRequest>,
     ) -> Result<Response<GetServersResponse>, Status> {
-        self.check("GetServers")?;
+        self.check_in("GetServers").await?;
         Ok(Response::new(GetServersResponse {
             server: self.servers.clone(),
             end: true,
@@ -185,7 +192,7 @@ impl Channelz for Hostile {
         &self,
         r: Request<GetServerRequest>,
     ) -> Result<Response<GetServerResponse>, Status> {
-        self.check("GetServer")?;
+        self.check_in("GetServer").await?;
         let id = r.into_inner().server_id;
         let server = self
             .servers
@@ -203,7 +210,7 @@ impl Channelz for Hostile {
         &self,
         _: Request<GetServerSocketsRequest>,
     ) -> Result<Response<GetServerSocketsResponse>, Status> {
-        self.check("GetServerSockets")?;
+        self.check_in("GetServerSockets").await?;
         Ok(Response::new(GetServerSocketsResponse {
             socket_ref: vec![],
             end: true,
@@ -214,7 +221,7 @@ impl Channelz for Hostile {
         &self,
         r: Request<GetChannelRequest>,
     ) -> Result<Response<GetChannelResponse>, Status> {
-        self.check("GetChannel")?;
+        self.check_in("GetChannel").await?;
         match self.channels.get(&r.into_inner().channel_id) {
             Some(c) => Ok(Response::new(GetChannelResponse {
                 channel: Some(c.clone()),
@@ -227,7 +234,7 @@ impl Channelz for Hostile {
         &self,
         r: Request<GetSubchannelRequest>,
     ) -> Result<Response<GetSubchannelResponse>, Status> {
-        self.check("GetSubchannel")?;
+        self.check_in("GetSubchannel").await?;
         match self.subchannels.get(&r.into_inner().subchannel_id) {
             Some(s) => Ok(Response::new(GetSubchannelResponse {
                 subchannel: Some(s.clone()),
@@ -240,7 +247,7 @@ impl Channelz for Hostile {
         &self,
         r: Request<GetSocketRequest>,
     ) -> Result<Response<GetSocketResponse>, Status> {
-        self.check("GetSocket")?;
+        self.check_in("GetSocket").await?;
         match self.sockets.get(&r.into_inner().socket_id) {
             Some(s) => Ok(Response::new(GetSocketResponse {
                 socket: Some(s.clone()),

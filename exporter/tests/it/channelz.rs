@@ -568,6 +568,28 @@ modules:
     }
 
     #[tokio::test]
+    async fn a_detail_walk_slower_than_the_deadline_keeps_what_was_read() {
+        let mut h = honest(&[1]);
+        h.channels.insert(1, channel(1, &[], &[3]));
+        h.hang = vec!["GetSubchannel"];
+        let server = h.start().await;
+        let (body, took) = scrape("grpc_detail", server.addr(), "2").await;
+        assert!(
+            took < Duration::from_millis(2_500),
+            "hard deadline: {took:?}"
+        );
+        assert_partial(&body, "GetSubchannel", "error");
+        assert_eq!(
+            value(
+                &body,
+                "grpc_channelz_channel_calls_started_total{target=\"dns:///c1.test:443\"}"
+            ),
+            Some(11.0),
+            "the channels read before the deadline are exported: {body}"
+        );
+    }
+
+    #[tokio::test]
     async fn hostile_label_values_keep_the_exposition_valid() {
         let targets = [
             "quote\"d".to_owned(),
