@@ -4,6 +4,7 @@
 //! `/config`, `/logs`. Transport concerns (TLS, auth, limits) are in
 //! [`crate::server`]; this module sees a parsed request and answers it.
 
+use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,12 +13,14 @@ use http::{Method, Response, StatusCode, header};
 use http_body_util::Full;
 use tokio::sync::Semaphore;
 
+use grpc_toolkit_conn::escape::{escape, escape_cut};
+
 use crate::channelz;
 use crate::cli::Settings;
 use crate::config::{self, Config, Module};
 use crate::expose::{self, Families, Family, Format};
 use crate::history::History;
-use crate::log::{self, Level, ProbeLog};
+use crate::log::{self, Level, ProbeLog, Secrets};
 use crate::probe;
 use crate::selfmetrics::SelfMetrics;
 use crate::timeout;
@@ -52,7 +55,9 @@ pub struct App {
     channelz: channelz::Pool,
 }
 
-/// Builds a plain-text reply.
+/// Builds a plain-text reply. `nosniff`: a body that repeats a client's
+/// or a server's text (a target, a log line) must stay text, never be
+/// guessed into HTML by a browser.
 pub fn text(status: StatusCode, body: impl Into<String>) -> Reply {
     let body: String = body.into();
     let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -61,7 +66,18 @@ pub fn text(status: StatusCode, body: impl Into<String>) -> Reply {
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
     r
+}
+
+/// A client's text repeated in a plain-text reply (an unknown module's
+/// name, a refused target): controls and bidi characters as visible
+/// escapes, at most 256 characters.
+fn echo(text: &str) -> String {
+    escape_cut(text, 256)
 }
 
 fn with_type(mut r: Reply, content_type: &'static str) -> Reply {
@@ -113,11 +129,16 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Text for an HTML page: markup characters as entities, and controls
+/// and bidi characters as visible escapes (the page is also read with
+/// `curl` on a terminal).
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
+    escape(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn url_encode(text: &str) -> String {
@@ -269,7 +290,7 @@ impl App {
             return Err(Box::new(self.bad(
                 "unknown_module",
                 StatusCode::BAD_REQUEST,
-                format!("Unknown module \"{name}\"\n"),
+                format!("Unknown module \"{}\"\n", echo(&name)),
             )));
         };
         if module.grpc.is_none() {
@@ -277,8 +298,9 @@ impl App {
                 "unknown_module",
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "module \"{name}\" uses prober \"{}\", which grpc-exporter does not run (only grpc modules)\n",
-                    module.prober
+                    "module \"{}\" uses prober \"{}\", which grpc-exporter does not run (only grpc modules)\n",
+                    echo(&name),
+                    echo(&module.prober)
                 ),
             )));
         }
@@ -314,7 +336,7 @@ impl App {
             Box::new(self.bad(
                 "bad_request",
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("{e}\n"),
+                format!("{}\n", echo(&e.to_string())),
             ))
         })?;
         Ok((target, seconds))
@@ -365,7 +387,9 @@ impl App {
             return text(StatusCode::INTERNAL_SERVER_ERROR, "not a grpc module\n");
         };
         let allow = self.config().allowed_targets.clone();
+        let secrets = Secrets::new(grpc.metadata.values().flatten());
         let mut plog = ProbeLog::new(&module_name, &target);
+        plog.hide(secrets.clone());
         plog.line(
             Level::Debug,
             "Beginning probe",
@@ -385,7 +409,11 @@ impl App {
         {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(refused)) => {
-                return self.bad("not_allowed", StatusCode::FORBIDDEN, format!("{refused}\n"));
+                return self.bad(
+                    "not_allowed",
+                    StatusCode::FORBIDDEN,
+                    format!("{}\n", echo(&refused.to_string())),
+                );
             }
             Err(_) => {
                 plog.line(Level::Error, "Probe ran out of time", &[]);
@@ -434,6 +462,10 @@ impl App {
             .sample(&[], seconds),
         );
         families.0.extend(outcome.families.0);
+        families.rewrite_label_values(|value| match secrets.hide(value) {
+            Cow::Owned(hidden) => Some(hidden),
+            Cow::Borrowed(_) => None,
+        });
         let registry = families.into_registry();
 
         let result = if outcome.success {
@@ -497,7 +529,12 @@ impl App {
             .scrape(&module_name, &target, grpc, deadline, &allow)
             .await;
         match scraped {
-            Ok(families) => {
+            Ok(mut families) => {
+                let secrets = Secrets::new(grpc.metadata.values().flatten());
+                families.rewrite_label_values(|value| match secrets.hide(value) {
+                    Cow::Owned(hidden) => Some(hidden),
+                    Cow::Borrowed(_) => None,
+                });
                 let format = Format::from_accept(req.accept.as_deref());
                 with_type(
                     text(
@@ -507,7 +544,11 @@ impl App {
                     format.content_type(),
                 )
             }
-            Err(refused) => self.bad("not_allowed", StatusCode::FORBIDDEN, format!("{refused}\n")),
+            Err(refused) => self.bad(
+                "not_allowed",
+                StatusCode::FORBIDDEN,
+                format!("{}\n", echo(&refused.to_string())),
+            ),
         }
     }
 

@@ -8,7 +8,15 @@
 //! writes every byte of the format. Help texts are written as given (the
 //! `Registry::register` path appends a period, which would make our help
 //! differ from blackbox_exporter's).
+//!
+//! Label values often come from a server (service names, certificate
+//! subjects, Channelz targets): the format escapes only `\\`, `"` and
+//! newlines, so every other control or bidi character is made a visible
+//! escape here, before it can reach whoever reads the page on a terminal.
 
+use std::borrow::Cow;
+
+use grpc_toolkit_conn::escape::escape;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -56,14 +64,19 @@ impl Family {
         self.samples.push((
             labels
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|(k, v)| ((*k).to_owned(), escape(v).into_owned()))
                 .collect(),
             value,
         ));
     }
 
     /// Adds a sample with owned labels.
-    pub fn push_owned(&mut self, labels: Labels, value: f64) {
+    pub fn push_owned(&mut self, mut labels: Labels, value: f64) {
+        for (_, v) in &mut labels {
+            if let Cow::Owned(escaped) = escape(v) {
+                *v = escaped;
+            }
+        }
         self.samples.push((labels, value));
     }
 
@@ -86,6 +99,20 @@ impl Families {
     /// Adds a family (kept even when empty; empty ones are not written).
     pub fn add(&mut self, family: Family) {
         self.0.push(family);
+    }
+
+    /// Replaces each label value for which `rewrite` returns a new text
+    /// (a secret a target echoed back, see [`crate::log::Secrets`]).
+    pub fn rewrite_label_values(&mut self, rewrite: impl Fn(&str) -> Option<String>) {
+        for family in &mut self.0 {
+            for (labels, _) in &mut family.samples {
+                for (_, value) in labels {
+                    if let Some(new) = rewrite(value) {
+                        *value = new;
+                    }
+                }
+            }
+        }
     }
 
     /// A registry holding these families only.

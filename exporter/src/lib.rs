@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::Parser as _;
 use tokio::sync::watch;
 
 use crate::app::App;
@@ -104,7 +104,10 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
 
 /// The binary: parse flags, check or run, map the result to an exit code.
 pub fn run_cli() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => return clap_refused(&e),
+    };
     let settings = match Settings::try_from(args) {
         Ok(s) => s,
         Err(e) => {
@@ -160,6 +163,26 @@ pub fn run_cli() -> ExitCode {
         wait_for_signals(&running).await;
         ExitCode::SUCCESS
     })
+}
+
+/// `--help` and `--version` print and exit 0; any other error clap finds
+/// (an unknown flag, a value that does not parse, a missing value) is one
+/// line and exit 1, like every rule of ours (clap alone prints a usage
+/// block and a tip, and exits 2).
+fn clap_refused(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!(
+        "grpc-exporter: error: {}",
+        grpc_toolkit_conn::escape::escape(first)
+    );
+    ExitCode::from(1)
 }
 
 /// SIGHUP reloads; SIGINT and SIGTERM stop.

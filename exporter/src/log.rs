@@ -4,11 +4,17 @@
 //!
 //! No secret ever reaches a line: callers pass metadata names at most,
 //! never values, and errors from the connection layer never carry them.
+//! A target can still echo a module's metadata back (`invalid token
+//! s3cr3t` in its grpc-message, a service name in a List answer), so a
+//! probe's log and series pass through [`Secrets::hide`] as well.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::OnceLock;
 use std::time::SystemTime;
+
+use grpc_toolkit_conn::escape::escape;
 
 /// A log level, in `--log.level`'s spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -86,12 +92,8 @@ pub fn format_line(format: Format, level: Level, msg: &str, fields: &[(&str, &st
                 if i > 0 {
                     line.push(' ');
                 }
-                let quote = v.is_empty() || v.contains([' ', '"', '=', '\\']) || v.contains('\n');
-                if quote {
-                    let _ = write!(line, "{k}={v:?}");
-                } else {
-                    let _ = write!(line, "{k}={v}");
-                }
+                let _ = write!(line, "{k}=");
+                push_logfmt(&mut line, v);
             }
         }
         Format::Json => {
@@ -108,16 +110,44 @@ pub fn format_line(format: Format, level: Level, msg: &str, fields: &[(&str, &st
     line
 }
 
+/// A logfmt value: bare when it is plain, else quoted with `\\` and `\"`
+/// escaped; either way every control, bidi or invisible character is a
+/// visible escape (`\x1b`), so a value from the network cannot move a
+/// terminal's cursor, colour it, or start a line of its own. Escaping the
+/// backslash first keeps the two apart: `\\x1b` was the server's text.
+fn push_logfmt(line: &mut String, value: &str) {
+    let escaped = escape(value);
+    let plain = !value.is_empty()
+        && matches!(escaped, Cow::Borrowed(_))
+        && !value.contains([' ', '"', '=', '\\']);
+    if plain {
+        line.push_str(value);
+        return;
+    }
+    line.push('"');
+    let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
+    line.push_str(&escape(&quoted));
+    line.push('"');
+}
+
+/// A JSON string. Besides what JSON requires (`"`, `\\`, C0 controls),
+/// DEL, C1 controls and the bidi and invisible characters [`escape`]
+/// names are written as `\uXXXX`: the decoded text is unchanged, but the
+/// line is safe on a terminal.
 fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
+    let mut buf = [0u8; 4];
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+            c if matches!(escape(c.encode_utf8(&mut buf)), Cow::Owned(_)) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
             }
             c => out.push(c),
         }
@@ -136,12 +166,70 @@ pub fn log(level: Level, msg: &str, fields: &[(&str, &str)]) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// What is shown instead of a secret.
+pub const HIDDEN: &str = "<hidden>";
+
+/// The shortest text [`Secrets`] hides: a shorter value (`1`, `on`) would
+/// blank every digit or word it happens to match, and is no secret.
+const MIN_SECRET_CHARS: usize = 4;
+
+/// A module's metadata values, to be hidden wherever a target repeats
+/// them: each value whole, and each of its words (a target that rejects
+/// `authorization: Bearer s3cr3t` may echo the token alone), except the
+/// HTTP authentication scheme's name.
+#[derive(Clone, Default)]
+pub struct Secrets(Vec<String>);
+
+// By hand: the values are the secrets.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({})", self.0.len())
+    }
+}
+
+impl Secrets {
+    /// The values of a module's `metadata`.
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a String>) -> Secrets {
+        let mut all: Vec<String> = Vec::new();
+        for value in values {
+            let words = value.split(|c: char| c.is_whitespace() || c == ',');
+            for part in std::iter::once(value.as_str()).chain(words) {
+                let scheme = ["bearer", "basic", "token", "digest"]
+                    .iter()
+                    .any(|s| part.eq_ignore_ascii_case(s));
+                if part.chars().count() >= MIN_SECRET_CHARS
+                    && !scheme
+                    && !all.iter().any(|a| a == part)
+                {
+                    all.push(part.to_owned());
+                }
+            }
+        }
+        // Longest first: a value is hidden whole before its words are.
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Secrets(all)
+    }
+
+    /// `text` with every secret replaced by [`HIDDEN`]; borrowed when none
+    /// is in it.
+    pub fn hide<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut out = Cow::Borrowed(text);
+        for secret in &self.0 {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), HIDDEN));
+            }
+        }
+        out
+    }
+}
+
 /// A probe's own log: every line at every level is kept (for `debug=true`
 /// and `/logs`); stderr gets the lines the process level lets through.
 #[derive(Debug, Default, Clone)]
 pub struct ProbeLog {
     lines: Vec<String>,
     context: Vec<(String, String)>,
+    secrets: Secrets,
 }
 
 impl ProbeLog {
@@ -153,17 +241,27 @@ impl ProbeLog {
                 ("module".to_owned(), module.to_owned()),
                 ("target".to_owned(), target.to_owned()),
             ],
+            secrets: Secrets::default(),
         }
+    }
+
+    /// Hides these secrets in every line from now on.
+    pub fn hide(&mut self, secrets: Secrets) {
+        self.secrets = secrets;
     }
 
     /// Records a line.
     pub fn line(&mut self, level: Level, msg: &str, fields: &[(&str, &str)]) {
+        let hidden: Vec<(&str, Cow<'_, str>)> = fields
+            .iter()
+            .map(|(k, v)| (*k, self.secrets.hide(v)))
+            .collect();
         let mut all: Vec<(&str, &str)> = self
             .context
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        all.extend_from_slice(fields);
+        all.extend(hidden.iter().map(|(k, v)| (*k, v.as_ref())));
         self.lines
             .push(format_line(settings().format, level, msg, &all));
         // Probe lines reach stderr at debug only, as blackbox's
@@ -196,5 +294,44 @@ mod tests {
         let j = format_line(Format::Json, Level::Warn, "x\"y", &[]);
         assert!(j.contains("\"msg\":\"x\\\"y\""), "{j}");
         assert!(j.starts_with('{') && j.ends_with('}'), "{j}");
+    }
+
+    /// Issue 18 item 4: text a server sent (a grpc-message, a service
+    /// name) reaches stderr, `/logs` and the debug page through these
+    /// lines; no control or bidi character may arrive raw, quoted or not.
+    #[test]
+    fn network_text_is_escaped_in_both_formats() {
+        let hostile = "red\u{1b}[31m\rforged\u{7}\u{9b}1m\u{202e}x\u{7f}";
+        for value in [hostile, "nospace\u{1b}[2J", "a\\x1b\u{1b}"] {
+            let l = format_line(Format::Logfmt, Level::Error, "m", &[("err", value)]);
+            let j = format_line(Format::Json, Level::Error, "m", &[("err", value)]);
+            for line in [&l, &j] {
+                assert!(
+                    !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                    "{line:?}"
+                );
+            }
+            let back: String = serde_json::from_str::<serde_json::Value>(&j).expect("json")["err"]
+                .as_str()
+                .expect("string")
+                .to_owned();
+            assert_eq!(back, value, "JSON keeps the text exact");
+        }
+        let l = format_line(
+            Format::Logfmt,
+            Level::Error,
+            "m",
+            &[("err", "nospace\u{1b}[2J")],
+        );
+        assert!(l.ends_with(r#"err="nospace\x1b[2J""#), "{l}");
+        let l = format_line(
+            Format::Logfmt,
+            Level::Error,
+            "m",
+            &[("err", "a\\x1b\u{1b}")],
+        );
+        assert!(l.ends_with(r#"err="a\\x1b\x1b""#), "{l}");
+        let l = format_line(Format::Logfmt, Level::Info, "m", &[("k", "plain")]);
+        assert!(l.ends_with(" k=plain"), "{l}");
     }
 }

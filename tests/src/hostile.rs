@@ -1,7 +1,8 @@
 //! A gRPC server that breaks the protocol on purpose, written on `h2`
 //! directly so every frame is ours to choose: two messages for a unary
 //! call, a content-type that is not gRPC, GOAWAY before the answer, a
-//! refused stream, a status with any bytes in its message. Each
+//! refused stream, a status with any bytes in its message, a plain HTTP
+//! answer (an ingress or proxy whose backend is down). Each
 //! connection gets the same [`Reply`] to every request, on `127.0.0.1:0`
 //! or on `[::1]:0`.
 
@@ -39,6 +40,18 @@ pub enum Reply {
     /// RST_STREAM with REFUSED_STREAM for the request; the connection
     /// stays up.
     RefusedStream,
+    /// Not gRPC at all: a proxy's own answer, with this `:status`, this
+    /// `content-type` (none when `None`) and, when `body` is `None`, END_STREAM
+    /// on the headers (a trailers-only response without `grpc-status`);
+    /// otherwise the body as raw bytes and no trailers.
+    Http {
+        /// `:status`.
+        status: u16,
+        /// `content-type`, if any.
+        content_type: Option<&'static str>,
+        /// The raw body; `None` ends the stream with the headers.
+        body: Option<Bytes>,
+    },
 }
 
 impl Reply {
@@ -67,6 +80,25 @@ impl Reply {
 pub fn health_response(status: ServingStatus) -> Bytes {
     HealthCheckResponse {
         status: status as i32,
+    }
+    .encode_to_vec()
+    .into()
+}
+
+/// A `grpc.health.v1.HealthListResponse` with these services, encoded.
+pub fn list_response(services: &[(&str, ServingStatus)]) -> Bytes {
+    grpc_toolkit_proto::health::v1::HealthListResponse {
+        statuses: services
+            .iter()
+            .map(|(name, status)| {
+                (
+                    (*name).to_owned(),
+                    HealthCheckResponse {
+                        status: *status as i32,
+                    },
+                )
+            })
+            .collect(),
     }
     .encode_to_vec()
     .into()
@@ -220,6 +252,25 @@ async fn serve(stream: tokio::net::TcpStream, reply: Reply) {
                     trailers.insert("grpc-message", value);
                 }
                 let _ = send.send_trailers(trailers);
+            }
+            Reply::Http {
+                status,
+                content_type,
+                body,
+            } => {
+                let mut response = http::Response::builder().status(*status);
+                if let Some(content_type) = content_type {
+                    response = response.header("content-type", *content_type);
+                }
+                let Ok(response) = response.body(()) else {
+                    continue;
+                };
+                let Ok(mut send) = respond.send_response(response, body.is_none()) else {
+                    continue;
+                };
+                if let Some(body) = body {
+                    let _ = send.send_data(body.clone(), true);
+                }
             }
             // Served by `goaway_before_answer`.
             Reply::GoawayBeforeAnswer => unanswered.push(respond),

@@ -131,6 +131,34 @@ async fn bad_file_or_flag_at_start_exits_1() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// Issue 18 item 4: a flag clap rejects is one line and exit 1, as the
+/// flags our own rules reject are (clap's default is three lines and 2);
+/// `--help` and `--version` still print and exit 0.
+#[tokio::test]
+async fn a_bad_flag_is_one_line_and_exit_1() {
+    for (args, want) in [
+        (&["--bogus"][..], "unexpected argument '--bogus'"),
+        (&["--history.limit=many"][..], "--history.limit"),
+        (&["--config.file"][..], "--config.file"),
+        (&["stray"][..], "'stray'"),
+    ] {
+        let out = testkit::bin::output(&bin(), args, LIMIT).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("grpc-exporter: error: ") && stderr.contains(want),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    for flag in ["--help", "--version"] {
+        let out = testkit::bin::output(&bin(), &[flag], LIMIT).await;
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("grpc-exporter"));
+    }
+}
+
 #[tokio::test]
 async fn sighup_reloads_and_keeps_the_old_config_on_error() {
     let dir = tempfile::tempdir().expect("dir");
