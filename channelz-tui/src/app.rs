@@ -26,7 +26,7 @@ use crate::record::{self, Recorder};
 use crate::terminal;
 use crate::update::{Command, update};
 use crate::view::{self, view};
-use crate::{input, json};
+use crate::{input, monitor};
 
 /// The binary's whole life in-process: parse `argv` (program name first),
 /// run with SIGINT/SIGTERM handling, print to the given streams (the
@@ -151,7 +151,7 @@ pub async fn run_with(
         return if *json {
             record::replay::json(path, *at, *watch, out, err)
         } else {
-            record::timeline::run(path, err).await
+            record::replay_screens(path, err).await
         };
     }
     let recorder = match create_recorder(&config, std::slice::from_ref(&config.target), err) {
@@ -182,7 +182,7 @@ pub async fn run_with(
     };
     let dial = dialer(options, config.rpc_timeout, config.limits);
     match config.mode {
-        Mode::Json { watch } => json_mode(&config, dial, watch, recorder, out, err).await,
+        Mode::Json { watch } => monitor::run(&config, dial, watch, recorder, out, err).await,
         _ => tui(&config, dial, recorder, err).await,
     }
 }
@@ -223,12 +223,12 @@ async fn fleet_with_recording(
         Ok(r) => r,
         Err(status) => return status,
     };
-    if fleet.json.is_none() {
+    let Some(watch) = fleet.json else {
         let recorder = recorder.map(|r| Box::new(r) as Box<dyn fleet::tui::RoundRecorder>);
         return fleet::tui::run(fleet, resolver, recorder, err).await;
-    }
+    };
     let mut failure = None;
-    let status = fleet::run(fleet, resolver, out, err, &mut |time, members| {
+    let status = fleet::json::run(fleet, resolver, watch, out, err, &mut |time, members| {
         if let Some(r) = &mut recorder
             && let Err(e) = r.write_poll(time, members)
         {
@@ -273,118 +273,6 @@ async fn demo_server(addr: &str, out: &mut dyn Write, err: &mut dyn Write) -> Ex
     crate::signals::termination().await;
     demo.shutdown().await;
     ExitStatus::Ok
-}
-
-fn print_line(out: &mut dyn Write, value: &serde_json::Value) -> bool {
-    // A closed pipe (`| head -1`) ends the program quietly.
-    serde_json::to_writer(&mut *out, value).is_ok()
-        && out.write_all(b"\n").is_ok()
-        && out.flush().is_ok()
-}
-
-async fn json_mode(
-    config: &Config,
-    dial: Dialer,
-    watch: bool,
-    mut recorder: Option<Recorder>,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> ExitStatus {
-    // Each poll goes to the recording as the line it printed: the
-    // snapshot, or the error text of its `{"error"}` line.
-    let mut record = |result: Result<&json::Snapshot, &str>, err: &mut dyn Write| -> bool {
-        let Some(r) = &mut recorder else { return true };
-        let target = config.target.as_str();
-        match r.write_poll(SystemTime::now(), &[(target, target, result)]) {
-            Ok(()) => true,
-            Err(e) => {
-                let _ = writeln!(err, "channelz-tui: cannot write the recording: {e}");
-                false
-            }
-        }
-    };
-    let mut api: Option<Api> = None;
-    let mut previous = None;
-    // One listener for the whole run: a signal that arrives while a
-    // snapshot is being taken must end the run too, not be lost between
-    // two listeners.
-    let mut terminated = std::pin::pin!(crate::signals::termination());
-    loop {
-        if api.is_none() {
-            let dialed = tokio::select! {
-                dialed = dial() => dialed,
-                () = &mut terminated => return ExitStatus::Ok,
-            };
-            match dialed {
-                Ok(a) => api = Some(a),
-                Err(e) if !watch => {
-                    let _ = writeln!(
-                        err,
-                        "channelz-tui: cannot connect to {}: {}",
-                        escape(&config.target),
-                        escape(&e.to_string())
-                    );
-                    return ExitStatus::ConnectFailure;
-                }
-                Err(e) => {
-                    let text = format!("cannot connect to {}: {e}", config.target);
-                    if !record(Err(&text), err) {
-                        return ExitStatus::Usage;
-                    }
-                    let line = serde_json::json!({ "error": text });
-                    if !print_line(out, &line) {
-                        return ExitStatus::Ok;
-                    }
-                }
-            }
-        }
-        if let Some(a) = &api {
-            let taken = tokio::select! {
-                taken = json::take(a) => taken,
-                () = &mut terminated => return ExitStatus::Ok,
-            };
-            match taken {
-                Ok(snapshot) => {
-                    let mut buffered = std::io::BufWriter::new(&mut *out);
-                    let written = snapshot
-                        .write_json(&config.target, previous.as_ref(), &mut buffered)
-                        .and_then(|()| buffered.write_all(b"\n"))
-                        .and_then(|()| buffered.flush());
-                    // A closed pipe (`| head -1`) ends the program quietly.
-                    if written.is_err() {
-                        return ExitStatus::Ok;
-                    }
-                    if !record(Ok(&snapshot), err) {
-                        return ExitStatus::Usage;
-                    }
-                    previous = Some(snapshot.counters());
-                }
-                Err(e) if !watch => {
-                    // The server chose the words of its status message.
-                    let _ = writeln!(err, "channelz-tui: {}", escape(&e.to_string()));
-                    return ExitStatus::RpcFailure;
-                }
-                Err(e) => {
-                    if e.is_connection_loss() {
-                        api = None;
-                    }
-                    if !record(Err(&e.to_string()), err) {
-                        return ExitStatus::Usage;
-                    }
-                    if !print_line(out, &serde_json::json!({ "error": e.to_string() })) {
-                        return ExitStatus::Ok;
-                    }
-                }
-            }
-        }
-        if !watch {
-            return ExitStatus::Ok;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(config.interval) => {}
-            () = &mut terminated => return ExitStatus::Ok,
-        }
-    }
 }
 
 async fn tui(

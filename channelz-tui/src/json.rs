@@ -25,7 +25,7 @@
 //! [...]}`; [`write_member`] writes each entry, for live `--json` and for
 //! `--replay --json` alike, so that a replayed document is the live one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -38,6 +38,7 @@ use serde_json::{Value, json};
 use crate::decode;
 use crate::model::{CutReason, EntityId, Incomplete, TREE_DEPTH};
 use crate::poll::{self, Api, Budget, PollError};
+use crate::snapshot::{Counters, Snapshot};
 
 fn pool() -> Option<&'static DescriptorPool> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
@@ -173,43 +174,6 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Everything one snapshot found.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// When the snapshot completed.
-    pub at: Option<SystemTime>,
-    /// Top channels in id order.
-    pub channels: Vec<Channel>,
-    /// Servers in id order.
-    pub servers: Vec<Server>,
-    /// Nested channels by id.
-    pub nested: HashMap<i64, Channel>,
-    /// Subchannels by id.
-    pub subchannels: HashMap<i64, Subchannel>,
-    /// Sockets by id.
-    pub sockets: HashMap<i64, Socket>,
-    /// Every socket id of each server (all `GetServerSockets` pages).
-    pub server_sockets: HashMap<i64, Vec<i64>>,
-    /// What the fetches could not get (the document adds what writing it
-    /// cut: cycles and depth).
-    pub incomplete: Vec<Incomplete>,
-}
-
-/// Cumulative counters of each entity in a snapshot, to derive rates from
-/// the next one.
-pub type Counters = HashMap<EntityId, CallCounts>;
-
-/// One entity's cumulative call (or, for sockets, stream) counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallCounts {
-    /// When the snapshot that read them completed.
-    pub at: SystemTime,
-    /// Calls (streams) started.
-    pub started: i64,
-    /// Calls (streams) failed.
-    pub failed: i64,
-}
-
 /// Takes a complete snapshot: every page of every list, every descendant,
 /// within the api's limits.
 pub async fn take(api: &Api) -> Result<Snapshot, PollError> {
@@ -262,61 +226,6 @@ impl poll::Sink for Snapshot {
 }
 
 impl Snapshot {
-    /// The counters of every entity, for the next snapshot's rates.
-    pub fn counters(&self) -> Counters {
-        let at = self.at.unwrap_or(SystemTime::UNIX_EPOCH);
-        let mut out = Counters::new();
-        for c in self.channels.iter().chain(self.nested.values()) {
-            if let (Some(r), Some(d)) = (&c.r#ref, &c.data) {
-                out.insert(
-                    EntityId::Channel(r.channel_id),
-                    CallCounts {
-                        at,
-                        started: d.calls_started,
-                        failed: d.calls_failed,
-                    },
-                );
-            }
-        }
-        for s in self.subchannels.values() {
-            if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
-                out.insert(
-                    EntityId::Subchannel(r.subchannel_id),
-                    CallCounts {
-                        at,
-                        started: d.calls_started,
-                        failed: d.calls_failed,
-                    },
-                );
-            }
-        }
-        for s in &self.servers {
-            if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
-                out.insert(
-                    EntityId::Server(r.server_id),
-                    CallCounts {
-                        at,
-                        started: d.calls_started,
-                        failed: d.calls_failed,
-                    },
-                );
-            }
-        }
-        for s in self.sockets.values() {
-            if let (Some(r), Some(d)) = (&s.r#ref, &s.data) {
-                out.insert(
-                    EntityId::Socket(r.socket_id),
-                    CallCounts {
-                        at,
-                        started: d.streams_started,
-                        failed: d.streams_failed,
-                    },
-                );
-            }
-        }
-        out
-    }
-
     /// The snapshot as one JSON document; `previous` (the last snapshot's
     /// counters) fills the rates, which are null without it.
     pub fn to_json(&self, target: &str, previous: Option<&Counters>) -> Value {

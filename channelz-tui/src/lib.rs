@@ -10,19 +10,21 @@
 
 pub mod app;
 pub mod cli;
-pub mod decode;
+mod decode;
 pub mod demo;
-pub mod exit;
+mod exit;
 pub mod fleet;
-pub mod input;
+mod input;
 pub mod json;
 pub mod model;
+pub mod monitor;
 pub mod msg;
-pub mod outage;
+mod outage;
 pub mod poll;
 pub mod record;
-pub mod signals;
-pub mod terminal;
+mod signals;
+pub mod snapshot;
+mod terminal;
 pub mod update;
 pub mod view;
 

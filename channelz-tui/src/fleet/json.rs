@@ -28,7 +28,7 @@ use super::FleetConfig;
 use super::poll::{MemberId, Members, Outcome, Polling, Probe, Report};
 use super::resolve::{Member, Resolver, merge, resolve_all};
 use crate::exit::ExitStatus;
-use crate::json::{Counters, Snapshot};
+use crate::snapshot::{Counters, Snapshot};
 
 /// One member's result of an interval, as a recorder wants it:
 /// `(member address, name, snapshot or error)`.

@@ -10,24 +10,22 @@
 //! so that the one-target screens stay as they are: [`model`] (plain data),
 //! [`update`] (the only place it changes), [`view`] (drawing), [`poll`] (one
 //! task per member, each with its own connection and backoff, polling at
-//! most `--fleet-concurrency` at once), [`resolve`] (names to members,
-//! through an injectable [`Resolver`]), [`json`] (one document per interval)
+//! most `--fleet-concurrency` at once), `resolve` (names to members,
+//! through an injectable [`Resolver`]), `json` (one document per interval)
 //! and [`tui`] (the terminal loop).
 
-pub mod json;
+pub(crate) mod json;
 pub mod model;
 pub mod poll;
-pub mod resolve;
+mod resolve;
 pub mod tui;
 pub mod update;
 pub mod view;
 
-use std::io::Write;
 use std::time::Duration;
 
 use grpc_toolkit_conn::{ConnArgs, ConnectOptions, UsageError};
 
-use crate::exit::ExitStatus;
 use crate::poll::Limits;
 pub use resolve::Resolver;
 
@@ -118,19 +116,4 @@ pub fn names(
             Ok(FleetName { name, options })
         })
         .collect()
-}
-
-/// Runs a fleet: the fleet screen, or its JSON documents (handing each
-/// interval's members to `on_interval`, which records them).
-pub async fn run(
-    fleet: &FleetConfig,
-    resolver: Resolver,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    on_interval: &mut json::OnInterval<'_>,
-) -> ExitStatus {
-    match fleet.json {
-        Some(watch) => json::run(fleet, resolver, watch, out, err, on_interval).await,
-        None => tui::run(fleet, resolver, None, err).await,
-    }
 }

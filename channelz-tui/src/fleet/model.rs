@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use grpc_toolkit_proto::channelz::v1::{Channel, Server};
 
 use super::poll::MemberId;
-use crate::json::Snapshot;
 use crate::model::{HISTORY_LEN, HealthReport, History, Model, Rates, Sample, SortKey};
+use crate::snapshot::Snapshot;
 
 /// How many "came / went" notes the screen keeps.
 pub const NOTES_LEN: usize = 100;

@@ -31,10 +31,10 @@ use super::resolve::{Member, Resolver, merge, resolve_all};
 use super::update::{FleetCommand, FleetMsg, update};
 use super::view::view;
 use crate::exit::ExitStatus;
-use crate::json::Snapshot;
 use crate::model::HealthReport;
 use crate::msg::Msg;
 use crate::poll::{Api, Dialer, Limits, Wanted};
+use crate::snapshot::Snapshot;
 use crate::{input, terminal};
 
 /// What the loop needs to open a member: how to dial it and its live
@@ -123,7 +123,7 @@ type Latest = Arc<Mutex<BTreeMap<MemberId, Report<Probed>>>>;
 pub type RoundMember<'a> = (
     &'a str,
     &'a str,
-    Result<&'a crate::json::Snapshot, &'a str>,
+    Result<&'a crate::snapshot::Snapshot, &'a str>,
     Option<&'a crate::model::HealthReport>,
 );
 

@@ -20,8 +20,8 @@ use super::format::{
     EntityChange, IdList, IncompleteList, IncompleteRecord, MAX_ENTITIES, MAX_ENTITY_BYTES,
     ServerSockets, SnapshotDelta, Splice, kind, op,
 };
-use crate::json::Snapshot;
 use crate::model::{CutReason, Incomplete};
+use crate::snapshot::Snapshot;
 
 /// An entity's key in a state: one of [`kind`] and its id.
 pub type Key = (u32, i64);

@@ -14,9 +14,10 @@ use tokio::time::Instant;
 
 use super::replay;
 use super::writer::Recorder;
-use crate::json::{self, Snapshot};
+use crate::json;
 use crate::msg::Msg;
 use crate::poll::{self, AfterFailure, Dialer, Wanted};
+use crate::snapshot::Snapshot;
 
 /// Where the dashboard records to, and what it calls the member.
 #[derive(Debug)]

@@ -19,9 +19,9 @@ use super::format::{HealthRecord, ServiceRecord};
 use super::reader::{Poll, ReadError, Recording};
 use crate::decode;
 use crate::exit::ExitStatus;
-use crate::json::{Counters, Snapshot};
 use crate::model::{Focus, HealthReport, SERVER_SOCKETS_PAGE, ServerSocketsPage, ServiceHealth};
 use crate::msg::{Details, Msg};
+use crate::snapshot::{Counters, Snapshot};
 
 /// A point of a recording, as `--at` gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use grpc_toolkit_proto::channelz::v1::{
 };
 use prost::Message;
 
-use crate::json::Snapshot;
+use crate::snapshot::Snapshot;
 
 /// The shape of the synthetic server.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@ use super::format::{HEAD_LEN, KEYFRAME_EVERY, PREAMBLE_LEN};
 use super::reader::{ReadError, Recording};
 use super::synthetic::Synthetic;
 use super::writer::Recorder;
-use crate::json::Snapshot;
+use crate::snapshot::Snapshot;
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("channelz-tui-record-{}", std::process::id()));

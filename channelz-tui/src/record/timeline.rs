@@ -1,7 +1,7 @@
 //! `channelz-tui --replay FILE`: the dashboard's screens over a recording,
 //! with a timeline. The screens are the live ones: each poll is fed through
 //! [`update`] as the messages a live poll would have produced
-//! ([`replay::messages`]), timestamps from the recording, so rates and
+//! (`replay::messages`), timestamps from the recording, so rates and
 //! sparklines are computed as they were live. A jump rebuilds the model
 //! from up to [`WARMUP`] polls before the target, keeping the screen,
 //! selection, filter and sort.
@@ -649,21 +649,9 @@ impl Replay for Player {
     }
 }
 
-/// `channelz-tui --replay FILE`: the screens over the recording, the
-/// fleet screen for a recording of several members.
-pub async fn run(path: &Path, err: &mut dyn Write) -> ExitStatus {
-    let opened = match super::fleet::is_fleet(path) {
-        Ok(true) => super::fleet::FleetPlayer::open(path).map(|p| Box::new(p) as Box<dyn Replay>),
-        Ok(false) => Player::open(path).map(|p| Box::new(p) as Box<dyn Replay>),
-        Err(e) => Err(e),
-    };
-    let mut player = match opened {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(err, "channelz-tui: {}", escape(&e.to_string()));
-            return ExitStatus::Usage;
-        }
-    };
+/// The replay loop: `player` (one target's or a fleet's, opened by
+/// [`super::replay_screens`]) under the timeline, until the user quits.
+pub async fn run(mut player: Box<dyn Replay>, err: &mut dyn Write) -> ExitStatus {
     let (guard, mut term) = match terminal::setup() {
         Ok(t) => t,
         Err(e) => {

@@ -19,8 +19,8 @@ use super::delta::{MemberState, nanos_of};
 use super::format::{
     FrameKind, Head, Header, KEYFRAME_EVERY, MAGIC, MemberRecord, PollRecord, VERSION,
 };
-use crate::json::Snapshot;
 use crate::model::HealthReport;
+use crate::snapshot::Snapshot;
 
 /// What one member was at one poll: its address, its name (the ADDR it
 /// came from), and its snapshot or the error that stood for it.

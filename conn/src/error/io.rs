@@ -5,11 +5,11 @@
 
 use std::io;
 
-use super::ConnectError;
 use super::tls::{
     ClientAuthFacts, blame_client_auth, client_cert_alert, handshake_detail, is_client_cert_alert,
     rustls_error,
 };
+use super::{ConnectError, io_text};
 
 /// What a failure before the server's SETTINGS most likely means.
 pub(crate) fn explain(
@@ -60,15 +60,6 @@ pub(crate) fn dial_error(err: &io::Error, addr: &str) -> ConnectError {
 pub(crate) fn io_error(err: &io::Error) -> ConnectError {
     ConnectError::Io {
         detail: io_text(err),
-    }
-}
-
-/// io::Error text without the "(os error N)" suffix.
-pub(crate) fn io_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_ascii_lowercase(),
-        None => text,
     }
 }
 

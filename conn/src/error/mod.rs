@@ -386,6 +386,17 @@ fn reason_name(reason: h2::Reason) -> String {
     }
 }
 
+/// io::Error text without the "(os error N)" suffix. Here, not in `io`,
+/// because `io` and `tls` both word I/O errors and must not import each
+/// other.
+pub(crate) fn io_text(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_ascii_lowercase(),
+        None => text,
+    }
+}
+
 /// One line from an error and its `source()` chain, dropping each message
 /// that repeats text already said (tonic and hyper embed their sources'
 /// messages in their own).

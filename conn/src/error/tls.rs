@@ -10,9 +10,8 @@ use std::io;
 use rustls::CertificateError;
 use rustls::pki_types::ServerName;
 
-use super::ConnectError;
 use super::der::algorithm_name;
-use super::io::io_text;
+use super::{ConnectError, io_text};
 
 /// The server's certificate failed verification: a name mismatch, or a
 /// chain we do not trust, with the reason in words. rustls's own text for

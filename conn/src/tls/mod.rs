@@ -229,7 +229,7 @@ fn cannot_read(flag: &str, path: &Path, err: &std::io::Error) -> UsageError {
     let reason = match err.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => crate::error::io::io_text(err),
+        _ => crate::error::io_text(err),
     };
     UsageError::new(format!(
         "cannot read {flag} file \"{}\": {reason}",

@@ -2,14 +2,17 @@
 //! which (through `cargo tree`), and that no two modules of a crate import
 //! each other, directly or round a longer loop (by reading the sources).
 //!
-//! The module check reads `crate::…` paths in each file of a crate's `src/`,
-//! maps each to the top-level module it names (a name the crate root
-//! re-exports with `pub use module::…` counts as that module), and looks for
-//! a cycle among top-level modules. The crate root is the facade that
-//! declares and re-exports modules, so it is not a source of edges; an item
-//! defined in the root itself would be, and there are none by design.
-//! Test code is not architecture: a file's `#[cfg(test)] mod tests` and
-//! modules the root declares only for tests (fixtures) are left out.
+//! The module check reads the paths into the crate in each file of a
+//! crate's `src/` (`crate::…`, and `super::…` / `self::…` resolved against
+//! the file's place, groups read to any depth) and, for each module with
+//! children (the crate root, `record/`, `error/`, …), looks for a cycle
+//! among those children: a path from one child's subtree into a sibling's
+//! is an edge between the two (a name the parent re-exports with
+//! `pub use child::…` counts as that child). A parent's own file is the
+//! facade that declares and re-exports its children, so it is not a source
+//! of sibling edges. Test code is not architecture: a file's
+//! `#[cfg(test)] mod tests` and modules declared only for tests
+//! (fixtures, `record/tests.rs`) are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,14 +36,21 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level module a file belongs to (`None` for the crate root).
-fn module_of(src: &Path, file: &Path) -> Option<String> {
+/// A file's module path: `record/fleet.rs` is `["record", "fleet"]`,
+/// `record/mod.rs` is `["record"]`, the crate root is `[]`.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
     let rel = file.strip_prefix(src).expect("file under src");
-    let first = rel.components().next()?.as_os_str().to_string_lossy();
-    match first.as_ref() {
-        "lib.rs" | "main.rs" => None,
-        name => Some(name.trim_end_matches(".rs").to_owned()),
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let last = parts.pop().unwrap_or_default();
+    match last.as_str() {
+        "mod.rs" => {}
+        "lib.rs" | "main.rs" if parts.is_empty() => {}
+        name => parts.push(name.trim_end_matches(".rs").to_owned()),
     }
+    parts
 }
 
 /// Strips `//` comments (doc comments included), so paths named in prose
@@ -55,40 +65,91 @@ fn code_only(text: &str) -> String {
         .join("\n")
 }
 
-/// Every first path segment after `crate::`, including each name in a
-/// `crate::{a, b::c}` group.
-fn crate_paths(code: &str) -> Vec<String> {
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The paths one use tree (or plain path) names, each segment appended to
+/// `prefix`: `a::{b, c::{d, e}}` names `a::b`, `a::c::d` and `a::c::e`.
+fn use_tree(text: &str, prefix: &[String], out: &mut Vec<Vec<String>>) {
+    let text = text.trim_start();
+    if let Some(group) = text.strip_prefix('{') {
+        let mut depth = 0usize;
+        let mut part = String::new();
+        for c in group.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => break,
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    use_tree(&part, prefix, out);
+                    part.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            part.push(c);
+        }
+        use_tree(&part, prefix, out);
+        return;
+    }
+    let name: String = text.chars().take_while(|c| is_ident(*c)).collect();
+    let mut path = prefix.to_vec();
+    if !name.is_empty() && name != "self" {
+        path.push(name.clone());
+    }
+    match text[name.len()..].strip_prefix("::") {
+        Some(rest) if !name.is_empty() => use_tree(rest, &path, out),
+        _ => out.push(path),
+    }
+}
+
+/// Every path into the crate that `code` names, from the crate root:
+/// `crate::…`, and `super::…` / `self::…` resolved against `here`, the
+/// file's module path. Groups are read to any depth.
+fn crate_paths(code: &str, here: &[String]) -> Vec<Vec<String>> {
     let mut found = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let before = rest[..at].chars().last();
-        rest = &rest[at + "crate::".len()..];
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+    let mut at = 0;
+    while at < code.len() {
+        let rest = &code[at..];
+        let Some(next) = rest.find(['c', 's']) else {
+            break;
+        };
+        let start = at + next;
+        at = start + 1;
+        if code[..start].chars().last().is_some_and(is_ident) {
             continue; // e.g. `tonic_crate::`, not ours
         }
-        if let Some(group) = rest.strip_prefix('{') {
-            let end = group.find('}').unwrap_or(group.len());
-            for part in group[..end].split(',') {
-                let name = part.trim().split("::").next().unwrap_or("").trim();
-                if !name.is_empty() {
-                    found.push(name.to_owned());
+        let mut tail = &code[start..];
+        let base: Vec<String> = if let Some(t) = tail.strip_prefix("crate::") {
+            tail = t;
+            Vec::new()
+        } else if tail.starts_with("super::") || tail.starts_with("self::") {
+            let mut base = here.to_vec();
+            loop {
+                if let Some(t) = tail.strip_prefix("super::") {
+                    base.pop();
+                    tail = t;
+                } else if let Some(t) = tail.strip_prefix("self::") {
+                    tail = t;
+                } else {
+                    break;
                 }
             }
+            base
         } else {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            found.push(name);
-        }
+            continue;
+        };
+        use_tree(tail, &base, &mut found);
     }
     found
 }
 
-/// Names the root re-exports, mapped to the module they come from.
-fn reexports(root: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
+/// Names a module file re-exports (`pub use child::…`), mapped to the
+/// child module they come from.
+fn reexports(text: &str, children: &BTreeSet<String>) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
-    let code = code_only(root);
+    let code = code_only(text);
     for statement in code.split(';') {
         let Some(path) = statement.trim().strip_prefix("pub use ") else {
             continue;
@@ -96,7 +157,7 @@ fn reexports(root: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String>
         let Some((module, items)) = path.split_once("::") else {
             continue;
         };
-        if !modules.contains(module) {
+        if !children.contains(module) {
             continue;
         }
         let items = items.trim().trim_start_matches('{').trim_end_matches('}');
@@ -110,30 +171,54 @@ fn reexports(root: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String>
     map
 }
 
-/// The edges module -> module of one crate.
-fn module_graph(krate: &str) -> BTreeMap<String, BTreeSet<String>> {
+/// Module -> module edges among siblings, for each parent module of one
+/// crate (the root is `[]`). A file's path into a sibling's subtree (its
+/// own or an ancestor's sibling's) is an edge between the two children of
+/// their common parent; a name the parent re-exports counts as the child it
+/// comes from. A parent's own file is the facade that declares its
+/// children, so it is no source of sibling edges.
+type Graphs = BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>>;
+
+fn module_graphs(krate: &str) -> Graphs {
     let src = workspace().join(krate).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(&src, f)).collect();
-    let root = ["lib.rs", "main.rs"]
-        .iter()
-        .map(|name| src.join(name))
-        .find(|path| path.exists())
-        .expect("a crate root");
-    let root_text = std::fs::read_to_string(&root).expect("read crate root");
-    let reexported = reexports(&root_text, &modules);
-    let test_only: BTreeSet<String> = modules
-        .iter()
-        .filter(|m| root_text.contains(&format!("#[cfg(test)]\nmod {m};")))
+    let mut file_of: BTreeMap<Vec<String>, PathBuf> = BTreeMap::new();
+    for file in &files {
+        // lib.rs wins over main.rs as the root.
+        let path = module_path(&src, file);
+        if !(path.is_empty() && file.ends_with("main.rs") && file_of.contains_key(&path)) {
+            file_of.insert(path, file.clone());
+        }
+    }
+    let children = |parent: &[String]| -> BTreeSet<String> {
+        file_of
+            .keys()
+            .filter(|m| m.len() > parent.len() && m.starts_with(parent))
+            .map(|m| m[parent.len()].clone())
+            .collect()
+    };
+    let text_of = |path: &Vec<String>| {
+        file_of
+            .get(path)
+            .map(|f| std::fs::read_to_string(f).expect("read source"))
+            .unwrap_or_default()
+    };
+    // Modules declared only for tests (`#[cfg(test)] mod fixtures;`), and
+    // everything under them.
+    let test_only: Vec<Vec<String>> = file_of
+        .keys()
+        .filter(|m| {
+            let Some((name, parent)) = m.split_last() else {
+                return false;
+            };
+            text_of(&parent.to_vec()).contains(&format!("#[cfg(test)]\nmod {name};"))
+        })
         .cloned()
         .collect();
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for file in &files {
-        let Some(from) = module_of(&src, file) else {
-            continue;
-        };
-        if test_only.contains(&from) {
+    let mut graphs = Graphs::new();
+    for (here, file) in &file_of {
+        if test_only.iter().any(|t| here.starts_with(t)) {
             continue;
         }
         let text = std::fs::read_to_string(file).expect("read source");
@@ -141,18 +226,30 @@ fn module_graph(krate: &str) -> BTreeMap<String, BTreeSet<String>> {
             Some(at) => &text[..at],
             None => &text,
         });
-        for name in crate_paths(&code) {
-            let to = if modules.contains(&name) {
-                Some(name)
+        for to in crate_paths(&code, here) {
+            let common = here.iter().zip(&to).take_while(|(a, b)| a == b).count();
+            if common >= here.len() || common >= to.len() {
+                continue; // into its own subtree, or an ancestor's own item
+            }
+            let parent = here[..common].to_vec();
+            let siblings = children(&parent);
+            let name = &to[common];
+            let target = if siblings.contains(name) {
+                Some(name.clone())
             } else {
-                reexported.get(&name).cloned()
+                reexports(&text_of(&parent), &siblings).get(name).cloned()
             };
-            if let Some(to) = to.filter(|to| *to != from) {
-                graph.entry(from.clone()).or_default().insert(to);
+            if let Some(target) = target.filter(|t| *t != here[common]) {
+                graphs
+                    .entry(parent)
+                    .or_default()
+                    .entry(here[common].clone())
+                    .or_default()
+                    .insert(target);
             }
         }
     }
-    graph
+    graphs
 }
 
 /// A cycle in the graph, as the modules on it, if there is one.
@@ -198,12 +295,37 @@ fn the_cycle_finder_finds_a_cycle_and_the_path_reader_reads_groups() {
         find_cycle(&graph),
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
+    let paths = |code, here: &[&str]| {
+        let here: Vec<String> = here.iter().map(|s| s.to_string()).collect();
+        crate_paths(code, &here)
+            .into_iter()
+            .map(|p| p.join("::"))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        crate_paths("use crate::{error::X, tls};\nlet x = crate::output::f(); my_crate::no"),
-        ["error", "tls", "output"]
+        paths(
+            "use crate::{error::X, tls};\nlet x = crate::output::f(); my_crate::no",
+            &[]
+        ),
+        ["error::X", "tls", "output::f"]
+    );
+    assert_eq!(
+        paths(
+            "use super::{reader::{Poll, self}, timeline::run};\nuse self::inner::Y;",
+            &["record", "fleet"]
+        ),
+        [
+            "record::reader::Poll",
+            "record::reader",
+            "record::timeline::run",
+            "record::fleet::inner::Y"
+        ]
     );
 }
 
+/// No two modules import each other, at any depth: top-level modules of a
+/// crate, and the children of each module directory (`record/fleet.rs` and
+/// `record/timeline.rs`, `error/io.rs` and `error/tls.rs`).
 #[test]
 fn no_two_modules_of_a_crate_import_each_other() {
     let cycles: Vec<String> = [
@@ -214,11 +336,21 @@ fn no_two_modules_of_a_crate_import_each_other() {
         "proto",
         "exporter",
         "channelz-client",
+        "tests",
     ]
     .into_iter()
-    .filter_map(|krate| {
-        let cycle = find_cycle(&module_graph(krate))?;
-        Some(format!("{krate}: {}", cycle.join(" -> ")))
+    .flat_map(|krate| {
+        module_graphs(krate)
+            .into_iter()
+            .filter_map(move |(parent, graph)| {
+                let cycle = find_cycle(&graph)?;
+                let at = if parent.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {}", parent.join("::"))
+                };
+                Some(format!("{krate}{at}: {}", cycle.join(" -> ")))
+            })
     })
     .collect();
     assert!(cycles.is_empty(), "modules import each other: {cycles:#?}");
