@@ -58,7 +58,7 @@ linux_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 windows_target=x86_64-pc-windows-gnu
 rustup target add "${linux_targets[@]}" "$windows_target" >/dev/null
 ensure_cargo_auditable
-cargo auditable --version 2>/dev/null || cargo-auditable --version
+cargo-auditable --version
 
 # One `cargo auditable build -p` per binary, as a user building one tool
 # gets it: the probe never shares a feature set with the exporter.

@@ -138,38 +138,7 @@ expect 0 "grpc-probe.exe verified TLS" run_wine grpc-probe.exe -addr "127.0.0.1:
     -tls -tls-ca-cert ca.pem -tls-server-name localhost
 
 step "images: skopeo copy + umoci unpack per architecture"
-for image in grpc-probe grpc-exporter; do
-    for arch in amd64 arm64; do
-        one=$work/oci-$image-$arch
-        skopeo copy --quiet --override-os linux --override-arch "$arch" \
-            "oci:$dist/oci/$image:$version" "oci:$one:$arch" >/dev/null
-        umoci unpack --image "$one:$arch" "$work/bundle-$image-$arch" >/dev/null
-        bundle=$work/bundle-$image-$arch
-        rootfs=$bundle/rootfs
-        mapfile -t args < <(python3 -c 'import json,sys; [print(a) for a in json.load(open(sys.argv[1]))["process"]["args"]]' "$bundle/config.json")
-        user=$(python3 -c 'import json,sys; u=json.load(open(sys.argv[1]))["process"]["user"]; print(f"{u[\"uid\"]}:{u[\"gid\"]}")' "$bundle/config.json")
-        [ "$user" = 65534:65534 ] || fail "$image/$arch runs as $user, not 65534:65534"
-        [ -s "$rootfs/etc/ssl/certs/ca-certificates.crt" ] || fail "$image/$arch has no CA bundle"
-        runner=()
-        qemu=$(qemu_for "$arch")
-        if [ -n "$qemu" ]; then cp "$qemu" "$rootfs/qemu"; runner=(/qemu); fi
-        flag=--version
-        paths=("${args[0]}")
-        if [ "$image" = grpc-probe ]; then
-            flag=-version
-            paths+=(/bin/grpc_health_probe /ko-app/grpc-health-probe)
-        fi
-        # The entrypoint with its own arguments, as the runtime would start it.
-        got=$(chroot --userspec="$user" "$rootfs" "${runner[@]}" "${args[@]}" "$flag") \
-            || fail "$image/$arch entrypoint ${args[*]} $flag failed"
-        echo "$image/$arch entrypoint ${args[*]}: $got"
-        for path in "${paths[@]:1}"; do
-            got=$(chroot --userspec="$user" "$rootfs" "${runner[@]}" "$path" "$flag") \
-                || fail "$image/$arch $path $flag failed"
-            echo "$image/$arch $path: $got"
-        done
-    done
-done
+bash release/check-images.sh "$dist/oci" "$version" grpc-probe grpc-exporter
 
 # The layouts' configs equal what the Dockerfile declares.
 step "cargo test -p grpc-toolkit-tests --test it release::"

@@ -8,7 +8,8 @@
 //!
 //! With `GRPC_TOOLKIT_OCI_DIR` set (release/check.sh and `.ci/run` set it
 //! to the layouts they built), the written layouts are read too: every
-//! platform's config blob and layer listing.
+//! platform's config blob and layer listing. `.ci/run` writes only the
+//! probe's layout; release/check.sh writes both.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -198,6 +199,19 @@ fn check_layout(name: &str, want: &Declared) {
         return;
     };
     let layout = Path::new(&dir).join(name);
+    // CI writes only the probe's layout (the exporter's needs two more LTO
+    // builds); release/check.sh writes both. An empty directory is a
+    // mistake, not a skip.
+    if !layout.exists() {
+        let any = std::fs::read_dir(&dir).map(|mut d| d.next().is_some());
+        assert!(
+            matches!(any, Ok(true)),
+            "GRPC_TOOLKIT_OCI_DIR={} holds no layout",
+            Path::new(&dir).display()
+        );
+        eprintln!("no {name} layout in {}", Path::new(&dir).display());
+        return;
+    }
     let top = json(&layout.join("index.json"));
     let index = json(&blob(
         &layout,
