@@ -5,14 +5,20 @@
 #
 # Each platform builds natively (under emulation for the foreign one), so
 # the musl C toolchain that `ring` needs is the platform's own `musl-gcc`:
-# no cross linker to install. probe/ci/static-check.sh runs these same build
-# steps without a container engine and checks the result in an empty root.
+# no cross linker to install. Without Docker, `bash release/build.sh` writes
+# the same images as OCI layouts (release/oci.py declares their roots and
+# configs; tests/tests/it/release.rs proves they equal this file's), and
+# probe/ci/static-check.sh runs this build's steps and checks the result in
+# an empty root.
 
 FROM rust:1.95-slim-bookworm AS build
 ARG TARGETARCH
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# The crate list in every binary (`cargo auditable`), for trivy, grype, syft
+# and `cargo audit bin`; the version release/env.sh pins.
+RUN cargo install --locked cargo-auditable --version 0.7.7
 RUN case "${TARGETARCH:-amd64}" in \
       amd64) echo x86_64-unknown-linux-musl ;; \
       arm64) echo aarch64-unknown-linux-musl ;; \
@@ -22,9 +28,11 @@ RUN case "${TARGETARCH:-amd64}" in \
 WORKDIR /src
 COPY . .
 # A non-PIE static executable: no relocation table (about 90 KB smaller) and
-# no start-up relocation pass (about 0.1 ms per check); see probe/ci/static-check.sh.
-ENV RUSTFLAGS="-C relocation-model=static"
-RUN cargo build --release --locked -p grpc-probe --target "$(cat /rust-target)" \
+# no start-up relocation pass (about 0.1 ms per check); no RELRO segment,
+# which a static musl binary never applies (its padding paid for the audit
+# data). The reasons in full: release/env.sh (MUSL_RUSTFLAGS).
+ENV RUSTFLAGS="-C relocation-model=static -C link-arg=-Wl,-z,norelro"
+RUN cargo auditable build --release --locked -p grpc-probe --target "$(cat /rust-target)" \
  && install -D "target/$(cat /rust-target)/release/grpc-probe" /out/grpc-probe
 # The final root: the binary at the three paths users of the reference image
 # copy from, and CA roots for -tls (the binary also carries Mozilla's roots
@@ -41,7 +49,7 @@ RUN mkdir -p /out/bin /out/ko-app /out/etc/ssl/certs \
 # the exporter's static FROM scratch image from this earlier stage; a plain
 # `docker build` still ends at the probe image below.
 FROM build AS exporter-build
-RUN cargo build --release --locked -p grpc-exporter --target "$(cat /rust-target)" \
+RUN cargo auditable build --release --locked -p grpc-exporter --target "$(cat /rust-target)" \
  && install -D "target/$(cat /rust-target)/release/grpc-exporter" /exporter/grpc-exporter \
  && mkdir -p /exporter/etc/ssl/certs /exporter/etc/grpc-exporter \
  && cp /etc/ssl/certs/ca-certificates.crt /exporter/etc/ssl/certs/ca-certificates.crt \

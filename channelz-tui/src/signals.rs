@@ -1,4 +1,4 @@
-//! SIGINT and SIGTERM as one future, for every mode that runs until told
+//! SIGINT and SIGTERM (Ctrl-C and Ctrl-Break on Windows) as one future, for every mode that runs until told
 //! to stop (the dashboards, `--json --watch`, the demo server).
 //!
 //! The handlers are installed when [`termination`] is called, not when its
@@ -18,12 +18,28 @@ pub fn termination() -> impl Future<Output = ()> + Send + 'static {
             .ok()
             .zip(signal(SignalKind::terminate()).ok())
     };
+    // Windows has no SIGTERM; Ctrl-C (and Ctrl-Break, which consoles send
+    // where Ctrl-C is disabled) are its "stop" keys, registered here for the
+    // same reason as above.
+    #[cfg(windows)]
+    let signals = {
+        use tokio::signal::windows::{ctrl_break, ctrl_c};
+        ctrl_c().ok().zip(ctrl_break().ok())
+    };
     async move {
         #[cfg(unix)]
         if let Some((mut interrupt, mut terminate)) = signals {
             tokio::select! {
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
+            }
+            return;
+        }
+        #[cfg(windows)]
+        if let Some((mut interrupt, mut brk)) = signals {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = brk.recv() => {}
             }
             return;
         }

@@ -135,6 +135,15 @@ impl ConnArgs {
         };
         let (target, security) =
             Target::parse_with_security(addr).map_err(|e| UsageError::new(e.to_string()))?;
+        // tokio has no unix sockets on Windows: say so before dialing, as
+        // a usage error (exit 1), rather than fail the check as if the
+        // server were down.
+        #[cfg(not(unix))]
+        if let Target::Unix { .. } = target {
+            return Err(UsageError::new(format!(
+                "unix socket targets are not supported on Windows (specified: \"{addr}\")"
+            )));
+        }
         if self.connect_timeout.is_zero() {
             return Err(UsageError::new(format!(
                 "-connect-timeout must be greater than zero (specified: {})",

@@ -21,6 +21,7 @@ mod probe;
 mod probe_help;
 mod probe_hostile;
 mod proto_compat;
+mod release;
 mod tls_errors;
 mod tui_fleet;
 mod tui_hostile;
