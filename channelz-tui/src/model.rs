@@ -14,6 +14,10 @@ use grpc_toolkit_proto::channelz::v1::{
 
 use crate::outage::Outage;
 
+// The entity ids and the account of what a snapshot left out belong to the
+// Channelz client that produces them; the model keeps them as they come.
+pub use grpc_toolkit_channelz_client::{CutReason, EntityId, Incomplete, ServerSocketsPage};
+
 /// How many samples of history each entity keeps: five minutes at the
 /// default one-second interval, enough for a sparkline of "the last minutes".
 pub const HISTORY_LEN: usize = 300;
@@ -45,21 +49,6 @@ pub enum Focus {
     },
     /// The whole hierarchy under these top channels.
     Tree(Vec<i64>),
-}
-
-/// One Channelz entity. Ids are shared across kinds in every implementation
-/// we know, but keeping the kind in the key costs nothing and makes the
-/// maps self-describing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EntityId {
-    /// A top or nested channel.
-    Channel(i64),
-    /// A subchannel.
-    Subchannel(i64),
-    /// A socket (connection or listener).
-    Socket(i64),
-    /// A server.
-    Server(i64),
 }
 
 /// A place in the dashboard; the screen stack is the breadcrumb.
@@ -103,17 +92,6 @@ pub enum Link {
         /// When the resolution without it came.
         at: SystemTime,
     },
-}
-
-/// One page of a server's sockets, as `GetServerSockets` returned it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServerSocketsPage {
-    /// The `start_socket_id` this page was asked with.
-    pub start: i64,
-    /// The refs on the page, in id order.
-    pub refs: Vec<SocketRef>,
-    /// Whether the server said this is the last page.
-    pub end: bool,
 }
 
 /// The health service's answers.
@@ -773,71 +751,4 @@ fn child_rows(
             .map(EntityId::Socket),
     );
     rows
-}
-
-/// Why part of what the server has is not shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum CutReason {
-    /// The entity refers back to one of its ancestors; it is shown once.
-    Cycle,
-    /// Deeper than [`TREE_DEPTH`] levels below a top channel.
-    Depth,
-    /// `--max-pages` or `--max-entities` was reached.
-    Limit,
-    /// The server listed it, then answered NOT_FOUND for it.
-    NotFound,
-    /// The server answers UNIMPLEMENTED for the method that fetches it.
-    Unimplemented,
-    /// Any other failure: an RPC error, or pages that do not advance.
-    Error,
-}
-
-impl CutReason {
-    /// The name in JSON (`"reason"`) and on screen.
-    pub fn name(self) -> &'static str {
-        match self {
-            CutReason::Cycle => "cycle",
-            CutReason::Depth => "depth",
-            CutReason::Limit => "limit",
-            CutReason::NotFound => "not_found",
-            CutReason::Unimplemented => "unimplemented",
-            CutReason::Error => "error",
-        }
-    }
-}
-
-/// One place where a snapshot is not the whole truth.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Incomplete {
-    /// What was cut: one entity (`channel 5`, `subchannel 7`, `socket 9`,
-    /// `server 3`), or an RPC (`GetServers`, `GetSubchannel`) when a whole
-    /// list or method is affected.
-    pub entity: String,
-    /// Why.
-    pub reason: CutReason,
-    /// The particulars, in one line: the error, how many were left out.
-    pub detail: String,
-}
-
-impl Incomplete {
-    /// An entry for `entity`.
-    pub fn new(entity: impl Into<String>, reason: CutReason, detail: impl Into<String>) -> Self {
-        Incomplete {
-            entity: entity.into(),
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl EntityId {
-    /// `channel 5`, `subchannel 7`, `socket 9`, `server 3`.
-    pub fn label(self) -> String {
-        match self {
-            EntityId::Channel(n) => format!("channel {n}"),
-            EntityId::Subchannel(n) => format!("subchannel {n}"),
-            EntityId::Socket(n) => format!("socket {n}"),
-            EntityId::Server(n) => format!("server {n}"),
-        }
-    }
 }

@@ -6,43 +6,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use grpc_toolkit_conn::{ConnectError, RpcError};
+use grpc_toolkit_conn::ConnectError;
 
-/// Why a poll failed as a whole. Failures of single entities or methods
-/// do not end up here: they become [`Incomplete`](crate::model::Incomplete)
-/// entries beside what the server did answer.
-#[derive(Debug, thiserror::Error)]
-pub enum PollError {
-    /// The server does not implement `grpc.channelz.v1.Channelz`
-    /// (`GetTopChannels` answered UNIMPLEMENTED).
-    #[error("this server has no Channelz service (UNIMPLEMENTED)")]
-    NoChannelz,
-    /// An RPC failed.
-    #[error("{what}: {source}")]
-    Rpc {
-        /// Which RPC, with its arguments.
-        what: String,
-        /// The failure.
-        source: RpcError,
-    },
-}
-
-impl PollError {
-    /// True when the connection itself is gone, so the poller must redial.
-    pub fn is_connection_loss(&self) -> bool {
-        match self {
-            PollError::Rpc { source, .. } => is_connection_loss(source),
-            PollError::NoChannelz => false,
-        }
-    }
-}
-
-pub(crate) fn is_connection_loss(e: &RpcError) -> bool {
-    matches!(
-        e.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-    )
-}
+/// Why a poll failed as a whole: the Channelz client's error. Failures of
+/// single entities or methods do not end up here: they become
+/// [`Incomplete`](crate::model::Incomplete) entries beside what the server
+/// did answer.
+pub use grpc_toolkit_channelz_client::Error as PollError;
 
 /// Why the poller has no working connection.
 #[derive(Debug, Clone)]

@@ -4,20 +4,16 @@
 //! [`msg::Msg`](crate::msg::Msg). Nothing here renders, and nothing
 //! that renders waits on anything here.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use futures_util::stream::{self, StreamExt};
-use grpc_toolkit_conn::{ConnectError, Connection, RpcError, call};
-use grpc_toolkit_proto::channelz::v1::{
-    Channel, GetChannelRequest, GetServerRequest, GetServerSocketsRequest, GetServersRequest,
-    GetSocketRequest, GetSubchannelRequest, GetTopChannelsRequest, Server, Socket, Subchannel,
-    channelz_client::ChannelzClient,
-};
+use grpc_toolkit_channelz_client::{Beyond, Client, Walk};
+use grpc_toolkit_conn::{ConnectError, Connection, call};
+use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 use grpc_toolkit_proto::health::v1::{
     HealthCheckRequest, HealthListRequest, health_client::HealthClient,
 };
@@ -31,369 +27,79 @@ use crate::model::{
 use crate::msg::{Details, Msg};
 use crate::outage::Outage;
 pub use crate::outage::PollError;
-use crate::outage::is_connection_loss;
 
-/// How many detail RPCs run at once. Enough to fill a loopback link, few
-/// enough that a production server never sees a burst from a dashboard.
-pub const DETAIL_CONCURRENCY: usize = 32;
+// Listing, paging, fetching and their bounds are the Channelz client's;
+// the names stay here too, where the dashboard's code and tests find them.
+pub use grpc_toolkit_channelz_client::{
+    Budget, DEFAULT_MAX_ENTITIES, DEFAULT_MAX_PAGES, DETAIL_CONCURRENCY, Limits, Sink, count_kinds,
+};
 
 /// How many children of one entity a detail screen fetches. A channel with
 /// more (rare: pick-first over thousands of addresses) still lists them all
 /// by id; only their details wait until the user opens them.
 pub const CHILD_FETCH_LIMIT: usize = 256;
 
-fn rpc_error(what: impl Into<String>, source: RpcError) -> PollError {
-    PollError::Rpc {
-        what: what.into(),
-        source,
-    }
-}
+/// A channel's or subchannel's detail screen: the entity and its children.
+/// What lies below them (a subchannel's sockets) is fetched when the user
+/// opens that child, so not fetching it now leaves nothing out.
+const DETAIL_SCREEN: Walk = Walk {
+    child_limit: CHILD_FETCH_LIMIT,
+    depth: 1,
+    beyond: Beyond::Later,
+};
 
-/// The default of `--max-pages`: list pages (`GetTopChannels`,
-/// `GetServers`, `GetServerSockets`) one snapshot may request. A
-/// 10,000-channel server pages in 20 to 100 pages per list.
-pub const DEFAULT_MAX_PAGES: usize = 2_000;
+/// The seeds alone (sockets, which have no children).
+const SEEDS_ONLY: Walk = Walk {
+    child_limit: 0,
+    depth: 0,
+    beyond: Beyond::Later,
+};
 
-/// The default of `--max-entities`: entities one snapshot may hold. A
-/// 10,000-channel server with a subchannel and a socket per channel has
-/// 30,000; a channel with 100,000 subchannels fits too.
-pub const DEFAULT_MAX_ENTITIES: usize = 250_000;
-
-/// How much one snapshot may fetch, so that a server whose pages never end
-/// cannot make it run (and grow) forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// List pages per snapshot.
-    pub max_pages: usize,
-    /// Entities per snapshot.
-    pub max_entities: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_pages: DEFAULT_MAX_PAGES,
-            max_entities: DEFAULT_MAX_ENTITIES,
-        }
-    }
-}
-
-/// What is left of the [`Limits`] during one snapshot; shared by the
-/// fetches that run at once.
-#[derive(Debug)]
-pub struct Budget {
-    limits: Limits,
-    pages: AtomicUsize,
-    entities: AtomicUsize,
-}
-
-impl Budget {
-    /// A full budget.
-    pub fn new(limits: Limits) -> Self {
-        Budget {
-            limits,
-            pages: AtomicUsize::new(0),
-            entities: AtomicUsize::new(0),
-        }
-    }
-
-    fn take_page(&self) -> bool {
-        self.pages.fetch_add(1, Ordering::Relaxed) < self.limits.max_pages
-    }
-
-    /// How many of `n` more entities fit.
-    fn take_entities(&self, n: usize) -> usize {
-        let before = self.entities.fetch_add(n, Ordering::Relaxed);
-        self.limits.max_entities.saturating_sub(before).min(n)
-    }
-}
-
-/// Channelz and health clients on one connection.
+/// The dashboard's clients on one connection: Channelz (the shared
+/// [`Client`], with its bounds, reached through `Deref` so the poller,
+/// the JSON mode and the fleet call its listing and fetching directly) and
+/// health, for the health panel.
 #[derive(Debug, Clone)]
 pub struct Api {
+    channelz: Client,
     conn: Connection,
-    channelz: ChannelzClient<Transport>,
     health: HealthClient<Transport>,
     timeout: Duration,
-    /// `max_results` for list RPCs. Servers may ignore it (grpc-java and
-    /// C-core send larger pages); paging is correct either way.
-    pub page_size: i64,
-    /// The bounds of each snapshot.
-    pub limits: Limits,
 }
 
-/// One page of a list RPC: its items and whether the server said it is the
-/// last.
-type Page<T> = (Vec<T>, bool);
+impl Deref for Api {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.channelz
+    }
+}
+
+impl DerefMut for Api {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.channelz
+    }
+}
 
 impl Api {
     /// Clients on `conn`; every RPC gets `rpc_timeout` as its deadline.
     pub fn new(conn: Connection, rpc_timeout: Duration) -> Self {
         Api {
-            channelz: conn.channelz_client(),
+            channelz: Client::new(conn.clone(), rpc_timeout),
             health: conn.health_client(),
             conn,
             timeout: rpc_timeout,
-            page_size: 500,
-            limits: Limits::default(),
         }
     }
 
     /// The same clients, bounding each snapshot by `limits`.
     pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.channelz = self.channelz.with_limits(limits);
         self
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         self.conn.request(message, Some(self.timeout))
-    }
-
-    /// Every page of a list RPC (`rpc` names it), in id order, within the
-    /// budget. Paging stops, with an [`Incomplete`] entry saying why, at
-    /// the budget's end, at a page that does not move forward, and at a page
-    /// that ends at the largest id without saying `end` (the next start
-    /// would overflow).
-    async fn list<T, F, Fut>(
-        &self,
-        rpc: &str,
-        budget: &Budget,
-        cut: &mut Vec<Incomplete>,
-        mut fetch: F,
-        id_of: impl Fn(&T) -> i64,
-    ) -> Result<Vec<T>, RpcError>
-    where
-        F: FnMut(i64) -> Fut,
-        Fut: Future<Output = Result<Page<T>, RpcError>>,
-    {
-        let mut out: Vec<T> = Vec::new();
-        let mut start = 0;
-        loop {
-            if !budget.take_page() {
-                cut.push(Incomplete::new(
-                    rpc,
-                    CutReason::Limit,
-                    format!(
-                        "stopped after {} pages (--max-pages)",
-                        budget.limits.max_pages
-                    ),
-                ));
-                break;
-            }
-            let (mut items, end) = fetch(start).await?;
-            let last = items.iter().map(&id_of).max();
-            let fit = budget.take_entities(items.len());
-            if fit < items.len() {
-                items.sort_by_key(&id_of);
-                items.truncate(fit);
-                out.extend(items);
-                cut.push(Incomplete::new(
-                    rpc,
-                    CutReason::Limit,
-                    format!(
-                        "stopped at {} entities (--max-entities)",
-                        budget.limits.max_entities
-                    ),
-                ));
-                break;
-            }
-            out.extend(items);
-            if end {
-                break;
-            }
-            // The next page starts right after the highest id seen.
-            match last {
-                Some(i64::MAX) => {
-                    cut.push(Incomplete::new(
-                        rpc,
-                        CutReason::Error,
-                        "a page ends at the largest id (2^63-1) without end=true; stopped paging",
-                    ));
-                    break;
-                }
-                Some(last) if last >= start => start = last + 1,
-                _ => {
-                    cut.push(Incomplete::new(
-                        rpc,
-                        CutReason::Error,
-                        "the server's pages do not advance; stopped paging",
-                    ));
-                    break;
-                }
-            }
-        }
-        Ok(dedup_sorted(out, id_of))
-    }
-
-    /// Every top channel, all pages, in id order. UNIMPLEMENTED here means
-    /// the server has no Channelz service at all.
-    pub async fn top_channels(
-        &self,
-        budget: &Budget,
-        cut: &mut Vec<Incomplete>,
-    ) -> Result<Vec<Channel>, PollError> {
-        let fetch = |start| {
-            let mut client = self.channelz.clone();
-            let req = self.request(GetTopChannelsRequest {
-                start_channel_id: start,
-                max_results: self.page_size,
-            });
-            async move {
-                let r = call(Some(self.timeout), client.get_top_channels(req)).await?;
-                let r = r.into_inner();
-                Ok((r.channel, r.end))
-            }
-        };
-        self.list("GetTopChannels", budget, cut, fetch, |c: &Channel| {
-            c.r#ref.as_ref().map_or(0, |r| r.channel_id)
-        })
-        .await
-        .map_err(|e| match e.code() {
-            tonic::Code::Unimplemented => PollError::NoChannelz,
-            _ => rpc_error("GetTopChannels", e),
-        })
-    }
-
-    /// Every server, all pages, in id order; none (and a note) when the
-    /// server does not implement `GetServers`.
-    pub async fn servers(
-        &self,
-        budget: &Budget,
-        cut: &mut Vec<Incomplete>,
-    ) -> Result<Vec<Server>, PollError> {
-        let fetch = |start| {
-            let mut client = self.channelz.clone();
-            let req = self.request(GetServersRequest {
-                start_server_id: start,
-                max_results: self.page_size,
-            });
-            async move {
-                let r = call(Some(self.timeout), client.get_servers(req)).await?;
-                let r = r.into_inner();
-                Ok((r.server, r.end))
-            }
-        };
-        let servers = self
-            .list("GetServers", budget, cut, fetch, |s: &Server| {
-                s.r#ref.as_ref().map_or(0, |r| r.server_id)
-            })
-            .await;
-        match servers {
-            Ok(servers) => Ok(servers),
-            Err(e) if e.code() == tonic::Code::Unimplemented => {
-                cut.push(Incomplete::new(
-                    "GetServers",
-                    CutReason::Unimplemented,
-                    "the server does not list its servers",
-                ));
-                Ok(Vec::new())
-            }
-            Err(e) => Err(rpc_error("GetServers", e)),
-        }
-    }
-
-    /// One page of a server's sockets. grpc-go answers an unknown server id
-    /// with an empty last page rather than NOT_FOUND; both end up empty.
-    pub async fn server_sockets_page(
-        &self,
-        server: i64,
-        start: i64,
-        max: i64,
-    ) -> Result<ServerSocketsPage, RpcError> {
-        let mut client = self.channelz.clone();
-        let req = self.request(GetServerSocketsRequest {
-            server_id: server,
-            start_socket_id: start,
-            max_results: max,
-        });
-        match call(Some(self.timeout), client.get_server_sockets(req)).await {
-            Ok(resp) => {
-                let resp = resp.into_inner();
-                let mut refs = resp.socket_ref;
-                refs.sort_by_key(|r| r.socket_id);
-                refs.dedup_by_key(|r| r.socket_id);
-                Ok(ServerSocketsPage {
-                    start,
-                    refs,
-                    end: resp.end,
-                })
-            }
-            Err(e) if e.code() == tonic::Code::NotFound => Ok(ServerSocketsPage {
-                start,
-                refs: Vec::new(),
-                end: true,
-            }),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Every socket ref of a server, all pages, within the budget; none
-    /// (and a note) when the server does not implement `GetServerSockets`.
-    pub async fn all_server_sockets(
-        &self,
-        server: i64,
-        budget: &Budget,
-        cut: &mut Vec<Incomplete>,
-    ) -> Result<Vec<i64>, PollError> {
-        let rpc = format!("GetServerSockets(server={server})");
-        let fetch = |start| async move {
-            let page = self
-                .server_sockets_page(server, start, self.page_size)
-                .await?;
-            let ids: Vec<i64> = page.refs.iter().map(|r| r.socket_id).collect();
-            Ok((ids, page.end))
-        };
-        match self.list(&rpc, budget, cut, fetch, |id| *id).await {
-            Ok(ids) => Ok(ids),
-            Err(e) if e.code() == tonic::Code::Unimplemented => {
-                cut.push(Incomplete::new(
-                    EntityId::Server(server).label(),
-                    CutReason::Unimplemented,
-                    "GetServerSockets: its sockets are not listed",
-                ));
-                Ok(Vec::new())
-            }
-            Err(e) => Err(rpc_error(rpc, e)),
-        }
-    }
-
-    /// `GetServer`; `None` when the server is gone.
-    pub async fn server(&self, id: i64) -> Result<Option<Server>, RpcError> {
-        let mut client = self.channelz.clone();
-        let req = self.request(GetServerRequest { server_id: id });
-        call(Some(self.timeout), client.get_server(req))
-            .await
-            .map(|r| r.into_inner().server)
-    }
-
-    /// `GetChannel`.
-    pub async fn channel(&self, id: i64) -> Result<Option<Channel>, RpcError> {
-        let mut client = self.channelz.clone();
-        let req = self.request(GetChannelRequest { channel_id: id });
-        call(Some(self.timeout), client.get_channel(req))
-            .await
-            .map(|r| r.into_inner().channel)
-    }
-
-    /// `GetSubchannel`.
-    pub async fn subchannel(&self, id: i64) -> Result<Option<Subchannel>, RpcError> {
-        let mut client = self.channelz.clone();
-        let req = self.request(GetSubchannelRequest { subchannel_id: id });
-        call(Some(self.timeout), client.get_subchannel(req))
-            .await
-            .map(|r| r.into_inner().subchannel)
-    }
-
-    /// `GetSocket` (full, not summary).
-    pub async fn socket(&self, id: i64) -> Result<Option<Socket>, RpcError> {
-        let mut client = self.channelz.clone();
-        let req = self.request(GetSocketRequest {
-            socket_id: id,
-            summary: false,
-        });
-        call(Some(self.timeout), client.get_socket(req))
-            .await
-            .map(|r| r.into_inner().socket)
     }
 
     /// The health panel: `Check("")`, then `List` when the server has it.
@@ -438,165 +144,22 @@ impl Api {
         HealthReport { overall, services }
     }
 
-    /// Fetches `seeds` and, level by level, everything below them (child
-    /// channels, subchannels, sockets) down to `depth` levels, each entity
-    /// once however many parents list it, at most [`DETAIL_CONCURRENCY`]
-    /// RPCs at a time. `limit` bounds the children fetched per entity and
-    /// `budget` the whole walk. What could not be fetched (NOT_FOUND, a
-    /// method the server lacks, an RPC error, a bound) is listed in the
-    /// result's `incomplete`; only a lost connection fails the walk.
+    /// Fetches `seeds` and what lies below them as `walk` says (see
+    /// [`Client::walk_into`]), into a [`Details`] with what could not be
+    /// fetched in its `incomplete`; only a lost connection fails the walk.
     pub async fn walk(
         &self,
         seeds: Vec<EntityId>,
-        limit: usize,
-        depth: usize,
+        walk: Walk,
         budget: &Budget,
     ) -> Result<Details, PollError> {
         let mut details = Details::default();
         let mut incomplete = self
-            .walk_into(seeds, limit, depth, budget, &mut details)
+            .channelz
+            .walk_into(seeds, walk, budget, &mut details)
             .await?;
         details.incomplete.append(&mut incomplete);
         Ok(details)
-    }
-
-    /// [`Api::walk`], handing each entity to `sink` as it arrives; returns
-    /// what could not be fetched. A complete snapshot stores 100,000
-    /// subchannels straight into its maps this way, never in a list first.
-    pub async fn walk_into(
-        &self,
-        seeds: Vec<EntityId>,
-        limit: usize,
-        depth: usize,
-        budget: &Budget,
-        sink: &mut (dyn Sink + Send),
-    ) -> Result<Vec<Incomplete>, PollError> {
-        let mut details = Walked::default();
-        let mut seen: HashSet<EntityId> = HashSet::new();
-        let mut frontier: Vec<EntityId> = seeds.into_iter().filter(|id| seen.insert(*id)).collect();
-        let missing = MissingMethods::default();
-        let mut unimplemented: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let mut level = 0;
-        while !frontier.is_empty() {
-            if level > depth {
-                details.incomplete.push(Incomplete::new(
-                    frontier[0].label(),
-                    CutReason::Depth,
-                    format!(
-                        "{} entities deeper than {depth} levels not fetched",
-                        frontier.len()
-                    ),
-                ));
-                break;
-            }
-            let fit = budget.take_entities(frontier.len());
-            if fit < frontier.len() {
-                let left = frontier.split_off(fit);
-                details.incomplete.push(Incomplete::new(
-                    left[0].label(),
-                    CutReason::Limit,
-                    format!(
-                        "{} entities not fetched (--max-entities {})",
-                        left.len(),
-                        budget.limits.max_entities
-                    ),
-                ));
-            }
-            sink.reserve(&frontier);
-            // Each answer is taken as it arrives rather than collected
-            // first: a level of 100,000 subchannels is then held once, in
-            // the sink, not twice.
-            let mut results = std::pin::pin!(
-                stream::iter(std::mem::take(&mut frontier))
-                    .map(|id| {
-                        let missing = &missing;
-                        async move { (id, self.fetch(id, missing).await) }
-                    })
-                    .buffer_unordered(DETAIL_CONCURRENCY)
-            );
-            let mut next = Vec::new();
-            while let Some((id, result)) = results.next().await {
-                match result {
-                    Ok(Fetched::Channel(c)) => {
-                        next.extend(children(
-                            &c.channel_ref,
-                            &c.subchannel_ref,
-                            &c.socket_ref,
-                            limit,
-                        ));
-                        sink.channel(*c);
-                    }
-                    Ok(Fetched::Subchannel(s)) => {
-                        next.extend(children(
-                            &s.channel_ref,
-                            &s.subchannel_ref,
-                            &s.socket_ref,
-                            limit,
-                        ));
-                        sink.subchannel(*s);
-                    }
-                    Ok(Fetched::Socket(s)) => sink.socket(*s),
-                    Ok(Fetched::Gone) => details.incomplete.push(Incomplete::new(
-                        id.label(),
-                        CutReason::NotFound,
-                        "listed by its parent, then not found",
-                    )),
-                    Ok(Fetched::Unimplemented) => {
-                        *unimplemented.entry(method_of(id)).or_default() += 1;
-                    }
-                    Err(e) if e.code() == tonic::Code::NotFound => {
-                        details.incomplete.push(Incomplete::new(
-                            id.label(),
-                            CutReason::NotFound,
-                            "listed by its parent, then NOT_FOUND",
-                        ));
-                    }
-                    Err(e) if e.code() == tonic::Code::Unimplemented => {
-                        missing.set(id);
-                        *unimplemented.entry(method_of(id)).or_default() += 1;
-                    }
-                    Err(e) if is_connection_loss(&e) => {
-                        return Err(rpc_error(format!("{}({})", method_of(id), id.label()), e));
-                    }
-                    Err(e) => details.incomplete.push(Incomplete::new(
-                        id.label(),
-                        CutReason::Error,
-                        format!("{}: {e}", method_of(id)),
-                    )),
-                }
-            }
-            frontier = next.into_iter().filter(|id| seen.insert(*id)).collect();
-            level += 1;
-        }
-        for (method, n) in unimplemented {
-            details.incomplete.push(Incomplete::new(
-                method,
-                CutReason::Unimplemented,
-                format!("the server does not answer {method}: {n} not fetched"),
-            ));
-        }
-        Ok(details.incomplete)
-    }
-
-    async fn fetch(&self, id: EntityId, missing: &MissingMethods) -> Result<Fetched, RpcError> {
-        if missing.has(id) {
-            return Ok(Fetched::Unimplemented);
-        }
-        Ok(match id {
-            EntityId::Channel(n) => self
-                .channel(n)
-                .await?
-                .map_or(Fetched::Gone, |c| Fetched::Channel(Box::new(c))),
-            EntityId::Subchannel(n) => self
-                .subchannel(n)
-                .await?
-                .map_or(Fetched::Gone, |s| Fetched::Subchannel(Box::new(s))),
-            EntityId::Socket(n) => self
-                .socket(n)
-                .await?
-                .map_or(Fetched::Gone, |s| Fetched::Socket(Box::new(s))),
-            EntityId::Server(_) => Fetched::Gone,
-        })
     }
 
     /// The detail fetches for what the user looks at.
@@ -605,20 +168,15 @@ impl Api {
         let mut details = match focus {
             Focus::Overview => Details::default(),
             Focus::Channel(id) => {
-                self.walk(vec![EntityId::Channel(*id)], CHILD_FETCH_LIMIT, 1, &budget)
+                self.walk(vec![EntityId::Channel(*id)], DETAIL_SCREEN, &budget)
                     .await?
             }
             Focus::Subchannel(id) => {
-                self.walk(
-                    vec![EntityId::Subchannel(*id)],
-                    CHILD_FETCH_LIMIT,
-                    1,
-                    &budget,
-                )
-                .await?
+                self.walk(vec![EntityId::Subchannel(*id)], DETAIL_SCREEN, &budget)
+                    .await?
             }
             Focus::Socket(id) => {
-                self.walk(vec![EntityId::Socket(*id)], 0, 0, &budget)
+                self.walk(vec![EntityId::Socket(*id)], SEEDS_ONLY, &budget)
                     .await?
             }
             Focus::Server { id, start } => {
@@ -641,10 +199,10 @@ impl Api {
                         }
                     }
                     Err(e) => {
-                        return Err(rpc_error(
-                            format!("GetServerSockets(server={id}, start={start})"),
-                            e,
-                        ));
+                        return Err(PollError::Rpc {
+                            what: format!("GetServerSockets(server={id}, start={start})"),
+                            source: e,
+                        });
                     }
                 };
                 let mut seeds: Vec<EntityId> = page
@@ -665,18 +223,27 @@ impl Api {
                             e.code(),
                             tonic::Code::NotFound | tonic::Code::Unimplemented
                         ) => {}
-                    Err(e) => return Err(rpc_error(format!("GetServer({id})"), e)),
+                    Err(source) => {
+                        return Err(PollError::Rpc {
+                            what: format!("GetServer({id})"),
+                            source,
+                        });
+                    }
                 }
-                let mut d = self.walk(seeds, 0, 0, &budget).await?;
+                let mut d = self.walk(seeds, SEEDS_ONLY, &budget).await?;
                 d.server_sockets.push((*id, page));
                 d.incomplete.extend(cut);
                 d
             }
             Focus::Tree(roots) => {
+                let walk = Walk {
+                    child_limit: CHILD_FETCH_LIMIT,
+                    depth: TREE_DEPTH,
+                    beyond: Beyond::Cut,
+                };
                 self.walk(
                     roots.iter().copied().map(EntityId::Channel).collect(),
-                    CHILD_FETCH_LIMIT,
-                    TREE_DEPTH,
+                    walk,
                     &budget,
                 )
                 .await?
@@ -685,72 +252,6 @@ impl Api {
         details.at = Some(SystemTime::now());
         Ok(details)
     }
-}
-
-/// The `Get*` methods the server answered UNIMPLEMENTED for during one
-/// walk: not asked again, so a server without `GetSubchannel` costs one RPC,
-/// not one per subchannel.
-#[derive(Debug, Default)]
-struct MissingMethods {
-    channel: AtomicBool,
-    subchannel: AtomicBool,
-    socket: AtomicBool,
-}
-
-impl MissingMethods {
-    fn flag(&self, id: EntityId) -> Option<&AtomicBool> {
-        match id {
-            EntityId::Channel(_) => Some(&self.channel),
-            EntityId::Subchannel(_) => Some(&self.subchannel),
-            EntityId::Socket(_) => Some(&self.socket),
-            EntityId::Server(_) => None,
-        }
-    }
-
-    fn set(&self, id: EntityId) {
-        if let Some(flag) = self.flag(id) {
-            flag.store(true, Ordering::Relaxed);
-        }
-    }
-
-    fn has(&self, id: EntityId) -> bool {
-        self.flag(id).is_some_and(|f| f.load(Ordering::Relaxed))
-    }
-}
-
-/// The RPC that fetches `id`.
-fn method_of(id: EntityId) -> &'static str {
-    match id {
-        EntityId::Channel(_) => "GetChannel",
-        EntityId::Subchannel(_) => "GetSubchannel",
-        EntityId::Socket(_) => "GetSocket",
-        EntityId::Server(_) => "GetServer",
-    }
-}
-
-// Boxed: the variants differ a lot in size, and thousands of these sit in
-// one Vec during a snapshot.
-/// Where [`Api::walk_into`] puts what it fetched.
-pub trait Sink {
-    /// Room for the entities of the next level, `ids`: called before they
-    /// are fetched, so that a sink sized by it never grows by doubling.
-    fn reserve(&mut self, ids: &[EntityId]);
-    /// A fetched channel.
-    fn channel(&mut self, channel: Channel);
-    /// A fetched subchannel.
-    fn subchannel(&mut self, subchannel: Subchannel);
-    /// A fetched socket.
-    fn socket(&mut self, socket: Socket);
-}
-
-/// How many of `ids` are channels, subchannels and sockets.
-pub fn count_kinds(ids: &[EntityId]) -> (usize, usize, usize) {
-    ids.iter().fold((0, 0, 0), |(c, s, k), id| match id {
-        EntityId::Channel(_) => (c + 1, s, k),
-        EntityId::Subchannel(_) => (c, s + 1, k),
-        EntityId::Socket(_) => (c, s, k + 1),
-        EntityId::Server(_) => (c, s, k),
-    })
 }
 
 impl Sink for Details {
@@ -771,80 +272,6 @@ impl Sink for Details {
     }
 }
 
-/// What a walk keeps for itself: what it could not fetch.
-#[derive(Default)]
-struct Walked {
-    incomplete: Vec<Incomplete>,
-}
-
-enum Fetched {
-    Channel(Box<Channel>),
-    Subchannel(Box<Subchannel>),
-    Socket(Box<Socket>),
-    /// The server answered without the entity.
-    Gone,
-    /// Not asked: the method answered UNIMPLEMENTED before.
-    Unimplemented,
-}
-
-fn children(
-    channels: &[grpc_toolkit_proto::channelz::v1::ChannelRef],
-    subchannels: &[grpc_toolkit_proto::channelz::v1::SubchannelRef],
-    sockets: &[grpc_toolkit_proto::channelz::v1::SocketRef],
-    limit: usize,
-) -> Vec<EntityId> {
-    let mut c: Vec<i64> = channels.iter().map(|r| r.channel_id).collect();
-    let mut s: Vec<i64> = subchannels.iter().map(|r| r.subchannel_id).collect();
-    let mut k: Vec<i64> = sockets.iter().map(|r| r.socket_id).collect();
-    c.sort_unstable();
-    s.sort_unstable();
-    k.sort_unstable();
-    c.into_iter()
-        .take(limit)
-        .map(EntityId::Channel)
-        .chain(s.into_iter().take(limit).map(EntityId::Subchannel))
-        .chain(k.into_iter().take(limit).map(EntityId::Socket))
-        .collect()
-}
-
-fn dedup_sorted<T>(mut items: Vec<T>, key: impl Fn(&T) -> i64) -> Vec<T> {
-    items.sort_by_key(&key);
-    items.dedup_by(|a, b| key(a) == key(b));
-    items
-}
-
-/// Every socket id of one server, and what listing them could not get.
-struct ServerSocketIds {
-    server: i64,
-    sockets: Vec<i64>,
-    incomplete: Vec<Incomplete>,
-}
-
-/// The socket ids of each of `servers`, [`DETAIL_CONCURRENCY`] at a time.
-async fn server_socket_ids(
-    api: &Api,
-    servers: Vec<i64>,
-    budget: &Budget,
-) -> Result<Vec<ServerSocketIds>, PollError> {
-    stream::iter(servers)
-        .map(|server| async move {
-            let mut incomplete = Vec::new();
-            let sockets = api
-                .all_server_sockets(server, budget, &mut incomplete)
-                .await?;
-            Ok(ServerSocketIds {
-                server,
-                sockets,
-                incomplete,
-            })
-        })
-        .buffer_unordered(DETAIL_CONCURRENCY)
-        .collect::<Vec<Result<ServerSocketIds, PollError>>>()
-        .await
-        .into_iter()
-        .collect()
-}
-
 /// One complete overview poll.
 pub async fn overview(api: &Api) -> Result<Msg, PollError> {
     let budget = Budget::new(api.limits);
@@ -860,7 +287,7 @@ pub async fn overview(api: &Api) -> Result<Msg, PollError> {
     let mut incomplete = channels_cut;
     incomplete.append(&mut servers_cut);
     let mut server_socket_counts = Vec::new();
-    for mut listed in server_socket_ids(api, ids, &budget).await? {
+    for mut listed in api.server_socket_ids(ids, &budget).await? {
         server_socket_counts.push((listed.server, listed.sockets.len()));
         incomplete.append(&mut listed.incomplete);
     }
@@ -1034,8 +461,8 @@ pub async fn poll_once(api: &Api, focus: &Focus) -> Result<Vec<Msg>, PollError> 
 }
 
 /// Everything below the top channels and servers, for a complete snapshot:
-/// all descendants of every top channel, and every socket of every server,
-/// within `budget`.
+/// all descendants of every top channel (down to [`TREE_DEPTH`] levels),
+/// and every socket of every server, within `budget`.
 pub async fn everything(
     api: &Api,
     channels: &[Channel],
@@ -1043,43 +470,154 @@ pub async fn everything(
     budget: &Budget,
     sink: &mut (dyn Sink + Send),
 ) -> Result<(Vec<Incomplete>, HashMap<i64, Vec<i64>>), PollError> {
-    let mut seeds: Vec<EntityId> = Vec::new();
-    for c in channels {
-        seeds.extend(children(
-            &c.channel_ref,
-            &c.subchannel_ref,
-            &c.socket_ref,
-            usize::MAX,
-        ));
-    }
-    let mut server_sockets = HashMap::new();
-    let ids = servers
-        .iter()
-        .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id))
-        .collect();
-    let mut incomplete = Vec::new();
-    for mut listed in server_socket_ids(api, ids, budget).await? {
-        seeds.extend(listed.sockets.iter().copied().map(EntityId::Socket));
-        server_sockets.insert(listed.server, listed.sockets);
-        incomplete.append(&mut listed.incomplete);
-    }
-    for s in servers {
-        seeds.extend(
-            s.listen_socket
-                .iter()
-                .map(|r| EntityId::Socket(r.socket_id)),
+    api.channelz
+        .everything(channels, servers, TREE_DEPTH, budget, sink)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use grpc_toolkit_conn::{ConnectOptions, Target, connect};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::demo::DemoServer;
+    use crate::model::{Model, Screen};
+    use crate::msg::Action;
+    use crate::update::update;
+    use crate::view::view;
+
+    async fn demo_api(demo: &DemoServer) -> Api {
+        let addr = demo.local_addr();
+        let options = ConnectOptions::plaintext(
+            Target::Tcp {
+                host: "127.0.0.1".to_owned(),
+                port: addr.port(),
+            },
+            "poll-test",
         );
+        Api::new(
+            connect(&options).await.expect("connects to the demo"),
+            Duration::from_secs(5),
+        )
     }
-    // Top channels are in hand already: their refs from other channels
-    // need no second fetch.
-    let top: HashSet<EntityId> = channels
-        .iter()
-        .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id)))
-        .collect();
-    seeds.retain(|id| !top.contains(id));
-    let mut walked = api
-        .walk_into(seeds, usize::MAX, TREE_DEPTH, budget, sink)
-        .await?;
-    walked.append(&mut incomplete);
-    Ok((walked, server_sockets))
+
+    fn render(model: &Model) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(140, 30)).expect("test backend");
+        terminal.draw(|f| view(model, f)).expect("draw");
+        terminal.backend().to_string()
+    }
+
+    /// Issue #18 item 5: a channel's detail screen fetches the channel and
+    /// its children; a subchannel's sockets wait until the user opens the
+    /// subchannel. That is not missing data, so a healthy server's channel
+    /// detail must not say "incomplete" (it read `incomplete: socket 11
+    /// depth: 1 entities deeper than 1 levels not fetched`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_healthy_channel_detail_is_not_incomplete() {
+        let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
+        let api = demo_api(&demo).await;
+        let started = Instant::now();
+        // The demo's channels connect within moments; wait until one of
+        // them has a subchannel with a socket, the level the detail screen
+        // leaves for later.
+        let (overview, id, details) = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no demo channel got a subchannel with a socket"
+            );
+            let overview = overview(&api).await.expect("an overview");
+            let Msg::Overview { channels, .. } = &overview else {
+                panic!("an overview message");
+            };
+            let mut found = None;
+            for c in channels {
+                let id = c.r#ref.as_ref().map_or(0, |r| r.channel_id);
+                let details = api.focus(&Focus::Channel(id)).await.expect("details");
+                if details.subchannels.iter().any(|s| !s.socket_ref.is_empty()) {
+                    found = Some((id, details));
+                    break;
+                }
+            }
+            if let Some((id, details)) = found {
+                break (overview, id, details);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            details.incomplete.is_empty(),
+            "a healthy server's channel detail left nothing out: {:?}",
+            details.incomplete
+        );
+
+        let mut model = Model::new("demo", Duration::from_secs(1), SystemTime::now());
+        update(&mut model, Msg::Connected);
+        update(&mut model, overview);
+        while model.screen() != Screen::Channel(id) {
+            update(&mut model, Msg::Action(Action::Back));
+            let row = model
+                .rows(Screen::Overview)
+                .iter()
+                .position(|r| *r == EntityId::Channel(id))
+                .expect("the channel is on the overview");
+            for _ in 0..row {
+                update(&mut model, Msg::Action(Action::Down));
+            }
+            update(&mut model, Msg::Action(Action::Enter));
+        }
+        update(&mut model, Msg::Details(details));
+        let screen = render(&model);
+        assert!(
+            !screen.contains("incomplete"),
+            "the channel detail of a healthy server says incomplete:\n{screen}"
+        );
+        demo.shutdown().await;
+    }
+
+    /// What a bound did cut is still reported: the tree's depth bound.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_depth_bound_is_still_incomplete() {
+        let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
+        let api = demo_api(&demo).await;
+        let started = Instant::now();
+        loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no demo subchannel got a socket"
+            );
+            let overview = overview(&api).await.expect("an overview");
+            let Msg::Overview { channels, .. } = &overview else {
+                panic!("an overview message");
+            };
+            let seeds = channels
+                .iter()
+                .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id)))
+                .collect();
+            let shallow = Walk {
+                child_limit: CHILD_FETCH_LIMIT,
+                depth: 1,
+                beyond: Beyond::Cut,
+            };
+            let details = api
+                .walk(seeds, shallow, &Budget::new(api.limits))
+                .await
+                .expect("a walk");
+            if details.subchannels.iter().any(|s| !s.socket_ref.is_empty()) {
+                assert!(
+                    details
+                        .incomplete
+                        .iter()
+                        .any(|i| i.reason == CutReason::Depth),
+                    "{:?}",
+                    details.incomplete
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        demo.shutdown().await;
+    }
 }

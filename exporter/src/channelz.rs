@@ -1,4 +1,5 @@
-//! `/channelz`: a target's Channelz (every page of every list) as metrics
+//! `/channelz`: a target's Channelz (every page of every list, within
+//! bounds) as metrics
 //! with labels designed for Prometheus rather than copied from Channelz.
 //!
 //! Channelz ids churn with every new channel, so ids never become labels:
@@ -16,6 +17,19 @@
 //! pages carry. `channelz: {detail: true}` adds subchannels and sockets
 //! (one RPC each), aggregated the same way.
 //!
+//! Channelz is read through `grpc-toolkit-channelz-client`, the client the
+//! dashboard uses, so a hostile server meets the same rules: pages and
+//! entities per scrape are bounded (`channelz.max_pages`,
+//! `channelz.max_entities`), pages that repeat, go backwards or end at id
+//! 2^63-1 stop paging, each entity is fetched once (cycles end), a method
+//! answering UNIMPLEMENTED or a child answering NOT_FOUND is a note, and no
+//! RPC outlives the scrape deadline. What was read is exported; what was
+//! cut says so in `grpc_channelz_scrape_complete` and
+//! `grpc_channelz_incomplete{method, reason}`. Counters whose server-side
+//! value goes down (a restart reusing ids) count as new entities, so the
+//! export stays monotonic. Targets and listen names are escaped (controls,
+//! bidi, line breaks) and cut to 200 characters before they become labels.
+//!
 //! One connection per (module, target) is kept between scrapes and
 //! dropped when a scrape finds it broken or when the target has not been
 //! scraped for [`IDLE_DROP`].
@@ -24,14 +38,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use grpc_toolkit_conn::{self as conn, ConnectOptions, Connection, RpcError, Target};
-use grpc_toolkit_proto::channelz::v1::{
-    self as pb, GetServerSocketsRequest, GetServersRequest, GetSocketRequest, GetSubchannelRequest,
-    GetTopChannelsRequest,
+use grpc_toolkit_channelz_client::{
+    self as channelz_client, Beyond, Budget, Client, CutReason, EntityId, Incomplete, Limits, Sink,
+    Walk, children, count_kinds,
 };
+use grpc_toolkit_conn::{self as conn, ConnectOptions, Connection, RpcError, Target};
+use grpc_toolkit_proto::channelz::v1 as pb;
 
 use crate::allow::AllowList;
-use crate::config::GrpcModule;
+use crate::config::{ChannelzOptions, GrpcModule};
 use crate::expose::{Families, Family};
 use crate::probe::{self, Refused};
 
@@ -39,8 +54,12 @@ use crate::probe::{self, Refused};
 pub const IDLE_DROP: Duration = Duration::from_secs(600);
 /// Label value of the series that sums the groups over the cap.
 pub const OTHER: &str = "_other";
-/// Page size asked for; servers may send more or fewer.
-const PAGE: i64 = 500;
+/// Label value for an entity without a target or listen address.
+const UNKNOWN: &str = "unknown";
+/// Longest label value taken from the server, in characters (escaped and
+/// cut with a marker beyond it): a 1 MB target must not become a 1 MB label
+/// on every series.
+const MAX_LABEL_CHARS: usize = 200;
 
 const STATES: [&str; 6] = [
     "UNKNOWN",
@@ -71,23 +90,61 @@ fn add(into: &mut Counts, from: &[f64]) {
     }
 }
 
+/// How many entities a family keeps live while scrapes are cut: beyond
+/// it, absent entities are retired as if gone (their counts stay in the
+/// total), so a server that lists new ids on every cut scrape cannot grow
+/// the exporter's state without end.
+const LIVE_BOUND: usize = 200_000;
+
 impl Monotonic {
     /// Takes this scrape's entities (id, group, counts) and returns totals
     /// by group, with groups over `cap` folded into [`OTHER`], and how many
-    /// groups were folded.
+    /// groups were folded. `complete` says whether the scrape listed
+    /// everything: an entity absent from a cut scrape may only be unlisted,
+    /// so it stays live with its last counts (retiring it would count it
+    /// twice when it is listed again).
+    ///
+    /// Totals never go down: an entity whose counters went down (a
+    /// restarted server reusing the id) or whose group changed is a new
+    /// entity, the old one's counts retired into its group.
     fn update(
         &mut self,
         current: Vec<(i64, String, Counts)>,
         cap: usize,
+        complete: bool,
     ) -> (BTreeMap<String, Counts>, usize) {
+        let room = cap.saturating_sub(1).max(1);
         let ids: HashSet<i64> = current.iter().map(|(id, _, _)| *id).collect();
-        for (id, (group, counts)) in self.live.drain() {
-            if !ids.contains(&id) {
-                add(self.retired.entry(group).or_default(), &counts);
+        let keep_absent = !complete && self.live.len() <= LIVE_BOUND;
+        let mut retire = Vec::new();
+        self.live.retain(|id, entry| {
+            let keep = keep_absent || ids.contains(id);
+            if !keep {
+                retire.push(std::mem::take(entry));
             }
-        }
+            keep
+        });
         for (id, group, counts) in current {
+            if let Some((old_group, old)) = self.live.remove(&id) {
+                let reset = old_group != group || old.iter().zip(&counts).any(|(o, n)| n < o);
+                if reset {
+                    retire.push((old_group, old));
+                } else {
+                    self.live.insert(id, (group, counts));
+                    continue;
+                }
+            }
             self.live.insert(id, (group, counts));
+        }
+        for (group, counts) in retire {
+            // A group that will never get a series of its own is kept as
+            // part of the `_other` sum: the retired map stays within the cap.
+            let key = if self.kept.contains(&group) || self.kept.len() < room {
+                group
+            } else {
+                OTHER.to_owned()
+            };
+            add(self.retired.entry(key).or_default(), &counts);
         }
         let mut totals: BTreeMap<String, Counts> = BTreeMap::new();
         for (group, counts) in &self.retired {
@@ -169,20 +226,17 @@ pub struct Pool {
 enum ScrapeError {
     #[error("connect: {0}")]
     Connect(#[from] conn::ConnectError),
-    #[error("{what}: {source}")]
-    Rpc {
-        what: &'static str,
-        source: RpcError,
-    },
-    #[error("{0}: pages do not advance")]
-    Paging(&'static str),
+    #[error(transparent)]
+    Channelz(#[from] channelz_client::Error),
+    #[error("Channelz: {0}")]
+    Timeout(RpcError),
     #[error("resolve: {0}")]
     Resolve(String),
 }
 
 impl ScrapeError {
     fn connection_lost(&self) -> bool {
-        matches!(self, ScrapeError::Rpc { source, .. } if matches!(source.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled))
+        matches!(self, ScrapeError::Channelz(e) if e.is_connection_loss())
     }
 }
 
@@ -258,11 +312,9 @@ impl Pool {
                     }
                 }
             };
-            let fetched = tokio::time::timeout_at(
-                deadline,
-                fetch(&connection, module.channelz.detail, deadline),
-            )
-            .await;
+            let fetched =
+                tokio::time::timeout_at(deadline, fetch(&connection, &module.channelz, deadline))
+                    .await;
             match fetched {
                 Ok(Ok(data)) => break data,
                 Ok(Err(e)) if e.connection_lost() && attempt == 1 => {
@@ -278,10 +330,7 @@ impl Pool {
                 Err(_) => {
                     return Ok(failed(
                         started,
-                        &ScrapeError::Rpc {
-                            what: "Channelz",
-                            source: RpcError::Timeout(started.elapsed()),
-                        },
+                        &ScrapeError::Timeout(RpcError::Timeout(started.elapsed())),
                     ));
                 }
             }
@@ -296,6 +345,7 @@ impl Pool {
             )
             .sample(&[], 1.0),
         );
+        incomplete(&mut families, &data.incomplete);
         families.add(
             Family::gauge(
                 "grpc_channelz_scrape_duration_seconds",
@@ -305,6 +355,31 @@ impl Pool {
         );
         Ok(families)
     }
+}
+
+/// `grpc_channelz_scrape_complete`, and `grpc_channelz_incomplete` by
+/// method and reason: what a bound cut or the server withheld, so partial
+/// data says it is partial and why. Both labels come from fixed sets.
+fn incomplete(families: &mut Families, cut: &[Incomplete]) {
+    families.add(
+        Family::gauge(
+            "grpc_channelz_scrape_complete",
+            "Whether the Channelz scrape read everything (0: see grpc_channelz_incomplete)",
+        )
+        .sample(&[], if cut.is_empty() { 1.0 } else { 0.0 }),
+    );
+    let mut by: BTreeMap<(&'static str, CutReason), usize> = BTreeMap::new();
+    for c in cut {
+        *by.entry((c.method(), c.reason)).or_default() += 1;
+    }
+    let mut family = Family::gauge(
+        "grpc_channelz_incomplete",
+        "Places where the Channelz scrape is not the whole truth, by method and reason",
+    );
+    for ((method, reason), n) in by {
+        family.push(&[("method", method), ("reason", reason.name())], n as f64);
+    }
+    families.add(family);
 }
 
 fn failed(started: Instant, err: &ScrapeError) -> Families {
@@ -325,8 +400,12 @@ fn failed(started: Instant, err: &ScrapeError) -> Families {
     );
     let (kind, code) = match err {
         ScrapeError::Connect(e) => ("connect", e.code().to_owned()),
-        ScrapeError::Rpc { source, .. } => ("rpc", conn::code_name(source.code()).to_owned()),
-        ScrapeError::Paging(_) => ("rpc", "PAGING".to_owned()),
+        ScrapeError::Channelz(channelz_client::Error::NoChannelz) => (
+            "rpc",
+            conn::code_name(tonic::Code::Unimplemented).to_owned(),
+        ),
+        ScrapeError::Channelz(channelz_client::Error::Rpc { source, .. })
+        | ScrapeError::Timeout(source) => ("rpc", conn::code_name(source.code()).to_owned()),
         ScrapeError::Resolve(_) => ("resolve", "DNS".to_owned()),
     };
     families.add(
@@ -390,7 +469,7 @@ async fn options(
     ))
 }
 
-/// Everything one scrape read.
+/// Everything one scrape read, and what it left out.
 #[derive(Debug, Default)]
 struct Data {
     channels: Vec<pb::Channel>,
@@ -400,199 +479,212 @@ struct Data {
     /// (group, socket): channel target or server listen label.
     client_sockets: Vec<(String, pb::Socket)>,
     server_sockets: Vec<(String, pb::Socket)>,
+    /// What a bound cut or the server withheld.
+    incomplete: Vec<Incomplete>,
 }
 
-fn left(deadline: tokio::time::Instant) -> Duration {
-    deadline.saturating_duration_since(tokio::time::Instant::now())
+/// Which group an entity found by the detail walk is counted in: the
+/// target of the top channel above it, or the listen label of its server.
+#[derive(Debug, Clone)]
+enum Group {
+    Client(String),
+    Server(String),
+}
+
+/// Where the detail walk's entities go: each into the group of the first
+/// parent that listed it (the walk fetches each entity once).
+#[derive(Debug, Default)]
+struct Grouping {
+    group_of: HashMap<EntityId, Group>,
+    subchannels: Vec<(String, pb::Subchannel)>,
+    client_sockets: Vec<(String, pb::Socket)>,
+    server_sockets: Vec<(String, pb::Socket)>,
+}
+
+impl Grouping {
+    fn adopt(&mut self, children: Vec<EntityId>, group: &Group) {
+        for id in children {
+            self.group_of.entry(id).or_insert_with(|| group.clone());
+        }
+    }
+
+    fn group(&self, id: EntityId) -> Group {
+        self.group_of
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| Group::Client(UNKNOWN.to_owned()))
+    }
+}
+
+impl Sink for Grouping {
+    fn reserve(&mut self, ids: &[EntityId]) {
+        let (_, subchannels, sockets) = count_kinds(ids);
+        self.subchannels.reserve(subchannels);
+        self.client_sockets.reserve(sockets);
+    }
+
+    fn channel(&mut self, channel: pb::Channel) {
+        let Some(id) = channel.r#ref.as_ref().map(|r| r.channel_id) else {
+            return;
+        };
+        let group = self.group(EntityId::Channel(id));
+        let kids = children(
+            &channel.channel_ref,
+            &channel.subchannel_ref,
+            &channel.socket_ref,
+            usize::MAX,
+        );
+        self.adopt(kids, &group);
+    }
+
+    fn subchannel(&mut self, subchannel: pb::Subchannel) {
+        let id = subchannel.r#ref.as_ref().map_or(0, |r| r.subchannel_id);
+        let group = self.group(EntityId::Subchannel(id));
+        let kids = children(
+            &subchannel.channel_ref,
+            &subchannel.subchannel_ref,
+            &subchannel.socket_ref,
+            usize::MAX,
+        );
+        self.adopt(kids, &group);
+        let (Group::Client(target) | Group::Server(target)) = group;
+        self.subchannels.push((target, subchannel));
+    }
+
+    fn socket(&mut self, socket: pb::Socket) {
+        let id = socket.r#ref.as_ref().map_or(0, |r| r.socket_id);
+        match self.group(EntityId::Socket(id)) {
+            Group::Client(target) => self.client_sockets.push((target, socket)),
+            Group::Server(listen) => self.server_sockets.push((listen, socket)),
+        }
+    }
+}
+
+/// How deep the detail walk goes below a top channel: channel, nested
+/// channels, subchannels, sockets; deeper is reported as cut.
+const DETAIL_DEPTH: usize = 8;
+
+/// What is left of `deadline` for the Channelz RPCs: a little less than
+/// all of it, so that a walk cut by the deadline still leaves time to
+/// answer with what it read.
+fn rpc_deadline(deadline: tokio::time::Instant) -> tokio::time::Instant {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    deadline - (left / 10).min(Duration::from_millis(200))
 }
 
 async fn fetch(
     connection: &Connection,
-    detail: bool,
+    options: &ChannelzOptions,
     deadline: tokio::time::Instant,
 ) -> Result<Data, ScrapeError> {
-    let client = connection.channelz_client();
-    let rpc = |what: &'static str| move |source: RpcError| ScrapeError::Rpc { what, source };
-    let mut data = Data::default();
-    let mut start = 0;
-    loop {
-        let t = left(deadline);
-        let req = connection.request(
-            GetTopChannelsRequest {
-                start_channel_id: start,
-                max_results: PAGE,
-            },
-            Some(t),
-        );
-        let resp = conn::call(Some(t), client.clone().get_top_channels(req))
-            .await
-            .map_err(rpc("GetTopChannels"))?
-            .into_inner();
-        let last = resp
-            .channel
-            .iter()
-            .filter_map(|c| c.r#ref.as_ref())
-            .map(|r| r.channel_id)
-            .max();
-        data.channels.extend(resp.channel);
-        if resp.end {
-            break;
-        }
-        match last {
-            Some(last) if last >= start => start = last + 1,
-            _ => return Err(ScrapeError::Paging("GetTopChannels")),
-        }
-    }
-    let mut start = 0;
-    loop {
-        let t = left(deadline);
-        let req = connection.request(
-            GetServersRequest {
-                start_server_id: start,
-                max_results: PAGE,
-            },
-            Some(t),
-        );
-        let resp = conn::call(Some(t), client.clone().get_servers(req))
-            .await
-            .map_err(rpc("GetServers"))?
-            .into_inner();
-        let last = resp
-            .server
-            .iter()
-            .filter_map(|s| s.r#ref.as_ref())
-            .map(|r| r.server_id)
-            .max();
-        data.servers.extend(resp.server);
-        if resp.end {
-            break;
-        }
-        match last {
-            Some(last) if last >= start => start = last + 1,
-            _ => return Err(ScrapeError::Paging("GetServers")),
-        }
-    }
-    // Pages may overlap on servers that ignore start ids.
-    data.channels
-        .sort_by_key(|c| c.r#ref.as_ref().map_or(0, |r| r.channel_id));
-    data.channels
-        .dedup_by_key(|c| c.r#ref.as_ref().map_or(0, |r| r.channel_id));
-    data.servers
-        .sort_by_key(|s| s.r#ref.as_ref().map_or(0, |r| r.server_id));
-    data.servers
-        .dedup_by_key(|s| s.r#ref.as_ref().map_or(0, |r| r.server_id));
-    if !detail {
+    let limits = Limits {
+        max_pages: options.max_pages,
+        max_entities: options.max_entities,
+    };
+    let deadline = rpc_deadline(deadline);
+    let client = Client::new(
+        connection.clone(),
+        deadline.saturating_duration_since(tokio::time::Instant::now()),
+    )
+    .with_limits(limits)
+    .with_deadline(deadline);
+    let budget = Budget::new(limits);
+    let (mut channels_cut, mut servers_cut) = (Vec::new(), Vec::new());
+    let (channels, servers) = tokio::try_join!(
+        client.top_channels(&budget, &mut channels_cut),
+        client.servers(&budget, &mut servers_cut),
+    )?;
+    let mut data = Data {
+        channels,
+        servers,
+        incomplete: channels_cut,
+        ..Data::default()
+    };
+    data.incomplete.append(&mut servers_cut);
+    if !options.detail {
         return Ok(data);
     }
+    let mut grouping = Grouping::default();
+    let mut seeds = Vec::new();
     for channel in &data.channels {
-        let target = channel_target(channel);
-        for sub in &channel.subchannel_ref {
-            let t = left(deadline);
-            let req = connection.request(
-                GetSubchannelRequest {
-                    subchannel_id: sub.subchannel_id,
-                },
-                Some(t),
-            );
-            match conn::call(Some(t), client.clone().get_subchannel(req)).await {
-                Ok(resp) => {
-                    if let Some(s) = resp.into_inner().subchannel {
-                        for socket in &s.socket_ref {
-                            if let Some(sock) =
-                                socket_of(connection, &client, socket.socket_id, deadline).await?
-                            {
-                                data.client_sockets.push((target.clone(), sock));
-                            }
-                        }
-                        data.subchannels.push((target.clone(), s));
-                    }
-                }
-                // Gone between the two RPCs.
-                Err(e) if e.code() == tonic::Code::NotFound => {}
-                Err(e) => return Err(rpc("GetSubchannel")(e)),
-            }
-        }
-        for socket in &channel.socket_ref {
-            if let Some(sock) = socket_of(connection, &client, socket.socket_id, deadline).await? {
-                data.client_sockets.push((target.clone(), sock));
-            }
-        }
+        let kids = children(
+            &channel.channel_ref,
+            &channel.subchannel_ref,
+            &channel.socket_ref,
+            usize::MAX,
+        );
+        grouping.adopt(kids.clone(), &Group::Client(channel_target(channel)));
+        seeds.extend(kids);
     }
-    for server in &data.servers {
-        let listen = listen_label(server);
-        let id = server.r#ref.as_ref().map_or(0, |r| r.server_id);
-        let mut start = 0;
-        loop {
-            let t = left(deadline);
-            let req = connection.request(
-                GetServerSocketsRequest {
-                    server_id: id,
-                    start_socket_id: start,
-                    max_results: PAGE,
-                },
-                Some(t),
-            );
-            let resp = match conn::call(Some(t), client.clone().get_server_sockets(req)).await {
-                Ok(r) => r.into_inner(),
-                Err(e) if e.code() == tonic::Code::NotFound => break,
-                Err(e) => return Err(rpc("GetServerSockets")(e)),
-            };
-            let last = resp.socket_ref.iter().map(|r| r.socket_id).max();
-            for socket in &resp.socket_ref {
-                if let Some(sock) =
-                    socket_of(connection, &client, socket.socket_id, deadline).await?
-                {
-                    data.server_sockets.push((listen.clone(), sock));
-                }
-            }
-            if resp.end {
-                break;
-            }
-            match last {
-                Some(last) if last >= start => start = last + 1,
-                _ => return Err(ScrapeError::Paging("GetServerSockets")),
-            }
-        }
+    let ids: Vec<i64> = data
+        .servers
+        .iter()
+        .filter_map(|s| s.r#ref.as_ref().map(|r| r.server_id))
+        .collect();
+    let listen: HashMap<i64, String> = data
+        .servers
+        .iter()
+        .filter_map(|s| Some((s.r#ref.as_ref()?.server_id, listen_label(s))))
+        .collect();
+    for mut listed in client.server_socket_ids(ids, &budget).await? {
+        let group = Group::Server(
+            listen
+                .get(&listed.server)
+                .cloned()
+                .unwrap_or_else(|| UNKNOWN.to_owned()),
+        );
+        let sockets: Vec<EntityId> = listed
+            .sockets
+            .iter()
+            .copied()
+            .map(EntityId::Socket)
+            .collect();
+        grouping.adopt(sockets.clone(), &group);
+        seeds.extend(sockets);
+        data.incomplete.append(&mut listed.incomplete);
     }
+    // Top channels are in hand: a ref to one from another channel needs
+    // no second fetch.
+    let top: HashSet<EntityId> = data
+        .channels
+        .iter()
+        .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id)))
+        .collect();
+    seeds.retain(|id| !top.contains(id));
+    let walk = Walk {
+        child_limit: usize::MAX,
+        depth: DETAIL_DEPTH,
+        beyond: Beyond::Cut,
+    };
+    let mut cut = client
+        .walk_into(seeds, walk, &budget, &mut grouping)
+        .await?;
+    data.incomplete.append(&mut cut);
+    data.subchannels = grouping.subchannels;
+    data.client_sockets = grouping.client_sockets;
+    data.server_sockets = grouping.server_sockets;
     Ok(data)
 }
 
-async fn socket_of(
-    connection: &Connection,
-    client: &grpc_toolkit_proto::channelz::v1::channelz_client::ChannelzClient<
-        tonic::transport::Channel,
-    >,
-    id: i64,
-    deadline: tokio::time::Instant,
-) -> Result<Option<pb::Socket>, ScrapeError> {
-    let t = left(deadline);
-    let req = connection.request(
-        GetSocketRequest {
-            socket_id: id,
-            summary: false,
-        },
-        Some(t),
-    );
-    match conn::call(Some(t), client.clone().get_socket(req)).await {
-        Ok(resp) => Ok(resp.into_inner().socket),
-        Err(e) if e.code() == tonic::Code::NotFound => Ok(None),
-        Err(source) => Err(ScrapeError::Rpc {
-            what: "GetSocket",
-            source,
-        }),
-    }
-}
-
+/// A channel's target as a label value: escaped (controls, bidi and
+/// line breaks become visible escapes; the encoder escapes quotes and
+/// backslashes) and cut to [`MAX_LABEL_CHARS`].
 fn channel_target(channel: &pb::Channel) -> String {
     channel
         .data
         .as_ref()
-        .map(|d| d.target.clone())
+        .map(|d| d.target.as_str())
         .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
+        .map_or_else(|| UNKNOWN.to_owned(), label_value)
 }
 
-/// A server's listen label: its listen sockets' names, sorted and joined.
+/// Text from the server made a bounded, printable label value.
+fn label_value(text: &str) -> String {
+    conn::escape::escape_cut(text, MAX_LABEL_CHARS)
+}
+
+/// A server's listen label: its listen sockets' names, sorted and joined,
+/// as a label value like [`channel_target`]'s.
 fn listen_label(server: &pb::Server) -> String {
     let mut names: Vec<&str> = server
         .listen_socket
@@ -603,10 +695,16 @@ fn listen_label(server: &pb::Server) -> String {
     names.sort_unstable();
     names.dedup();
     if names.is_empty() {
-        "unknown".to_owned()
+        UNKNOWN.to_owned()
     } else {
-        names.join(",")
+        label_value(&names.join(","))
     }
+}
+
+/// A counter from the server as a sample value: a negative count (which
+/// no honest server sends) counts as zero.
+fn counter_value(n: i64) -> f64 {
+    n.max(0) as f64
 }
 
 fn state_name(data: Option<&pb::ChannelData>) -> &'static str {
@@ -620,9 +718,9 @@ fn state_name(data: Option<&pb::ChannelData>) -> &'static str {
 fn call_counts(data: Option<&pb::ChannelData>) -> Counts {
     data.map_or(vec![0.0; 3], |d| {
         vec![
-            d.calls_started as f64,
-            d.calls_succeeded as f64,
-            d.calls_failed as f64,
+            counter_value(d.calls_started),
+            counter_value(d.calls_succeeded),
+            counter_value(d.calls_failed),
         ]
     })
 }
@@ -630,12 +728,12 @@ fn call_counts(data: Option<&pb::ChannelData>) -> Counts {
 fn socket_counts(s: &pb::Socket) -> Counts {
     s.data.as_ref().map_or(vec![0.0; 6], |d| {
         vec![
-            d.streams_started as f64,
-            d.streams_succeeded as f64,
-            d.streams_failed as f64,
-            d.messages_sent as f64,
-            d.messages_received as f64,
-            d.keep_alives_sent as f64,
+            counter_value(d.streams_started),
+            counter_value(d.streams_succeeded),
+            counter_value(d.streams_failed),
+            counter_value(d.messages_sent),
+            counter_value(d.messages_received),
+            counter_value(d.keep_alives_sent),
         ]
     })
 }
@@ -659,6 +757,7 @@ fn counters(
 
 fn render(state: &mut State, data: &Data, cap: usize) -> Families {
     let mut families = Families::default();
+    let complete = data.incomplete.is_empty();
     let mut dropped = 0;
 
     // Channels by target.
@@ -673,7 +772,7 @@ fn render(state: &mut State, data: &Data, cap: usize) -> Families {
             )
         })
         .collect();
-    let (totals, folded) = state.channels.update(current, cap);
+    let (totals, folded) = state.channels.update(current, cap, complete);
     dropped += folded;
     counters(
         &mut families,
@@ -766,9 +865,9 @@ fn render(state: &mut State, data: &Data, cap: usize) -> Families {
             let d = s.data.as_ref();
             let counts = d.map_or(vec![0.0; 3], |d| {
                 vec![
-                    d.calls_started as f64,
-                    d.calls_succeeded as f64,
-                    d.calls_failed as f64,
+                    counter_value(d.calls_started),
+                    counter_value(d.calls_succeeded),
+                    counter_value(d.calls_failed),
                 ]
             });
             (
@@ -778,7 +877,7 @@ fn render(state: &mut State, data: &Data, cap: usize) -> Families {
             )
         })
         .collect();
-    let (totals, folded) = state.servers.update(current, cap);
+    let (totals, folded) = state.servers.update(current, cap, complete);
     dropped += folded;
     counters(
         &mut families,
@@ -845,7 +944,7 @@ fn render(state: &mut State, data: &Data, cap: usize) -> Families {
                 )
             })
             .collect();
-        let (totals, folded) = state.subchannels.update(current, cap);
+        let (totals, folded) = state.subchannels.update(current, cap, complete);
         dropped += folded;
         counters(
             &mut families,
@@ -916,7 +1015,7 @@ fn render(state: &mut State, data: &Data, cap: usize) -> Families {
                 )
             })
             .collect();
-        let (totals, folded) = mono.update(current, cap);
+        let (totals, folded) = mono.update(current, cap, complete);
         dropped += folded;
         counters(
             &mut families,
@@ -989,15 +1088,17 @@ mod tests {
         let (t, _) = m.update(
             vec![(1, "a".into(), vec![5.0]), (2, "a".into(), vec![3.0])],
             10,
+            true,
         );
         assert_eq!(t["a"], vec![8.0]);
         // Channel 2 closes; channel 3 opens.
         let (t, _) = m.update(
             vec![(1, "a".into(), vec![6.0]), (3, "a".into(), vec![1.0])],
             10,
+            true,
         );
         assert_eq!(t["a"], vec![10.0]);
-        let (t, _) = m.update(vec![], 10);
+        let (t, _) = m.update(vec![], 10, true);
         assert_eq!(t["a"], vec![10.0]);
     }
 
@@ -1005,7 +1106,7 @@ mod tests {
     fn cap_folds_later_groups_stably() {
         let mut m = Monotonic::default();
         let current = (0..5).map(|i| (i, format!("g{i}"), vec![1.0])).collect();
-        let (t, folded) = m.update(current, 3);
+        let (t, folded) = m.update(current, 3, true);
         assert_eq!(folded, 3);
         assert_eq!(t.len(), 3);
         assert_eq!(t[OTHER], vec![3.0]);
@@ -1014,8 +1115,54 @@ mod tests {
             .map(|i| (i, format!("g{i}"), vec![1.0]))
             .chain([(9, "a".to_owned(), vec![1.0])])
             .collect();
-        let (t, _) = m.update(current, 3);
+        let (t, _) = m.update(current, 3, true);
         assert!(t.contains_key("g0") && t.contains_key("g1"), "{t:?}");
         assert_eq!(t[OTHER], vec![4.0]);
+    }
+
+    #[test]
+    fn counters_that_go_down_or_change_group_never_lower_a_total() {
+        let mut m = Monotonic::default();
+        let (t, _) = m.update(vec![(1, "a".into(), vec![100.0])], 10, true);
+        assert_eq!(t["a"], vec![100.0]);
+        // The server restarted and reused id 1: a new entity.
+        let (t, _) = m.update(vec![(1, "a".into(), vec![40.0])], 10, true);
+        assert_eq!(t["a"], vec![140.0]);
+        // Id 1 now belongs to another target: "a" keeps what it had.
+        let (t, _) = m.update(vec![(1, "b".into(), vec![5.0])], 10, true);
+        assert_eq!((t["a"].clone(), t["b"].clone()), (vec![140.0], vec![5.0]));
+    }
+
+    #[test]
+    fn an_entity_a_cut_scrape_did_not_list_is_not_counted_twice() {
+        let mut m = Monotonic::default();
+        m.update(
+            vec![(1, "a".into(), vec![5.0]), (2, "a".into(), vec![3.0])],
+            10,
+            true,
+        );
+        // A scrape cut by a bound lists only channel 1.
+        let (t, _) = m.update(vec![(1, "a".into(), vec![6.0])], 10, false);
+        assert_eq!(t["a"], vec![9.0]);
+        // Listed again: 6 + 4, not 6 + 3 retired + 4 live.
+        let (t, _) = m.update(
+            vec![(1, "a".into(), vec![6.0]), (2, "a".into(), vec![4.0])],
+            10,
+            true,
+        );
+        assert_eq!(t["a"], vec![10.0]);
+    }
+
+    #[test]
+    fn retired_groups_stay_within_the_cap() {
+        let mut m = Monotonic::default();
+        // A server that shows 1,000 new targets, each once.
+        for i in 0..1_000 {
+            m.update(vec![(i, format!("t{i}"), vec![1.0])], 3, true);
+        }
+        assert!(m.retired.len() <= 3, "{}", m.retired.len());
+        let (t, _) = m.update(vec![], 3, true);
+        let total: f64 = t.values().map(|c| c[0]).sum();
+        assert_eq!(total, 1_000.0);
     }
 }

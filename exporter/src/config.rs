@@ -151,10 +151,60 @@ pub struct ChannelzOptions {
     /// `other` series and counted in `grpc_channelz_series_dropped`.
     #[serde(default = "default_max_series")]
     pub max_series: usize,
+    /// List pages (`GetTopChannels`, `GetServers`, `GetServerSockets`) one
+    /// scrape may request: a server whose pages never end stops here, and
+    /// the scrape says so in `grpc_channelz_incomplete`.
+    #[serde(
+        default = "default_max_pages",
+        deserialize_with = "at_least_one::<_, MaxPages>"
+    )]
+    pub max_pages: usize,
+    /// Entities one scrape may hold (channels, servers, subchannels,
+    /// sockets): what the exporter's memory per scrape is bounded by.
+    #[serde(
+        default = "default_max_entities",
+        deserialize_with = "at_least_one::<_, MaxEntities>"
+    )]
+    pub max_entities: usize,
+}
+
+/// The name of a bound, for [`at_least_one`]'s error.
+trait BoundName {
+    const NAME: &'static str;
+}
+
+struct MaxPages;
+impl BoundName for MaxPages {
+    const NAME: &'static str = "max_pages";
+}
+
+struct MaxEntities;
+impl BoundName for MaxEntities {
+    const NAME: &'static str = "max_entities";
+}
+
+/// A count bound that must allow something: 0 would make every scrape
+/// read nothing and report itself cut.
+fn at_least_one<'de, D: Deserializer<'de>, N: BoundName>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(de::Error::custom(format!(
+            "channelz.{} must be at least 1",
+            N::NAME
+        ))),
+        n => Ok(n),
+    }
 }
 
 fn default_max_series() -> usize {
     500
+}
+
+fn default_max_pages() -> usize {
+    1_000
+}
+
+fn default_max_entities() -> usize {
+    100_000
 }
 
 impl Default for ChannelzOptions {
@@ -162,6 +212,8 @@ impl Default for ChannelzOptions {
         Self {
             detail: false,
             max_series: default_max_series(),
+            max_pages: default_max_pages(),
+            max_entities: default_max_entities(),
         }
     }
 }
@@ -555,6 +607,23 @@ modules:
         assert!(!yaml.contains("s3cret"), "{yaml}");
         assert!(!yaml.contains("authorization"), "{yaml}");
         assert!(yaml.contains("<1 masked>"), "{yaml}");
+    }
+
+    #[test]
+    fn channelz_bounds_are_positive() {
+        for key in ["max_pages", "max_entities"] {
+            let text = format!(
+                "modules:\n  g:\n    prober: grpc\n    grpc:\n      channelz:\n        {key}: 0\n"
+            );
+            let (_, reason) = parse(&text).expect_err("a zero bound");
+            assert!(reason.contains(key), "{reason}");
+            assert!(reason.contains("at least 1"), "{reason}");
+        }
+        let text = "modules:\n  g:\n    prober: grpc\n    grpc:\n      channelz: {max_pages: 3}\n";
+        let loaded = parse(text).expect("loads");
+        let g = loaded.config.modules["g"].grpc.as_ref().expect("grpc");
+        assert_eq!(g.channelz.max_pages, 3);
+        assert_eq!(g.channelz.max_entities, 100_000);
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub enum Paging {
     Endless,
     /// The first call answers; every later one never does.
     HangAfterFirst,
+    /// The same page (the honest one) for every start, never `end`.
+    Repeat,
+    /// One page of channels with negative ids (and i64::MIN), never `end`.
+    Negative,
+    /// The honest page, each answer after this long.
+    Slow(std::time::Duration),
 }
 
 /// A Channelz server that answers what it is told to.
@@ -48,12 +54,18 @@ pub struct Hostile {
     pub servers: Vec<Server>,
     /// Methods that answer UNIMPLEMENTED.
     pub unimplemented: Vec<&'static str>,
+    /// Methods (other than `GetTopChannels`) that never answer.
+    pub hang: Vec<&'static str>,
     /// How `GetTopChannels` pages.
     pub paging: Paging,
     /// `GetTopChannels` fails with INTERNAL and this message.
     pub top_error: Option<String>,
     /// How many `GetTopChannels` calls arrived.
     pub top_calls: Arc<AtomicUsize>,
+    /// Every counter of the listed top channels is divided by the number
+    /// of `GetTopChannels` calls so far: counters that go down between
+    /// scrapes, as after a restart that reuses ids.
+    pub shrinking: bool,
 }
 
 fn channel_ref(id: i64) -> ChannelRef {
@@ -85,11 +97,24 @@ pub fn channel(id: i64, channels: &[i64], subchannels: &[i64]) -> Channel {
 }
 
 impl Hostile {
-    fn check(&self, method: &str) -> Result<(), Status> {
+    /// UNIMPLEMENTED for a method in `unimplemented`; never an answer for
+    /// one in `hang`.
+    async fn check_in(&self, method: &str) -> Result<(), Status> {
+        if self.hang.contains(&method) {
+            std::future::pending::<()>().await;
+        }
         if self.unimplemented.contains(&method) {
             return Err(Status::unimplemented(format!("{method} is not here")));
         }
         Ok(())
+    }
+
+    /// The top channels, in `top` order.
+    fn honest_page(&self) -> Vec<Channel> {
+        self.top
+            .iter()
+            .filter_map(|id| self.channels.get(id).cloned())
+            .collect()
     }
 
     /// Serves it on a loopback port of its own.
@@ -116,13 +141,7 @@ impl Channelz for Hostile {
         }
         let start = r.into_inner().start_channel_id;
         let (channel, end) = match self.paging {
-            Paging::Honest => (
-                self.top
-                    .iter()
-                    .filter_map(|id| self.channels.get(id).cloned())
-                    .collect(),
-                true,
-            ),
+            Paging::Honest => (self.honest_page(), true),
             Paging::Overflow => (vec![channel(i64::MAX, &[], &[])], false),
             Paging::Endless => (
                 (start..start + 100).map(|i| channel(i, &[], &[])).collect(),
@@ -134,7 +153,27 @@ impl Channelz for Hostile {
                 }
                 (vec![channel(1, &[], &[])], true)
             }
+            Paging::Repeat => (self.honest_page(), false),
+            Paging::Negative => (
+                vec![channel(-5, &[], &[]), channel(i64::MIN, &[], &[])],
+                false,
+            ),
+            Paging::Slow(wait) => {
+                tokio::time::sleep(wait).await;
+                (self.honest_page(), true)
+            }
         };
+        let mut channel = channel;
+        if self.shrinking {
+            let by = i64::try_from(calls).unwrap_or(i64::MAX).saturating_add(1);
+            for c in &mut channel {
+                if let Some(d) = c.data.as_mut() {
+                    d.calls_started /= by;
+                    d.calls_succeeded /= by;
+                    d.calls_failed /= by;
+                }
+            }
+        }
         Ok(Response::new(GetTopChannelsResponse { channel, end }))
     }
 
@@ -142,7 +181,7 @@ impl Channelz for Hostile {
         &self,
         _: Request<GetServersRequest>,
     ) -> Result<Response<GetServersResponse>, Status> {
-        self.check("GetServers")?;
+        self.check_in("GetServers").await?;
         Ok(Response::new(GetServersResponse {
             server: self.servers.clone(),
             end: true,
@@ -153,7 +192,7 @@ impl Channelz for Hostile {
         &self,
         r: Request<GetServerRequest>,
     ) -> Result<Response<GetServerResponse>, Status> {
-        self.check("GetServer")?;
+        self.check_in("GetServer").await?;
         let id = r.into_inner().server_id;
         let server = self
             .servers
@@ -171,7 +210,7 @@ impl Channelz for Hostile {
         &self,
         _: Request<GetServerSocketsRequest>,
     ) -> Result<Response<GetServerSocketsResponse>, Status> {
-        self.check("GetServerSockets")?;
+        self.check_in("GetServerSockets").await?;
         Ok(Response::new(GetServerSocketsResponse {
             socket_ref: vec![],
             end: true,
@@ -182,7 +221,7 @@ impl Channelz for Hostile {
         &self,
         r: Request<GetChannelRequest>,
     ) -> Result<Response<GetChannelResponse>, Status> {
-        self.check("GetChannel")?;
+        self.check_in("GetChannel").await?;
         match self.channels.get(&r.into_inner().channel_id) {
             Some(c) => Ok(Response::new(GetChannelResponse {
                 channel: Some(c.clone()),
@@ -195,7 +234,7 @@ impl Channelz for Hostile {
         &self,
         r: Request<GetSubchannelRequest>,
     ) -> Result<Response<GetSubchannelResponse>, Status> {
-        self.check("GetSubchannel")?;
+        self.check_in("GetSubchannel").await?;
         match self.subchannels.get(&r.into_inner().subchannel_id) {
             Some(s) => Ok(Response::new(GetSubchannelResponse {
                 subchannel: Some(s.clone()),
@@ -208,7 +247,7 @@ impl Channelz for Hostile {
         &self,
         r: Request<GetSocketRequest>,
     ) -> Result<Response<GetSocketResponse>, Status> {
-        self.check("GetSocket")?;
+        self.check_in("GetSocket").await?;
         match self.sockets.get(&r.into_inner().socket_id) {
             Some(s) => Ok(Response::new(GetSocketResponse {
                 socket: Some(s.clone()),

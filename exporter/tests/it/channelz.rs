@@ -330,3 +330,368 @@ async fn every_page_is_read_and_the_cap_holds() {
     );
     drop(kept);
 }
+
+/// `/channelz` against Channelz servers that lie (issue #18 item 1): the
+/// exporter reads Channelz through the shared client, so each scrape ends
+/// in bounded time with what was read and a series saying what was cut.
+mod hostile {
+    use std::time::{Duration, Instant};
+
+    use grpc_toolkit_proto::channelz::v1::{
+        Channel, ChannelData, ChannelRef, GetTopChannelsResponse, Subchannel,
+    };
+    use prost::Message;
+    use testkit::channelz::{Hostile, Paging, channel};
+    use testkit::hostile::{HostileServer, Reply};
+
+    use crate::support::{self, assert_promtool_metrics, exporter, samples};
+
+    const CONFIG: &str = r#"
+modules:
+  grpc:
+    prober: grpc
+    grpc:
+      channelz:
+        max_pages: 5
+        max_entities: 1000
+  grpc_detail:
+    prober: grpc
+    grpc:
+      channelz:
+        detail: true
+        max_pages: 5
+        max_entities: 1000
+"#;
+
+    /// A scrape of `target` with this scrape timeout, its body and how
+    /// long it took; the body passes `promtool check metrics`.
+    async fn scrape(module: &str, target: &str, timeout: &str) -> (String, Duration) {
+        let ex = exporter(CONFIG).await;
+        let started = Instant::now();
+        let r = support::get_with(
+            ex.addr(),
+            &format!("/channelz?module={module}&target={}", support::enc(target)),
+            &[("X-Prometheus-Scrape-Timeout-Seconds", timeout)],
+        )
+        .await;
+        let took = started.elapsed();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_promtool_metrics(&r.body);
+        (r.body, took)
+    }
+
+    fn value(body: &str, series: &str) -> Option<f64> {
+        support::value(body, series)
+    }
+
+    fn sum(body: &str, prefix: &str) -> f64 {
+        samples(body)
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// A partial scrape: it succeeded, says it is not complete, and counts
+    /// one cut of `reason` in `method`.
+    fn assert_partial(body: &str, method: &str, reason: &str) {
+        assert_eq!(
+            value(body, "grpc_channelz_scrape_success"),
+            Some(1.0),
+            "{body}"
+        );
+        assert_eq!(
+            value(body, "grpc_channelz_scrape_complete"),
+            Some(0.0),
+            "{body}"
+        );
+        let cut = format!("grpc_channelz_incomplete{{method=\"{method}\",reason=\"{reason}\"}}");
+        assert!(
+            value(body, &cut).is_some_and(|v| v >= 1.0),
+            "{cut} in:\n{body}"
+        );
+    }
+
+    fn honest(ids: &[i64]) -> Hostile {
+        let mut h = Hostile::default();
+        for id in ids {
+            h.channels.insert(*id, channel(*id, &[], &[]));
+            h.top.push(*id);
+        }
+        h
+    }
+
+    #[tokio::test]
+    async fn endless_pages_stop_at_max_pages() {
+        let server = Hostile {
+            paging: Paging::Endless,
+            ..Hostile::default()
+        }
+        .start()
+        .await;
+        let (body, took) = scrape("grpc", server.addr(), "10").await;
+        assert!(took < Duration::from_secs(5), "bounded time: {took:?}");
+        assert_partial(&body, "GetTopChannels", "limit");
+        // Five pages per scrape, one of them GetServers': four of 100
+        // channels, each to a target of its own, all counted.
+        assert_eq!(sum(&body, "grpc_channelz_channels{"), 400.0, "{body}");
+    }
+
+    #[tokio::test]
+    async fn repeating_pages_stop_paging() {
+        let server = Hostile {
+            paging: Paging::Repeat,
+            ..honest(&[1, 2])
+        }
+        .start()
+        .await;
+        let (body, took) = scrape("grpc", server.addr(), "10").await;
+        assert!(took < Duration::from_secs(5), "bounded time: {took:?}");
+        assert_partial(&body, "GetTopChannels", "error");
+        assert_eq!(sum(&body, "grpc_channelz_channels{"), 2.0, "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_largest_id_stops_paging_without_overflow() {
+        let server = Hostile {
+            paging: Paging::Overflow,
+            ..Hostile::default()
+        }
+        .start()
+        .await;
+        let (body, took) = scrape("grpc", server.addr(), "10").await;
+        assert!(took < Duration::from_secs(5), "bounded time: {took:?}");
+        assert_partial(&body, "GetTopChannels", "error");
+        assert_eq!(sum(&body, "grpc_channelz_channels{"), 1.0, "{body}");
+    }
+
+    #[tokio::test]
+    async fn negative_ids_stop_paging() {
+        let server = Hostile {
+            paging: Paging::Negative,
+            ..Hostile::default()
+        }
+        .start()
+        .await;
+        let (body, took) = scrape("grpc", server.addr(), "10").await;
+        assert!(took < Duration::from_secs(5), "bounded time: {took:?}");
+        assert_partial(&body, "GetTopChannels", "error");
+        assert_eq!(sum(&body, "grpc_channelz_channels{"), 2.0, "{body}");
+    }
+
+    #[tokio::test]
+    async fn cycles_end_and_each_entity_counts_once() {
+        // 1 -> 2 -> 1 among channels, and subchannel 3 (under both) lists
+        // channel 1 again.
+        let mut h = honest(&[1]);
+        h.channels.insert(1, channel(1, &[2], &[3]));
+        h.channels.insert(2, channel(2, &[1], &[3]));
+        h.subchannels.insert(
+            3,
+            Subchannel {
+                r#ref: Some(grpc_toolkit_proto::channelz::v1::SubchannelRef {
+                    subchannel_id: 3,
+                    name: String::new(),
+                }),
+                data: Some(ChannelData {
+                    calls_started: 7,
+                    ..Default::default()
+                }),
+                channel_ref: vec![ChannelRef {
+                    channel_id: 1,
+                    name: String::new(),
+                }],
+                ..Default::default()
+            },
+        );
+        let server = h.start().await;
+        let (body, took) = scrape("grpc_detail", server.addr(), "10").await;
+        assert!(took < Duration::from_secs(5), "bounded time: {took:?}");
+        assert_eq!(
+            value(&body, "grpc_channelz_scrape_success"),
+            Some(1.0),
+            "{body}"
+        );
+        assert_eq!(
+            sum(&body, "grpc_channelz_subchannel_calls_started_total{"),
+            7.0,
+            "subchannel 3 once: {body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unimplemented_methods_keep_the_rest() {
+        let mut h = honest(&[1]);
+        h.channels.insert(1, channel(1, &[], &[3]));
+        h.unimplemented = vec!["GetServers", "GetSubchannel"];
+        let server = h.start().await;
+        let (body, _) = scrape("grpc_detail", server.addr(), "10").await;
+        assert_partial(&body, "GetServers", "unimplemented");
+        assert_partial(&body, "GetSubchannel", "unimplemented");
+        assert_eq!(
+            value(
+                &body,
+                "grpc_channelz_channel_calls_started_total{target=\"dns:///c1.test:443\"}"
+            ),
+            Some(11.0),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_slower_than_the_scrape_deadline_fails_in_time() {
+        let server = Hostile {
+            paging: Paging::Slow(Duration::from_secs(60)),
+            ..honest(&[1])
+        }
+        .start()
+        .await;
+        // 2 s less the default 0.5 s offset; a second of lateness allowed.
+        let (body, took) = scrape("grpc", server.addr(), "2").await;
+        assert!(
+            took < Duration::from_millis(2_500),
+            "hard deadline: {took:?}"
+        );
+        assert_eq!(
+            value(&body, "grpc_channelz_scrape_success"),
+            Some(0.0),
+            "{body}"
+        );
+        assert_eq!(
+            value(
+                &body,
+                "grpc_channelz_failure_info{kind=\"rpc\",code=\"DEADLINE_EXCEEDED\"}"
+            ),
+            Some(1.0),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_detail_walk_slower_than_the_deadline_keeps_what_was_read() {
+        let mut h = honest(&[1]);
+        h.channels.insert(1, channel(1, &[], &[3]));
+        h.hang = vec!["GetSubchannel"];
+        let server = h.start().await;
+        let (body, took) = scrape("grpc_detail", server.addr(), "2").await;
+        assert!(
+            took < Duration::from_millis(2_500),
+            "hard deadline: {took:?}"
+        );
+        assert_partial(&body, "GetSubchannel", "error");
+        assert_eq!(
+            value(
+                &body,
+                "grpc_channelz_channel_calls_started_total{target=\"dns:///c1.test:443\"}"
+            ),
+            Some(11.0),
+            "the channels read before the deadline are exported: {body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn hostile_label_values_keep_the_exposition_valid() {
+        let targets = [
+            "quote\"d".to_owned(),
+            "back\\slash".to_owned(),
+            "new\nline\r".to_owned(),
+            "esc\u{1b}[31mred\u{7}".to_owned(),
+            "bidi\u{202e}txt".to_owned(),
+            "x".repeat(10_000),
+        ];
+        let mut h = Hostile::default();
+        for (i, t) in targets.iter().enumerate() {
+            let id = i as i64 + 1;
+            let mut c = channel(id, &[], &[]);
+            if let Some(d) = c.data.as_mut() {
+                d.target = t.clone();
+            }
+            h.channels.insert(id, c);
+            h.top.push(id);
+        }
+        let server = h.start().await;
+        let (body, _) = scrape("grpc", server.addr(), "10").await;
+        assert_eq!(
+            value(&body, "grpc_channelz_scrape_success"),
+            Some(1.0),
+            "{body}"
+        );
+        assert_eq!(sum(&body, "grpc_channelz_channels{"), 6.0, "{body}");
+        for raw in ['\u{1b}', '\u{7}', '\r', '\u{202e}'] {
+            assert!(!body.contains(raw), "{raw:?} reached the exposition");
+        }
+        assert!(body.contains("esc\\\\x1b[31mred\\\\x07"), "{body}");
+        assert!(body.contains("quote\\\"d"), "{body}");
+        assert!(
+            body.lines().all(|l| l.len() < 1_000),
+            "label values are bounded"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_from_the_server_keeps_the_exposition_valid() {
+        // A target of "XXXX", then those bytes replaced by invalid UTF-8
+        // (the same length, so every length prefix still holds).
+        let response = GetTopChannelsResponse {
+            channel: vec![Channel {
+                r#ref: Some(ChannelRef {
+                    channel_id: 1,
+                    name: String::new(),
+                }),
+                data: Some(ChannelData {
+                    target: "XXXX".to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            end: true,
+        };
+        let mut bytes = response.encode_to_vec();
+        let at = bytes
+            .windows(4)
+            .position(|w| w == b"XXXX")
+            .expect("the placeholder");
+        bytes[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0x1b, 0x80]);
+        let server = HostileServer::start(Reply::messages(vec![bytes.into()])).await;
+        let (body, took) = scrape("grpc", server.addr(), "10").await;
+        assert!(took < Duration::from_secs(5), "bounded time: {took:?}");
+        assert_eq!(
+            value(&body, "grpc_channelz_scrape_success"),
+            Some(0.0),
+            "{body}"
+        );
+        assert!(!body.contains('\u{1b}'), "{body}");
+    }
+
+    #[tokio::test]
+    async fn counters_that_go_down_on_the_server_stay_monotonic() {
+        let mut h = honest(&[1]);
+        if let Some(d) = h.channels.get_mut(&1).and_then(|c| c.data.as_mut()) {
+            d.calls_started = 1000;
+        }
+        let server = Hostile {
+            shrinking: true,
+            ..h
+        }
+        .start()
+        .await;
+        let ex = exporter(CONFIG).await;
+        let series = "grpc_channelz_channel_calls_started_total{target=\"dns:///c1.test:443\"}";
+        let mut last = 0.0;
+        for _ in 0..4 {
+            let r = support::get_with(
+                ex.addr(),
+                &format!(
+                    "/channelz?module=grpc&target={}",
+                    support::enc(server.addr())
+                ),
+                &[("X-Prometheus-Scrape-Timeout-Seconds", "10")],
+            )
+            .await;
+            let now = value(&r.body, series).expect("the series");
+            assert!(now >= last, "{now} after {last}: {}", r.body);
+            last = now;
+        }
+        assert!(last >= 1000.0, "{last}");
+    }
+}

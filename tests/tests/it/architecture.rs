@@ -213,6 +213,7 @@ fn no_two_modules_of_a_crate_import_each_other() {
         "channelz",
         "proto",
         "exporter",
+        "channelz-client",
     ]
     .into_iter()
     .filter_map(|krate| {
@@ -247,7 +248,7 @@ const DEPENDENCY_RULES: &[(&str, &str, &[&str], &[&str])] = &[
     (
         "channelz-tui",
         "normal",
-        &["grpc-toolkit-conn "],
+        &["grpc-toolkit-conn ", "grpc-toolkit-channelz-client "],
         &["grpc-probe "],
     ),
     (
@@ -260,6 +261,23 @@ const DEPENDENCY_RULES: &[(&str, &str, &[&str], &[&str])] = &[
             "tonic-channelz ",
             "grpc-exporter ",
             "prometheus-client ",
+            "hyper feature \"server\"",
+            "tonic feature \"server\"",
+            "tonic feature \"router\"",
+            "grpc-toolkit-channelz-client ",
+        ],
+    ),
+    (
+        "grpc-toolkit-channelz-client",
+        "normal,features",
+        &["grpc-toolkit-conn ", "grpc-toolkit-proto "],
+        &[
+            "ratatui ",
+            "crossterm ",
+            "grpc-probe ",
+            "channelz-tui ",
+            "grpc-exporter ",
+            "tonic-channelz ",
             "hyper feature \"server\"",
             "tonic feature \"server\"",
             "tonic feature \"router\"",
@@ -279,7 +297,7 @@ const DEPENDENCY_RULES: &[(&str, &str, &[&str], &[&str])] = &[
     (
         "grpc-exporter",
         "normal",
-        &["grpc-toolkit-conn "],
+        &["grpc-toolkit-conn ", "grpc-toolkit-channelz-client "],
         &["grpc-probe ", "channelz-tui ", "ratatui ", "crossterm "],
     ),
     (
