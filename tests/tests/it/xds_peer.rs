@@ -152,3 +152,82 @@ async fn grpcio_reports_every_status_over_csds() {
     .await;
     assert!(restored.error_state.is_none(), "{restored:#?}");
 }
+
+/// The toolkit's CSDS client (`channelz-client`'s `csds`) against the same
+/// peer: a NACKed cluster keeps its accepted version and carries the
+/// reason, and the decoded payloads name the route and the EDS service.
+#[tokio::test]
+async fn the_csds_client_decodes_grpcio() {
+    use grpc_toolkit_channelz_client::csds::{self, Summary};
+    let Some(mut peer) = or_skip(Peer::start_xds().await) else {
+        return;
+    };
+    let options = grpc_toolkit_conn::ConnArgs {
+        addr: Some(peer.addr()),
+        connect_timeout: Duration::from_secs(10),
+        ..Default::default()
+    }
+    .to_options("grpc-toolkit-tests")
+    .expect("flags");
+    let conn = grpc_toolkit_conn::connect(&options).await.expect("connect");
+    assert_eq!(peer.command("nack").await.expect("nack"), "ok");
+    wait_for(
+        &peer.addr(),
+        "xds:/svc",
+        CLUSTER,
+        "cluster-svc",
+        ClientResourceStatus::Nacked,
+    )
+    .await;
+    let status = csds::fetch(&conn, Duration::from_secs(5))
+        .await
+        .expect("FetchClientStatus")
+        .expect("the peer serves CSDS");
+    let svc = status
+        .scopes
+        .iter()
+        .find(|s| s.client_scope == "xds:/svc")
+        .expect("scope xds:/svc");
+    let by_name = |name: &str| {
+        svc.resources
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} in {svc:#?}"))
+    };
+    assert_eq!(
+        by_name("svc").summary,
+        Summary::Listener {
+            route_config_name: "route-svc".into(),
+            inline_routes: false
+        }
+    );
+    assert_eq!(
+        by_name("route-svc").summary,
+        Summary::Route {
+            virtual_hosts: 1,
+            clusters: vec!["cluster-svc".into()]
+        }
+    );
+    assert_eq!(
+        by_name("eds-svc").summary,
+        Summary::Endpoints {
+            total: 1,
+            healthy: 1
+        }
+    );
+    let cluster = by_name("cluster-svc");
+    assert_eq!(cluster.status, ClientResourceStatus::Nacked);
+    assert_eq!(
+        cluster.summary,
+        Summary::Cluster {
+            kind: "EDS".into(),
+            eds_service_name: "eds-svc".into()
+        }
+    );
+    let failure = cluster.failure.as_ref().expect("the NACK");
+    assert_ne!(failure.version, cluster.version);
+    assert!(
+        failure.details.contains("LB policy is not supported"),
+        "{failure:?}"
+    );
+}
