@@ -14,6 +14,7 @@
 
 mod budget;
 mod client;
+pub mod csds;
 mod cut;
 pub mod paging;
 mod walk;

@@ -10,7 +10,26 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Compiles the protos and writes the Rust code and descriptor set to `out`.
+/// The trimmed envoy protos of CSDS and the payloads the toolkit decodes.
+/// They get a descriptor set of their own, so the health and Channelz set
+/// (and everything that embeds it) stays as it was.
+const XDS_FILES: [&str; 13] = [
+    "envoy/service/status/v3/csds.proto",
+    "envoy/admin/v3/config_dump_shared.proto",
+    "envoy/config/core/v3/base.proto",
+    "envoy/config/core/v3/address.proto",
+    "envoy/config/core/v3/health_check.proto",
+    "envoy/config/listener/v3/listener.proto",
+    "envoy/config/listener/v3/api_listener.proto",
+    "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
+    "envoy/config/route/v3/route.proto",
+    "envoy/config/route/v3/route_components.proto",
+    "envoy/type/matcher/v3/regex.proto",
+    "envoy/config/cluster/v3/cluster.proto",
+    "envoy/config/endpoint/v3/endpoint.proto",
+];
+
+/// Compiles the protos and writes the Rust code and descriptor sets to `out`.
 fn generate(out: &Path) {
     let root = crate_dir().join("proto");
     let fds = protox::compile(
@@ -21,11 +40,14 @@ fn generate(out: &Path) {
         [&root],
     )
     .expect("protos compile");
-    std::fs::write(
-        out.join("file_descriptor_set.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )
-    .expect("write descriptor set");
+    write_and_build(out, "file_descriptor_set.bin", fds);
+    let xds = protox::compile(XDS_FILES, [&root]).expect("xds protos compile");
+    write_and_build(out, "xds_file_descriptor_set.bin", xds);
+}
+
+fn write_and_build(out: &Path, set_name: &str, fds: prost_types::FileDescriptorSet) {
+    std::fs::write(out.join(set_name), prost::Message::encode_to_vec(&fds))
+        .expect("write descriptor set");
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

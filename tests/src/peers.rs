@@ -149,6 +149,24 @@ impl Peer {
         if let Some(path) = &options.unix {
             command.arg("--unix").arg(path);
         }
+        Peer::spawn(kind, command).await
+    }
+
+    /// Starts the xDS peer (`python/xds_peer.py`): a grpcio xDS client fed
+    /// by a small ADS management server in the same process, with CSDS and
+    /// Channelz on the admin port that [`Peer::addr`] names. Its channels
+    /// `xds:///svc` and `xds:///gone` start fully ACKED; steer it with
+    /// [`Peer::command`] (`nack`, `restore`, `delete`, `pending`, see the
+    /// script's doc).
+    pub async fn start_xds() -> Result<Peer, PeerError> {
+        let kind = PeerKind::Python;
+        install(kind).await?;
+        let mut command = Command::new(venv_python());
+        command.arg(source_dir().join("python/xds_peer.py"));
+        Peer::spawn(kind, command).await
+    }
+
+    async fn spawn(kind: PeerKind, mut command: Command) -> Result<Peer, PeerError> {
         // The peers log to stderr (grpc-go's startup notes, C-core warnings);
         // it is kept aside and shown only when the peer fails to start.
         let stderr_file = tempfile::tempfile()
@@ -226,7 +244,23 @@ impl Peer {
             ));
         }
         let name = if service.is_empty() { "\"\"" } else { service };
-        let line = format!("set {name} {}\n", status.as_str_name());
+        let answer = self
+            .command(&format!("set {name} {}", status.as_str_name()))
+            .await?;
+        if answer == "ok" {
+            Ok(())
+        } else {
+            Err(PeerError::new(
+                self.kind,
+                format!("refused setting {name}: {answer}"),
+            ))
+        }
+    }
+
+    /// Sends one stdin command line and returns the peer's one-line answer
+    /// (an `error: ...` answer is an `Err`).
+    pub async fn command(&mut self, command: &str) -> Result<String, PeerError> {
+        let line = format!("{command}\n");
         let kind = self.kind;
         let exchange = async {
             self.stdin.write_all(line.as_bytes()).await?;
@@ -234,12 +268,12 @@ impl Peer {
             self.stdout.next_line().await
         };
         match tokio::time::timeout(COMMAND_TIMEOUT, exchange).await {
-            Ok(Ok(Some(answer))) if answer == "ok" => Ok(()),
+            Ok(Ok(Some(answer))) if !answer.starts_with("error") => Ok(answer),
             Ok(Ok(Some(answer))) => Err(PeerError::new(
                 kind,
                 format!("refused {:?}: {answer}", line.trim()),
             )),
-            Ok(Ok(None)) => Err(PeerError::new(kind, "exited while setting a status")),
+            Ok(Ok(None)) => Err(PeerError::new(kind, "exited during a command")),
             Ok(Err(e)) => Err(PeerError::new(
                 kind,
                 format!("cannot talk to the peer: {e}"),

@@ -397,6 +397,9 @@ const DEPENDENCY_RULES: &[(&str, &str, &[&str], &[&str])] = &[
             "tonic feature \"server\"",
             "tonic feature \"router\"",
             "grpc-toolkit-channelz-client ",
+            // CSDS and the envoy messages: only the dashboard and the
+            // exporter read xDS state.
+            "grpc-toolkit-proto feature \"xds\"",
         ],
     ),
     (

@@ -29,3 +29,4 @@ mod tui_json;
 mod tui_peers;
 mod tui_record;
 mod tui_transports;
+mod xds_peer;

@@ -10,6 +10,11 @@
 //! ship, dumped by `tests/peers/python/dump_descriptors.py` from the peers'
 //! venv. Any difference in either direction fails and is listed.
 //!
+//! Our xDS protos (CSDS and the resources it carries) are trimmed copies of
+//! envoy's, so there the rule is one way: every fact of ours must be in the
+//! file of the same name that `xds-protos` ships, and a field we left out
+//! is no difference.
+//!
 //! `json_name` is left out: Python's `CopyToProto` does not fill it in, and
 //! it does not change the binary wire format.
 
@@ -52,8 +57,13 @@ fn by_package(
 /// The files grpcio ships, by proto package; `None` when the peers' Python
 /// is not installed and we are not in CI.
 async fn theirs() -> Option<BTreeMap<String, FileDescriptorProto>> {
+    Some(by_package(dump("python/dump_descriptors.py").await?))
+}
+
+/// The files a dump script prints; `None` as for [`theirs`].
+async fn dump(script: &str) -> Option<Vec<FileDescriptorProto>> {
     let python = or_skip(python().await)?;
-    let script = source_dir().join("python/dump_descriptors.py");
+    let script = source_dir().join(script);
     let output = tokio::process::Command::new(&python)
         .arg(&script)
         .output()
@@ -72,7 +82,7 @@ async fn theirs() -> Option<BTreeMap<String, FileDescriptorProto>> {
         FileDescriptorProto::decode(bytes.as_slice())
             .unwrap_or_else(|e| panic!("{name} does not decode: {e}"))
     });
-    Some(by_package(files))
+    Some(files.collect())
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
@@ -215,6 +225,39 @@ async fn channelz_matches_grpcio_channelz() {
         return;
     };
     assert_same("grpc.channelz.v1", &ours(), &theirs);
+}
+
+/// Every message, field, enum value and RPC of our trimmed envoy files has
+/// the same name, number, type and oneof in the file xds-protos ships.
+#[tokio::test]
+async fn xds_protos_are_a_subset_of_xds_protos() {
+    let Some(theirs) = dump("python/dump_xds_descriptors.py").await else {
+        return;
+    };
+    let theirs: BTreeMap<String, FileDescriptorProto> = theirs
+        .into_iter()
+        .map(|file| (file.name().to_owned(), file))
+        .collect();
+    let set = FileDescriptorSet::decode(grpc_toolkit_proto::XDS_FILE_DESCRIPTOR_SET)
+        .expect("our XDS_FILE_DESCRIPTOR_SET decodes");
+    let ours: Vec<_> = set
+        .file
+        .iter()
+        .filter(|file| file.package().starts_with("envoy."))
+        .collect();
+    assert_eq!(ours.len(), 14, "the envoy files we keep");
+    let mut problems = Vec::new();
+    for file in ours {
+        let Some(their_file) = theirs.get(file.name()) else {
+            problems.push(format!("xds-protos has no {}", file.name()));
+            continue;
+        };
+        let their_facts = facts(their_file);
+        for fact in facts(file).difference(&their_facts) {
+            problems.push(format!("{}: not upstream: {fact}", file.name()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// Guards the comparison itself: the facts must cover every RPC and field
