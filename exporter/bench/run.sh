@@ -62,12 +62,19 @@ start() { # name -> sets PORT and PID
     wait_up "$PORT"
 }
 
+declare -A PLAIN TLSCPU
+cpu_of() { sed -n 's/.*cpu_ms_per_probe=\([0-9.]*\).*/\1/p' <<<"$1"; }
+
 run() { # name
-    local name=$1
+    local name=$1 line
     start "$name"
     "$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_plain&target=127.0.0.1:$HEALTH" --count 100 --concurrency "$CONC" --pid "$PID" >/dev/null
-    echo "$name plaintext: $("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_plain&target=127.0.0.1:$HEALTH" --count "$COUNT" --concurrency "$CONC" --pid "$PID")"
-    echo "$name tls:       $("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_tls&target=$TLS" --count "$COUNT" --concurrency "$CONC" --pid "$PID")"
+    line=$("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_plain&target=127.0.0.1:$HEALTH" --count "$COUNT" --concurrency "$CONC" --pid "$PID")
+    PLAIN[$name]=$(cpu_of "$line")
+    echo "$name plaintext: $line"
+    line=$("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_tls&target=$TLS" --count "$COUNT" --concurrency "$CONC" --pid "$PID")
+    TLSCPU[$name]=$(cpu_of "$line")
+    echo "$name tls:       $line"
     kill "$PID"
     start "$name"
     echo "$name 1000 targets every 15s (2 rounds): $("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_plain&target={i}:$HEALTH" --count 2000 --targets 1000 --over 30 --concurrency 256 --pid "$PID")"
@@ -83,4 +90,12 @@ run() { # name
 }
 
 run ours
-if [ -x "$BLACKBOX" ]; then run blackbox; else echo "blackbox_exporter not installed: skipped"; fi
+if [ -x "$BLACKBOX" ]; then
+    run blackbox
+    # The figure issue #18 asks for: blackbox's CPU per probe over ours,
+    # from this one side-by-side run.
+    ratio() { awk -v b="$1" -v o="$2" 'BEGIN { if (o > 0) printf "%.1f", b / o; else print "n/a" }'; }
+    echo "cpu ratio blackbox/ours: plaintext $(ratio "${PLAIN[blackbox]}" "${PLAIN[ours]}")x (${PLAIN[blackbox]} / ${PLAIN[ours]} ms), tls $(ratio "${TLSCPU[blackbox]}" "${TLSCPU[ours]}")x (${TLSCPU[blackbox]} / ${TLSCPU[ours]} ms)"
+else
+    echo "blackbox_exporter not installed: skipped"
+fi

@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use crate::config::Module;
+
 /// One recorded probe.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -17,10 +19,34 @@ pub struct Entry {
     pub target: String,
     /// `probe_success`.
     pub success: bool,
-    /// The debug output (log, metrics, module), secrets masked.
-    pub debug: String,
+    /// What the debug output is made of (rendered on demand).
+    pub debug: ProbeDebug,
     /// When it finished.
     pub at: SystemTime,
+}
+
+/// A probe's debug output, kept as its parts: the page is rendered only
+/// when `/logs?id=` or `debug=true` asks for it, not for every probe.
+#[derive(Debug, Clone)]
+pub struct ProbeDebug {
+    /// The probe's log lines, newline-terminated.
+    pub log: String,
+    /// The series it returned, in the classic text format.
+    pub metrics: String,
+    /// Its module (rendered with secrets masked).
+    pub module: Module,
+}
+
+impl ProbeDebug {
+    /// The debug page, as blackbox_exporter words it.
+    pub fn render(&self) -> String {
+        format!(
+            "Logs for the probe:\n{}\n\n\nMetrics that would have been returned:\n{}\n\n\nModule configuration:\n{}",
+            self.log,
+            self.metrics,
+            self.module.masked_yaml()
+        )
+    }
 }
 
 /// Bounded history.
@@ -40,7 +66,7 @@ impl History {
     }
 
     /// Records a probe; returns its id.
-    pub fn add(&self, module: &str, target: &str, success: bool, debug: String) -> u64 {
+    pub fn add(&self, module: &str, target: &str, success: bool, debug: ProbeDebug) -> u64 {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (next, entries) = &mut *guard;
         let id = *next;
@@ -73,7 +99,11 @@ impl History {
     /// One entry's debug output.
     pub fn get(&self, id: u64) -> Option<String> {
         let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        guard.1.iter().find(|e| e.id == id).map(|e| e.debug.clone())
+        guard
+            .1
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.debug.render())
     }
 }
 
@@ -81,13 +111,34 @@ impl History {
 mod tests {
     use super::*;
 
+    fn debug(log: &str) -> ProbeDebug {
+        ProbeDebug {
+            log: log.to_owned(),
+            metrics: "probe_success 0\n".to_owned(),
+            module: Module {
+                prober: "grpc".to_owned(),
+                timeout: std::time::Duration::ZERO,
+                grpc: None,
+            },
+        }
+    }
+
     #[test]
     fn failures_outlive_successes() {
         let h = History::new(2);
-        let failed = h.add("m", "t", false, "bad".into());
-        h.add("m", "t", true, "ok".into());
-        h.add("m", "t", true, "ok2".into());
-        assert_eq!(h.get(failed).as_deref(), Some("bad"));
+        let failed = h.add("m", "t", false, debug("bad"));
+        h.add("m", "t", true, debug("ok"));
+        h.add("m", "t", true, debug("ok2"));
+        let page = h.get(failed).expect("kept");
+        assert!(page.starts_with("Logs for the probe:\nbad\n"), "{page}");
+        assert!(
+            page.contains("Metrics that would have been returned:\nprobe_success 0\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("Module configuration:\nprober: grpc\n"),
+            "{page}"
+        );
         assert_eq!(h.list().len(), 2);
     }
 }
