@@ -15,7 +15,10 @@ release_tools=${CARGO_TARGET_DIR:-$release_root/target}/release-tools
 CARGO_AUDITABLE_VERSION=0.7.7
 
 ensure_cargo_auditable() {
-    if [ "$("$release_tools/bin/cargo-auditable" --version 2>/dev/null)" != "cargo-auditable $CARGO_AUDITABLE_VERSION" ]; then
+    # `cargo-auditable --version` only passes through to cargo's own
+    # version, so what is installed is read from cargo install's record.
+    if ! [ -x "$release_tools/bin/cargo-auditable" ] ||
+        ! grep -q "^\"cargo-auditable $CARGO_AUDITABLE_VERSION " "$release_tools/.crates.toml" 2>/dev/null; then
         cargo install --locked --quiet --root "$release_tools" cargo-auditable --version "$CARGO_AUDITABLE_VERSION"
     fi
     case ":$PATH:" in

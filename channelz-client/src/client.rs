@@ -12,7 +12,7 @@ use grpc_toolkit_proto::channelz::v1::{
     GetSocketRequest, GetSubchannelRequest, GetTopChannelsRequest, Server, Socket, SocketRef,
     Subchannel, channelz_client::ChannelzClient,
 };
-use tonic::transport::Channel as Transport;
+use grpc_toolkit_conn::GrpcChannel as Transport;
 
 use crate::budget::{Budget, Limits};
 use crate::cut::{CutReason, EntityId, Incomplete};

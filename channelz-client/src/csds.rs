@@ -141,7 +141,7 @@ pub enum Summary {
 /// Reads CSDS once within `timeout`. `Ok(None)` when the server does not
 /// serve CSDS (UNIMPLEMENTED): a line on the screen, not an error.
 pub async fn fetch(conn: &Connection, timeout: Duration) -> Result<Option<XdsStatus>, RpcError> {
-    let mut client = ClientStatusDiscoveryServiceClient::new(conn.channel())
+    let mut client = ClientStatusDiscoveryServiceClient::new(conn.grpc_channel())
         .max_decoding_message_size(MAX_MESSAGE);
     let request = conn.request(ClientStatusRequest::default(), Some(timeout));
     match call(Some(timeout), client.fetch_client_status(request)).await {

@@ -18,7 +18,7 @@ use grpc_toolkit_proto::health::v1::{
     HealthCheckRequest, HealthListRequest, health_client::HealthClient,
 };
 use tokio::sync::{Notify, mpsc, watch};
-use tonic::transport::Channel as Transport;
+use grpc_toolkit_conn::GrpcChannel as Transport;
 
 use crate::model::{
     CutReason, EntityId, Focus, HealthReport, Incomplete, SERVER_SOCKETS_PAGE, ServerSocketsPage,
@@ -86,7 +86,7 @@ impl Api {
     pub fn new(conn: Connection, rpc_timeout: Duration) -> Self {
         Api {
             channelz: Client::new(conn.clone(), rpc_timeout),
-            health: conn.health_client(),
+            health: conn.health(),
             conn,
             timeout: rpc_timeout,
         }

@@ -15,6 +15,7 @@ use tonic::metadata::{AsciiMetadataKey, BinaryMetadataKey, BinaryMetadataValue, 
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{self, ConnectError, ConnectStage, RpcError};
+use crate::grpc_channel::GrpcChannel;
 #[cfg(feature = "handshake")]
 use crate::handshake::Handshake;
 use crate::options::{ConnectOptions, Header};
@@ -81,9 +82,16 @@ impl Connection {
         request
     }
 
-    /// A `grpc.health.v1.Health` client (gzip on when asked for).
-    pub fn health_client(&self) -> HealthClient<Channel> {
-        let client = HealthClient::new(self.channel());
+    /// The channel held to gRPC's rules for answers (see [`GrpcChannel`]).
+    pub fn grpc_channel(&self) -> GrpcChannel {
+        GrpcChannel::new(self.channel())
+    }
+
+    /// A `grpc.health.v1.Health` client (gzip on when asked for) whose
+    /// calls fail as grpc-go's do on an answer that is not gRPC (see
+    /// [`GrpcChannel`]).
+    pub fn health(&self) -> HealthClient<GrpcChannel> {
+        let client = HealthClient::new(self.grpc_channel());
         if self.gzip {
             client
                 .send_compressed(CompressionEncoding::Gzip)
@@ -97,15 +105,16 @@ impl Connection {
     /// (see [`StrictUnary`]).
     pub fn strict_unary(&self) -> StrictUnary {
         StrictUnary {
-            channel: self.channel(),
+            channel: self.grpc_channel(),
             gzip: self.gzip,
         }
     }
 
-    /// A `grpc.channelz.v1.Channelz` client (gzip on when asked for).
-    pub fn channelz_client(&self) -> ChannelzClient<Channel> {
-        let client =
-            ChannelzClient::new(self.channel()).max_decoding_message_size(CHANNELZ_MAX_MESSAGE);
+    /// A `grpc.channelz.v1.Channelz` client (gzip on when asked for),
+    /// held to gRPC's rules for answers as [`Connection::health`].
+    pub fn channelz_client(&self) -> ChannelzClient<GrpcChannel> {
+        let client = ChannelzClient::new(self.grpc_channel())
+            .max_decoding_message_size(CHANNELZ_MAX_MESSAGE);
         if self.gzip {
             client
                 .send_compressed(CompressionEncoding::Gzip)
@@ -137,11 +146,12 @@ impl Connection {
 /// first message and drops any more, and does not look at the response's
 /// content-type, so a server that answers twice, or answers with an HTML
 /// page carrying a `grpc-status`, would pass. Here both are errors, with
-/// grpc-go's codes: INTERNAL for a second message (or none), UNKNOWN for a
-/// content-type that is not `application/grpc…`.
+/// grpc-go's codes: INTERNAL for a second message (or none), and for an
+/// answer that is not gRPC the code its HTTP status maps to (see
+/// [`GrpcChannel`]).
 #[derive(Debug, Clone)]
 pub struct StrictUnary {
-    channel: Channel,
+    channel: GrpcChannel,
     gzip: bool,
 }
 
@@ -169,9 +179,6 @@ impl StrictUnary {
         let response = grpc
             .server_streaming(request, http::uri::PathAndQuery::from_static(path), codec)
             .await?;
-        if let Some(status) = not_grpc(response.metadata()) {
-            return Err(status);
-        }
         let (metadata, mut stream, extensions) = response.into_parts();
         let Some(message) = stream.message().await? else {
             return Err(tonic::Status::internal(
@@ -185,25 +192,6 @@ impl StrictUnary {
         }
         Ok(tonic::Response::from_parts(metadata, message, extensions))
     }
-}
-
-/// grpc-go's check of a response's content-type: `application/grpc`,
-/// alone or followed by `+format` or `;parameters`.
-fn not_grpc(metadata: &MetadataMap) -> Option<tonic::Status> {
-    let Some(value) = metadata.get("content-type") else {
-        return Some(tonic::Status::unknown(
-            "malformed header: missing HTTP content-type",
-        ));
-    };
-    let text = value.to_str().unwrap_or_default();
-    match text.strip_prefix("application/grpc") {
-        Some(rest) if rest.is_empty() || rest.starts_with(['+', ';']) => return None,
-        _ => {}
-    }
-    Some(tonic::Status::unknown(format!(
-        "transport: received unexpected content-type \"{}\"",
-        crate::escape::escape_cut(text, 64)
-    )))
 }
 
 /// Awaits an RPC future, enforcing `timeout` locally (the server may never

@@ -17,6 +17,7 @@ mod duration;
 mod error;
 pub mod escape;
 pub mod goflags;
+mod grpc_channel;
 #[cfg(feature = "handshake")]
 mod handshake;
 mod health;
@@ -30,6 +31,7 @@ pub use args::{ConnArgs, parse_header};
 pub use connection::{Connection, Opening, StrictUnary, call, connect, open, outcome};
 pub use duration::{format_go_duration, parse_go_duration};
 pub use error::{ConnectError, ConnectStage, RpcError, UsageError, code_name, flatten, one_line};
+pub use grpc_channel::{Checked, GrpcChannel};
 #[cfg(feature = "handshake")]
 pub use handshake::{Handshake, TlsHandshake};
 pub use health::serving_status_name;

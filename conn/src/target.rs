@@ -214,10 +214,15 @@ fn split_host_port(hostport: &str, default_port: Option<u16>) -> Result<(String,
         };
         // A link-local address needs its zone (`fe80::1%eth0`), as Go
         // accepts it; the system resolver turns the zone into a scope id.
+        // In a URL the zone's `%` is itself escaped (`[fe80::1%25eth0]`,
+        // RFC 6874), and grpc-go unescapes the host: `%25lo` is zone `lo`.
+        // A bare `%25` stays the interface index 25.
         let (ip, zone) = match host.split_once('%') {
             Some((ip, zone)) => (ip, Some(zone)),
             None => (host, None),
         };
+        let escaped = zone.is_some_and(|z| z.len() > 2 && z.starts_with("25"));
+        let zone = zone.map(|z| if escaped { &z[2..] } else { z });
         if ip.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(format!("\"{ip}\" is not an IPv6 address"));
         }
@@ -234,14 +239,20 @@ fn split_host_port(hostport: &str, default_port: Option<u16>) -> Result<(String,
             None if after.is_empty() => None,
             None => return Err("unexpected text after ']' (expected :port)".to_owned()),
         };
+        let mut host = host.to_owned();
+        if escaped {
+            // `%25` → `%`: the `2` and `5` after the `%`.
+            host.remove(ip.len() + 1);
+            host.remove(ip.len() + 1);
+        }
         (host, port)
     } else {
         match hostport.rsplit_once(':') {
             Some((host, _)) if host.contains(':') => {
                 return Err("IPv6 addresses need brackets, e.g. [::1]:50051".to_owned());
             }
-            Some((host, port)) => (host, Some(port)),
-            None => (hostport, None),
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (hostport.to_owned(), None),
         }
     };
     let port = match (port, default_port) {
@@ -249,11 +260,15 @@ fn split_host_port(hostport: &str, default_port: Option<u16>) -> Result<(String,
         (None, Some(default)) => default,
         (None, None) => return Err("missing port (expected host:port)".to_owned()),
     };
-    let host = if host.is_empty() { "localhost" } else { host };
+    let host = if host.is_empty() {
+        "localhost".to_owned()
+    } else {
+        host
+    };
     if host.contains(['/', '@', '[', ']', '?', '#']) {
         return Err(format!("\"{host}\" is not a host name"));
     }
-    Ok((host.to_owned(), port))
+    Ok((host, port))
 }
 
 fn parse_port(port: &str) -> Result<u16, String> {
@@ -293,6 +308,26 @@ mod tests {
         assert_eq!(t.default_authority(), "[fe80::1]:50051");
         assert!(Target::parse("[::1%lo]:1").expect("lo").is_local());
         assert!(Target::parse("[fe80::1%25]:1").is_ok());
+        // Issue 18 item 3: the URL escape of the zone's `%`, as grpc-go
+        // unescapes it.
+        for (input, host) in [
+            ("[::1%25lo]:50051", "::1%lo"),
+            ("[fe80::1%25eth0]:50051", "fe80::1%eth0"),
+            ("dns:///[fe80::1%25eth0]:50051", "fe80::1%eth0"),
+            ("http://[fe80::1%25eth0]", "fe80::1%eth0"),
+            ("[fe80::1%25]:50051", "fe80::1%25"),
+        ] {
+            let Ok(Target::Tcp { host: got, .. }) = Target::parse(input) else {
+                panic!("{input} does not parse");
+            };
+            assert_eq!(got, host, "{input}");
+        }
+        assert_eq!(
+            Target::parse("[::1%25lo]:5")
+                .expect("zone")
+                .default_authority(),
+            "[::1]:5"
+        );
         for bad in ["[fe80::1%]:1", "[fe80::1%a/b]:1", "[nothex%eth0]:1"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }

@@ -544,7 +544,7 @@ async fn check(
     let mut all_serving = true;
     for (i, service) in module.checked_services().into_iter().enumerate() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let mut client = connection.health_client();
+        let mut client = connection.health();
         let request = connection.request(
             HealthCheckRequest {
                 service: service.clone(),
@@ -606,7 +606,7 @@ async fn list(
     deadline: tokio::time::Instant,
 ) -> bool {
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let mut client = connection.health_client();
+    let mut client = connection.health();
     let request = connection.request(HealthListRequest {}, Some(left));
     match conn::call(Some(left), client.list(request)).await {
         Ok(response) => {

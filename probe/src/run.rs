@@ -697,7 +697,7 @@ async fn watch(
     let (updates, mut received) = tokio::sync::mpsc::unbounded_channel();
     let mut streams = tokio::task::JoinSet::new();
     for (index, service) in services.iter().enumerate() {
-        let mut client = connection.health_client();
+        let mut client = connection.health();
         let request = connection.request(
             HealthCheckRequest {
                 service: service.clone(),

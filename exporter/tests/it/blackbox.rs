@@ -178,6 +178,74 @@ async fn shared_series_agree_with_blackbox_0_23() {
     }
 }
 
+/// Issue 18 item 2: a proxy's own HTTP answer (no `grpc-status`, not
+/// `application/grpc`) gets its `probe_grpc_status_code` from the HTTP
+/// status as grpc-go maps it, as blackbox_exporter's does: 14 for a 503,
+/// where ours said 2.
+#[tokio::test]
+async fn a_proxys_http_answer_has_blackboxs_status_code() {
+    use testkit::hostile::{HostileServer, Reply};
+    let pki = TestPki::generate();
+    let text = config(&pki);
+    let Some(bb) = support::blackbox(&text).await else {
+        return;
+    };
+    let ex = exporter(&text).await;
+    let body = |text: &'static str| Some(bytes::Bytes::from_static(text.as_bytes()));
+    let cases = [
+        ("503 trailers-only", 503, Some("text/plain"), None, 14.0),
+        (
+            "503 with a body",
+            503,
+            Some("text/plain"),
+            body("no healthy upstream"),
+            14.0,
+        ),
+        (
+            "502 page",
+            502,
+            Some("text/html"),
+            body("<html>bad gateway</html>"),
+            14.0,
+        ),
+        ("504", 504, Some("text/plain"), None, 14.0),
+        ("429", 429, Some("text/plain"), body("slow down"), 14.0),
+        ("401", 401, Some("text/plain"), None, 16.0),
+        ("403", 403, None, None, 7.0),
+        (
+            "404",
+            404,
+            Some("text/plain"),
+            body("404 page not found"),
+            12.0,
+        ),
+        ("400", 400, Some("text/plain"), None, 13.0),
+        ("500", 500, Some("text/plain"), None, 2.0),
+        (
+            "200 login page",
+            200,
+            Some("text/html"),
+            body("<html>login</html>"),
+            2.0,
+        ),
+    ];
+    for (case, status, content_type, body, code) in cases {
+        let server = HostileServer::start(Reply::Http {
+            status,
+            content_type,
+            body,
+        })
+        .await;
+        let (ours, theirs) = both(ex.addr(), bb.addr, "grpc_plain", server.addr()).await;
+        assert_eq!(
+            support::value(&ours, "probe_grpc_status_code"),
+            Some(code),
+            "{case}: ours:\n{ours}"
+        );
+        compare(case, &ours, &theirs);
+    }
+}
+
 #[tokio::test]
 async fn ours_ends_by_the_deadline_where_0_23_overruns() {
     let pki = TestPki::generate();

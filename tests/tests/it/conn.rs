@@ -65,7 +65,7 @@ async fn connect_err(args: &ConnArgs) -> ConnectError {
 
 async fn check(conn: &Connection, service: &str) -> Result<ServingStatus, RpcError> {
     let timeout = Some(Duration::from_secs(5));
-    let mut client = conn.health_client();
+    let mut client = conn.health();
     let request = conn.request(
         HealthCheckRequest {
             service: service.to_owned(),
@@ -690,7 +690,7 @@ async fn rpc_failures_are_rpc_errors_not_connect_errors() {
     health.set_hang(true);
     let timeout = Some(Duration::from_millis(300));
     let started = Instant::now();
-    let mut client = conn.health_client();
+    let mut client = conn.health();
     let err = conn::call(
         timeout,
         client.check(conn.request(HealthCheckRequest::default(), timeout)),
@@ -720,7 +720,7 @@ async fn spec_health_lists_and_watches_as_the_spec_says() {
         .clone();
     health.set("svc", ServingStatus::NotServing);
     let conn = connect_ok(&args(server.addr())).await;
-    let mut client = conn.health_client();
+    let mut client = conn.health();
 
     let list = client
         .list(HealthListRequest {})
@@ -767,7 +767,7 @@ async fn spec_health_lists_and_watches_as_the_spec_says() {
     let tonic_server = TestServer::start_with_health(HealthKind::Tonic).await;
     let conn = connect_ok(&args(tonic_server.addr())).await;
     assert_serving(&conn, "tonic-health").await;
-    let status = match conn.health_client().watch(watch("unknown")).await {
+    let status = match conn.health().watch(watch("unknown")).await {
         Err(status) => status,
         Ok(response) => {
             let mut stream = response.into_inner();

@@ -52,7 +52,7 @@ async fn check(conn: &Connection, service: &str) -> Result<ServingStatus, tonic:
         },
         Some(TIMEOUT),
     );
-    let response = conn::call(Some(TIMEOUT), conn.health_client().check(request)).await;
+    let response = conn::call(Some(TIMEOUT), conn.health().check(request)).await;
     response
         .map(|r| r.into_inner().status())
         .map_err(|e| e.code())
@@ -151,7 +151,7 @@ async fn health_watch_sees_changes(kind: PeerKind) {
         },
         None,
     );
-    let mut stream = conn::call(Some(TIMEOUT), conn.health_client().watch(request))
+    let mut stream = conn::call(Some(TIMEOUT), conn.health().watch(request))
         .await
         .unwrap_or_else(|e| panic!("{kind} peer: Watch: {e}"))
         .into_inner();
@@ -190,7 +190,7 @@ async fn health_list_shows_every_service(kind: PeerKind) {
         .expect("add a service");
 
     let request = conn.request(HealthListRequest {}, Some(TIMEOUT));
-    let listed = conn::call(Some(TIMEOUT), conn.health_client().list(request)).await;
+    let listed = conn::call(Some(TIMEOUT), conn.health().list(request)).await;
     let unimplemented = matches!(&listed, Err(e) if e.code() == tonic::Code::Unimplemented);
     match kind {
         PeerKind::Python => {

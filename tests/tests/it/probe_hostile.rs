@@ -595,6 +595,104 @@ async fn an_answer_that_is_not_grpc_content_is_unknown() {
     }
 }
 
+/// Issue 18 item 2: an answer that is not gRPC (an ingress or proxy whose
+/// backend is down) gets its code from the HTTP status, as grpc-go maps
+/// it, and the line names the HTTP status and the content type. Check,
+/// List and Watch alike; trailers-only, headers then a body, and no
+/// content type at all.
+#[tokio::test]
+async fn a_proxys_http_answer_gets_its_code_from_the_http_status() {
+    use bytes::Bytes;
+    // HTTP status, content type, body (none: trailers-only), the JSON
+    // code, the line after `error: health rpc failed: `.
+    type Case = (
+        u16,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+    );
+    let cases: [Case; 6] = [
+        (
+            503,
+            Some("text/plain"),
+            None,
+            "UNAVAILABLE",
+            r#"UNAVAILABLE: Service Unavailable: HTTP status code 503; transport: received unexpected content-type "text/plain""#,
+        ),
+        (
+            503,
+            Some("text/plain"),
+            Some("no healthy upstream"),
+            "UNAVAILABLE",
+            r#"UNAVAILABLE: Service Unavailable: HTTP status code 503; transport: received unexpected content-type "text/plain""#,
+        ),
+        (
+            502,
+            Some("text/html"),
+            Some("<html>Bad Gateway</html>"),
+            "UNAVAILABLE",
+            r#"UNAVAILABLE: Bad Gateway: HTTP status code 502; transport: received unexpected content-type "text/html""#,
+        ),
+        (
+            401,
+            None,
+            None,
+            "UNAUTHENTICATED",
+            "UNAUTHENTICATED: Unauthorized: HTTP status code 401; malformed header: missing HTTP content-type",
+        ),
+        (
+            404,
+            Some("text/plain"),
+            Some("404 page not found"),
+            "UNIMPLEMENTED",
+            r#"UNIMPLEMENTED: Not Found: HTTP status code 404; transport: received unexpected content-type "text/plain""#,
+        ),
+        (
+            200,
+            Some("text/html"),
+            Some("<html>login</html>"),
+            "UNKNOWN",
+            r#"UNKNOWN: transport: received unexpected content-type "text/html""#,
+        ),
+    ];
+    for (status, content_type, body, code, line) in cases {
+        let server = HostileServer::start(Reply::Http {
+            status,
+            content_type,
+            body: body.map(|b| Bytes::from_static(b.as_bytes())),
+        })
+        .await;
+        for mode in [&[][..], &["--list"][..]] {
+            let mut args = vec!["-addr", server.addr(), "--json"];
+            args.extend_from_slice(mode);
+            let run = probe(&args).await;
+            assert_eq!(run.code, 3, "{status} {body:?} {mode:?}: {run:?}");
+            let want = if code == "UNIMPLEMENTED" {
+                // The probe's own words for UNIMPLEMENTED, as
+                // grpc_health_probe's, then the status's message.
+                let message = line.split_once(": ").map_or(line, |(_, m)| m);
+                let what = if mode.is_empty() {
+                    "the grpc health protocol (grpc.health.v1.Health)"
+                } else {
+                    "the health List RPC (grpc.health.v1.Health/List)"
+                };
+                format!("error: this server does not implement {what}: {message}")
+            } else {
+                format!("error: health rpc failed: {line}")
+            };
+            assert_eq!(run.lines(), [want.as_str()], "{status} {body:?}: {run:?}");
+            assert_eq!(valid_json(&schema(), &run)["error"]["code"], code);
+        }
+        let run = probe(&["-addr", server.addr(), "--watch", "--timeout=5s"]).await;
+        let message = line.split_once(": ").map_or(line, |(_, m)| m);
+        assert!(
+            run.code == 3 && run.stderr.contains(message),
+            "{status} {body:?} watch: {run:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn goaway_before_the_answer_says_what_happened() {
     let server = HostileServer::start(Reply::GoawayBeforeAnswer).await;
@@ -619,13 +717,25 @@ async fn ipv6_zone_ids_are_accepted() {
         eprintln!("skipped: no IPv6 loopback");
         return;
     };
-    let addr = format!("[::1%lo]:{}", server.port());
-    let run = probe(&["-addr", &addr]).await;
-    assert_eq!(
-        (run.code, run.stderr.as_str()),
-        (0, "status: SERVING\n"),
-        "{run:?}"
-    );
+    // Issue 18 item 3: `%25lo`, the URL escape grpc_health_probe users
+    // write, as grpc-go unescapes it (was exit 2, `no network interface
+    // "25lo"`).
+    for addr in [
+        format!("[::1%lo]:{}", server.port()),
+        format!("-addr=[::1%25lo]:{}", server.port()),
+        format!("dns:///[::1%25lo]:{}", server.port()),
+    ] {
+        let run = if let Some(flag) = addr.strip_prefix('-') {
+            probe(&[&format!("-{flag}")]).await
+        } else {
+            probe(&["-addr", &addr]).await
+        };
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (0, "status: SERVING\n"),
+            "{addr}: {run:?}"
+        );
+    }
 }
 
 // Item 6: --liveness.
