@@ -6,7 +6,7 @@
 //! (tool, targets, interval) and one checksummed, DEFLATE-compressed frame
 //! per poll; each poll lists its members (one per target) with the
 //! member's full snapshot stored as what changed since its previous poll,
-//! and every `format::KEYFRAME_EVERY`th poll stored whole. The README's
+//! and every `format::KEYFRAME_EVERY`th poll stored whole. channelz-tui/README.md's
 //! "Recording format" section is the specification; `format` is its
 //! code.
 //!

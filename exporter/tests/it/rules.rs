@@ -1,6 +1,6 @@
 //! The rules file passes `promtool check rules` and its unit tests
-//! (`promtool test rules`); the README's scrape config passes `promtool
-//! check config`, and the README carries it verbatim.
+//! (`promtool test rules`); exporter/README.md's scrape config passes `promtool
+//! check config`, and that README carries it verbatim.
 
 use crate::support::{crate_dir, promtool};
 
@@ -43,10 +43,10 @@ fn scrape_config_checks_and_is_in_the_readme() {
         return;
     };
     ok(&out, "promtool check config");
-    let readme = std::fs::read_to_string(crate_dir().join("../README.md")).expect("readme");
+    let readme = std::fs::read_to_string(crate_dir().join("README.md")).expect("readme");
     let jobs = config.split("scrape_configs:").nth(1).expect("jobs");
     assert!(
         readme.contains(jobs.trim()),
-        "README lacks the scrape config of exporter/deploy/prometheus.yml"
+        "exporter/README.md lacks the scrape config of exporter/deploy/prometheus.yml"
     );
 }

@@ -508,7 +508,7 @@ mod anchors {
     /// Go: exit 0 (it never looks at a leaf's basicConstraints). grpc-probe
     /// refuses on purpose, as the issue asks: only a certificate that is
     /// itself an anchor is excused from being a CA, not one an anchor
-    /// signed. A documented difference (README, TLS).
+    /// signed. A documented difference (probe/README.md, "Self-signed certificates").
     #[tokio::test]
     async fn a_ca_certificate_only_signed_by_the_anchor_is_still_refused() {
         let (code, stderr) = verdict(&ca_signed_by_anchor()).await;
