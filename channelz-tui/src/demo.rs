@@ -49,7 +49,8 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Endpoint, Server};
 use tonic_channelz::admin::Admin;
 use tonic_channelz::health::{HealthReporter, HealthServer, HealthService};
-use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry, ServerHandle};
+use tonic_channelz::registry::ServerHandle;
+use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry};
 
 /// How often each demo channel makes a call.
 const CALL_INTERVAL: Duration = Duration::from_millis(250);

@@ -138,7 +138,7 @@ fn exited_and_reported_mode(screen: &str) -> bool {
 fn have_tmux() -> bool {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(!testkit::peers::in_ci(), "tmux is required in CI");
-        eprintln!("!!!!! SKIPPED: tmux is not installed");
+        testkit::peers::record_skip("tmux is not installed");
         return false;
     }
     true

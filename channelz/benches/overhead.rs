@@ -19,7 +19,9 @@ use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tonic::body::Body;
 use tonic::transport::{Endpoint, Server};
-use tonic_channelz::{ChannelzConnectInfo, ChannelzService, Registry, SocketKind, SocketSpec};
+use tonic_channelz::registry::{SocketKind, SocketSpec};
+use tonic_channelz::server::ChannelzConnectInfo;
+use tonic_channelz::{ChannelzService, Registry};
 use tower::{Layer, ServiceExt};
 
 /// A unary handler's answer: one message, then OK trailers.

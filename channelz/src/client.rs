@@ -37,7 +37,7 @@
 //! ```no_run
 //! # use std::sync::Arc;
 //! # async fn run(config: Arc<rustls::ClientConfig>) -> Result<(), Box<dyn std::error::Error>> {
-//! use tonic_channelz::{ClientTls, InstrumentedChannel, Registry};
+//! use tonic_channelz::{client::ClientTls, InstrumentedChannel, Registry};
 //! // `config` trusts the server's CA; for mTLS it also holds our
 //! // certificate (`with_client_auth_cert`). The URI stays `http://`.
 //! let endpoint = tonic::transport::Endpoint::from_static("http://backend.example:8443");
@@ -103,7 +103,13 @@ struct Shared {
 impl Shared {
     /// Logs `message` on the trace of entity `id` unless it is the failure
     /// logged there last.
-    fn log_failure(&self, id: i64, trace: &crate::Trace, severity: Severity, message: String) {
+    fn log_failure(
+        &self,
+        id: i64,
+        trace: &crate::registry::Trace,
+        severity: Severity,
+        message: String,
+    ) {
         let mut last = self.last_errors.lock().unwrap_or_else(|e| e.into_inner());
         if last.get(&id) != Some(&message) {
             trace.add(severity, message.clone(), None);

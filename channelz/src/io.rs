@@ -1,6 +1,6 @@
 //! A TCP stream with or without TLS over it: the I/O under both the
-//! client's [`ClientStream`](crate::ClientStream) and the server's
-//! [`ChannelzStream`](crate::ChannelzStream), which add their Channelz
+//! client's [`ClientStream`](crate::client::ClientStream) and the server's
+//! [`ChannelzStream`](crate::server::ChannelzStream), which add their Channelz
 //! bookkeeping around it. `T` is rustls's client or server stream.
 
 use std::io;

@@ -40,28 +40,20 @@
 //! flow-control windows, keepalives sent, the received GOAWAY error code,
 //! the peer's max-concurrent-streams, and socket options.
 
+// The root is grouped by side: what fills the registry for a server
+// (`server`), for a client (`client`), the registry itself (`registry`), the
+// service that reads it (`service`), the wire types (`pb`). The three types
+// almost every user names are also at the root.
 pub mod admin;
-mod client;
+pub mod client;
 pub mod health;
 mod io;
-mod observe;
-mod registry;
-mod server;
-mod service;
+pub mod observe;
+pub mod pb;
+pub mod registry;
+pub mod server;
+pub mod service;
 
-pub use client::{ClientResponseFuture, ClientStream, ClientTls, InstrumentedChannel};
-pub use observe::ObservedBody;
-pub use registry::{
-    CallCounts, CallMetrics, ChannelHandle, ChannelNode, ChildRef, ConnectivityState,
-    DEFAULT_TRACE_CAPACITY, Registry, ServerHandle, ServerNode, Severity, SocketCounts,
-    SocketHandle, SocketKind, SocketMetrics, SocketNode, SocketSpec, SubchannelHandle,
-    SubchannelNode, TlsInfo, Trace, TraceEvent,
-};
-pub use server::{
-    CallCounting, ChannelzConnectInfo, ChannelzIncoming, ChannelzLayer, ChannelzStream,
-    ResponseFuture, ServerTls,
-};
-pub use service::{
-    ChannelzService, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, channel_proto, server_proto, socket_proto,
-    subchannel_proto,
-};
+pub use client::InstrumentedChannel;
+pub use registry::Registry;
+pub use service::ChannelzService;

@@ -454,19 +454,72 @@ pub async fn start_or_skip(kind: PeerKind, options: PeerOptions) -> Option<Peer>
 
 /// The policy for a peer (or the peers' Python) that is not available: with
 /// `CI=true` it panics with the reason, since a missing peer in CI is a
-/// failure and never a silent skip; elsewhere it prints a loud notice and
-/// returns `None`, and the test returns early.
+/// failure and never a silent skip; elsewhere it records the skip
+/// ([`record_skip`]: a loud notice and a line in [`skip_log`]) and returns
+/// `None`, and the test returns early.
 pub fn or_skip<T>(result: Result<T, PeerError>) -> Option<T> {
+    skip_policy(result, in_ci(), &skip_log())
+}
+
+/// [`or_skip`] with the CI flag and the log given, so it can be tested
+/// without touching the process environment.
+fn skip_policy<T>(result: Result<T, PeerError>, ci: bool, log: &Path) -> Option<T> {
     match result {
         Ok(value) => Some(value),
-        Err(error) if in_ci() => panic!("{error} (CI=true: real peers are required)"),
+        Err(error) if ci => panic!("{error} (CI=true: real peers are required)"),
         Err(error) => {
-            eprintln!(
-                "\n!!!!! SKIPPED: {error}\n!!!!! run tests/peers/setup.sh to install the real peers; \
-                 with CI=true this is a failure\n"
-            );
+            record_skip_to(log, &error.to_string());
             None
         }
+    }
+}
+
+/// Where every skipped test appends a line: `$GRPC_TOOLKIT_SKIP_LOG`, else
+/// `target/peer-skips.txt` in the workspace. `.ci/run` empties it before
+/// the tests, prints the count after them, and fails on any with `CI=true`:
+/// a notice on stderr scrolls by unseen in a long run, a count does not.
+pub fn skip_log() -> PathBuf {
+    std::env::var_os("GRPC_TOOLKIT_SKIP_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/peer-skips.txt"))
+}
+
+/// Records a test that skips because something it needs (a peer, a
+/// program, an address) is missing: a loud notice on stderr and one line
+/// in [`skip_log`], naming the test (libtest names its thread after it).
+pub fn record_skip(reason: &str) {
+    record_skip_to(&skip_log(), reason);
+}
+
+/// The longest reason kept in the log, in characters: a peer's error can
+/// carry its whole stderr tail.
+const SKIP_REASON_MAX: usize = 300;
+
+fn record_skip_to(log: &Path, reason: &str) {
+    eprintln!(
+        "\n!!!!! SKIPPED: {reason}\n!!!!! run tests/peers/setup.sh to install the real peers; \
+         with CI=true this is a failure\n"
+    );
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    // One line per skip, whatever the reason holds: escaped (a peer's
+    // stderr may carry newlines and terminal escapes) and cut.
+    let reason: String = reason.chars().take(SKIP_REASON_MAX).collect();
+    let line = format!("{}: {}\n", test.escape_debug(), reason.escape_debug());
+    if let Some(parent) = log.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    // O_APPEND and one write per line: tests skipping on parallel threads
+    // (or in parallel test binaries) do not interleave their lines.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
+    if let Err(error) = written {
+        eprintln!(
+            "!!!!! could not record the skip in {}: {error}",
+            log.display()
+        );
     }
 }
 
@@ -652,5 +705,41 @@ mod tests {
         assert_eq!(parse_address_line("PORT x"), None);
         assert_eq!(parse_address_line("PORT 70000"), None);
         assert_eq!(parse_address_line("hello"), None);
+    }
+
+    fn missing() -> PeerError {
+        PeerError::new(PeerKind::Node, "node: not found\n\u{1b}[31mred")
+    }
+
+    #[test]
+    fn a_skip_outside_ci_appends_one_escaped_line_to_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("sub/peer-skips.txt");
+        assert!(skip_policy::<()>(Err(missing()), false, &log).is_none());
+        assert!(skip_policy::<()>(Err(missing()), false, &log).is_none());
+        assert_eq!(skip_policy(Ok(7), false, &log), Some(7));
+        let text = std::fs::read_to_string(&log).expect("the log was written");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text:?}");
+        assert!(lines[0].contains("a_skip_outside_ci_appends"), "{text:?}");
+        assert!(lines[0].contains("node: not found"), "{text:?}");
+        // The peer's text is escaped: no raw newline or escape byte.
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+
+    #[test]
+    fn a_long_reason_is_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("peer-skips.txt");
+        record_skip_to(&log, &"x".repeat(10_000));
+        let text = std::fs::read_to_string(&log).expect("the log was written");
+        assert!(text.len() < SKIP_REASON_MAX + 200, "{}", text.len());
+    }
+
+    #[test]
+    #[should_panic(expected = "CI=true: real peers are required")]
+    fn a_skip_in_ci_fails() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        skip_policy::<()>(Err(missing()), true, &dir.path().join("log"));
     }
 }

@@ -412,7 +412,7 @@ pub fn program(name: &str) -> Option<PathBuf> {
             "{name} is missing: .ci/run installs it (Debian packages prometheus, prometheus-blackbox-exporter)"
         );
     }
-    eprintln!("skipping: {name} is not installed");
+    testkit::peers::record_skip(&format!("{name} is not installed"));
     None
 }
 

@@ -28,10 +28,10 @@ use testkit::servers::TestServer;
 use testkit::tls::TestPki;
 use tokio::net::TcpListener;
 use tonic::transport::{Endpoint, Server};
-use tonic_channelz::{
-    ChannelzIncoming, ChannelzService, ClientTls, ConnectivityState, InstrumentedChannel, Registry,
-    ServerHandle, ServerTls, SocketNode,
-};
+use tonic_channelz::client::ClientTls;
+use tonic_channelz::registry::{ConnectivityState, ServerHandle, SocketNode};
+use tonic_channelz::server::{ChannelzIncoming, ServerTls};
+use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry};
 
 /// An app server (health, counted by our layer) and an admin server (our
 /// Channelz) in one registry, so the reader's own calls never change the

@@ -11,7 +11,8 @@ use serde_json::Value;
 use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 use testkit::servers::{TestServer, Transport};
 use testkit::tls::TestPki;
-use tonic_channelz::{ChannelHandle, ChannelzService, Registry, ServerHandle};
+use tonic_channelz::registry::{ChannelHandle, ServerHandle};
+use tonic_channelz::{ChannelzService, Registry};
 
 /// What a test server's Channelz shows: one top channel with calls and one
 /// server, both with names unique to the test, kept listed while it lives.
