@@ -40,5 +40,12 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=${CARGO_TARGET_X86_64_PC_WINDOW
 #   static binary never mprotects that range (strace of `grpc-probe
 #   -version` shows no such call), so the segment protected nothing, and
 #   page-aligning its end cost 2,592 bytes of padding in the probe,
-#   which pays for the audit data.
-MUSL_RUSTFLAGS="-C relocation-model=static -C link-arg=-Wl,-z,norelro"
+#   which pays for the audit data;
+# - -z noseparate-code: one read-and-execute segment for the ELF headers,
+#   code and read-only data instead of three page-aligned ones (Debian's ld
+#   defaults to separate code; lld and gold do not). The padding between
+#   them was 4,024 bytes, which pays for gRPC's HTTP-status mapping
+#   (conn/src/grpc_channel.rs). The price: the headers and read-only data
+#   are mapped executable, a few more bytes an exploit could jump into in
+#   a process that lives a few milliseconds and parses one server's answer.
+MUSL_RUSTFLAGS="-C relocation-model=static -C link-arg=-Wl,-z,norelro -C link-arg=-Wl,-z,noseparate-code"
