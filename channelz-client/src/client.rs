@@ -6,13 +6,13 @@
 
 use std::time::Duration;
 
+use grpc_toolkit_conn::GrpcChannel as Transport;
 use grpc_toolkit_conn::{Connection, RpcError, call};
 use grpc_toolkit_proto::channelz::v1::{
     Channel, GetChannelRequest, GetServerRequest, GetServerSocketsRequest, GetServersRequest,
     GetSocketRequest, GetSubchannelRequest, GetTopChannelsRequest, Server, Socket, SocketRef,
     Subchannel, channelz_client::ChannelzClient,
 };
-use grpc_toolkit_conn::GrpcChannel as Transport;
 
 use crate::budget::{Budget, Limits};
 use crate::cut::{CutReason, EntityId, Incomplete};

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use grpc_toolkit_channelz_client::{Beyond, Client, Walk};
+use grpc_toolkit_conn::GrpcChannel as Transport;
 use grpc_toolkit_conn::{ConnectError, Connection, call};
 use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 use grpc_toolkit_proto::health::v1::{
     HealthCheckRequest, HealthListRequest, health_client::HealthClient,
 };
 use tokio::sync::{Notify, mpsc, watch};
-use grpc_toolkit_conn::GrpcChannel as Transport;
 
 use crate::model::{
     CutReason, EntityId, Focus, HealthReport, Incomplete, SERVER_SOCKETS_PAGE, ServerSocketsPage,

@@ -62,16 +62,7 @@ pub fn time_of_nanos(n: i64) -> SystemTime {
 }
 
 fn reason_of(name: &str) -> Option<CutReason> {
-    [
-        CutReason::Cycle,
-        CutReason::Depth,
-        CutReason::Limit,
-        CutReason::NotFound,
-        CutReason::Unimplemented,
-        CutReason::Error,
-    ]
-    .into_iter()
-    .find(|r| r.name() == name)
+    CutReason::ALL.into_iter().find(|r| r.name() == name)
 }
 
 impl MemberState {
