@@ -1,0 +1,108 @@
+//! The probe command lines in the docs' Kubernetes blocks (issue #21 item
+//! 2): every exec probe `command: ["/bin/grpc_health_probe", ...]` in
+//! probe/README.md, exporter/README.md and channelz-tui/README.md parses with
+//! grpc-probe's own flag parser (`cli::parse`, what `run_cli` runs first)
+//! into a run, so a renamed or mistyped flag in a documented manifest fails
+//! here with its file:line. Parse only: nothing dials the documented
+//! addresses.
+
+use std::path::Path;
+
+use grpc_probe::cli::{Invocation, parse};
+use testkit::docs::{Block, blocks_of, is_kubernetes};
+
+/// Every `command:` sequence of strings under `value`, bounded by depth.
+fn commands(value: &serde_yaml_ng::Value, depth: usize, out: &mut Vec<Vec<String>>) {
+    use serde_yaml_ng::Value;
+    if depth > 32 {
+        return;
+    }
+    match value {
+        Value::Mapping(map) => {
+            for (key, item) in map {
+                if let (Some("command"), Value::Sequence(seq)) = (key.as_str(), item) {
+                    out.push(
+                        seq.iter()
+                            .map(|v| v.as_str().unwrap_or_default().to_string())
+                            .collect(),
+                    );
+                } else {
+                    commands(item, depth + 1, out);
+                }
+            }
+        }
+        Value::Sequence(seq) => seq.iter().for_each(|v| commands(v, depth + 1, out)),
+        Value::Tagged(tagged) => commands(&tagged.value, depth + 1, out),
+        _ => {}
+    }
+}
+
+fn probe_commands(block: &Block) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    // `---` lines separate the documents of one manifest.
+    let text = format!("\n{}", block.body);
+    for doc in text.split("\n---\n") {
+        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(doc)
+            .unwrap_or_else(|err| panic!("{}: not YAML: {err}", block.at()));
+        commands(&value, 0, &mut out);
+    }
+    out.retain(|argv| {
+        argv.first()
+            .is_some_and(|p| p.ends_with("grpc_health_probe"))
+    });
+    out
+}
+
+/// The parser reads the TLS files it is given, and the documented paths are
+/// the pod's: point them at real test material so the flags are what is
+/// checked.
+fn with_test_files(argv: &[String], pki: &testkit::tls::TestPki) -> Vec<String> {
+    let files = [
+        ("-tls-ca-cert=", pki.ca_cert()),
+        ("-tls-client-cert=", pki.client_cert()),
+        ("-tls-client-key=", pki.client_key()),
+    ];
+    argv.iter()
+        .map(|arg| {
+            let arg = arg.as_str();
+            let flag = arg
+                .strip_prefix('-')
+                .filter(|a| a.starts_with('-'))
+                .unwrap_or(arg);
+            match files.iter().find(|(prefix, _)| flag.starts_with(prefix)) {
+                Some((prefix, path)) => format!("{prefix}{}", path.display()),
+                None => arg.to_string(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn kubernetes_probe_commands_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let docs = [
+        "probe/README.md",
+        "exporter/README.md",
+        "channelz-tui/README.md",
+    ];
+    let mut found = 0;
+    let pki = testkit::tls::TestPki::generate();
+    for rel in docs {
+        for block in blocks_of(&root, rel).iter().filter(|b| is_kubernetes(b)) {
+            for argv in probe_commands(block) {
+                found += 1;
+                let argv = with_test_files(&argv, &pki);
+                match parse(argv.iter()) {
+                    Ok(Invocation::Run(_)) => {}
+                    Ok(_) => panic!("{}: {argv:?} is not a probe run", block.at()),
+                    Err(err) => panic!("{}: {argv:?}: {}", block.at(), err.go_line()),
+                }
+            }
+        }
+    }
+    // probe/README.md's pod spec has a liveness, readiness and startup probe.
+    assert!(
+        found >= 3,
+        "only {found} grpc_health_probe commands found in {docs:?}"
+    );
+}
