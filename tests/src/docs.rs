@@ -102,6 +102,47 @@ pub fn is_kubernetes(block: &Block) -> bool {
     })
 }
 
+/// The flags a doc's tables name: the backticked words starting with `-` in
+/// the first cell of each table row (`| -addr |`, `` | `--wait DURATION` | ``),
+/// cut at a space or `=`, with the row's file:line.
+pub fn table_flags(file: &str, text: &str) -> Vec<(String, String)> {
+    assert!(text.len() <= MAX_BYTES, "{file}: over {MAX_BYTES} bytes");
+    let mut out = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let Some(row) = line.trim_start().strip_prefix('|') else {
+            continue;
+        };
+        let first = row.split('|').next().unwrap_or("");
+        // Backticked spans are the odd pieces of a split at '`'.
+        for span in first.split('`').skip(1).step_by(2) {
+            if !span.starts_with('-') || span.starts_with("--- ") {
+                continue;
+            }
+            let flag = span.split([' ', '=']).next().unwrap_or("");
+            if flag.len() > 1
+                && flag
+                    .trim_start_matches('-')
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            {
+                out.push((format!("{file}:{}", index + 1), flag.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `help` names `flag` as a whole word (so `-o` is not found inside
+/// `-output`).
+pub fn help_names(help: &str, flag: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    help.match_indices(flag).any(|(at, _)| {
+        let before = help[..at].chars().next_back();
+        let after = help[at + flag.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +160,19 @@ mod tests {
             "a shorter or other fence does not close"
         );
         assert_eq!((found[2].line, found[2].body.as_str()), (10, "open\n"));
+    }
+
+    #[test]
+    fn table_flags_and_whole_word_help() {
+        let text =
+            "| Flag | x |\n|---|---|\n| `-addr`, `--wait DURATION` | `-no` |\n| `-o json` | y |\n";
+        let flags: Vec<_> = table_flags("d.md", text)
+            .into_iter()
+            .map(|(at, f)| format!("{at} {f}"))
+            .collect();
+        assert_eq!(flags, ["d.md:3 -addr", "d.md:3 --wait", "d.md:4 -o"]);
+        assert!(help_names("  -o, --output <F>", "-o"));
+        assert!(!help_names("  --output <F>", "-o"), "not inside --output");
+        assert!(!help_names("  --gzip-level", "--gzip"));
     }
 }

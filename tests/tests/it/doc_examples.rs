@@ -106,3 +106,38 @@ fn kubernetes_probe_commands_parse() {
         "only {found} grpc_health_probe commands found in {docs:?}"
     );
 }
+
+/// Every flag named in probe/README.md's flag tables is in `grpc-probe
+/// -help`, so a renamed or removed flag fails with the table row's file:line.
+#[test]
+fn probe_flag_tables_match_help() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("probe/README.md")).unwrap();
+    let flags = testkit::docs::table_flags("probe/README.md", &text);
+    assert!(
+        flags.len() >= 20,
+        "only {} flags found in probe/README.md's tables",
+        flags.len()
+    );
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    grpc_probe::run_cli(["grpc-probe", "-help"], &mut out, &mut err);
+    let help = String::from_utf8_lossy(&out);
+    let missing: Vec<String> = flags
+        .iter()
+        // The docs write Go's `-addr`; -help (clap) shows `--addr`; the
+        // parser takes both. One-letter flags (`-v`, `-o`) are shown as is.
+        .filter(|(_, flag)| {
+            let long = match flag.strip_prefix('-') {
+                Some(rest) if !rest.starts_with('-') && rest.len() > 1 => format!("-{flag}"),
+                _ => flag.clone(),
+            };
+            !testkit::docs::help_names(&help, &long)
+        })
+        .map(|(at, flag)| format!("{at}: {flag}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags in the docs but not in -help:\n{}",
+        missing.join("\n")
+    );
+}
