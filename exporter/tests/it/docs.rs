@@ -119,3 +119,31 @@ fn kubernetes_blocks_parse_as_yaml() {
 }
 
 use serde::Deserialize as _;
+
+/// Every flag in exporter/README.md's flag table is in `grpc-exporter
+/// --help`, so a renamed or removed flag fails with the row's file:line.
+#[tokio::test]
+async fn flag_table_matches_help() {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_grpc-exporter"));
+    let rel = "exporter/README.md";
+    let text = std::fs::read_to_string(crate_dir().join("README.md")).expect("readme");
+    let flags = testkit::docs::table_flags(rel, &text);
+    assert!(
+        flags.len() >= 10,
+        "only {} flags found in {rel}'s tables",
+        flags.len()
+    );
+    let out = testkit::bin::output(&bin, &["--help"], LIMIT).await;
+    assert!(out.status.success(), "--help fails");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<String> = flags
+        .iter()
+        .filter(|(_, flag)| !testkit::docs::help_names(&help, flag))
+        .map(|(at, flag)| format!("{at}: {flag}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags in the docs but not in --help:\n{}",
+        missing.join("\n")
+    );
+}
