@@ -205,3 +205,76 @@ fn sh_example_lines_parse() {
     // channelz-tui/README.md: 7 in its first block; probe/README.md: 4.
     assert!(checked >= 11, "only {checked} example lines found");
 }
+
+/// probe/README.md's exit-code table, row by row, against a real server:
+/// for codes 0-4, a run that should end with that code does, and prints one
+/// of the row's documented lines (`ADDR` is the address; a `<reason>` tail
+/// is cut). A reworded message or a changed code fails with the row's line.
+#[tokio::test]
+async fn probe_exit_code_table_rows_hold() {
+    use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("probe/README.md")).unwrap();
+    let start = text
+        .find("## Exit codes")
+        .expect("probe/README.md: no exit-code table");
+    let first_line = text[..start].lines().count() + 1;
+    let (server, health) = testkit::servers::TestServer::start_with_spec_health().await;
+    health.set("down", ServingStatus::NotServing);
+    let refused = testkit::faults::refused_addr();
+    let addr = server.addr().to_string();
+    let mut rows = 0;
+    for (offset, line) in text[start..].lines().enumerate().take(40) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(code) = cells.get(1).and_then(|c| c.parse::<u8>().ok()) else {
+            continue;
+        };
+        let target = if code == 2 {
+            refused.clone()
+        } else {
+            addr.clone()
+        };
+        let args: Vec<String> = match code {
+            0 => vec![format!("-addr={target}")],
+            1 => vec![],
+            2 => vec![format!("-addr={target}")],
+            3 => vec![format!("-addr={target}"), "-service=nope".into()],
+            4 => vec![format!("-addr={target}"), "-service=down".into()],
+            _ => continue,
+        };
+        rows += 1;
+        let run = testkit::bin::in_process(move |out, err| {
+            let argv = std::iter::once("grpc-probe".to_string()).chain(args);
+            grpc_probe::run_cli(argv, out, err).code()
+        })
+        .await;
+        let at = format!("probe/README.md:{}", first_line + offset);
+        assert_eq!(run.code, code, "{at}: {run:?}");
+        let last = cells
+            .get(cells.len().saturating_sub(2))
+            .copied()
+            .unwrap_or("");
+        let documented: Vec<String> = last
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|span| {
+                span.split('<')
+                    .next()
+                    .unwrap_or("")
+                    .replace("ADDR", &target)
+            })
+            .collect();
+        assert!(
+            documented
+                .iter()
+                .any(|l| !l.is_empty() && run.stderr.contains(l.as_str())),
+            "{at}: exit {code} printed {:?}, none of {documented:?}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        rows, 5,
+        "probe/README.md's exit-code table: rows 0-4 expected"
+    );
+}
