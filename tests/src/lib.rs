@@ -4,6 +4,7 @@
 
 pub mod bin;
 pub mod channelz;
+pub mod docs;
 pub mod faults;
 pub mod health;
 pub mod hostile;

@@ -3,6 +3,7 @@
 mod blackbox;
 mod channelz;
 mod config;
+mod docs;
 mod edges;
 mod http;
 mod probe;

@@ -15,6 +15,7 @@
 mod architecture;
 mod channelz_service;
 mod conn;
+mod doc_examples;
 mod health_service;
 mod peers;
 mod probe;
