@@ -144,6 +144,31 @@ pub struct ServerSocketIds {
 }
 
 impl Client {
+    /// A whole walk below the top level: fetches `seeds` except the
+    /// `top` channels (in hand already: a ref to one from another channel
+    /// needs no second fetch) and everything below them to `depth`, every
+    /// child followed, a level past `depth` reported as cut.
+    pub async fn walk_below_top(
+        &self,
+        mut seeds: Vec<EntityId>,
+        top: &[Channel],
+        depth: usize,
+        budget: &Budget,
+        sink: &mut (dyn Sink + Send),
+    ) -> Result<Vec<Incomplete>, Error> {
+        let top: HashSet<EntityId> = top
+            .iter()
+            .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id)))
+            .collect();
+        seeds.retain(|id| !top.contains(id));
+        let walk = Walk {
+            child_limit: usize::MAX,
+            depth,
+            beyond: Beyond::Cut,
+        };
+        self.walk_into(seeds, walk, budget, sink).await
+    }
+
     /// Fetches `seeds` and, level by level, everything below them (child
     /// channels, subchannels, sockets) as `walk` says, handing each entity
     /// to `sink` as it arrives, at most [`DETAIL_CONCURRENCY`] RPCs at a
@@ -355,19 +380,9 @@ impl Client {
                     .map(|r| EntityId::Socket(r.socket_id)),
             );
         }
-        // Top channels are in hand already: their refs from other channels
-        // need no second fetch.
-        let top: HashSet<EntityId> = channels
-            .iter()
-            .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id)))
-            .collect();
-        seeds.retain(|id| !top.contains(id));
-        let walk = Walk {
-            child_limit: usize::MAX,
-            depth,
-            beyond: Beyond::Cut,
-        };
-        let mut walked = self.walk_into(seeds, walk, budget, sink).await?;
+        let mut walked = self
+            .walk_below_top(seeds, channels, depth, budget, sink)
+            .await?;
         walked.append(&mut incomplete);
         Ok((walked, server_sockets))
     }

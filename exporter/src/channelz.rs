@@ -39,8 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use grpc_toolkit_channelz_client::{
-    self as channelz_client, Beyond, Budget, Client, CutReason, EntityId, Incomplete, Limits, Sink,
-    Walk, children, count_kinds,
+    self as channelz_client, Budget, Client, CutReason, EntityId, Incomplete, Limits, Sink,
+    children, count_kinds,
 };
 use grpc_toolkit_conn::{self as conn, ConnectOptions, Connection, RpcError, Target};
 use grpc_toolkit_proto::channelz::v1 as pb;
@@ -643,21 +643,8 @@ async fn fetch(
         seeds.extend(sockets);
         data.incomplete.append(&mut listed.incomplete);
     }
-    // Top channels are in hand: a ref to one from another channel needs
-    // no second fetch.
-    let top: HashSet<EntityId> = data
-        .channels
-        .iter()
-        .filter_map(|c| c.r#ref.as_ref().map(|r| EntityId::Channel(r.channel_id)))
-        .collect();
-    seeds.retain(|id| !top.contains(id));
-    let walk = Walk {
-        child_limit: usize::MAX,
-        depth: DETAIL_DEPTH,
-        beyond: Beyond::Cut,
-    };
     let mut cut = client
-        .walk_into(seeds, walk, &budget, &mut grouping)
+        .walk_below_top(seeds, &data.channels, DETAIL_DEPTH, &budget, &mut grouping)
         .await?;
     data.incomplete.append(&mut cut);
     data.subchannels = grouping.subchannels;
