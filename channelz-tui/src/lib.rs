@@ -27,6 +27,7 @@ pub mod snapshot;
 mod terminal;
 pub mod update;
 pub mod view;
+pub mod xds;
 
 #[cfg(test)]
 mod fixtures;

@@ -27,6 +27,7 @@ use crate::model::{
 use crate::msg::{Details, Msg};
 use crate::outage::Outage;
 pub use crate::outage::PollError;
+use crate::xds::XdsPoll;
 
 // Listing, paging, fetching and their bounds are the Channelz client's;
 // the names stay here too, where the dashboard's code and tests find them.
@@ -100,6 +101,15 @@ impl Api {
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         self.conn.request(message, Some(self.timeout))
+    }
+
+    /// CSDS, read once within the RPC timeout (see [`XdsPoll`]).
+    pub async fn xds(&self) -> XdsPoll {
+        match grpc_toolkit_channelz_client::csds::fetch(&self.conn, self.timeout).await {
+            Ok(Some(status)) => XdsPoll::Status(status),
+            Ok(None) => XdsPoll::Unsupported,
+            Err(e) => XdsPoll::Failed(e.to_string()),
+        }
     }
 
     /// The health panel: `Check("")`, then `List` when the server has it.

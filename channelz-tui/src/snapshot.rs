@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 
 use crate::model::{EntityId, Incomplete};
+use crate::xds::XdsPoll;
 
 /// Everything one snapshot found.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +35,8 @@ pub struct Snapshot {
     /// What the fetches could not get (the document adds what writing it
     /// cut: cycles and depth).
     pub incomplete: Vec<Incomplete>,
+    /// What CSDS said in the same poll; `None` when it was not asked.
+    pub xds: Option<XdsPoll>,
 }
 
 /// Cumulative counters of each entity in a snapshot, to derive rates from
