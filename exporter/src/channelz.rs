@@ -49,6 +49,7 @@ use crate::allow::AllowList;
 use crate::config::{ChannelzOptions, GrpcModule};
 use crate::expose::{Families, Family};
 use crate::probe::{self, Refused};
+use crate::xds;
 
 /// A target not scraped for this long loses its connection and state.
 pub const IDLE_DROP: Duration = Duration::from_secs(600);
@@ -276,7 +277,9 @@ impl Pool {
         entry
     }
 
-    /// Scrapes one target within `deadline`.
+    /// Scrapes one target within `deadline`: Channelz, and with
+    /// `channelz.xds` CSDS too, read at the same time on the same kept
+    /// connection (a target may serve either without the other).
     pub async fn scrape(
         &self,
         module_name: &str,
@@ -285,12 +288,54 @@ impl Pool {
         deadline: tokio::time::Instant,
         allow: &AllowList,
     ) -> Result<Families, Refused> {
+        let mut csds = None;
+        let mut families = self
+            .scrape_channelz(module_name, target, module, deadline, allow, &mut csds)
+            .await?;
+        if module.channelz.xds {
+            let (outcome, took) = csds.unwrap_or((
+                xds::Outcome::Failed {
+                    kind: "connect",
+                    code: "unknown".to_owned(),
+                },
+                Duration::ZERO,
+            ));
+            xds::render(
+                &mut families,
+                &outcome,
+                module.channelz.xds_max_series,
+                took,
+            );
+        }
+        Ok(families)
+    }
+
+    /// The Channelz part of [`Pool::scrape`]; `csds` gets the CSDS read
+    /// when the module asks for it, or the failure that kept it from
+    /// happening.
+    async fn scrape_channelz(
+        &self,
+        module_name: &str,
+        target: &str,
+        module: &GrpcModule,
+        deadline: tokio::time::Instant,
+        allow: &AllowList,
+        csds: &mut Option<(xds::Outcome, Duration)>,
+    ) -> Result<Families, Refused> {
         let started = Instant::now();
+        // A failure before CSDS was read is its failure too.
+        let fail = |err: &ScrapeError, csds: &mut Option<(xds::Outcome, Duration)>| {
+            if csds.is_none() {
+                let (kind, code) = failure(err);
+                *csds = Some((xds::Outcome::Failed { kind, code }, started.elapsed()));
+            }
+            failed(started, err)
+        };
         let options = options(target, module, deadline, allow).await;
         let options = match options {
             Ok(o) => o,
             Err(Ok(refused)) => return Err(refused),
-            Err(Err(err)) => return Ok(failed(started, &err)),
+            Err(Err(err)) => return Ok(fail(&err, csds)),
         };
         let entry = self.entry(module_name, target);
         let mut slot = entry.connection.lock().await;
@@ -308,13 +353,25 @@ impl Pool {
                             *slot = Some(c.clone());
                             c
                         }
-                        Err(e) => return Ok(failed(started, &ScrapeError::Connect(e))),
+                        Err(e) => return Ok(fail(&ScrapeError::Connect(e), csds)),
                     }
                 }
             };
-            let fetched =
-                tokio::time::timeout_at(deadline, fetch(&connection, &module.channelz, deadline))
-                    .await;
+            let read_csds = async {
+                if !module.channelz.xds {
+                    return None;
+                }
+                let at = Instant::now();
+                let outcome = xds::fetch(&connection, rpc_deadline(deadline)).await;
+                Some((outcome, at.elapsed()))
+            };
+            let (fetched, read) = tokio::join!(
+                tokio::time::timeout_at(deadline, fetch(&connection, &module.channelz, deadline)),
+                read_csds,
+            );
+            if read.is_some() {
+                *csds = read;
+            }
             match fetched {
                 Ok(Ok(data)) => break data,
                 Ok(Err(e)) if e.connection_lost() && attempt == 1 => {
@@ -325,12 +382,12 @@ impl Pool {
                     if e.connection_lost() {
                         *slot = None;
                     }
-                    return Ok(failed(started, &e));
+                    return Ok(fail(&e, csds));
                 }
                 Err(_) => {
-                    return Ok(failed(
-                        started,
+                    return Ok(fail(
                         &ScrapeError::Timeout(RpcError::Timeout(started.elapsed())),
+                        csds,
                     ));
                 }
             }
@@ -398,16 +455,7 @@ fn failed(started: Instant, err: &ScrapeError) -> Families {
         )
         .sample(&[], started.elapsed().as_secs_f64()),
     );
-    let (kind, code) = match err {
-        ScrapeError::Connect(e) => ("connect", e.code().to_owned()),
-        ScrapeError::Channelz(channelz_client::Error::NoChannelz) => (
-            "rpc",
-            conn::code_name(tonic::Code::Unimplemented).to_owned(),
-        ),
-        ScrapeError::Channelz(channelz_client::Error::Rpc { source, .. })
-        | ScrapeError::Timeout(source) => ("rpc", conn::code_name(source.code()).to_owned()),
-        ScrapeError::Resolve(_) => ("resolve", "DNS".to_owned()),
-    };
+    let (kind, code) = failure(err);
     families.add(
         Family::gauge(
             "grpc_channelz_failure_info",
@@ -416,6 +464,21 @@ fn failed(started: Instant, err: &ScrapeError) -> Families {
         .sample(&[("kind", kind), ("code", &code)], 1.0),
     );
     families
+}
+
+/// What kind of failure `err` is (`connect`, `rpc`, `resolve`) and its
+/// stable code, for the `_failure_info` series.
+fn failure(err: &ScrapeError) -> (&'static str, String) {
+    match err {
+        ScrapeError::Connect(e) => ("connect", e.code().to_owned()),
+        ScrapeError::Channelz(channelz_client::Error::NoChannelz) => (
+            "rpc",
+            conn::code_name(tonic::Code::Unimplemented).to_owned(),
+        ),
+        ScrapeError::Channelz(channelz_client::Error::Rpc { source, .. })
+        | ScrapeError::Timeout(source) => ("rpc", conn::code_name(source.code()).to_owned()),
+        ScrapeError::Resolve(_) => ("resolve", "DNS".to_owned()),
+    }
 }
 
 /// Connect options for a target, resolved and checked against the allow-list.

@@ -166,6 +166,19 @@ pub struct ChannelzOptions {
         deserialize_with = "at_least_one::<_, MaxEntities>"
     )]
     pub max_entities: usize,
+    /// Also read CSDS (the xDS client status) on the same connection and
+    /// export it as `grpc_xds_*` series (gRFC A78's names).
+    #[serde(default)]
+    pub xds: bool,
+    /// Series per xDS family per scrape (`grpc_xds_client_resources`,
+    /// `grpc_xds_client_resource_nack_info`); beyond it counts fold into
+    /// `_other` and NACK series are left out, counted in
+    /// `grpc_xds_series_dropped`.
+    #[serde(
+        default = "default_max_series",
+        deserialize_with = "at_least_one::<_, XdsMaxSeries>"
+    )]
+    pub xds_max_series: usize,
 }
 
 /// The name of a bound, for [`at_least_one`]'s error.
@@ -176,6 +189,11 @@ trait BoundName {
 struct MaxPages;
 impl BoundName for MaxPages {
     const NAME: &'static str = "max_pages";
+}
+
+struct XdsMaxSeries;
+impl BoundName for XdsMaxSeries {
+    const NAME: &'static str = "xds_max_series";
 }
 
 struct MaxEntities;
@@ -214,6 +232,8 @@ impl Default for ChannelzOptions {
             max_series: default_max_series(),
             max_pages: default_max_pages(),
             max_entities: default_max_entities(),
+            xds: false,
+            xds_max_series: default_max_series(),
         }
     }
 }
@@ -611,7 +631,7 @@ modules:
 
     #[test]
     fn channelz_bounds_are_positive() {
-        for key in ["max_pages", "max_entities"] {
+        for key in ["max_pages", "max_entities", "xds_max_series"] {
             let text = format!(
                 "modules:\n  g:\n    prober: grpc\n    grpc:\n      channelz:\n        {key}: 0\n"
             );
@@ -624,6 +644,12 @@ modules:
         let g = loaded.config.modules["g"].grpc.as_ref().expect("grpc");
         assert_eq!(g.channelz.max_pages, 3);
         assert_eq!(g.channelz.max_entities, 100_000);
+        assert!(!g.channelz.xds, "CSDS is read only when asked");
+        let text = "modules:\n  g:\n    prober: grpc\n    grpc:\n      channelz: {xds: true, xds_max_series: 7}\n";
+        let loaded = parse(text).expect("loads");
+        let g = loaded.config.modules["g"].grpc.as_ref().expect("grpc");
+        assert!(g.channelz.xds);
+        assert_eq!(g.channelz.xds_max_series, 7);
     }
 
     #[test]

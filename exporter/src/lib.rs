@@ -23,6 +23,7 @@ pub mod selfmetrics;
 pub mod server;
 pub mod timeout;
 pub mod webconfig;
+mod xds;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

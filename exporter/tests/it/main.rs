@@ -10,3 +10,4 @@ mod probe;
 mod prometheus;
 mod rules;
 mod support;
+mod xds;
