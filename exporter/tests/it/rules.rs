@@ -1,4 +1,4 @@
-//! The rules file passes `promtool check rules` and its unit tests
+//! The rules files pass `promtool check rules` and their unit tests
 //! (`promtool test rules`); exporter/README.md's scrape config passes `promtool
 //! check config`, and that README carries it verbatim.
 
@@ -13,10 +13,11 @@ fn ok(out: &std::process::Output, what: &str) {
     );
 }
 
-#[test]
-fn rules_check_and_unit_tests() {
-    let rules = crate_dir().join("rules/grpc.rules.yml");
-    let tests = crate_dir().join("rules/grpc.rules.test.yml");
+/// `promtool check rules` and `promtool test rules` of one rules file
+/// (`rules/NAME.rules.yml`) and its tests (`rules/NAME.rules.test.yml`).
+fn check_and_test(name: &str) {
+    let rules = crate_dir().join(format!("rules/{name}.rules.yml"));
+    let tests = crate_dir().join(format!("rules/{name}.rules.test.yml"));
     let Some(out) = promtool(&["check", "rules", rules.to_str().expect("utf-8")], None) else {
         return;
     };
@@ -28,16 +29,29 @@ fn rules_check_and_unit_tests() {
 }
 
 #[test]
+fn rules_check_and_unit_tests() {
+    check_and_test("grpc");
+}
+
+/// The xDS alerts (NACKed and missing resources, CSDS unreadable).
+#[test]
+fn xds_rules_check_and_unit_tests() {
+    check_and_test("xds");
+}
+
+#[test]
 fn scrape_config_checks_and_is_in_the_readme() {
     let dir = tempfile::tempdir().expect("dir");
     let config =
         std::fs::read_to_string(crate_dir().join("deploy/prometheus.yml")).expect("config");
     std::fs::write(dir.path().join("prometheus.yml"), &config).expect("write");
-    std::fs::copy(
-        crate_dir().join("rules/grpc.rules.yml"),
-        dir.path().join("grpc.rules.yml"),
-    )
-    .expect("copy");
+    for rules in ["grpc.rules.yml", "xds.rules.yml"] {
+        std::fs::copy(
+            crate_dir().join("rules").join(rules),
+            dir.path().join(rules),
+        )
+        .expect("copy");
+    }
     let path = dir.path().join("prometheus.yml");
     let Some(out) = promtool(&["check", "config", path.to_str().expect("utf-8")], None) else {
         return;
