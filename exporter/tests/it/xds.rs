@@ -230,3 +230,45 @@ async fn an_unreachable_target_fails_the_xds_part_too() {
     );
     assert_eq!(s.get("grpc_xds_csds_supported"), None, "{body}");
 }
+
+/// `--config.check` of the real binary accepts the xDS keys and names a
+/// bad one with its line.
+#[tokio::test]
+async fn config_check_takes_the_xds_keys() {
+    let check = |text: &'static str| async move {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("blackbox.yml");
+        std::fs::write(&path, text).expect("write");
+        let arg = format!("--config.file={}", path.display());
+        let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_grpc-exporter"));
+        testkit::bin::output(&bin, &[&arg, "--config.check"], Duration::from_secs(120)).await
+    };
+    let out = check(
+        "modules:\n  g:\n    prober: grpc\n    grpc:\n      channelz:\n        xds: true\n        xds_max_series: 50\n",
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (text, reason) in [
+        (
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      channelz:\n        xds_max_series: 0\n",
+            "channelz.xds_max_series must be at least 1",
+        ),
+        (
+            "modules:\n  g:\n    prober: grpc\n    grpc:\n      channelz:\n        xds: maybe\n",
+            "invalid type",
+        ),
+    ] {
+        let out = check(text).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text}: {stderr}");
+        assert!(
+            stderr.contains(reason),
+            "{text}: want {reason:?} in {stderr}"
+        );
+        assert!(stderr.contains("blackbox.yml"), "{stderr}");
+    }
+}
