@@ -8,6 +8,7 @@ pub mod docs;
 pub mod faults;
 pub mod health;
 pub mod hostile;
+pub mod hostile_csds;
 pub mod json_schema;
 pub mod peers;
 pub mod servers;

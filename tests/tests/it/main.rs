@@ -30,4 +30,5 @@ mod tui_json;
 mod tui_peers;
 mod tui_record;
 mod tui_transports;
+mod tui_xds;
 mod xds_peer;
