@@ -11,3 +11,4 @@ mod prometheus;
 mod rules;
 mod support;
 mod xds;
+mod xds_hostile;
