@@ -30,6 +30,10 @@
 //! export stays monotonic. Targets and listen names are escaped (controls,
 //! bidi, line breaks) and cut to 200 characters before they become labels.
 //!
+//! With `channelz: {xds: true}` the same scrape reads CSDS too, at the
+//! same time and on the same connection, and adds gRFC A78's xDS series
+//! (`crate::xds`).
+//!
 //! One connection per (module, target) is kept between scrapes and
 //! dropped when a scrape finds it broken or when the target has not been
 //! scraped for [`IDLE_DROP`].

@@ -168,7 +168,11 @@ async fn a_response_past_the_message_bound_is_refused() {
     let body = scrape(ex.addr(), "grpc_xds", server.addr()).await;
     let s = samples(&body);
     assert_eq!(s.get("grpc_xds_scrape_success"), Some(&0.0), "{body}");
-    assert!(body.contains("grpc_xds_failure_info{"), "{body}");
+    assert_eq!(
+        s.get("grpc_xds_failure_info{code=\"OUT_OF_RANGE\",kind=\"rpc\"}"),
+        Some(&1.0),
+        "{body}"
+    );
     assert!(!body.contains("grpc_xds_client_resources{"), "{body}");
     assert_eq!(
         s.get("grpc_channelz_scrape_success"),
