@@ -66,7 +66,7 @@ async fn prometheus_scrapes_with_the_readme_config() {
         .replace("10.0.0.5:50051", server.addr())
         .replace("10.0.0.5:50052", &admin_addr.to_string())
         .replace("127.0.0.1:9913", &ex.addr().to_string())
-        .replace("rule_files:\n  - grpc.rules.yml\n", "");
+        .replace("rule_files:\n  - grpc.rules.yml\n  - xds.rules.yml\n", "");
     let Some(prom) = support::prometheus(&config).await else {
         return;
     };
