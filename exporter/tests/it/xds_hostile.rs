@@ -250,3 +250,23 @@ async fn csds_without_channelz_still_gives_the_xds_series() {
     assert_eq!(s.get("grpc_xds_scrape_success"), Some(&1.0), "{body}");
     assert_eq!(s.get("grpc_xds_csds_supported"), Some(&1.0), "{body}");
 }
+
+/// CSDS rides the connection the Channelz scrape keeps: two scrapes, two
+/// CSDS calls, one accepted connection.
+#[tokio::test]
+async fn csds_uses_the_one_kept_connection() {
+    let hostile = HostileCsds::new(Mode::UnknownAny);
+    let calls = hostile.calls();
+    let server = hostile.start().await;
+    let ex = exporter(CONFIG).await;
+    for _ in 0..2 {
+        let body = scrape(ex.addr(), "grpc_xds", server.addr()).await;
+        assert_eq!(
+            samples(&body).get("grpc_xds_scrape_success"),
+            Some(&1.0),
+            "{body}"
+        );
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(server.accepted(), 1, "one connection for both scrapes");
+}
