@@ -132,6 +132,39 @@ pub fn table_flags(file: &str, text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The flags a doc names in running text: each backticked span that starts
+/// with `-` (`` `--fleet` ``, `` `-interval 2s` ``), its first word cut at
+/// `=`, with its file:line. Spans inside fenced blocks are not running
+/// text and are left out.
+pub fn inline_flags(file: &str, text: &str) -> Vec<(String, String)> {
+    assert!(text.len() <= MAX_BYTES, "{file}: over {MAX_BYTES} bytes");
+    let fenced: Vec<(usize, usize)> = blocks(file, text)
+        .iter()
+        .map(|b| (b.line, b.line + b.body.lines().count() + 1))
+        .collect();
+    let mut out = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        if fenced.iter().any(|&(a, b)| (a..=b).contains(&number)) {
+            continue;
+        }
+        for span in line.split('`').skip(1).step_by(2) {
+            let flag = span.split([' ', '=']).next().unwrap_or("");
+            let name = flag.trim_start_matches('-');
+            if flag.starts_with('-')
+                && name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                && !name.ends_with('-')
+            {
+                out.push((format!("{file}:{number}"), flag.to_string()));
+            }
+        }
+    }
+    out
+}
+
 /// Whether `help` names `flag` as a whole word (so `-o` is not found inside
 /// `-output`).
 pub fn help_names(help: &str, flag: &str) -> bool {
@@ -405,6 +438,9 @@ pub mod checker {
          + grpc-toolkit-tests --test it doc_examples::kubernetes_probe_commands_parse";
     /// ```rust blocks of a README its crate includes as doctests.
     pub const DOCTEST: &str = "cargo test --doc (the crate's lib includes the README)";
+    /// The recording format's grammar (```text, `preamble = …`): the bytes of a real recording.
+    pub const RECORD_FORMAT: &str =
+        "grpc-toolkit-tests --test it doc_examples::record_format_block_matches_a_recording";
     /// ```json of `grpc-probe --json`: the same shape and values as a real run.
     pub const PROBE_JSON: &str =
         "grpc-toolkit-tests --test it doc_examples::probe_json_example_matches_a_run";
@@ -571,6 +607,9 @@ pub fn checkers_of_block(root: &Path, block: &Block) -> Result<Vec<&'static str>
     if block.lang == "json" && block.body.contains("\"exit_code\"") {
         out.push(checker::PROBE_JSON);
     }
+    if block.lang == "text" && block.body.trim_start().starts_with("preamble") {
+        out.push(checker::RECORD_FORMAT);
+    }
     if out.is_empty() {
         Err(format!("a ```{} block no test checks", block.lang))
     } else {
@@ -640,5 +679,15 @@ mod tests {
             Some(&["echo".to_string(), "a \"b\"".to_string(), "c".to_string()][..])
         );
         assert_eq!(words("a 'open"), None);
+    }
+
+    #[test]
+    fn inline_flags_outside_fences() {
+        let text = "Use `--fleet` or `-interval 2s`, `--at=+5m`; not `cargo -p x`, `-tls-`.\n```sh\n`--inside`\n```\n";
+        let flags: Vec<_> = inline_flags("d.md", text)
+            .into_iter()
+            .map(|(at, f)| format!("{at} {f}"))
+            .collect();
+        assert_eq!(flags, ["d.md:1 --fleet", "d.md:1 -interval", "d.md:1 --at"]);
     }
 }

@@ -172,6 +172,47 @@ fn probe_flag_tables_match_help() {
     );
 }
 
+/// Every flag channelz-tui/README.md names in its text (`` `--fleet` ``,
+/// `` `-interval 2s` ``; it has no flag table) is a flag of `channelz-tui
+/// --help`, the tool's real help text, so a renamed or removed flag fails
+/// with the line that names it. Go-style `-addr` is `--addr` in the help,
+/// as the parser takes both.
+#[test]
+fn tui_doc_flags_are_in_help() {
+    /// The README's placeholders for "any flag", not flags.
+    const PLACEHOLDERS: [&str; 2] = ["-flag", "--flag"];
+    let rel = "channelz-tui/README.md";
+    let text = std::fs::read_to_string(root().join(rel)).unwrap();
+    let flags = testkit::docs::inline_flags(rel, &text);
+    assert!(
+        flags.len() >= 20,
+        "only {} flags found in {rel}",
+        flags.len()
+    );
+    let help = match channelz_tui::app::parse(vec!["channelz-tui".into(), "--help".into()]) {
+        Err(exit) if !exit.to_stderr => exit.text,
+        other => panic!("channelz-tui --help: {:?}", other.map(|_| "a run")),
+    };
+    assert!(help.contains("--demo"), "not the help text: {help}");
+    let missing: Vec<String> = flags
+        .iter()
+        .filter(|(_, flag)| !PLACEHOLDERS.contains(&flag.as_str()))
+        .filter(|(_, flag)| {
+            let long = match flag.strip_prefix('-') {
+                Some(rest) if !rest.starts_with('-') && rest.len() > 1 => format!("-{flag}"),
+                _ => flag.clone(),
+            };
+            !testkit::docs::help_names(&help, &long)
+        })
+        .map(|(at, flag)| format!("{at}: {flag}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags in {rel} but not in channelz-tui --help:\n{}",
+        missing.join("\n")
+    );
+}
+
 /// The `channelz-tui …`, `grpc-probe …` and `grpc_health_probe …` lines of
 /// every doc's shell blocks: each parses with its tool's own parser into a
 /// run (no usage error), so a renamed flag in an example fails with its
@@ -351,12 +392,6 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "\"members\": [",
         "an excerpt of fleet JSON with `...` elisions (not JSON); the shape is \
          tested against the schema by tui_fleet:: and tui_json::",
-    ),
-    (
-        "channelz-tui/README.md",
-        "preamble  = \"CZTUIREC\"",
-        "a grammar of the recording format, not a command; record/format.rs \
-         states it again and record/tests.rs checks the bytes",
     ),
 ];
 
@@ -994,4 +1029,193 @@ fn same_shape(at: &str, path: &str, doc: &serde_json::Value, real: &serde_json::
         (Value::String(_), Value::String(_)) if path == ".target" => {}
         _ => assert_eq!(doc, real, "{at}: {path:?}"),
     }
+}
+
+/// CRC-32 (IEEE, reflected, as zlib's), for the recording's checksums.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// channelz-tui/README.md's grammar of the recording format, against the
+/// bytes of a real recording (`channelz-tui ADDR --json --record FILE`
+/// against the demo server): the preamble's magic and version as the
+/// block writes them; frames laid out with the block's field widths
+/// (`length u32 | kind u8 | …`), little-endian; the first frame kind 0
+/// with a JSON payload, the others the block's keyframe or delta kinds;
+/// `payload_crc` and `head_crc` (over the head bytes the block counts)
+/// right; the frames end exactly at the end of the file.
+#[tokio::test]
+async fn record_format_block_matches_a_recording() {
+    let root = root();
+    let grammar: Vec<Block> = doc_files(&root)
+        .iter()
+        .flat_map(|rel| blocks_of(&root, rel))
+        .filter(|b| checkers_of_block(&root, b).is_ok_and(|c| c.contains(&checker::RECORD_FORMAT)))
+        .collect();
+    let [block] = &grammar[..] else {
+        panic!("one recording grammar expected, found {}", grammar.len());
+    };
+    let at = block.at();
+    let field = |line: &str| -> Vec<(String, usize)> {
+        line.split_once('=')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+            .split('|')
+            .filter_map(|part| {
+                let mut words = part.split_whitespace();
+                let (name, ty) = (words.next()?, words.next()?);
+                let width = match ty {
+                    "u8" => 1,
+                    "u16" => 2,
+                    "u32" => 4,
+                    "i64" | "u64" => 8,
+                    _ => return None,
+                };
+                Some((name.to_string(), width))
+            })
+            .collect()
+    };
+    let lines: Vec<&str> = block.body.lines().map(str::trim).collect();
+    let preamble = lines
+        .iter()
+        .find(|l| l.starts_with("preamble"))
+        .expect("a preamble line");
+    let magic = preamble.split('"').nth(1).expect("a quoted magic");
+    let version: u16 = preamble
+        .rsplit_once('(')
+        .and_then(|(_, v)| v.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("{at}: no `(VERSION)` in {preamble:?}"));
+    let frame = field(
+        lines
+            .iter()
+            .find(|l| l.starts_with("frame"))
+            .expect("a frame line"),
+    );
+    let names: Vec<&str> = frame.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["length", "kind", "time", "payload_crc", "head_crc"],
+        "{at}: the frame fields this test reads"
+    );
+    let kind_of = |name: &str| -> u8 {
+        lines
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix("kind ")
+                    .filter(|r| r.contains(&format!(": {name}")))
+            })
+            .and_then(|r| r.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{at}: no `kind N: {name}` line"))
+    };
+    let (header, keyframe, delta) = (kind_of("header"), kind_of("keyframe"), kind_of("delta"));
+    let before_head_crc: usize = frame[..4].iter().map(|(_, w)| w).sum();
+    assert!(
+        block
+            .body
+            .contains(&format!("the {before_head_crc} head bytes")),
+        "{at}: head_crc covers {before_head_crc} bytes"
+    );
+
+    let demo = channelz_tui::demo::DemoServer::start("127.0.0.1:0")
+        .await
+        .expect("demo starts");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("incident.czrec");
+    // README's `ADDR --json --watch --record FILE` line; the run ends when
+    // its stdout closes after the first poll (as tui_record.rs does).
+    let argv = vec![
+        "channelz-tui".to_string(),
+        demo.local_addr().to_string(),
+        "--json".into(),
+        "--watch".into(),
+        "--interval".into(),
+        "200ms".into(),
+        "--record".into(),
+        file.display().to_string(),
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    let live = std::thread::spawn(move || {
+        let mut out = testkit::bin::LineSink {
+            partial: Vec::new(),
+            lines: tx,
+        };
+        channelz_tui::run_cli(argv, &mut out, &mut std::io::sink())
+    });
+    tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(20)))
+        .await
+        .unwrap()
+        .expect("a poll in time");
+    let status = tokio::task::spawn_blocking(move || live.join())
+        .await
+        .unwrap()
+        .expect("no panic");
+    assert_eq!(status, channelz_tui::ExitStatus::Ok);
+    demo.shutdown().await;
+    let bytes = std::fs::read(&file).unwrap();
+
+    assert_eq!(&bytes[..magic.len()], magic.as_bytes(), "{at}: magic");
+    let at_version = magic.len();
+    assert_eq!(
+        u16::from_le_bytes([bytes[at_version], bytes[at_version + 1]]),
+        version,
+        "{at}: version"
+    );
+    let head_len: usize = frame.iter().map(|(_, w)| w).sum();
+    let le = |slice: &[u8]| {
+        slice
+            .iter()
+            .rev()
+            .fold(0u64, |n, &b| (n << 8) | u64::from(b))
+    };
+    let (mut offset, mut kinds) = (at_version + 2, Vec::new());
+    while offset < bytes.len() {
+        let head = &bytes[offset..offset + head_len];
+        let mut values = Vec::new();
+        let mut at_field = 0;
+        for (_, width) in &frame {
+            values.push(le(&head[at_field..at_field + width]));
+            at_field += width;
+        }
+        let (length, kind) = (values[0] as usize, values[1] as u8);
+        let payload = &bytes[offset + head_len..offset + head_len + length];
+        assert_eq!(
+            values[3],
+            u64::from(crc32(payload)),
+            "{at}: payload_crc at {offset}"
+        );
+        assert_eq!(
+            values[4],
+            u64::from(crc32(&head[..before_head_crc])),
+            "{at}: head_crc at {offset}"
+        );
+        if kinds.is_empty() {
+            assert_eq!(kind, header, "{at}: the first frame is the header");
+            serde_json::from_slice::<serde_json::Value>(payload)
+                .unwrap_or_else(|e| panic!("{at}: the header is not JSON: {e}"));
+        } else {
+            assert!(
+                [keyframe, delta].contains(&kind),
+                "{at}: kind {kind} at {offset}"
+            );
+        }
+        kinds.push(kind);
+        offset += head_len + length;
+    }
+    assert_eq!(offset, bytes.len(), "{at}: the frames end with the file");
+    assert!(
+        kinds.len() >= 2 && kinds[1] == keyframe,
+        "{at}: a header, then a keyframe first: {kinds:?}"
+    );
 }
