@@ -441,6 +441,9 @@ pub mod checker {
     /// The recording format's grammar (```text, `preamble = …`): the bytes of a real recording.
     pub const RECORD_FORMAT: &str =
         "grpc-toolkit-tests --test it doc_examples::record_format_block_matches_a_recording";
+    /// ```json of channelz-tui's fleet `--json` (`"members"`, `[...]` elisions).
+    pub const FLEET_JSON: &str =
+        "grpc-toolkit-tests --test it doc_examples::fleet_json_example_matches_a_run";
     /// ```json of `grpc-probe --json`: the same shape and values as a real run.
     pub const PROBE_JSON: &str =
         "grpc-toolkit-tests --test it doc_examples::probe_json_example_matches_a_run";
@@ -606,6 +609,9 @@ pub fn checkers_of_block(root: &Path, block: &Block) -> Result<Vec<&'static str>
     }
     if block.lang == "json" && block.body.contains("\"exit_code\"") {
         out.push(checker::PROBE_JSON);
+    }
+    if block.lang == "json" && block.body.contains("\"members\"") {
+        out.push(checker::FLEET_JSON);
     }
     if block.lang == "text" && block.body.trim_start().starts_with("preamble") {
         out.push(checker::RECORD_FORMAT);

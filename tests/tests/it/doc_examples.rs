@@ -380,20 +380,12 @@ async fn probe_exit_code_table_rows_hold() {
 /// and a piece of the block's text (not by line, which moves with every
 /// edit). An entry that matches no block, or a block a test checks, fails
 /// the coverage test, so the list cannot outlive its reasons.
-const ALLOWED: &[(&str, &str, &str)] = &[
-    (
-        "ARCHITECTURE.md",
-        "proto  <-  conn",
-        "a drawing of the crate graph, not a command; the architecture test \
+const ALLOWED: &[(&str, &str, &str)] = &[(
+    "ARCHITECTURE.md",
+    "proto  <-  conn",
+    "a drawing of the crate graph, not a command; the architecture test \
          (tests/tests/it/architecture.rs) enforces the dependency rules it draws",
-    ),
-    (
-        "channelz-tui/README.md",
-        "\"members\": [",
-        "an excerpt of fleet JSON with `...` elisions (not JSON); the shape is \
-         tested against the schema by tui_fleet:: and tui_json::",
-    ),
-];
+)];
 
 /// Every fenced block of every doc (outside target/ and docs-pending/) is
 /// checked by a test (`testkit::docs::checkers_of_block` says which; each
@@ -1218,4 +1210,91 @@ async fn record_format_block_matches_a_recording() {
         kinds.len() >= 2 && kinds[1] == keyframe,
         "{at}: a header, then a keyframe first: {kinds:?}"
     );
+}
+
+/// channelz-tui/README.md's fleet JSON (`[...]` read as `[]`, `"..."` as
+/// any string) is what `channelz-tui A B --json` prints for a fleet of one
+/// answering member (the demo server) and one refused: the same top-level
+/// keys, one member entry each with the same keys, and the refused
+/// member's `error` word for word (its address put in).
+#[tokio::test]
+async fn fleet_json_example_matches_a_run() {
+    let root = root();
+    let examples: Vec<Block> = doc_files(&root)
+        .iter()
+        .flat_map(|rel| blocks_of(&root, rel))
+        .filter(|b| checkers_of_block(&root, b).is_ok_and(|c| c.contains(&checker::FLEET_JSON)))
+        .collect();
+    assert!(!examples.is_empty(), "no fleet JSON example found");
+    let demo = channelz_tui::demo::DemoServer::start("127.0.0.1:0")
+        .await
+        .expect("demo starts");
+    let (up, down) = (
+        demo.local_addr().to_string(),
+        testkit::faults::refused_addr(),
+    );
+    let argv = vec![
+        "channelz-tui".to_string(),
+        up.clone(),
+        down.clone(),
+        "--json".into(),
+    ];
+    // The exit status of a partly failed fleet is tui_fleet::'s business.
+    let out = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        channelz_tui::run_cli(argv, &mut out, &mut std::io::sink());
+        out
+    })
+    .await
+    .unwrap();
+    demo.shutdown().await;
+    let real: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+        panic!(
+            "--json printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out)
+        )
+    });
+    for block in examples {
+        let at = block.at();
+        let doc: serde_json::Value = serde_json::from_str(&block.body.replace("[...]", "[]"))
+            .unwrap_or_else(|e| panic!("{at}: not JSON with [...] as []: {e}"));
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(keys(&doc), keys(&real), "{at}: top-level keys");
+        let (doc_members, real_members) = (
+            doc["members"].as_array().expect("doc members"),
+            real["members"].as_array().expect("members"),
+        );
+        let answering = |m: &&serde_json::Value| m.get("error").is_none();
+        for (want_error, addr) in [(false, &up), (true, &down)] {
+            let d = doc_members
+                .iter()
+                .find(|m| answering(m) != want_error)
+                .unwrap_or_else(|| panic!("{at}: no member with error={want_error}"));
+            let r = real_members
+                .iter()
+                .find(|m| m["member"] == addr.as_str())
+                .unwrap_or_else(|| panic!("no member {addr} in {real}"));
+            assert_eq!(
+                keys(d),
+                keys(r),
+                "{at}: keys of a member with error={want_error}"
+            );
+            if want_error {
+                let doc_addr = d["member"].as_str().unwrap_or_default();
+                let documented = d["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace(doc_addr, addr);
+                assert_eq!(
+                    r["error"].as_str(),
+                    Some(documented.as_str()),
+                    "{at}: the error"
+                );
+            }
+        }
+    }
 }
