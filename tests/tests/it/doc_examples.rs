@@ -717,6 +717,14 @@ fn workspace_version(root: &Path) -> String {
         .to_string()
 }
 
+fn index_path(dir: &std::ffi::OsStr, image: &str) -> String {
+    Path::new(dir)
+        .join(image)
+        .join("index.json")
+        .display()
+        .to_string()
+}
+
 /// Runs `argv` in `dir`; panics with `at` unless it succeeds.
 fn run_ok(at: &str, argv: &[String], dir: &Path) {
     let out = std::process::Command::new(&argv[0])
@@ -789,6 +797,28 @@ fn release_example_lines_match_release() {
                     })
                     .unwrap_or_else(|| panic!("{at}: {text}: not to docker:// or docker-daemon:"));
                 assert_eq!(to_image, format!("{image}:{version}"), "{at}: {text}");
+                // Where a layout was written (.ci/run, release/check.sh), the
+                // reference resolves in it: skopeo's `oci:PATH:TAG` is the
+                // index's ref.name annotation.
+                if let Some(dir) = std::env::var_os("GRPC_TOOLKIT_OCI_DIR") {
+                    let index = Path::new(&dir).join(image).join("index.json");
+                    if let Ok(raw) = std::fs::read_to_string(&index) {
+                        let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+                        let names: Vec<&str> = index["manifests"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|m| {
+                                m["annotations"]["org.opencontainers.image.ref.name"].as_str()
+                            })
+                            .collect();
+                        assert!(
+                            names.contains(&tag),
+                            "{at}: {text}: {} names {names:?}",
+                            index_path(&dir, image)
+                        );
+                    }
+                }
             }
             "sha256sum" => {
                 let sums = words.last().unwrap();
