@@ -1,10 +1,18 @@
-//! The probe command lines in the docs' Kubernetes blocks (issue #21 item
-//! 2): every exec probe `command: ["/bin/grpc_health_probe", ...]` in
-//! probe/README.md, exporter/README.md and channelz-tui/README.md parses with
-//! grpc-probe's own flag parser (`cli::parse`, what `run_cli` runs first)
-//! into a run, so a renamed or mistyped flag in a documented manifest fails
-//! here with its file:line. Parse only: nothing dials the documented
-//! addresses.
+//! The docs' examples, run or checked (issue #21 item 2). The coverage
+//! test (`every_fenced_block_is_tested_or_allow_listed`) walks every fenced
+//! block of every `*.md` of the repository and fails on one that no test
+//! checks and that is not on [`ALLOWED`] with a reason; which test owns a
+//! block or a shell line is `testkit::docs::checkers_of_block` /
+//! `checkers_of_line`, and every checker here (and in grpc-exporter's
+//! `docs`, channelz-tui's `process`, tonic-channelz's `examples` and
+//! doctests) takes its examples from those same functions. The checkers
+//! here: the tools' command lines (parsed, `-version` run), the `cargo`
+//! lines (packages, targets, features, filters), the release and script
+//! lines, the peers' by-hand lines (started), the probe's exit-code table
+//! and `--json` example (run against real servers), the fleet JSON and the
+//! recording grammar (against real runs), the Kubernetes exec probes and
+//! the flags the docs name (against the parsers and `--help`). Nothing
+//! here dials a documented address: they are rewritten to test servers.
 
 use std::path::Path;
 
