@@ -224,14 +224,25 @@ fn tui_doc_flags_are_in_help() {
 /// The `channelz-tui …`, `grpc-probe …` and `grpc_health_probe …` lines of
 /// every doc's shell blocks: each parses with its tool's own parser into a
 /// run (no usage error), so a renamed flag in an example fails with its
-/// file:line; a `-version` line is run and must print the version. Quoted
+/// file:line; a `-version` line is run and must print the version, and a
+/// probe line without TLS is run against a test server (its `-addr`
+/// rewritten) and must get an answer from it (exit 0, 3 or 4). Quoted
 /// words are unquoted as a shell would; a line that needs a shell fails
 /// the coverage test instead.
 #[tokio::test]
 async fn sh_example_lines_parse() {
     let root = root();
+    use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
+    use testkit::servers::{HealthKind, TestServer, Transport};
     let pki = testkit::tls::TestPki::generate();
-    let mut checked = 0;
+    let (tcp, health) = TestServer::start_with_spec_health().await;
+    health.set("db", ServingStatus::Serving);
+    let unix = TestServer::builder()
+        .transport(Transport::Unix)
+        .health(HealthKind::Spec(health.clone()))
+        .start()
+        .await;
+    let (mut checked, mut runs) = (0, 0);
     for line in lines_of(&root, checker::TOOL_LINES) {
         let argv = with_test_files(line.args_from_program(), &pki);
         let (at, text) = (&line.at, &line.text);
@@ -243,7 +254,39 @@ async fn sh_example_lines_parse() {
                 }
             }
             _ => match parse(argv.iter()) {
-                Ok(Invocation::Run(_) | Invocation::Help(_)) => {}
+                Ok(Invocation::Help(_)) => {}
+                Ok(Invocation::Run(_)) => {
+                    // Run where a plain server can answer: the documented
+                    // address rewritten to a test server (TCP, or unix for
+                    // a `unix:` one); TLS lines stay parsed only.
+                    if argv
+                        .iter()
+                        .any(|a| a.trim_start_matches('-').starts_with("tls"))
+                    {
+                        checked += 1;
+                        continue;
+                    }
+                    let Some(argv) = with_addr(&argv, |documented| {
+                        if documented.starts_with("unix:") {
+                            unix.addr().to_string()
+                        } else {
+                            tcp.addr().to_string()
+                        }
+                    }) else {
+                        panic!("{at}: {text}: no -addr");
+                    };
+                    let shown = argv.clone();
+                    let run = testkit::bin::in_process(move |out, err| {
+                        grpc_probe::run_cli(argv, out, err).code()
+                    })
+                    .await;
+                    // 0/3/4: the server answered (db SERVING, others unknown).
+                    assert!(
+                        [0, 3, 4].contains(&run.code),
+                        "{at}: {text} (run as {shown:?}): {run:?}"
+                    );
+                    runs += 1;
+                }
                 Ok(Invocation::Version) => {
                     let run = testkit::bin::in_process(move |out, err| {
                         grpc_probe::run_cli(argv, out, err).code()
@@ -266,6 +309,28 @@ async fn sh_example_lines_parse() {
     }
     // channelz-tui/README.md: 16; probe/README.md: 4; README.md: 1.
     assert!(checked >= 21, "only {checked} example lines found");
+    // probe/README.md: three plain-text lines run (the fourth is TLS).
+    assert!(runs >= 3, "only {runs} probe lines ran");
+}
+
+/// `argv` with its `-addr` value (`-addr=X`, `--addr=X`, `-addr X`)
+/// replaced by `to(X)`; `None` without one.
+fn with_addr(argv: &[String], to: impl Fn(&str) -> String) -> Option<Vec<String>> {
+    let mut out = argv.to_vec();
+    for at in 0..out.len() {
+        let arg = out[at].clone();
+        for flag in ["-addr", "--addr"] {
+            if let Some(value) = arg.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+                out[at] = format!("{flag}={}", to(value));
+                return Some(out);
+            }
+            if arg == flag && at + 1 < out.len() {
+                out[at + 1] = to(&out[at + 1]);
+                return Some(out);
+            }
+        }
+    }
+    None
 }
 
 /// A documented `| jq …` compiles its program (run on `{}`); skipped with a
