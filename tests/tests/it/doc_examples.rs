@@ -226,7 +226,8 @@ fn tui_doc_flags_are_in_help() {
 /// run (no usage error), so a renamed flag in an example fails with its
 /// file:line; a `-version` line is run and must print the version, and a
 /// probe line without TLS is run against a test server (its `-addr`
-/// rewritten) and must get an answer from it (exit 0, 3 or 4). Quoted
+/// rewritten) and must get an answer from it (exit 0, 3 or 4), as must a
+/// one-snapshot `channelz-tui localhost:PORT --json` (the demo server). Quoted
 /// words are unquoted as a shell would; a line that needs a shell fails
 /// the coverage test instead.
 #[tokio::test]
@@ -248,9 +249,50 @@ async fn sh_example_lines_parse() {
         let (at, text) = (&line.at, &line.text);
         match line.program_name() {
             Some("channelz-tui") => {
-                let os = argv.into_iter().map(Into::into).collect();
+                let os = argv.iter().map(Into::into).collect();
                 if let Err(exit) = channelz_tui::app::parse(os) {
                     assert!(!exit.to_stderr, "{at}: {text}: {}", exit.text);
+                }
+                // One `--json` snapshot of `localhost:PORT` runs, against
+                // the demo server; the dashboard, --watch, TLS and the
+                // fleet's names stay parsed only.
+                let one_shot = argv.iter().any(|a| a == "--json")
+                    && !argv.iter().any(|a| {
+                        ["--watch", "--replay", "--fleet", "--tls", "--record"]
+                            .contains(&a.as_str())
+                    });
+                if one_shot {
+                    let demo = channelz_tui::demo::DemoServer::start("127.0.0.1:0")
+                        .await
+                        .expect("demo starts");
+                    let addr = demo.local_addr().to_string();
+                    let argv: Vec<String> = argv
+                        .iter()
+                        .map(|a| {
+                            if a.starts_with("localhost:") {
+                                addr.clone()
+                            } else {
+                                a.clone()
+                            }
+                        })
+                        .collect();
+                    assert!(
+                        argv.contains(&addr),
+                        "{at}: {text}: no localhost:PORT to point at the demo"
+                    );
+                    let (status, out) = tokio::task::spawn_blocking(move || {
+                        let mut out = Vec::new();
+                        let status = channelz_tui::run_cli(argv, &mut out, &mut std::io::sink());
+                        (status, out)
+                    })
+                    .await
+                    .unwrap();
+                    demo.shutdown().await;
+                    assert_eq!(status, channelz_tui::ExitStatus::Ok, "{at}: {text}");
+                    let json: serde_json::Value = serde_json::from_slice(&out)
+                        .unwrap_or_else(|e| panic!("{at}: {text}: not one JSON document: {e}"));
+                    assert!(json["channels"].is_array(), "{at}: {text}: {json}");
+                    runs += 1;
                 }
             }
             _ => match parse(argv.iter()) {
@@ -309,8 +351,9 @@ async fn sh_example_lines_parse() {
     }
     // channelz-tui/README.md: 16; probe/README.md: 4; README.md: 1.
     assert!(checked >= 21, "only {checked} example lines found");
-    // probe/README.md: three plain-text lines run (the fourth is TLS).
-    assert!(runs >= 3, "only {runs} probe lines ran");
+    // probe/README.md: three plain-text lines (the fourth is TLS);
+    // channelz-tui/README.md: `localhost:50051 --json`.
+    assert!(runs >= 4, "only {runs} lines ran");
 }
 
 /// `argv` with its `-addr` value (`-addr=X`, `--addr=X`, `-addr X`)
