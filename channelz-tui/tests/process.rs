@@ -6,7 +6,8 @@
 //! screen gone; with several ADDRs it shows the fleet screen, opens a
 //! member and comes back; it records with `--record`, and `--replay`
 //! steps, plays, pauses and jumps through the recording. Without a terminal it ends with its documented
-//! exit statuses (1 bad usage, 2 cannot connect) and ends on a signal.
+//! exit statuses (1 bad usage, 2 cannot connect) and ends on a signal. The
+//! docs' `cargo run -p channelz-tui -- --demo` line runs here as written.
 //!
 //! It lives in the `channelz-tui` package because cargo builds a
 //! package's binaries for that package's integration tests: started from
@@ -562,4 +563,47 @@ async fn sigterm_ends_json_watch_during_a_snapshot() {
         .expect("ends within 5s of SIGTERM, mid-snapshot")
         .expect("waits");
     assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// The docs' `cargo run -p channelz-tui -- --demo` line (README.md's "Try
+/// it"), run as written against the built binary in a real terminal: the
+/// embedded demo comes up connected with READY channels, and `q` ends it
+/// with status 0.
+#[tokio::test]
+async fn readme_demo_line_runs() {
+    use testkit::docs::{all_sh_lines, cargo_run_args, checker, checkers_of_line};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lines: Vec<_> = all_sh_lines(&root)
+        .into_iter()
+        .filter(|l| checkers_of_line(l).contains(&checker::TUI_DEMO))
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "no `cargo run -p channelz-tui -- --demo` line in the docs"
+    );
+    if !have_tmux() {
+        return;
+    }
+    for (n, line) in lines.iter().enumerate() {
+        let args = cargo_run_args(line.args_from_program());
+        let script = format!(
+            "{} {}; echo \"exit=$?\"; sleep 120",
+            Path::new(BIN).display(),
+            args.join(" ")
+        );
+        let tmux = Tmux::start(&format!("readme{n}"), &script);
+        tmux.wait_for(&format!("{}: the demo's overview", line.at), |s| {
+            s.contains("● connected") && s.contains("READY")
+        });
+        tmux.keys(&["q"]);
+        let screen = tmux.wait_for(&format!("{}: the exit status", line.at), |s| {
+            s.contains("exit=")
+        });
+        assert!(
+            screen.contains("exit=0"),
+            "{}: {}:\n{screen}",
+            line.at,
+            line.text
+        );
+    }
 }

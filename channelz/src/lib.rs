@@ -44,6 +44,13 @@
 // (`server`), for a client (`client`), the registry itself (`registry`), the
 // service that reads it (`service`), the wire types (`pb`). The three types
 // almost every user names are also at the root.
+// The README's examples are doctests (so they cannot drift from the
+// API), as tokio's and tonic's are; only under `cfg(doctest)`, so the
+// crate's docs keep their own front page.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+
 pub mod admin;
 pub mod client;
 pub mod health;

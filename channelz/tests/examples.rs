@@ -2,7 +2,8 @@
 //! port and `examples/client` calls it and prints what Channelz sees on
 //! both ends. `cargo test` builds the examples next to this test binary
 //! (`target/<profile>/examples/`); a narrow `cargo test --test examples`
-//! does not, hence the message asking for `cargo build --examples`.
+//! does not, hence the message asking for `cargo build --examples`. The
+//! server and client are started as channelz/README.md's example lines say.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -70,11 +71,51 @@ fn finish(child: Child) -> (bool, String, String) {
     (status.success(), out, err)
 }
 
+/// The `cargo run -p tonic-channelz --example NAME -- ARG` lines of
+/// channelz/README.md, as (NAME, ARG, file:line).
+fn readme_lines() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("channelz/README.md");
+    text.lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let rest = line
+                .trim()
+                .strip_prefix("cargo run -p tonic-channelz --example ")?;
+            let (name, arg) = rest.split_once(" -- ")?;
+            let at = format!("channelz/README.md:{}", index + 1);
+            Some((name.to_string(), arg.trim().to_string(), at))
+        })
+        .collect()
+}
+
+/// channelz/README.md's two example lines, run as written, except the
+/// server's port: 0 (a free one) instead of the documented 50051, which
+/// may be taken; the client gets the server's real address in the
+/// documented form, so the two lines must name the same address.
 #[test]
-fn the_client_example_sees_its_calls_and_the_server_examples_channelz() {
+fn the_readme_example_lines_run() {
+    let lines = readme_lines();
+    let [
+        (server_name, server_arg, server_at),
+        (client_name, client_arg, client_at),
+    ] = &lines[..]
+    else {
+        panic!("channelz/README.md: two example lines expected, found {lines:?}");
+    };
+    assert_eq!(server_name, "server", "{server_at}");
+    assert_eq!(client_name, "client", "{client_at}");
+    assert_eq!(
+        client_arg,
+        &format!("http://{server_arg}"),
+        "{client_at}: the client does not dial the server of {server_at}"
+    );
+    let (host, _) = server_arg
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("{server_at}: {server_arg} is not HOST:PORT"));
     let mut server = Killed(
         Command::new(example("server"))
-            .arg("127.0.0.1:0")
+            .arg(format!("{host}:0"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -96,7 +137,7 @@ fn the_client_example_sees_its_calls_and_the_server_examples_channelz() {
         .expect("`listening on <addr>`");
 
     let client = Command::new(example("client"))
-        .arg(format!("http://{addr}"))
+        .arg(client_arg.replace(server_arg.as_str(), addr))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
