@@ -108,14 +108,7 @@ fn series<'a>(
 }
 
 async fn scrape(ex: SocketAddr, module: &str, target: &str) -> String {
-    let r = support::get_with(
-        ex,
-        &format!("/channelz?module={module}&target={}", support::enc(target)),
-        &[("X-Prometheus-Scrape-Timeout-Seconds", "10")],
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body
+    support::scrape_channelz(ex, module, target).await
 }
 
 #[tokio::test]

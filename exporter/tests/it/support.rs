@@ -301,6 +301,20 @@ pub async fn probe(addr: SocketAddr, module: &str, target: &str, scrape_timeout:
     .await
 }
 
+/// One `/channelz` scrape of `target` with `module`, as Prometheus asks
+/// with a 10 s scrape timeout: the body of a 200 answer.
+pub async fn scrape_channelz(ex: SocketAddr, module: &str, target: &str) -> String {
+    let r = get_with(
+        ex,
+        &format!("/channelz?module={module}&target={}", enc(target)),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "10")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+/// `text` percent-encoded for a query string.
 pub fn enc(text: &str) -> String {
     text.bytes()
         .map(|b| {

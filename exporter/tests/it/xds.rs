@@ -29,15 +29,9 @@ const CLUSTER: &str = "envoy.config.cluster.v3.Cluster";
 const LISTENER: &str = "envoy.config.listener.v3.Listener";
 
 async fn scrape(ex: SocketAddr, module: &str, target: &str) -> String {
-    let r = support::get_with(
-        ex,
-        &format!("/channelz?module={module}&target={}", support::enc(target)),
-        &[("X-Prometheus-Scrape-Timeout-Seconds", "10")],
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_promtool_metrics(&r.body);
-    r.body
+    let body = support::scrape_channelz(ex, module, target).await;
+    assert_promtool_metrics(&body);
+    body
 }
 
 /// The resource gauge's series for (target, state, type).

@@ -27,6 +27,15 @@ fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Every block of every doc that `checker` owns.
+fn blocks_checked_by(root: &Path, checker: &'static str) -> Vec<Block> {
+    doc_files(root)
+        .iter()
+        .flat_map(|rel| blocks_of(root, rel))
+        .filter(|b| checkers_of_block(root, b).is_ok_and(|c| c.contains(&checker)))
+        .collect()
+}
+
 /// Every shell line of every doc that `name` checks.
 fn lines_of(root: &Path, name: &str) -> Vec<ShLine> {
     all_sh_lines(root)
@@ -1109,11 +1118,7 @@ async fn peer_example_lines_start() {
 async fn probe_json_example_matches_a_run() {
     use grpc_toolkit_proto::health::v1::health_check_response::ServingStatus;
     let root = root();
-    let examples: Vec<Block> = doc_files(&root)
-        .iter()
-        .flat_map(|rel| blocks_of(&root, rel))
-        .filter(|b| checkers_of_block(&root, b).is_ok_and(|c| c.contains(&checker::PROBE_JSON)))
-        .collect();
+    let examples = blocks_checked_by(&root, checker::PROBE_JSON);
     assert!(!examples.is_empty(), "no grpc-probe JSON example found");
     let (server, health) = testkit::servers::TestServer::start_with_spec_health().await;
     health.set("db", ServingStatus::Serving);
@@ -1196,11 +1201,7 @@ fn crc32(bytes: &[u8]) -> u32 {
 #[tokio::test]
 async fn record_format_block_matches_a_recording() {
     let root = root();
-    let grammar: Vec<Block> = doc_files(&root)
-        .iter()
-        .flat_map(|rel| blocks_of(&root, rel))
-        .filter(|b| checkers_of_block(&root, b).is_ok_and(|c| c.contains(&checker::RECORD_FORMAT)))
-        .collect();
+    let grammar = blocks_checked_by(&root, checker::RECORD_FORMAT);
     let [block] = &grammar[..] else {
         panic!("one recording grammar expected, found {}", grammar.len());
     };
@@ -1366,11 +1367,7 @@ async fn record_format_block_matches_a_recording() {
 #[tokio::test]
 async fn fleet_json_example_matches_a_run() {
     let root = root();
-    let examples: Vec<Block> = doc_files(&root)
-        .iter()
-        .flat_map(|rel| blocks_of(&root, rel))
-        .filter(|b| checkers_of_block(&root, b).is_ok_and(|c| c.contains(&checker::FLEET_JSON)))
-        .collect();
+    let examples = blocks_checked_by(&root, checker::FLEET_JSON);
     assert!(!examples.is_empty(), "no fleet JSON example found");
     let demo = channelz_tui::demo::DemoServer::start("127.0.0.1:0")
         .await
