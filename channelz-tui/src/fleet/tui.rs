@@ -468,7 +468,9 @@ mod tests {
     async fn probe(addr: &str) -> Probed {
         let target = grpc_toolkit_conn::Target::parse(addr).expect("address");
         let options = ConnectOptions::plaintext(target, "fleet-test");
-        let conn = grpc_toolkit_conn::connect(&options).await.expect("connects");
+        let conn = grpc_toolkit_conn::connect(&options)
+            .await
+            .expect("connects");
         let api = Api::new(conn, Duration::from_secs(5));
         overview_probe()(api).await.expect("an overview")
     }
