@@ -48,7 +48,7 @@ use crate::decode;
 use crate::model::{CutReason, EntityId, Incomplete, TREE_DEPTH};
 use crate::poll::{self, Api, Budget, PollError};
 use crate::snapshot::{Counters, Snapshot};
-use crate::xds::{STATUSES, StatusCounts, XdsPoll, scope_matches_target, short_type};
+use crate::xds::{STATUSES, StatusCounts, XdsPoll, scope_joins_target, short_type};
 
 fn pool() -> Option<&'static DescriptorPool> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
@@ -375,7 +375,7 @@ fn xds_section(w: &mut dyn Write, xds: &XdsPoll, channels: &[Channel]) -> std::i
             .find(|c| {
                 c.data
                     .as_ref()
-                    .is_some_and(|d| scope_matches_target(&scope.client_scope, &d.target))
+                    .is_some_and(|d| scope_joins_target(&scope.client_scope, &d.target))
             })
             .and_then(|c| c.r#ref.as_ref())
             .map(|r| Value::String(r.channel_id.to_string()));
