@@ -12,6 +12,11 @@
 //!   file is opened (index built) and 200 random polls are sought and
 //!   rebuilt (keyframe plus deltas) and turned into snapshots; and the
 //!   dashboard's replay opens it, steps one poll, and jumps.
+//! - CSDS (`xds`): a server answering 100,000 resources (the CSDS
+//!   client's bound; `testkit::hostile_csds`, ACKED listeners without
+//!   contents): one `--json` snapshot taken and written (time, bytes of
+//!   the `xds` section), and recorded twice (a keyframe, then an unchanged
+//!   poll: time and bytes of each).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -142,6 +147,52 @@ fn synthetic() {
     let _ = std::fs::remove_file(&path);
 }
 
+fn xds() {
+    use testkit::hostile_csds::{HostileCsds, Mode};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let n = grpc_toolkit_channelz_client::csds::MAX_RESOURCES;
+        let server = HostileCsds::new(Mode::ManyResources(n)).start().await;
+        let target = Target::parse(server.addr()).unwrap();
+        let conn = connect(&ConnectOptions::plaintext(target, "bench"))
+            .await
+            .unwrap();
+        let api = Api::new(conn, Duration::from_secs(30));
+        let started = Instant::now();
+        let snap = json::take(&api).await.unwrap();
+        let take = started.elapsed();
+        let mut out = Vec::new();
+        let started = Instant::now();
+        snap.write_json("bench", None, &mut out).unwrap();
+        let write = started.elapsed();
+        let mut bare = snap.clone();
+        bare.xds = None;
+        let mut without = Vec::new();
+        bare.write_json("bench", None, &mut without).unwrap();
+        println!(
+            "xds: {n} CSDS resources: snapshot taken in {:.0} ms; --json written in {:.0} ms, the xds section {:.1} MB",
+            take.as_secs_f64() * 1000.0,
+            write.as_secs_f64() * 1000.0,
+            mb((out.len() - without.len()) as u64)
+        );
+        let mut recorder =
+            Recorder::new(Box::new(std::io::sink()), &["bench".into()], Duration::from_secs(1))
+                .unwrap();
+        for poll in ["keyframe", "unchanged poll"] {
+            let before = recorder.bytes();
+            let started = Instant::now();
+            recorder
+                .write_poll(SystemTime::now(), &[("bench", "bench", Ok(&snap))])
+                .unwrap();
+            println!(
+                "xds: recording the {poll}: {:.0} ms, {} bytes",
+                started.elapsed().as_secs_f64() * 1000.0,
+                recorder.bytes() - before
+            );
+        }
+    });
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument that names neither
     // part runs both.
@@ -155,5 +206,8 @@ fn main() {
     }
     if wants("demo") {
         demo();
+    }
+    if wants("xds") {
+        xds();
     }
 }

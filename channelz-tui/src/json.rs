@@ -21,6 +21,15 @@
 //! so the rest of the entity is kept. The document's `incomplete` array
 //! says where data was cut, refused or missing.
 //!
+//! After `incomplete`, an `xds` key carries the same poll's CSDS read:
+//! per client scope (joined to the top channel whose target it names,
+//! `xds:/svc` being Channelz's `xds:///svc`) the resources with type,
+//! name, status, versions, times, the NACK reason and a decoded summary,
+//! counts by status, `nacked`, `missing` and `dropped`; or
+//! `{"unsupported": true}` for a server without CSDS, or `{"error": …}`.
+//! A snapshot that did not ask (a recording made before CSDS was read)
+//! has no `xds` key at all, so its document is what it was then.
+//!
 //! With several members (a fleet), the document is `{"time", "members":
 //! [...]}`; [`write_member`] writes each entry, for live `--json` and for
 //! `--replay --json` alike, so that a replayed document is the live one.
@@ -39,6 +48,7 @@ use crate::decode;
 use crate::model::{CutReason, EntityId, Incomplete, TREE_DEPTH};
 use crate::poll::{self, Api, Budget, PollError};
 use crate::snapshot::{Counters, Snapshot};
+use crate::xds::{STATUSES, StatusCounts, XdsPoll, scope_joins_target, short_type};
 
 fn pool() -> Option<&'static DescriptorPool> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
@@ -184,8 +194,13 @@ pub async fn take(api: &Api) -> Result<Snapshot, PollError> {
         api.servers(&budget, &mut servers_cut)
     )?;
     let mut snapshot = Snapshot::default();
-    let (details_cut, server_sockets) =
-        poll::everything(api, &channels, &servers, &budget, &mut snapshot).await?;
+    // CSDS beside the walk, not after it: a CSDS that hangs costs one RPC
+    // deadline, not the walk's time plus that.
+    let (walked, xds) = tokio::join!(
+        poll::everything(api, &channels, &servers, &budget, &mut snapshot),
+        api.xds()
+    );
+    let (details_cut, server_sockets) = walked?;
     let mut incomplete = channels_cut;
     incomplete.append(&mut servers_cut);
     incomplete.extend(details_cut);
@@ -195,6 +210,7 @@ pub async fn take(api: &Api) -> Result<Snapshot, PollError> {
         servers,
         server_sockets,
         incomplete,
+        xds: Some(xds),
         ..snapshot
     })
 }
@@ -317,8 +333,151 @@ impl Snapshot {
             .map(|i| json!({ "entity": i.entity, "reason": i.reason.name(), "detail": i.detail }))
             .collect();
         serde_json::to_writer(&mut *w, &incomplete)?;
+        if let Some(xds) = &self.xds {
+            w.write_all(b",\"xds\":")?;
+            xds_section(w, xds, &self.channels)?;
+        }
         w.write_all(b"}")
     }
+}
+
+/// Writes the `xds` section (see the module documentation and
+/// docs-pending/xjson.md for its schema): one resource's JSON at a time,
+/// so 100,000 resources are never one tree in memory. Text is the
+/// server's, cut to `MAX_TEXT` characters (the reader cut it already; a
+/// replayed recording is cut again by its reader) and left for the JSON
+/// encoder to escape.
+fn xds_section(w: &mut dyn Write, xds: &XdsPoll, channels: &[Channel]) -> std::io::Result<()> {
+    let status = match xds {
+        XdsPoll::Status(status) => status,
+        XdsPoll::Unsupported => return w.write_all(b"{\"unsupported\":true}"),
+        XdsPoll::Failed(error) => {
+            return serde_json::to_writer(&mut *w, &json!({ "error": cut(error) }))
+                .map_err(Into::into);
+        }
+    };
+    let all = StatusCounts::of(&status.scopes);
+    write!(
+        w,
+        "{{\"counts\":{},\"nacked\":{},\"missing\":{},\"dropped\":{},\"scopes\":[",
+        counts_json(&all),
+        all.nacked(),
+        all.missing(),
+        status.dropped
+    )?;
+    for (i, scope) in status.scopes.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        // The first (lowest id) top channel whose target is the scope.
+        let channel = channels
+            .iter()
+            .find(|c| {
+                c.data
+                    .as_ref()
+                    .is_some_and(|d| scope_joins_target(&scope.client_scope, &d.target))
+            })
+            .and_then(|c| c.r#ref.as_ref())
+            .map(|r| Value::String(r.channel_id.to_string()));
+        write!(
+            w,
+            "{{\"clientScope\":{},\"nodeId\":{},\"channelId\":{},\"counts\":{},\"resources\":[",
+            Value::String(cut(&scope.client_scope)),
+            Value::String(cut(&scope.node_id)),
+            channel.unwrap_or(Value::Null),
+            counts_json(&StatusCounts::of([scope])),
+        )?;
+        for (j, r) in scope.resources.iter().enumerate() {
+            if j > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *w, &resource_json(r))?;
+        }
+        w.write_all(b"]}")?;
+    }
+    w.write_all(b"]}")
+}
+
+/// `{"UNKNOWN": n, "REQUESTED": n, ...}`, every status, zeros included.
+fn counts_json(counts: &StatusCounts) -> Value {
+    let mut out = serde_json::Map::new();
+    for status in STATUSES {
+        out.insert(status.as_str_name().into(), json!(counts.get(status)));
+    }
+    Value::Object(out)
+}
+
+/// At most `MAX_TEXT` characters.
+fn cut(text: &str) -> String {
+    text.chars()
+        .take(grpc_toolkit_channelz_client::csds::MAX_TEXT)
+        .collect()
+}
+
+/// A CSDS time (seconds since the epoch) as RFC 3339, or null when absent
+/// or outside 1970-01-01..9999-12-31.
+fn csds_time(seconds: Option<i64>) -> Value {
+    seconds
+        .filter(|s| (0..=253_402_300_799).contains(s))
+        .and_then(|s| u64::try_from(s).ok())
+        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(s)))
+        .map_or(Value::Null, |t| Value::String(decode::rfc3339(t)))
+}
+
+fn resource_json(r: &grpc_toolkit_channelz_client::csds::Resource) -> Value {
+    use grpc_toolkit_channelz_client::csds::Summary;
+    let summary = match &r.summary {
+        Summary::None => Value::Null,
+        Summary::Listener {
+            route_config_name,
+            inline_routes,
+        } => json!({
+            "kind": "listener",
+            "routeConfigName": cut(route_config_name),
+            "inlineRoutes": inline_routes,
+        }),
+        Summary::Route {
+            virtual_hosts,
+            clusters,
+        } => json!({
+            "kind": "route",
+            "virtualHosts": virtual_hosts,
+            "clusters": clusters.iter().map(|c| cut(c)).collect::<Vec<_>>(),
+        }),
+        Summary::Cluster {
+            kind,
+            eds_service_name,
+        } => json!({
+            "kind": "cluster",
+            "clusterType": cut(kind),
+            "edsServiceName": cut(eds_service_name),
+        }),
+        Summary::Endpoints { total, healthy } => json!({
+            "kind": "endpoints",
+            "total": total,
+            "healthy": healthy,
+        }),
+        Summary::Other { type_url, size } => json!({
+            "kind": "other",
+            "typeUrl": cut(type_url),
+            "size": size,
+        }),
+    };
+    let type_url = cut(&r.type_url);
+    json!({
+        "type": short_type(&type_url),
+        "typeUrl": type_url,
+        "name": cut(&r.name),
+        "status": r.status.as_str_name(),
+        "version": cut(&r.version),
+        "lastUpdated": csds_time(r.last_updated),
+        "failure": r.failure.as_ref().map(|f| json!({
+            "version": cut(&f.version),
+            "details": cut(&f.details),
+            "at": csds_time(f.at),
+        })),
+        "summary": summary,
+    })
 }
 
 /// Writes entities one at a time, straight to the output: a channel with

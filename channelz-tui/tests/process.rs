@@ -4,7 +4,8 @@
 //! going away and coming back on the same address, quits on `q` and on
 //! SIGTERM, and leaves the terminal in cooked mode with the alternate
 //! screen gone; with several ADDRs it shows the fleet screen, opens a
-//! member and comes back; it records with `--record`, and `--replay`
+//! member and comes back, and its `nack/miss` column counts the real xDS
+//! peer's NACKED and missing resources; it records with `--record`, and `--replay`
 //! steps, plays, pauses and jumps through the recording. Without a terminal it ends with its documented
 //! exit statuses (1 bad usage, 2 cannot connect) and ends on a signal. The
 //! docs' `cargo run -p channelz-tui -- --demo` line runs here as written.
@@ -278,6 +279,49 @@ async fn fleet_screen_in_a_real_terminal() {
     tmux.wait_for("the fleet again", |s| s.contains("members (2)"));
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("exit", exited_and_reported_mode);
+    assert!(screen.contains("exit=0"), "{screen}");
+}
+
+/// The fleet screen's `nack/miss` column in a real terminal: the real
+/// grpcio xDS peer with a NACKED cluster and a DOES_NOT_EXIST listener is
+/// `1/1`, a demo without CSDS is `–`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_screen_shows_xds_nacked_and_missing() {
+    if !have_tmux() {
+        return;
+    }
+    let Some(mut peer) = testkit::peers::or_skip(testkit::peers::Peer::start_xds().await) else {
+        return;
+    };
+    let bin = PathBuf::from(BIN);
+    let (demo, _demo) = own_demo(&bin).await;
+    let xds = peer.addr();
+    let script = format!(
+        "{} {xds} {demo} --interval 300ms; echo \"exit=$?\"; sleep 120",
+        bin.display()
+    );
+    let tmux = Tmux::start("fleet-xds", &script);
+    // The member's row, not the title (which names every ADDR).
+    let row = |screen: &str, addr: &str| -> String {
+        screen
+            .lines()
+            .find(|l| l.starts_with(&format!("│{addr} ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let screen = tmux.wait_for("both rows, all ACKED", |s| {
+        s.contains("2 of 2 members answering") && row(s, &xds).contains(" 0/0 ")
+    });
+    assert!(screen.contains("nack/miss"), "{screen}");
+    assert!(row(&screen, &demo).contains(" – "), "{screen}");
+    assert_eq!(peer.command("nack").await.expect("nack"), "ok");
+    assert_eq!(peer.command("delete").await.expect("delete"), "ok");
+    let screen = tmux.wait_for("one NACKED, one missing", |s| {
+        row(s, &xds).contains(" 1/1 ")
+    });
+    assert!(row(&screen, &demo).contains(" – "), "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("exit", |s| s.contains("exit="));
     assert!(screen.contains("exit=0"), "{screen}");
 }
 

@@ -99,8 +99,12 @@ pub struct LineSink {
 
 impl std::io::Write for LineSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Only the new bytes can hold a newline: scanning the whole partial
+        // line on every write was quadratic (an 18 MB document arrives in
+        // 8 KiB writes).
+        let had_newline = buf.contains(&b'\n');
         self.partial.extend_from_slice(buf);
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+        while had_newline && let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=end).collect();
             let line = String::from_utf8_lossy(&line[..end]).into_owned();
             self.lines

@@ -15,6 +15,7 @@ use grpc_toolkit_proto::channelz::v1::{Channel, Server};
 use super::poll::MemberId;
 use crate::model::{HISTORY_LEN, HealthReport, History, Model, Rates, Sample, SortKey};
 use crate::snapshot::Snapshot;
+use crate::xds::{XdsCounts, XdsPoll};
 
 /// How many "came / went" notes the screen keeps.
 pub const NOTES_LEN: usize = 100;
@@ -39,6 +40,9 @@ pub struct Summary {
     pub health: Option<i32>,
     /// How many places of the poll were cut or missing.
     pub incomplete: usize,
+    /// Its CSDS resources NACKED and missing (`XdsCounts`); `None` when
+    /// it serves no CSDS, its read failed, or it was not asked.
+    pub xds: Option<XdsCounts>,
 }
 
 impl Summary {
@@ -83,6 +87,7 @@ impl Summary {
             open_sockets: server_socket_counts.iter().map(|(_, n)| n).sum(),
             health: health.overall.as_ref().ok().copied(),
             incomplete,
+            xds: None,
         }
     }
 
@@ -95,13 +100,16 @@ impl Summary {
             .iter()
             .map(|(id, s)| (*id, s.len()))
             .collect();
-        Summary::of(
-            &snap.channels,
-            &snap.servers,
-            &counts,
-            snap.incomplete.len(),
-            health,
-        )
+        Summary {
+            xds: snap.xds.as_ref().and_then(XdsPoll::counts),
+            ..Summary::of(
+                &snap.channels,
+                &snap.servers,
+                &counts,
+                snap.incomplete.len(),
+                health,
+            )
+        }
     }
 
     /// Top channels in all states.
@@ -193,15 +201,16 @@ impl Row {
 
     /// Rank for the state sort: the rows an operator must look at first
     /// come first (no connection, failing polls, not serving, channels in
-    /// TRANSIENT_FAILURE).
+    /// TRANSIENT_FAILURE or NACKED xDS resources).
     pub fn badness(&self) -> (u8, std::cmp::Reverse<usize>) {
         let tf = self.last.map_or(0, |s| s.states[4]);
+        let nacked = self.last.and_then(|s| s.xds).is_some_and(|x| x.nacked > 0);
         let rank = match &self.status {
             Status::Unreachable { .. } => 0,
             Status::Failed(_) => 1,
             Status::Waiting => 4,
             Status::Answering => match self.last.and_then(|s| s.health) {
-                Some(1) | None if tf == 0 => 3,
+                Some(1) | None if tf == 0 && !nacked => 3,
                 Some(1) | None => 2,
                 Some(_) => 2,
             },

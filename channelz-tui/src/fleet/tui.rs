@@ -52,12 +52,14 @@ pub struct Probed {
     pub taken: Option<Arc<(Snapshot, HealthReport)>>,
 }
 
-/// The overview a fleet row needs: one overview poll and `Check("")`.
+/// The overview a fleet row needs: one overview poll, `Check("")` and one
+/// CSDS read (its NACKED and missing counts), at once.
 fn overview_probe() -> Probe<Probed> {
     Arc::new(|api: Api| {
         Box::pin(async move {
-            let (overview, health) = tokio::join!(crate::poll::overview(&api), api.health());
-            let summary = match overview? {
+            let (overview, health, xds) =
+                tokio::join!(crate::poll::overview(&api), api.health(), api.xds());
+            let mut summary = match overview? {
                 Msg::Overview {
                     channels,
                     servers,
@@ -74,6 +76,7 @@ fn overview_probe() -> Probe<Probed> {
                 // `overview` answers only with Msg::Overview.
                 _ => Summary::default(),
             };
+            summary.xds = xds.counts();
             Ok(Probed {
                 summary,
                 taken: None,
@@ -452,5 +455,38 @@ fn open(options: ConnectOptions, slot: Option<ApiSlot>, config: &FleetConfig) ->
         wanted,
         refresh,
         msgs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use testkit::hostile_csds::{HostileCsds, Mode};
+
+    use super::*;
+    use crate::demo::DemoServer;
+
+    async fn probe(addr: &str) -> Probed {
+        let target = grpc_toolkit_conn::Target::parse(addr).expect("address");
+        let options = ConnectOptions::plaintext(target, "fleet-test");
+        let conn = grpc_toolkit_conn::connect(&options)
+            .await
+            .expect("connects");
+        let api = Api::new(conn, Duration::from_secs(5));
+        overview_probe()(api).await.expect("an overview")
+    }
+
+    /// The fleet screen's own poll (not the recording's snapshot) reads
+    /// CSDS too: a member's NACKED and missing counts, `None` without CSDS.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_overview_probe_counts_nacked_and_missing() {
+        let server = HostileCsds::new(Mode::ControlBytes).start().await;
+        let xds = probe(server.addr()).await.summary.xds.expect("CSDS counts");
+        // One NACKED; DOES_NOT_EXIST and TIMEOUT are missing; REQUESTED is not.
+        assert_eq!((xds.nacked, xds.missing, xds.total), (1, 2, 8));
+        let demo = DemoServer::start("127.0.0.1:0").await.expect("demo");
+        let summary = probe(&demo.local_addr().to_string()).await.summary;
+        assert_eq!(summary.xds, None);
+        assert!(summary.channels() > 0);
+        demo.shutdown().await;
     }
 }

@@ -187,7 +187,9 @@ fn reported(model: &mut FleetModel, report: Report<Summary>) {
         (a, b) => a == b,
     };
     let same_figures = match (&summary, &row.last) {
-        (Some(new), Some(old)) => new.states == old.states && new.health == old.health,
+        (Some(new), Some(old)) => {
+            new.states == old.states && new.health == old.health && new.xds == old.xds
+        }
         _ => true,
     };
     if !same_status || !same_figures {
@@ -320,6 +322,7 @@ mod tests {
             open_sockets: 3,
             health: Some(1),
             incomplete: 0,
+            xds: None,
         };
         update(
             model,

@@ -164,6 +164,25 @@ fn health_cell(row: &Row) -> Span<'static> {
     }
 }
 
+/// NACKED/missing xDS resources: red while any is NACKED, yellow while
+/// any is missing, "–" for a member without CSDS.
+fn xds_cell(row: &Row) -> Span<'static> {
+    match row.last.map(|s| s.xds) {
+        None => Span::raw(""),
+        Some(None) => Span::styled("–", Style::new().fg(Color::DarkGray)),
+        Some(Some(x)) => {
+            let style = if x.nacked > 0 {
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+            } else if x.missing > 0 {
+                Style::new().fg(Color::Yellow)
+            } else {
+                Style::new().fg(Color::Green)
+            };
+            Span::styled(format!("{}/{}", x.nacked, x.missing), style)
+        }
+    }
+}
+
 fn members_table(model: &FleetModel, frame: &mut Frame<'_>, area: Rect) {
     let rows = model.visible();
     let height = area.height.saturating_sub(3) as usize;
@@ -196,6 +215,7 @@ fn members_table(model: &FleetModel, frame: &mut Frame<'_>, area: Rect) {
                 Line::from(figure(row.last.map(|s| s.servers))),
                 Line::from(figure(row.last.map(|s| s.open_sockets))),
                 Line::from(health_cell(row)),
+                Line::from(xds_cell(row)),
                 Line::from(format!("{changed} ago")),
             ];
             let mut style = row_style(i == model.selected);
@@ -216,10 +236,19 @@ fn members_table(model: &FleetModel, frame: &mut Frame<'_>, area: Rect) {
             Constraint::Length(7),
             Constraint::Length(7),
             Constraint::Length(11),
+            Constraint::Length(10),
             Constraint::Length(9),
         ],
         [
-            "member", "status", "channels", "calls/s", "fail%", "servers", "sockets", "health",
+            "member",
+            "status",
+            "channels",
+            "calls/s",
+            "fail%",
+            "servers",
+            "sockets",
+            "health",
+            "nack/miss",
             "changed",
         ],
         pane_block(title, true),
@@ -356,6 +385,11 @@ mod tests {
                         open_sockets: 5,
                         health: Some(1),
                         incomplete: 0,
+                        xds: Some(crate::xds::XdsCounts {
+                            nacked: 3,
+                            missing: 1,
+                            total: 9,
+                        }),
                     }),
                 }),
             );
@@ -380,6 +414,7 @@ mod tests {
         assert!(text.contains("7/9 2 TF"), "{text}");
         assert!(text.contains("40.0"), "{text}");
         assert!(text.contains("SERVING"), "{text}");
+        assert!(text.contains("nack/miss") && text.contains("3/1"), "{text}");
         assert!(!text.contains('\x1b'), "{text}");
         update(&mut m, FleetMsg::Action(crate::msg::Action::Down));
         let text = screen(&m);

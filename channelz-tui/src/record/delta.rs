@@ -1,5 +1,6 @@
 //! Deltas: a member's snapshot as stored state (each entity's protobuf
-//! encoding keyed by kind and id, the order lists, `incomplete`), the
+//! encoding keyed by kind and id, the order lists, `incomplete`, the CSDS
+//! read), the
 //! change from one state to the next, and applying a change. The writer
 //! computes changes; the reader applies them and trusts nothing: every
 //! splice is checked against the bytes it edits and every size is bounded.
@@ -20,8 +21,10 @@ use super::format::{
     EntityChange, IdList, IncompleteList, IncompleteRecord, MAX_ENTITIES, MAX_ENTITY_BYTES,
     ServerSockets, SnapshotDelta, Splice, kind, op,
 };
+use super::xds::{poll_of, record_of};
 use crate::model::{CutReason, Incomplete};
 use crate::snapshot::Snapshot;
+use crate::xds::XdsPoll;
 
 /// An entity's key in a state: one of [`kind`] and its id.
 pub type Key = (u32, i64);
@@ -41,6 +44,8 @@ pub struct MemberState {
     pub server_sockets: BTreeMap<i64, Vec<i64>>,
     /// The `incomplete` list.
     pub incomplete: Vec<Incomplete>,
+    /// The poll's CSDS read; `None` when not asked.
+    pub xds: Option<XdsPoll>,
 }
 
 /// A time as Unix nanoseconds (saturating; before 1970 is negative).
@@ -101,6 +106,7 @@ impl MemberState {
                 .map(|(k, v)| (*k, v.clone()))
                 .collect(),
             incomplete: snap.incomplete.clone(),
+            xds: snap.xds.clone(),
         }
     }
 
@@ -127,6 +133,7 @@ impl MemberState {
         let mut snap = Snapshot {
             at: self.at.map(time_of_nanos),
             incomplete: self.incomplete.clone(),
+            xds: self.xds.clone(),
             server_sockets: self
                 .server_sockets
                 .iter()
@@ -241,6 +248,13 @@ impl MemberState {
                     })
                     .collect(),
             }),
+            // Whole when changed: a read is small beside the entities, and
+            // its resources change together (a new version per update).
+            xds: if fresh {
+                self.xds.as_ref().map(|x| record_of(Some(x)))
+            } else {
+                (self.xds != old.xds).then(|| record_of(self.xds.as_ref()))
+            },
         }
     }
 
@@ -304,6 +318,9 @@ impl MemberState {
                         .ok_or_else(|| format!("unknown incomplete reason {:?}", i.reason))
                 })
                 .collect::<Result<_, _>>()?;
+        }
+        if let Some(record) = delta.xds {
+            state.xds = poll_of(record)?;
         }
         for id in &state.channels {
             if !state.entities.contains_key(&(kind::TOP_CHANNEL, *id)) {

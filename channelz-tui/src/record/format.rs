@@ -190,6 +190,138 @@ pub struct SnapshotDelta {
     /// The `incomplete` list, when changed.
     #[prost(message, optional, tag = "8")]
     pub incomplete: Option<IncompleteList>,
+    /// The poll's CSDS read, when changed (in a fresh delta: absent when
+    /// not asked). Recordings made before CSDS was read have none, and
+    /// replay without an `xds` section; builds that predate it skip the
+    /// field, as protobuf skips unknown fields.
+    #[prost(message, optional, tag = "9")]
+    pub xds: Option<XdsRecord>,
+}
+
+/// What [`XdsRecord::kind`] says the read gave.
+pub mod xds_kind {
+    /// Not asked (a change back to no CSDS read).
+    pub const NOT_ASKED: u32 = 0;
+    /// The decoded status: `scopes` and `dropped`.
+    pub const STATUS: u32 = 1;
+    /// The server serves no CSDS.
+    pub const UNSUPPORTED: u32 = 2;
+    /// The read failed: `error`.
+    pub const FAILED: u32 = 3;
+}
+
+/// One CSDS read (`crate::xds::XdsPoll`), as decoded and bounded by the
+/// CSDS client: the recording keeps what the screens and the JSON read,
+/// not the raw response.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct XdsRecord {
+    /// One of [`xds_kind`].
+    #[prost(uint32, tag = "1")]
+    pub kind: u32,
+    /// The error's line, for [`xds_kind::FAILED`].
+    #[prost(string, tag = "2")]
+    pub error: String,
+    /// The client scopes, in the server's order.
+    #[prost(message, repeated, tag = "3")]
+    pub scopes: Vec<XdsScopeRecord>,
+    /// Resources the reader left out (`MAX_RESOURCES`).
+    #[prost(uint64, tag = "4")]
+    pub dropped: u64,
+}
+
+/// One client scope.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct XdsScopeRecord {
+    /// `client_scope`.
+    #[prost(string, tag = "1")]
+    pub client_scope: String,
+    /// The node id.
+    #[prost(string, tag = "2")]
+    pub node_id: String,
+    /// Its resources.
+    #[prost(message, repeated, tag = "3")]
+    pub resources: Vec<XdsResourceRecord>,
+}
+
+/// One resource.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct XdsResourceRecord {
+    /// The type URL.
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    /// The name.
+    #[prost(string, tag = "2")]
+    pub name: String,
+    /// The `ClientResourceStatus` number.
+    #[prost(int32, tag = "3")]
+    pub status: i32,
+    /// The accepted version.
+    #[prost(string, tag = "4")]
+    pub version: String,
+    /// When it was accepted, seconds since the epoch.
+    #[prost(sint64, optional, tag = "5")]
+    pub last_updated: Option<i64>,
+    /// The last rejected update.
+    #[prost(message, optional, tag = "6")]
+    pub failure: Option<XdsFailureRecord>,
+    /// The decoded config; absent for none.
+    #[prost(message, optional, tag = "7")]
+    pub summary: Option<XdsSummaryRecord>,
+}
+
+/// A rejected update.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct XdsFailureRecord {
+    /// The rejected version.
+    #[prost(string, tag = "1")]
+    pub version: String,
+    /// The reason.
+    #[prost(string, tag = "2")]
+    pub details: String,
+    /// When, seconds since the epoch.
+    #[prost(sint64, optional, tag = "3")]
+    pub at: Option<i64>,
+}
+
+/// What [`XdsSummaryRecord::kind`] says the payload decoded as, and which
+/// fields it uses.
+pub mod summary_kind {
+    /// A listener: `text` the RDS name, `flag` inline routes.
+    pub const LISTENER: u32 = 1;
+    /// A route configuration: `count` virtual hosts, `names` clusters.
+    pub const ROUTE: u32 = 2;
+    /// A cluster: `text` its discovery type, `text2` the EDS service name.
+    pub const CLUSTER: u32 = 3;
+    /// Endpoints: `count` in all, `count2` healthy.
+    pub const ENDPOINTS: u32 = 4;
+    /// Not decoded: `text` the type URL, `count` its size.
+    pub const OTHER: u32 = 5;
+}
+
+/// A decoded config (`csds::Summary`), one message for every variant.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct XdsSummaryRecord {
+    /// One of [`summary_kind`].
+    #[prost(uint32, tag = "1")]
+    pub kind: u32,
+    /// See [`summary_kind`].
+    #[prost(string, tag = "2")]
+    pub text: String,
+    /// See [`summary_kind`].
+    #[prost(string, tag = "3")]
+    pub text2: String,
+    /// See [`summary_kind`].
+    #[prost(bool, tag = "4")]
+    pub flag: bool,
+    /// See [`summary_kind`].
+    #[prost(uint64, tag = "5")]
+    pub count: u64,
+    /// See [`summary_kind`].
+    #[prost(uint64, tag = "6")]
+    pub count2: u64,
+    /// See [`summary_kind`].
+    #[prost(string, repeated, tag = "7")]
+    pub names: Vec<String>,
 }
 
 /// Ids, each stored as its difference from the one before (sorted ids

@@ -19,6 +19,7 @@
 //! - [`timeline`]: the dashboard over a recording, with its timeline.
 //! - [`fleet`](mod@fleet): the fleet screen over a recording of several members.
 //! - [`synthetic`]: a synthetic server, for the benchmark and tests.
+//! - `xds`: a poll's CSDS read as stored, and read back within bounds.
 
 mod delta;
 pub mod fleet;
@@ -29,6 +30,7 @@ pub(crate) mod replay;
 pub mod synthetic;
 pub mod timeline;
 mod writer;
+mod xds;
 
 pub use reader::{ReadError, Recording};
 pub use writer::Recorder;

@@ -40,6 +40,14 @@ fn varied(n: u64) -> Result<Snapshot, String> {
             "gone",
         ));
     }
+    // The CSDS read changes every other poll, through every kind: not
+    // asked (a change back to none), unsupported, a status, a failure.
+    s.xds = match (n / 2) % 4 {
+        0 => None,
+        1 => Some(crate::xds::XdsPoll::Unsupported),
+        2 => Some(xds_with_nacks(usize::try_from(n % 3).expect("small"))),
+        _ => Some(crate::xds::XdsPoll::Failed(format!("deadline {n}"))),
+    };
     Ok(s)
 }
 
@@ -453,7 +461,15 @@ fn a_fleet_recording_replays_into_the_live_fleet_rows() {
                 if k == 1 && n == 3 {
                     Err("GetTopChannels: unavailable".to_string())
                 } else {
-                    Ok(synthetic(channels, busy).snapshot(n))
+                    let mut snapshot = synthetic(channels, busy).snapshot(n);
+                    // CSDS too: the first member's NACKs come and go, the
+                    // second serves none.
+                    snapshot.xds = Some(if k == 0 {
+                        xds_with_nacks(usize::try_from(n % 3).expect("small"))
+                    } else {
+                        crate::xds::XdsPoll::Unsupported
+                    });
+                    Ok(snapshot)
                 }
             })
             .collect();
@@ -523,6 +539,45 @@ fn a_fleet_recording_replays_into_the_live_fleet_rows() {
     assert_eq!(&player.model.fleet_rates, rates);
     assert_eq!(player.model.rows.len(), 2);
     assert!(player.model.rows.values().all(|r| r.last.is_some()));
+    let xds: Vec<_> = player
+        .model
+        .rows
+        .values()
+        .map(|r| r.last.and_then(|s| s.xds).map(|x| x.nacked))
+        .collect();
+    // Poll 5: 5 % 3 = 2 NACKs on the first member; none read on the second.
+    assert!(xds.contains(&Some(2)) && xds.contains(&None), "{xds:?}");
+}
+
+/// A CSDS read with `nacked` NACKED clusters and one ACKED listener.
+fn xds_with_nacks(nacked: usize) -> crate::xds::XdsPoll {
+    use grpc_toolkit_channelz_client::csds::{Failure, Resource, Scope, Summary, XdsStatus};
+    use grpc_toolkit_proto::envoy::admin::v3::ClientResourceStatus;
+    let resource = |name: String, status| Resource {
+        type_url: "type.googleapis.com/envoy.config.cluster.v3.Cluster".into(),
+        name,
+        status,
+        version: "1".into(),
+        last_updated: Some(1_700_000_000),
+        failure: (status == ClientResourceStatus::Nacked).then(|| Failure {
+            version: "2".into(),
+            details: "bad".into(),
+            at: Some(1_700_000_001),
+        }),
+        summary: Summary::None,
+    };
+    let mut resources: Vec<_> = (0..nacked)
+        .map(|i| resource(format!("c{i}"), ClientResourceStatus::Nacked))
+        .collect();
+    resources.push(resource("l".into(), ClientResourceStatus::Acked));
+    crate::xds::XdsPoll::Status(XdsStatus {
+        scopes: vec![Scope {
+            client_scope: "xds:/svc".into(),
+            node_id: "n".into(),
+            resources,
+        }],
+        dropped: 0,
+    })
 }
 
 /// Member names from a recording reach the fleet screen escaped, and

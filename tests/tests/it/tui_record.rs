@@ -14,7 +14,7 @@ use testkit::peers::{PeerKind, PeerOptions, start_or_skip};
 
 use crate::tui_json::run;
 
-fn temp(name: &str) -> PathBuf {
+pub(crate) fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("channelz-tui-it-record-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir.join(name)
@@ -22,7 +22,7 @@ fn temp(name: &str) -> PathBuf {
 
 /// A live `ADDR --json --watch --record FILE` for `polls` lines: the lines
 /// it printed. The recording holds at least those polls when it returns.
-async fn record_live(addrs: &[&str], file: &Path, polls: usize) -> Vec<String> {
+pub(crate) async fn record_live(addrs: &[&str], file: &Path, polls: usize) -> Vec<String> {
     let (tx, rx) = mpsc::channel();
     let file = file.display().to_string();
     let argv: Vec<String> = std::iter::once("channelz-tui")
