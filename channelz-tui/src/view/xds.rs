@@ -116,10 +116,10 @@ pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         body,
         [
             Constraint::Length(21),
-            Constraint::Fill(2),
+            Constraint::Fill(1),
             Constraint::Length(15),
             Constraint::Length(12),
-            Constraint::Length(8),
+            Constraint::Length(9),
             Constraint::Fill(3),
         ],
         ["type", "name", "status", "version", "updated", "detail"],
