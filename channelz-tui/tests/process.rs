@@ -4,8 +4,7 @@
 //! going away and coming back on the same address, quits on `q` and on
 //! SIGTERM, and leaves the terminal in cooked mode with the alternate
 //! screen gone; with several ADDRs it shows the fleet screen, opens a
-//! member and comes back; it shows the xDS screen of the real grpcio xDS
-//! client in every status; it records with `--record`, and `--replay`
+//! member and comes back; it records with `--record`, and `--replay`
 //! steps, plays, pauses and jumps through the recording. Without a terminal it ends with its documented
 //! exit statuses (1 bad usage, 2 cannot connect) and ends on a signal.
 //!
@@ -16,6 +15,10 @@
 //!
 //! The terminal tests need tmux (CI installs it); without it they print a
 //! notice and skip, except with CI=true where they fail.
+//!
+//! The xDS screen (`x`) is shown against the real grpcio xDS client
+//! (`tests/peers/python/xds_peer.py`) in every status it produces; without
+//! the peer that test skips, except with CI=true where it fails.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
