@@ -88,16 +88,24 @@ pub fn type_rank(type_url: &str) -> usize {
 /// came for), then the rest grouped by type ([`type_rank`], then type
 /// URL), each type's problems first ([`status_rank`]), then by name.
 pub fn display_order(resources: &[CsdsResource]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..resources.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&resources[a], &resources[b]);
-        let nacked = |r: &CsdsResource| r.status != Status::Nacked;
-        (nacked(a), type_rank(&a.type_url), &a.type_url)
-            .cmp(&(nacked(b), type_rank(&b.type_url), &b.type_url))
-            .then(status_rank(a.status).cmp(&status_rank(b.status)))
-            .then(a.name.cmp(&b.name))
-    });
-    order
+    // The keys once per resource, not per comparison: type_rank compares
+    // type URLs, and a scope can have tens of thousands of resources.
+    let mut keyed: Vec<_> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                r.status != Status::Nacked,
+                type_rank(&r.type_url),
+                r.type_url.as_str(),
+                status_rank(r.status),
+                r.name.as_str(),
+                i,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|k| k.5).collect()
 }
 
 /// The Channelz target of a CSDS client scope. Since gRFC A71 each
