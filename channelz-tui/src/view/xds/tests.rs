@@ -441,3 +441,17 @@ fn nacked_first_then_by_type_problems_first() {
     assert_eq!(type_name("type.example/Z"), "type.example/Z");
     assert!(is_problem(Timeout) && is_problem(Nacked) && !is_problem(Requested));
 }
+
+#[test]
+fn xds_screen_snapshot() {
+    let m = on_xds(svc_status());
+    insta::assert_snapshot!(text(&draw(&m, 140, 20)).join("\n"));
+}
+
+#[test]
+fn xds_resource_snapshot() {
+    let mut m = on_xds(svc_status());
+    update(&mut m, Msg::Action(Action::Down));
+    update(&mut m, Msg::Action(Action::Enter));
+    insta::assert_snapshot!(text(&draw(&m, 100, 24)).join("\n"));
+}
