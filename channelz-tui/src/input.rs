@@ -38,6 +38,7 @@ pub fn action(key: KeyEvent, filter_editing: bool) -> Option<Action> {
         KeyCode::Char('r') => Action::Refresh,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('t') => Action::Tree,
+        KeyCode::Char('x') => Action::Xds,
         KeyCode::Char('n') => Action::NextPage,
         KeyCode::Char('N') => Action::PrevPage,
         KeyCode::Char('q') => Action::Quit,

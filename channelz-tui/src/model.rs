@@ -13,6 +13,9 @@ use grpc_toolkit_proto::channelz::v1::{
 };
 
 use crate::outage::Outage;
+use crate::xds::XdsPoll;
+use grpc_toolkit_channelz_client::csds::{Resource, Scope};
+use grpc_toolkit_proto::envoy::admin::v3::ClientResourceStatus;
 
 // The entity ids and the account of what a snapshot left out belong to the
 // Channelz client that produces them; the model keeps them as they come.
@@ -66,6 +69,50 @@ pub enum Screen {
     Server(i64),
     /// The channel → subchannel → socket hierarchy.
     Tree,
+    /// The xDS client status (CSDS): scopes and their resources.
+    Xds,
+    /// One xDS resource, [`Model::xds_open`], with its decoded config.
+    XdsResource,
+}
+
+/// One xDS resource across polls: (client scope, type URL, name), as the
+/// model keeps them (escaped).
+pub type XdsKey = (String, String, String);
+
+/// A row of the xDS screen, as indices into the last [`XdsPoll::Status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdsRow {
+    /// A client scope's heading (scope, node id, its Channelz channel).
+    Scope(usize),
+    /// A resource of a scope.
+    Resource {
+        /// Index of the scope.
+        scope: usize,
+        /// Index of the resource in the scope.
+        resource: usize,
+    },
+}
+
+/// What the dashboard keeps of CSDS: the last read (escaped) and the rows
+/// in display order, computed once per read so that a frame of ten
+/// thousand resources only draws the rows on screen.
+#[derive(Debug, Clone, Default)]
+pub struct XdsState {
+    /// The last read; `None` before the first.
+    pub poll: Option<XdsPoll>,
+    /// When it arrived.
+    pub at: Option<SystemTime>,
+    /// The rows of the xDS screen (scope headings and resources), in
+    /// display order ([`crate::xds::display_order`] within each scope).
+    pub rows: Vec<XdsRow>,
+    /// Status and version of every resource in the last read, to mark the
+    /// next read's changes.
+    pub seen: HashMap<XdsKey, (ClientResourceStatus, String)>,
+    /// When each resource's status or version last changed (while we
+    /// watched).
+    pub changed: HashMap<XdsKey, SystemTime>,
+    /// The resource the resource screen shows.
+    pub open: Option<XdsKey>,
 }
 
 /// The state of the link to the server, as the poller reports it.
@@ -333,6 +380,8 @@ pub struct Model {
     pub details_incomplete: Vec<Incomplete>,
     /// Set when the user asked to quit.
     pub quit: bool,
+    /// CSDS, for the xDS screen.
+    pub xds: XdsState,
 }
 
 impl Model {
@@ -372,6 +421,7 @@ impl Model {
             overview_incomplete: Vec::new(),
             details_incomplete: Vec::new(),
             quit: false,
+            xds: XdsState::default(),
         }
     }
 
@@ -609,7 +659,72 @@ impl Model {
                 rows
             }
             Screen::Tree => self.tree_rows().into_iter().map(|(_, id)| id).collect(),
+            // Its rows are xDS resources, not entities: see `row_count`.
+            Screen::Xds | Screen::XdsResource => Vec::new(),
         }
+    }
+
+    /// How many selectable rows `screen` has.
+    pub fn row_count(&self, screen: Screen) -> usize {
+        match screen {
+            Screen::Xds => self.xds.rows.len(),
+            _ => self.rows(screen).len(),
+        }
+    }
+
+    /// The scopes of the last CSDS read, when it succeeded.
+    pub fn xds_scopes(&self) -> &[Scope] {
+        match &self.xds.poll {
+            Some(XdsPoll::Status(status)) => &status.scopes,
+            _ => &[],
+        }
+    }
+
+    /// A row's scope and resource (`None` for a heading).
+    pub fn xds_row(&self, row: XdsRow) -> Option<(&Scope, Option<&Resource>)> {
+        let scopes = self.xds_scopes();
+        match row {
+            XdsRow::Scope(s) => scopes.get(s).map(|s| (s, None)),
+            XdsRow::Resource { scope, resource } => {
+                let s = scopes.get(scope)?;
+                Some((s, Some(s.resources.get(resource)?)))
+            }
+        }
+    }
+
+    /// The resource named by `key` in the last read.
+    pub fn xds_resource(&self, key: &XdsKey) -> Option<(&Scope, &Resource)> {
+        let scope = self.xds_scopes().iter().find(|s| s.client_scope == key.0)?;
+        let r = scope
+            .resources
+            .iter()
+            .find(|r| r.type_url == key.1 && r.name == key.2)?;
+        Some((scope, r))
+    }
+
+    /// The top channel a CSDS scope configures (`xds:/svc` is the channel
+    /// with target `xds:///svc`), the first by id when several share it.
+    pub fn xds_channel(&self, scope: &Scope) -> Option<&Channel> {
+        if scope.client_scope.is_empty() {
+            return None;
+        }
+        let target = crate::xds::channelz_target(&scope.client_scope);
+        self.top_channels.iter().find(|c| {
+            c.data
+                .as_ref()
+                .is_some_and(|d| crate::xds::channelz_target(&d.target) == target)
+        })
+    }
+
+    /// Whether a resource's status or version changed recently enough to
+    /// highlight.
+    pub fn xds_recently_changed(&self, key: &XdsKey) -> bool {
+        self.xds.changed.get(key).is_some_and(|at| {
+            self.now
+                .duration_since(*at)
+                .map(|d| d <= STATE_CHANGE_HIGHLIGHT)
+                .unwrap_or(true)
+        })
     }
 
     /// The tree view's rows with their depth: every top channel the
@@ -720,6 +835,8 @@ impl Model {
                 start: self.server_page_start.get(&id).copied().unwrap_or(0),
             },
             Screen::Tree => Focus::Tree(self.tree_roots()),
+            // CSDS is read on every poll whatever the screen.
+            Screen::Xds | Screen::XdsResource => Focus::Overview,
         }
     }
 }

@@ -11,6 +11,7 @@ use grpc_toolkit_proto::channelz::v1::{Channel, Server, Socket, Subchannel};
 
 use crate::model::{HealthReport, Incomplete, ServerSocketsPage};
 use crate::outage::Outage;
+use crate::xds::XdsPoll;
 
 /// Detail responses of one poll.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,6 +69,8 @@ pub enum Action {
     Refresh,
     /// Show or hide help.
     Help,
+    /// Open the xDS (CSDS) screen.
+    Xds,
     /// Open the tree view.
     Tree,
     /// Next page of server sockets.
@@ -114,6 +117,14 @@ pub enum Msg {
     Details(Details),
     /// Health service answers.
     Health(HealthReport),
+    /// What CSDS said in a poll (sent only when CSDS was asked: a server
+    /// that answered UNIMPLEMENTED is asked again only now and then).
+    Xds {
+        /// When the read completed (changes are marked from then).
+        at: SystemTime,
+        /// The read.
+        poll: XdsPoll,
+    },
     /// An RPC of a poll failed while the connection stayed up.
     PollFailed(String),
     /// A key the user pressed.

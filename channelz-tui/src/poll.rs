@@ -9,7 +9,7 @@ use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use grpc_toolkit_channelz_client::{Beyond, Client, Walk};
 use grpc_toolkit_conn::GrpcChannel as Transport;
@@ -360,10 +360,12 @@ pub async fn run(
         let Some(api) = connect(&dial, &tx, &refresh, |_| None).await else {
             return;
         };
+        // A new connection may be a new server: ask CSDS again at once.
+        let mut xds = XdsGate::default();
         loop {
             let want = wanted.borrow_and_update().clone();
             if !want.paused {
-                match poll_once(&api, &want.focus).await {
+                match poll_once(&api, &want.focus, &mut xds).await {
                     Ok(msgs) => {
                         for msg in msgs {
                             if tx.send(msg).await.is_err() {
@@ -462,12 +464,54 @@ pub async fn report_failure(tx: &mpsc::Sender<Msg>, e: PollError) -> AfterFailur
     }
 }
 
-/// One poll: the overview, the focused details and health, as messages.
-pub async fn poll_once(api: &Api, focus: &Focus) -> Result<Vec<Msg>, PollError> {
-    let overview = overview(api).await?;
+/// How long the poller waits before asking CSDS again of a server that
+/// answered UNIMPLEMENTED: it will not grow CSDS between two polls, and
+/// asking every second would double the RPCs of every poll for nothing.
+pub const XDS_UNSUPPORTED_RETRY: Duration = Duration::from_secs(30);
+
+/// When the poller asks CSDS: on every poll, except within
+/// [`XDS_UNSUPPORTED_RETRY`] of an UNIMPLEMENTED answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XdsGate {
+    unsupported_at: Option<Instant>,
+}
+
+impl XdsGate {
+    /// Whether a poll at `now` asks CSDS.
+    pub fn due(&self, now: Instant) -> bool {
+        self.unsupported_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= XDS_UNSUPPORTED_RETRY)
+    }
+
+    /// Takes note of a read's answer, at `now`.
+    pub fn saw(&mut self, poll: &XdsPoll, now: Instant) {
+        self.unsupported_at = matches!(poll, XdsPoll::Unsupported).then_some(now);
+    }
+}
+
+/// One poll: the overview, the focused details, health and (when `xds`
+/// says so) CSDS, as messages. CSDS runs beside the overview, and its
+/// failure is a message of its own ([`XdsPoll::Failed`]), never the poll's.
+pub async fn poll_once(api: &Api, focus: &Focus, xds: &mut XdsGate) -> Result<Vec<Msg>, PollError> {
+    let ask = xds.due(Instant::now());
+    let read_xds = async {
+        if ask {
+            let poll = api.xds().await;
+            Some((SystemTime::now(), poll))
+        } else {
+            None
+        }
+    };
+    let (overview, read) = tokio::join!(overview(api), read_xds);
+    let overview = overview?;
     let details = api.focus(focus).await?;
     let health = api.health().await;
-    Ok(vec![overview, Msg::Details(details), Msg::Health(health)])
+    let mut msgs = vec![overview, Msg::Details(details), Msg::Health(health)];
+    if let Some((at, poll)) = read {
+        xds.saw(&poll, Instant::now());
+        msgs.push(Msg::Xds { at, poll });
+    }
+    Ok(msgs)
 }
 
 /// Everything below the top channels and servers, for a complete snapshot:
@@ -519,6 +563,56 @@ mod tests {
         let mut terminal = Terminal::new(TestBackend::new(140, 30)).expect("test backend");
         terminal.draw(|f| view(model, f)).expect("draw");
         terminal.backend().to_string()
+    }
+
+    /// A server that said UNIMPLEMENTED to CSDS is asked again only after
+    /// XDS_UNSUPPORTED_RETRY; one that serves it, or failed, every poll.
+    #[test]
+    fn csds_is_asked_rarely_of_a_server_without_it() {
+        let t0 = Instant::now();
+        let mut gate = XdsGate::default();
+        assert!(gate.due(t0), "the first poll asks");
+        gate.saw(&XdsPoll::Unsupported, t0);
+        assert!(!gate.due(t0 + Duration::from_secs(1)));
+        assert!(!gate.due(t0 + XDS_UNSUPPORTED_RETRY - Duration::from_millis(1)));
+        assert!(gate.due(t0 + XDS_UNSUPPORTED_RETRY));
+        gate.saw(&XdsPoll::Failed("deadline".into()), t0);
+        assert!(
+            gate.due(t0 + Duration::from_secs(1)),
+            "a failure is retried"
+        );
+        gate.saw(
+            &XdsPoll::Status(grpc_toolkit_channelz_client::csds::XdsStatus::default()),
+            t0,
+        );
+        assert!(gate.due(t0 + Duration::from_secs(1)));
+    }
+
+    /// The live poll against the demo (no CSDS): the poll succeeds, says
+    /// Unsupported once, and the next poll does not ask again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_of_a_server_without_csds_says_unsupported_once() {
+        let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
+        let api = demo_api(&demo).await;
+        let mut gate = XdsGate::default();
+        let xds = |msgs: &[Msg]| {
+            msgs.iter()
+                .filter_map(|m| match m {
+                    Msg::Xds { poll, .. } => Some(poll.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = poll_once(&api, &Focus::Overview, &mut gate)
+            .await
+            .expect("the poll succeeds without CSDS");
+        assert!(matches!(first[0], Msg::Overview { .. }));
+        assert_eq!(xds(&first), vec![XdsPoll::Unsupported]);
+        let second = poll_once(&api, &Focus::Overview, &mut gate)
+            .await
+            .expect("a second poll");
+        assert_eq!(xds(&second), vec![], "not asked again within 30 s");
+        demo.shutdown().await;
     }
 
     /// Issue #18 item 5: a channel's detail screen fetches the channel and

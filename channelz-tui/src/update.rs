@@ -2,13 +2,14 @@
 //! I/O, no clock (time arrives in the messages), so every behaviour of the
 //! dashboard is a unit test away.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use grpc_toolkit_proto::channelz::v1::{Channel, Server};
 
-use crate::model::{EntityId, Link, Model, Pane, Sample, Screen};
+use crate::model::{EntityId, Link, Model, Pane, Sample, Screen, XdsKey, XdsRow, XdsState};
 use crate::msg::{Action, Details, Msg};
+use crate::xds::XdsPoll;
 
 use grpc_toolkit_conn::escape::escape;
 
@@ -88,6 +89,11 @@ pub fn update(model: &mut Model, msg: Msg) -> Command {
                 model.health = Some(report);
             }
         }
+        Msg::Xds { at, poll } => {
+            if !model.paused {
+                apply_xds(model, at, poll);
+            }
+        }
         Msg::PollFailed(error) => model.last_error = Some(escape(&error).into_owned()),
         Msg::Resize(heights) => {
             model.page = heights.list.max(1);
@@ -114,6 +120,7 @@ fn forget_entities(model: &mut Model) {
     model.states.clear();
     model.state_changed.clear();
     model.overview_at = None;
+    model.xds = XdsState::default();
     model.stack.truncate(1);
     model.cursors.retain(|s, _| *s == Screen::Overview);
     for c in model.cursors.values_mut() {
@@ -356,7 +363,7 @@ fn scroll_trace(model: &mut Model, delta: isize) {
 }
 
 fn clamp_cursor(model: &mut Model, screen: Screen) {
-    let len = model.rows(screen).len();
+    let len = model.row_count(screen);
     let cursor = model.cursors.entry(screen).or_default();
     if len == 0 {
         cursor.row = 0;
@@ -367,7 +374,7 @@ fn clamp_cursor(model: &mut Model, screen: Screen) {
 
 fn move_cursor(model: &mut Model, delta: isize) {
     let screen = model.screen();
-    let len = model.rows(screen).len();
+    let len = model.row_count(screen);
     let cursor = model.cursors.entry(screen).or_default();
     if len == 0 {
         cursor.row = 0;
@@ -410,6 +417,9 @@ fn act(model: &mut Model, action: Action) -> Command {
         Action::PageDown => move_focused(model, |page| page),
         Action::Top => move_focused(model, |_| isize::MIN / 2),
         Action::Bottom => move_focused(model, |_| isize::MAX / 2),
+        Action::Enter | Action::FilterDone if model.screen() == Screen::Xds => {
+            return open_xds_row(model);
+        }
         Action::Enter | Action::FilterDone => {
             let screen = model.screen();
             let rows = model.rows(screen);
@@ -479,6 +489,17 @@ fn act(model: &mut Model, action: Action) -> Command {
                 return Command::Refresh;
             }
         }
+        Action::Xds => {
+            // Back to the xDS screen when it is already in the breadcrumb
+            // (x, Enter on a scope, x, ...), so the stack stays bounded.
+            match model.stack.iter().position(|s| *s == Screen::Xds) {
+                Some(at) => model.stack.truncate(at + 1),
+                None => {
+                    model.stack.push(Screen::Xds);
+                    return Command::Refresh;
+                }
+            }
+        }
         Action::NextPage | Action::PrevPage => {
             if let Screen::Server(id) = model.screen() {
                 return page_server(model, id, action == Action::NextPage);
@@ -487,6 +508,110 @@ fn act(model: &mut Model, action: Action) -> Command {
         Action::Quit => model.quit = true,
     }
     Command::None
+}
+
+/// Enter on the xDS screen: a scope opens its Channelz channel, a
+/// resource its own screen.
+fn open_xds_row(model: &mut Model) -> Command {
+    let Some(row) = model.xds.rows.get(model.cursor().row).copied() else {
+        return Command::None;
+    };
+    match model.xds_row(row) {
+        Some((scope, None)) => {
+            let id = model
+                .xds_channel(scope)
+                .and_then(|c| c.r#ref.as_ref())
+                .map(|r| r.channel_id);
+            if let Some(id) = id {
+                model.stack.push(Screen::Channel(id));
+                return Command::Refresh;
+            }
+        }
+        Some((scope, Some(r))) => {
+            model.xds.open = Some(xds_key(&scope.client_scope, r));
+            model.stack.push(Screen::XdsResource);
+        }
+        None => {}
+    }
+    Command::None
+}
+
+fn xds_key(scope: &str, r: &grpc_toolkit_channelz_client::csds::Resource) -> XdsKey {
+    (scope.to_owned(), r.type_url.clone(), r.name.clone())
+}
+
+/// What the selected xDS row is, to find it again after the next read
+/// reorders the rows.
+#[derive(PartialEq)]
+enum Selected {
+    Scope(String),
+    Resource(XdsKey),
+}
+
+fn selected_xds(model: &Model) -> Option<Selected> {
+    let row = model.cursors.get(&Screen::Xds)?.row;
+    match model.xds_row(*model.xds.rows.get(row)?)? {
+        (scope, None) => Some(Selected::Scope(scope.client_scope.clone())),
+        (scope, Some(r)) => Some(Selected::Resource(xds_key(&scope.client_scope, r))),
+    }
+}
+
+/// A CSDS read: escaped, its changes marked against the last read, its
+/// rows put in display order, the selection kept on the same row.
+fn apply_xds(model: &mut Model, at: SystemTime, mut poll: XdsPoll) {
+    model.now = model.now.max(at);
+    let before = selected_xds(model);
+    screen_safe::xds(&mut poll);
+    let mut rows = Vec::new();
+    if let XdsPoll::Status(status) = &poll {
+        let total = status
+            .scopes
+            .iter()
+            .map(|s| s.resources.len())
+            .sum::<usize>();
+        let mut seen = HashMap::with_capacity(total);
+        rows.reserve(total + status.scopes.len());
+        for (i, scope) in status.scopes.iter().enumerate() {
+            rows.push(XdsRow::Scope(i));
+            for r in &scope.resources {
+                let key = xds_key(&scope.client_scope, r);
+                if let Some((status, version)) = model.xds.seen.get(&key)
+                    && (*status != r.status || *version != r.version)
+                {
+                    model.xds.changed.insert(key.clone(), at);
+                }
+                seen.insert(key, (r.status, r.version.clone()));
+            }
+            rows.extend(
+                crate::xds::display_order(&scope.resources)
+                    .into_iter()
+                    .map(|resource| XdsRow::Resource { scope: i, resource }),
+            );
+        }
+        // Only what this read has can be marked; the rest would grow the
+        // maps with every resource that ever came and went.
+        model.xds.changed.retain(|k, _| seen.contains_key(k));
+        model.xds.seen = seen;
+    }
+    model.xds.poll = Some(poll);
+    model.xds.at = Some(at);
+    model.xds.rows = rows;
+    if let Some(before) = before {
+        let found = (0..model.xds.rows.len()).find(|&i| {
+            let row = model.xds.rows[i];
+            match (model.xds_row(row), &before) {
+                (Some((s, None)), Selected::Scope(name)) => s.client_scope == *name,
+                (Some((s, Some(r))), Selected::Resource(key)) => {
+                    s.client_scope == key.0 && r.type_url == key.1 && r.name == key.2
+                }
+                _ => false,
+            }
+        });
+        if let Some(row) = found {
+            model.cursors.entry(Screen::Xds).or_default().row = row;
+        }
+    }
+    clamp_cursor(model, Screen::Xds);
 }
 
 fn page_server(model: &mut Model, id: i64, forward: bool) -> Command {
@@ -587,6 +712,44 @@ mod screen_safe {
             trace(d.trace.as_mut());
         }
         s.listen_socket.iter_mut().for_each(|r| text(&mut r.name));
+    }
+
+    /// A CSDS read: every name, version, reason and decoded string.
+    pub(super) fn xds(poll: &mut crate::xds::XdsPoll) {
+        use grpc_toolkit_channelz_client::csds::Summary;
+        let status = match poll {
+            crate::xds::XdsPoll::Status(status) => status,
+            crate::xds::XdsPoll::Failed(error) => return text(error),
+            crate::xds::XdsPoll::Unsupported => return,
+        };
+        for scope in &mut status.scopes {
+            text(&mut scope.client_scope);
+            text(&mut scope.node_id);
+            for r in &mut scope.resources {
+                text(&mut r.type_url);
+                text(&mut r.name);
+                text(&mut r.version);
+                if let Some(f) = r.failure.as_mut() {
+                    text(&mut f.version);
+                    text(&mut f.details);
+                }
+                match &mut r.summary {
+                    Summary::Listener {
+                        route_config_name, ..
+                    } => text(route_config_name),
+                    Summary::Route { clusters, .. } => clusters.iter_mut().for_each(text),
+                    Summary::Cluster {
+                        kind,
+                        eds_service_name,
+                    } => {
+                        text(kind);
+                        text(eds_service_name);
+                    }
+                    Summary::Other { type_url, .. } => text(type_url),
+                    Summary::None | Summary::Endpoints { .. } => {}
+                }
+            }
+        }
     }
 
     pub(super) fn socket(s: &mut Socket) {

@@ -17,6 +17,10 @@
 //!
 //! The terminal tests need tmux (CI installs it); without it they print a
 //! notice and skip, except with CI=true where they fail.
+//!
+//! The xDS screen (`x`) is shown against the real grpcio xDS client
+//! (`tests/peers/python/xds_peer.py`) in every status it produces; without
+//! the peer that test skips, except with CI=true where it fails.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,6 +41,13 @@ struct Tmux {
 impl Tmux {
     /// A tmux server of its own running `script` in a 120x36 session.
     fn start(name: &str, script: &str) -> Tmux {
+        Tmux::start_sized(name, script, 120, 36)
+    }
+
+    /// A tmux server of its own running `script` in a `width`x`height`
+    /// session.
+    fn start_sized(name: &str, script: &str, width: u16, height: u16) -> Tmux {
+        let (width, height) = (width.to_string(), height.to_string());
         let tmux = Tmux {
             socket: format!("channelz-tui-test-{name}-{}", std::process::id()),
         };
@@ -46,9 +57,9 @@ impl Tmux {
             "-s",
             "tui",
             "-x",
-            "120",
+            &width,
             "-y",
-            "36",
+            &height,
             "sh",
             "-c",
             script,
@@ -232,6 +243,143 @@ async fn dashboard_in_a_real_terminal() {
         !screen.contains("channels ("),
         "alternate screen left:\n{screen}"
     );
+}
+
+/// The resource row of the screen that shows `needle` (the summary line
+/// above the table and the scope headings name statuses too).
+fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    screen
+        .lines()
+        .find(|l| l.starts_with('│') && !l.starts_with("│scope") && l.contains(needle))
+}
+
+/// The xDS screen against the real grpcio xDS client
+/// (`tests/peers/python/xds_peer.py`), steered to each status: ACKED at
+/// start, NACKED (the accepted and the rejected version and the reason on
+/// the cluster's row), REQUESTED (a listener nobody answers), and
+/// DOES_NOT_EXIST (a listener deleted after it was sent); each scope
+/// shows its Channelz channel. With CI=true a missing peer fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xds_screen_against_the_grpcio_xds_peer() {
+    use grpc_toolkit_channelz_client::csds;
+    use testkit::peers::{Peer, or_skip};
+    if !have_tmux() {
+        return;
+    }
+    let Some(mut peer) = or_skip(Peer::start_xds().await) else {
+        return;
+    };
+    let addr = peer.addr();
+    let bin = PathBuf::from(BIN);
+    let tmux = Tmux::start_sized("xds", &script(&bin, &addr), 220, 50);
+    tmux.wait_for("the overview", |s| {
+        s.contains("● connected") && s.contains("xds:///svc")
+    });
+    tmux.keys(&["x"]);
+    let screen = tmux.wait_for("the xDS screen, all ACKED", |s| {
+        s.contains("overview › xds") && s.contains("cluster-svc") && s.contains("ACKED")
+    });
+    assert!(line_with(&screen, "NACKED").is_none(), "{screen}");
+    assert!(screen.contains(" 0 NACKED "), "{screen}");
+    let scope = screen
+        .lines()
+        .find(|l| l.starts_with("│scope") && l.contains(" xds:/svc "))
+        .expect("the scope xds:/svc");
+    assert!(scope.contains("ch ") && scope.contains("READY"), "{scope}");
+    assert!(scope.contains("node toolkit-xds-peer"), "{scope}");
+
+    // NACKED: the accepted version stays, the rejected one and the reason
+    // show on the row, and the row comes first in its scope.
+    assert_eq!(peer.command("nack").await.expect("nack"), "ok");
+    let screen = tmux.wait_for("NACKED", |s| {
+        line_with(s, "NACKED").is_some_and(|l| l.contains("LB policy is not supported"))
+    });
+    let options = grpc_toolkit_conn::ConnArgs {
+        addr: Some(addr.clone()),
+        connect_timeout: Duration::from_secs(10),
+        ..Default::default()
+    }
+    .to_options("channelz-tui-test")
+    .expect("flags");
+    let conn = grpc_toolkit_conn::connect(&options).await.expect("connect");
+    let status = csds::fetch(&conn, Duration::from_secs(5))
+        .await
+        .expect("CSDS")
+        .expect("the peer serves CSDS");
+    let cluster = status
+        .scopes
+        .iter()
+        .filter(|s| s.client_scope == "xds:/svc")
+        .flat_map(|s| &s.resources)
+        .find(|r| r.name == "cluster-svc")
+        .expect("cluster-svc");
+    let rejected = &cluster.failure.as_ref().expect("the NACK").version;
+    let row = line_with(&screen, "NACKED").expect("the NACKED row");
+    assert!(row.contains("cluster-svc"), "{row}");
+    assert!(
+        row.contains(&format!(" {} ", cluster.version)),
+        "the accepted version {:?} on {row}",
+        cluster.version
+    );
+    assert!(
+        row.contains(&format!("rejected {rejected}: ")),
+        "the rejected version {rejected:?} on {row}"
+    );
+    let lines: Vec<&str> = screen.lines().collect();
+    let scope_at = lines
+        .iter()
+        .position(|l| l.contains(" xds:/svc "))
+        .expect("scope");
+    let nack_at = lines
+        .iter()
+        .position(|l| line_with(l, "NACKED").is_some())
+        .expect("row");
+    assert_eq!(
+        nack_at,
+        scope_at + 1,
+        "NACKED first in its scope:\n{screen}"
+    );
+
+    // Enter on it: the decoded config and the whole reason.
+    let first_row = 1 + lines
+        .iter()
+        .position(|l| l.starts_with("│type"))
+        .expect("the table header");
+    for _ in first_row..nack_at {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the NACKED cluster's screen", |s| {
+        s.contains("› Cluster cluster-svc") && s.contains("last rejected update")
+    });
+    assert!(screen.contains("eds-svc"), "{screen}");
+    assert!(screen.contains("LB policy is not supported"), "{screen}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the xDS screen again", |s| {
+        s.lines()
+            .nth(1)
+            .is_some_and(|l| l.trim() == "overview › xds")
+    });
+
+    // REQUESTED: a listener the management server never answers.
+    assert_eq!(peer.command("pending").await.expect("pending"), "ok");
+    let screen = tmux.wait_for("REQUESTED", |s| {
+        s.contains("xds:/pending") && line_with(s, "REQUESTED").is_some()
+    });
+    let row = line_with(&screen, "REQUESTED").expect("the REQUESTED row");
+    assert!(row.contains("pending"), "{row}");
+
+    // DOES_NOT_EXIST: a listener sent before, left out of the next answer.
+    assert_eq!(peer.command("delete").await.expect("delete"), "ok");
+    let screen = tmux.wait_for("DOES_NOT_EXIST", |s| {
+        line_with(s, "DOES_NOT_EXIST").is_some()
+    });
+    let row = line_with(&screen, "DOES_NOT_EXIST").expect("the DOES_NOT_EXIST row");
+    assert!(row.contains("gone"), "{row}");
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("exit", exited_and_reported_mode);
+    assert!(screen.contains("exit=0"), "{screen}");
 }
 
 /// A demo server of its own (the binary's `--demo-server`) on a free

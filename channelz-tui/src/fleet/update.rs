@@ -289,6 +289,7 @@ fn act(model: &mut FleetModel, action: Action) -> FleetCommand {
         | Action::FilterBackspace
         | Action::Pause
         | Action::Tree
+        | Action::Xds
         | Action::NextPage
         | Action::PrevPage => {}
     }

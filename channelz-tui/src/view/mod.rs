@@ -8,6 +8,7 @@
 mod detail;
 mod overview;
 mod tree;
+mod xds;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -40,7 +41,8 @@ pub fn view_in(model: &Model, frame: &mut Frame<'_>, area: Rect) {
     let [title, crumbs, body, footer] = frame_layout(area);
     frame.render_widget(title_bar(model), title);
     frame.render_widget(breadcrumb(model), crumbs);
-    if model.overview_at.is_none() {
+    let xds_screen = matches!(model.screen(), Screen::Xds | Screen::XdsResource);
+    if model.overview_at.is_none() && !(xds_screen && model.xds.poll.is_some()) {
         frame.render_widget(link_notice(model), body);
     } else {
         match model.screen() {
@@ -50,6 +52,8 @@ pub fn view_in(model: &Model, frame: &mut Frame<'_>, area: Rect) {
             Screen::Socket(id) => detail::socket(model, frame, body, id),
             Screen::Server(id) => detail::server(model, frame, body, id),
             Screen::Tree => tree::render(model, frame, body),
+            Screen::Xds => xds::render(model, frame, body),
+            Screen::XdsResource => xds::resource(model, frame, body),
         }
     }
     frame.render_widget(footer_bar(model), footer);
@@ -152,6 +156,13 @@ fn screen_label(model: &Model, screen: Screen) -> String {
         }
         Screen::Server(id) => format!("server {id}"),
         Screen::Tree => "tree".into(),
+        Screen::Xds => "xds".into(),
+        Screen::XdsResource => match &model.xds.open {
+            Some((_, type_url, name)) => {
+                format!("{} {name}", crate::xds::type_name(type_url))
+            }
+            None => "xds resource".into(),
+        },
     }
 }
 
@@ -264,8 +275,12 @@ fn footer_bar(model: &Model) -> Line<'static> {
     let trace_focused = model.cursor().pane == Pane::Trace;
     let hints = match model.screen() {
         Screen::Overview => {
-            "↑↓/jk move · Enter open · Tab pane · / filter · s sort · t tree · p pause · r refresh · ? help · q quit"
+            "↑↓/jk move · Enter open · Tab pane · / filter · s sort · t tree · x xds · p pause · r refresh · ? help · q quit"
         }
+        Screen::Xds => {
+            "↑↓ move · Enter open (on a scope: its channel) · Esc back · p pause · r refresh · ? help · q quit"
+        }
+        Screen::XdsResource => "Esc back · x xds · p pause · r refresh · ? help · q quit",
         Screen::Channel(_) | Screen::Subchannel(_) | Screen::Server(_) if trace_focused => {
             "↑↓ PgUp PgDn scroll trace · g newest · G oldest · Tab children · Esc back · p pause · ? help · q quit"
         }
@@ -296,6 +311,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("/", "filter by id, target or address (Esc clears)"),
     ("s", "sort: id, calls/s, failures, state"),
     ("t", "tree of channels, subchannels and sockets"),
+    ("x", "xDS status (CSDS): resources, NACKs, reasons"),
     ("n  N", "next / previous page of server sockets"),
     ("p", "pause or resume updates"),
     ("r", "refresh now"),

@@ -1,0 +1,438 @@
+//! The xDS screen (CSDS): per client scope, its Channelz channel and its
+//! resources (NACKED first, then by type), and one resource's screen with
+//! its decoded config and the full reason of its last rejected update.
+//!
+//! Text reaches here escaped (`update` escapes every CSDS string before it
+//! enters the model). The list builds only the rows on screen, so ten
+//! thousand resources cost a frame what sixty do (`benches/xds.rs`).
+
+use std::time::{Duration, SystemTime};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Row, Wrap};
+
+use grpc_toolkit_channelz_client::csds::{Resource, Scope, Summary};
+use grpc_toolkit_proto::envoy::admin::v3::ClientResourceStatus;
+
+use super::{list_table, pane_block, row_style, state_style, window_start};
+use crate::decode;
+use crate::model::{Model, Screen, XdsKey, XdsRow, channel_state};
+use crate::xds::{XdsPoll, is_problem, status_name, type_name};
+
+/// What the screen says for a server without CSDS.
+pub const UNSUPPORTED: &str = "this server serves no CSDS (grpc.admin / envoy.service.status.v3)";
+
+/// The colour of a resource status: NACKED red, the other problems yellow,
+/// ACKED green, REQUESTED blue.
+pub(crate) fn status_style(status: ClientResourceStatus) -> Style {
+    match status {
+        ClientResourceStatus::Nacked => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        s if is_problem(s) => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ClientResourceStatus::Acked => Style::new().fg(Color::Green),
+        ClientResourceStatus::Requested => Style::new().fg(Color::Blue),
+        _ => Style::new(),
+    }
+}
+
+/// A one-line notice in the screen's frame.
+fn notice(frame: &mut Frame<'_>, area: Rect, line: Line<'static>) {
+    frame.render_widget(
+        Paragraph::new(line)
+            .block(Block::bordered().title(" xds "))
+            .wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+/// The rows of the xDS screen within `area`.
+pub(super) fn list_height(area: Rect) -> usize {
+    // The summary line, the table's borders and its header.
+    usize::from(area.height.saturating_sub(4))
+}
+
+/// The xDS screen.
+pub(super) fn render(model: &Model, frame: &mut Frame<'_>, area: Rect) {
+    let status = match &model.xds.poll {
+        None => {
+            return notice(
+                frame,
+                area,
+                Line::from("waiting for the first CSDS answer…"),
+            );
+        }
+        Some(XdsPoll::Unsupported) => {
+            return notice(frame, area, Line::from(UNSUPPORTED));
+        }
+        Some(XdsPoll::Failed(error)) => {
+            return notice(
+                frame,
+                area,
+                Line::styled(
+                    format!("CSDS read failed: {error}"),
+                    Style::new().fg(Color::Red),
+                ),
+            );
+        }
+        Some(XdsPoll::Status(status)) => status,
+    };
+    if status.scopes.is_empty() {
+        return notice(
+            frame,
+            area,
+            Line::from("the server serves CSDS but has no xDS clients"),
+        );
+    }
+    let [summary, list] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(summary_line(model, status), summary);
+
+    let selected = model.cursors.get(&Screen::Xds).map_or(0, |c| c.row);
+    let height = list_height(area);
+    let start = window_start(selected, height);
+    let body: Vec<Row<'static>> = model
+        .xds
+        .rows
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(height)
+        .filter_map(|(i, row)| {
+            let row = match (*row, model.xds_row(*row)?) {
+                (XdsRow::Scope(_), (scope, _)) => scope_row(model, scope),
+                (_, (scope, Some(r))) => resource_row(model, scope, r),
+                (_, (_, None)) => return None,
+            };
+            Some(if i == selected {
+                row.style(row_style(true))
+            } else {
+                row
+            })
+        })
+        .collect();
+    let table = list_table(
+        body,
+        [
+            Constraint::Length(21),
+            Constraint::Fill(1),
+            Constraint::Length(15),
+            Constraint::Length(12),
+            Constraint::Length(9),
+            Constraint::Fill(3),
+        ],
+        ["type", "name", "status", "version", "updated", "detail"],
+        pane_block(
+            format!(
+                " xds resources ({}) ",
+                model.xds.rows.len() - status.scopes.len()
+            ),
+            true,
+        ),
+    );
+    frame.render_widget(table, list);
+}
+
+fn summary_line(
+    model: &Model,
+    status: &grpc_toolkit_channelz_client::csds::XdsStatus,
+) -> Line<'static> {
+    let mut nacked = 0;
+    let mut problems = 0;
+    let mut total = 0;
+    for r in status.scopes.iter().flat_map(|s| &s.resources) {
+        total += 1;
+        if r.status == ClientResourceStatus::Nacked {
+            nacked += 1;
+        } else if is_problem(r.status) {
+            problems += 1;
+        }
+    }
+    let mut spans = vec![Span::raw(format!(
+        " {} scope{} · {total} resources · ",
+        status.scopes.len(),
+        if status.scopes.len() == 1 { "" } else { "s" }
+    ))];
+    spans.push(Span::styled(
+        format!("{nacked} NACKED"),
+        if nacked > 0 {
+            status_style(ClientResourceStatus::Nacked)
+        } else {
+            Style::new()
+        },
+    ));
+    spans.push(Span::raw(" · "));
+    spans.push(Span::styled(
+        format!("{problems} missing or failed"),
+        if problems > 0 {
+            status_style(ClientResourceStatus::DoesNotExist)
+        } else {
+            Style::new()
+        },
+    ));
+    if status.dropped > 0 {
+        spans.push(Span::styled(
+            format!(" · {} more not shown (bound)", status.dropped),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    if let Some(at) = model.xds.at {
+        spans.push(Span::styled(
+            format!(" · read {}", decode::relative(at, model.now)),
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn scope_row(model: &Model, scope: &Scope) -> Row<'static> {
+    let name = if scope.client_scope.is_empty() {
+        "(no scope)".to_owned()
+    } else {
+        scope.client_scope.clone()
+    };
+    let channel = match model.xds_channel(scope) {
+        Some(c) => {
+            let id = c.r#ref.as_ref().map_or(0, |r| r.channel_id);
+            let state = channel_state(c);
+            Line::from(vec![
+                Span::raw(format!("ch {id} ")),
+                Span::styled(decode::state_name(state), state_style(state)),
+            ])
+        }
+        None => Line::styled("no channel", Style::new().fg(Color::DarkGray)),
+    };
+    let nacked = scope
+        .resources
+        .iter()
+        .filter(|r| r.status == ClientResourceStatus::Nacked)
+        .count();
+    let mut detail = format!(
+        "node {} · {} resources",
+        scope.node_id,
+        scope.resources.len()
+    );
+    if nacked > 0 {
+        detail.push_str(&format!(" · {nacked} NACKED"));
+    }
+    Row::new(vec![
+        Line::from("scope"),
+        Line::from(name),
+        channel,
+        Line::from(""),
+        Line::from(""),
+        Line::from(detail),
+    ])
+    .style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD))
+}
+
+fn key(scope: &Scope, r: &Resource) -> XdsKey {
+    (
+        scope.client_scope.clone(),
+        r.type_url.clone(),
+        r.name.clone(),
+    )
+}
+
+/// "5s ago" of a CSDS time (seconds since the epoch), "–" without one.
+fn age(seconds: Option<i64>, now: SystemTime) -> String {
+    match seconds.and_then(|s| u64::try_from(s).ok()) {
+        Some(s) => decode::relative(SystemTime::UNIX_EPOCH + Duration::from_secs(s), now),
+        None => "–".to_owned(),
+    }
+}
+
+fn resource_row(model: &Model, scope: &Scope, r: &Resource) -> Row<'static> {
+    let mut status = Span::styled(status_name(r.status), status_style(r.status));
+    if model.xds_recently_changed(&key(scope, r)) {
+        status = status.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+    }
+    let detail = match &r.failure {
+        Some(f) if r.status == ClientResourceStatus::Nacked || r.summary == Summary::None => {
+            format!("rejected {}: {}", or_dash(&f.version), f.details)
+        }
+        _ => summary_text(&r.summary),
+    };
+    let row = Row::new(vec![
+        Line::from(type_name(&r.type_url).to_owned()),
+        Line::from(r.name.clone()),
+        Line::from(status),
+        Line::from(or_dash(&r.version).to_owned()),
+        Line::from(age(r.last_updated, model.now)),
+        Line::from(detail),
+    ]);
+    if r.status == ClientResourceStatus::Nacked {
+        row.style(Style::new().fg(Color::Red))
+    } else {
+        row
+    }
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "–" } else { text }
+}
+
+/// The decoded config in one line.
+fn summary_text(summary: &Summary) -> String {
+    match summary {
+        Summary::None => String::new(),
+        Summary::Listener {
+            route_config_name,
+            inline_routes,
+        } => {
+            if *inline_routes {
+                "routes inline".to_owned()
+            } else if route_config_name.is_empty() {
+                "no route configuration".to_owned()
+            } else {
+                format!("rds {route_config_name}")
+            }
+        }
+        Summary::Route {
+            virtual_hosts,
+            clusters,
+        } => format!(
+            "{virtual_hosts} virtual host{} → {}",
+            if *virtual_hosts == 1 { "" } else { "s" },
+            if clusters.is_empty() {
+                "no cluster".to_owned()
+            } else {
+                clusters.join(", ")
+            }
+        ),
+        Summary::Cluster {
+            kind,
+            eds_service_name,
+        } => {
+            if eds_service_name.is_empty() {
+                kind.clone()
+            } else {
+                format!("{kind} {eds_service_name}")
+            }
+        }
+        Summary::Endpoints { total, healthy } => format!("{healthy}/{total} endpoints healthy"),
+        Summary::Other { type_url, size } => format!("{type_url}, {size} bytes"),
+    }
+}
+
+/// One resource: where it is, its status and versions, its decoded
+/// config, and the last rejected update with its reason, wrapped.
+pub(super) fn resource(model: &Model, frame: &mut Frame<'_>, area: Rect) {
+    let found = model.xds.open.as_ref().and_then(|k| model.xds_resource(k));
+    let Some((scope, r)) = found else {
+        let name = model.xds.open.as_ref().map_or("", |k| k.2.as_str());
+        return notice(
+            frame,
+            area,
+            Line::styled(
+                format!("{name}: not in the client's last CSDS answer"),
+                Style::new().fg(Color::Yellow),
+            ),
+        );
+    };
+    let label = |text: &str| Span::styled(format!("{text:<10}"), Style::new().fg(Color::Gray));
+    let mut status = Span::styled(status_name(r.status), status_style(r.status));
+    if model.xds_recently_changed(&key(scope, r)) {
+        status = status.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+    }
+    let mut lines = vec![
+        Line::from(vec![
+            label("scope"),
+            Span::raw(format!("{} (node {})", scope.client_scope, scope.node_id)),
+        ]),
+        Line::from(vec![
+            label("type"),
+            Span::raw(format!("{} ({})", type_name(&r.type_url), r.type_url)),
+        ]),
+        Line::from(vec![label("name"), Span::raw(r.name.clone())]),
+        Line::from(vec![label("status"), status]),
+        Line::from(vec![
+            label("version"),
+            Span::raw(format!(
+                "{} (accepted), updated {}",
+                or_dash(&r.version),
+                age(r.last_updated, model.now)
+            )),
+        ]),
+        Line::from(""),
+        Line::styled("config", Style::new().add_modifier(Modifier::BOLD)),
+    ];
+    lines.extend(config_lines(&r.summary));
+    if let Some(f) = &r.failure {
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            "last rejected update",
+            status_style(ClientResourceStatus::Nacked),
+        ));
+        lines.push(Line::from(vec![
+            label("version"),
+            Span::raw(format!("{}, {}", or_dash(&f.version), age(f.at, model.now))),
+        ]));
+        lines.push(Line::from(vec![
+            label("reason"),
+            Span::raw(f.details.clone()),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" xds resource "))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn config_lines(summary: &Summary) -> Vec<Line<'static>> {
+    let pair = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("  {k:<14}"), Style::new().fg(Color::Gray)),
+            Span::raw(v),
+        ])
+    };
+    match summary {
+        Summary::None => vec![Line::from("  (no contents: nothing accepted yet)")],
+        Summary::Listener {
+            route_config_name,
+            inline_routes,
+        } => vec![pair(
+            "route config",
+            if *inline_routes {
+                "inline".to_owned()
+            } else {
+                or_dash(route_config_name).to_owned()
+            },
+        )],
+        Summary::Route {
+            virtual_hosts,
+            clusters,
+        } => vec![
+            pair("virtual hosts", virtual_hosts.to_string()),
+            pair(
+                "clusters",
+                if clusters.is_empty() {
+                    "–".to_owned()
+                } else {
+                    clusters.join(", ")
+                },
+            ),
+        ],
+        Summary::Cluster {
+            kind,
+            eds_service_name,
+        } => vec![
+            pair("kind", kind.clone()),
+            pair("eds service", or_dash(eds_service_name).to_owned()),
+        ],
+        Summary::Endpoints { total, healthy } => vec![
+            pair("endpoints", total.to_string()),
+            pair("healthy", healthy.to_string()),
+        ],
+        Summary::Other { type_url, size } => vec![
+            pair("type URL", type_url.clone()),
+            pair("size", format!("{size} bytes (not decoded)")),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests;
