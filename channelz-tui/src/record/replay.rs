@@ -153,7 +153,8 @@ pub fn health_report(h: &HealthRecord) -> HealthReport {
 
 /// The messages a live poll focused on `focus` would have given `update`,
 /// derived from a full snapshot: the overview, and every entity below it
-/// as details (the screens find whatever they open already fetched).
+/// as details (the screens find whatever they open already fetched), and
+/// the poll's CSDS read for the xDS screen.
 pub fn messages(snap: &Snapshot, focus: &Focus, time: SystemTime) -> Vec<Msg> {
     let at = snap.at.unwrap_or(time);
     let mut counts: Vec<(i64, usize)> = snap
@@ -162,7 +163,7 @@ pub fn messages(snap: &Snapshot, focus: &Focus, time: SystemTime) -> Vec<Msg> {
         .map(|(id, s)| (*id, s.len()))
         .collect();
     counts.sort_unstable();
-    vec![
+    let mut msgs = vec![
         Msg::Overview {
             at,
             channels: snap.channels.clone(),
@@ -171,7 +172,16 @@ pub fn messages(snap: &Snapshot, focus: &Focus, time: SystemTime) -> Vec<Msg> {
             incomplete: snap.incomplete.clone(),
         },
         Msg::Details(details(snap, focus, at)),
-    ]
+    ];
+    // The xDS screen reads the same poll's CSDS (absent in recordings made
+    // before CSDS was recorded, and in overview-only replays).
+    if let Some(poll) = &snap.xds {
+        msgs.push(Msg::Xds {
+            at,
+            poll: poll.clone(),
+        });
+    }
+    msgs
 }
 
 /// Every nested channel, subchannel and socket of `snap`, and the page of

@@ -300,4 +300,50 @@ mod tests {
         });
         assert!(poll_of(record).is_err());
     }
+
+    /// A recorded poll's CSDS reaches the xDS screen when it is replayed
+    /// (and when the recording poller shows what it records): the
+    /// messages a snapshot gives `update` carry it, so the screen shows the
+    /// recorded scope, not "waiting for the first CSDS answer".
+    #[test]
+    fn a_replayed_poll_feeds_the_xds_screen() {
+        use crate::model::{Focus, Model};
+        use crate::msg::Msg;
+        use crate::snapshot::Snapshot;
+        use crate::update::update;
+        use std::time::{Duration, SystemTime};
+
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100);
+        let recorded = poll_of(record_of(Some(&status()))).expect("decodes");
+        let snap = Snapshot {
+            at: Some(at),
+            xds: recorded.clone(),
+            ..Snapshot::default()
+        };
+        let msgs = crate::record::replay::messages(&snap, &Focus::Overview, at);
+        assert!(
+            msgs.iter()
+                .any(|m| matches!(m, Msg::Xds { poll, .. } if Some(poll) == recorded.as_ref())),
+            "no Msg::Xds among {} messages",
+            msgs.len()
+        );
+        let mut model = Model::new("recorded", Duration::from_secs(1), at);
+        update(&mut model, Msg::Connected);
+        for msg in msgs {
+            update(&mut model, msg);
+        }
+        assert_eq!(model.xds_scopes().len(), 1);
+        assert_eq!(model.xds_scopes()[0].client_scope, "xds:/svc");
+
+        // A recording made before CSDS was recorded sends no xDS message.
+        let old = Snapshot {
+            at: Some(at),
+            ..Snapshot::default()
+        };
+        assert!(
+            !crate::record::replay::messages(&old, &Focus::Overview, at)
+                .iter()
+                .any(|m| matches!(m, Msg::Xds { .. }))
+        );
+    }
 }
