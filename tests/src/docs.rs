@@ -444,6 +444,10 @@ pub mod checker {
     /// ```json of channelz-tui's fleet `--json` (`"members"`, `[...]` elisions).
     pub const FLEET_JSON: &str =
         "grpc-toolkit-tests --test it doc_examples::fleet_json_example_matches_a_run";
+    /// ```json of channelz-tui's `xds` section (`"clientScope"`): the keys of
+    /// a real `--json` of the grpcio xDS peer at every level.
+    pub const XDS_JSON: &str =
+        "grpc-toolkit-tests --test it tui_xds::json_shows_every_status_of_the_grpcio_peer";
     /// ```json of `grpc-probe --json`: the same shape and values as a real run.
     pub const PROBE_JSON: &str =
         "grpc-toolkit-tests --test it doc_examples::probe_json_example_matches_a_run";
@@ -570,6 +574,15 @@ pub fn readme_is_doctested(root: &Path, doc: &str) -> bool {
 }
 
 /// The tests that check a block, or what in it nothing checks.
+/// Every block of every doc under `root` that `checker` owns.
+pub fn blocks_checked_by(root: &Path, checker: &'static str) -> Vec<Block> {
+    doc_files(root)
+        .iter()
+        .flat_map(|rel| blocks_of(root, rel))
+        .filter(|b| checkers_of_block(root, b).is_ok_and(|c| c.contains(&checker)))
+        .collect()
+}
+
 pub fn checkers_of_block(root: &Path, block: &Block) -> Result<Vec<&'static str>, String> {
     if is_shell(block) {
         let mut out = Vec::new();
@@ -612,6 +625,9 @@ pub fn checkers_of_block(root: &Path, block: &Block) -> Result<Vec<&'static str>
     }
     if block.lang == "json" && block.body.contains("\"members\"") {
         out.push(checker::FLEET_JSON);
+    }
+    if block.lang == "json" && block.body.contains("\"clientScope\"") {
+        out.push(checker::XDS_JSON);
     }
     if block.lang == "text" && block.body.trim_start().starts_with("preamble") {
         out.push(checker::RECORD_FORMAT);

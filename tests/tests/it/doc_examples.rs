@@ -18,22 +18,13 @@ use std::path::Path;
 
 use grpc_probe::cli::{Invocation, parse};
 use testkit::docs::{
-    Block, ShLine, all_sh_lines, blocks_of, checker, checkers_of_block, checkers_of_line,
-    doc_files, is_kubernetes,
+    Block, ShLine, all_sh_lines, blocks_checked_by, blocks_of, checker, checkers_of_block,
+    checkers_of_line, doc_files, is_kubernetes,
 };
 
 /// The workspace root.
 fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Every block of every doc that `checker` owns.
-fn blocks_checked_by(root: &Path, checker: &'static str) -> Vec<Block> {
-    doc_files(root)
-        .iter()
-        .flat_map(|rel| blocks_of(root, rel))
-        .filter(|b| checkers_of_block(root, b).is_ok_and(|c| c.contains(&checker)))
-        .collect()
 }
 
 /// Every shell line of every doc that `name` checks.

@@ -175,6 +175,54 @@ async fn json_shows_every_status_of_the_grpcio_peer() {
         .filter_map(Value::as_u64)
         .sum();
     assert_eq!(total, counted);
+
+    // channelz-tui/README.md's `xds` example has the keys of this run at
+    // every level: the section, its counts, a scope, the NACKED cluster,
+    // its failure and its summary.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let examples = testkit::docs::blocks_checked_by(&root, testkit::docs::checker::XDS_JSON);
+    assert!(!examples.is_empty(), "no xds JSON example in the docs");
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    let scope = xds["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["clientScope"] == "xds:/svc")
+        .unwrap();
+    for block in examples {
+        let at = block.at();
+        let doc: Value = serde_json::from_str(&block.body.replace("[...]", "[]"))
+            .unwrap_or_else(|e| panic!("{at}: not JSON: {e}"));
+        let doc_scope = &doc["scopes"][0];
+        let doc_resource = &doc_scope["resources"][0];
+        assert_eq!(
+            doc_resource["status"], "NACKED",
+            "{at}: the example is a NACK"
+        );
+        for (what, documented, real) in [
+            ("the section", &doc, xds),
+            ("counts", &doc["counts"], &xds["counts"]),
+            ("a scope", doc_scope, scope),
+            ("a scope's counts", &doc_scope["counts"], &scope["counts"]),
+            ("a NACKED resource", doc_resource, nacked),
+            ("its failure", &doc_resource["failure"], failure),
+            ("its summary", &doc_resource["summary"], &nacked["summary"]),
+        ] {
+            assert_eq!(keys(documented), keys(real), "{at}: the keys of {what}");
+        }
+        assert_eq!(doc_resource["type"], nacked["type"], "{at}");
+        assert_eq!(
+            doc_resource["summary"]["kind"], nacked["summary"]["kind"],
+            "{at}"
+        );
+    }
 }
 
 /// A server without CSDS: `{"unsupported": true}`, exit 0, the Channelz
