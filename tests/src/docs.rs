@@ -573,7 +573,6 @@ pub fn readme_is_doctested(root: &Path, doc: &str) -> bool {
             .any(|l| l.split('#').next().unwrap_or("").replace(' ', "") == "doctest=false")
 }
 
-/// The tests that check a block, or what in it nothing checks.
 /// Every block of every doc under `root` that `checker` owns.
 pub fn blocks_checked_by(root: &Path, checker: &'static str) -> Vec<Block> {
     doc_files(root)
@@ -583,6 +582,7 @@ pub fn blocks_checked_by(root: &Path, checker: &'static str) -> Vec<Block> {
         .collect()
 }
 
+/// The tests that check a block, or what in it nothing checks.
 pub fn checkers_of_block(root: &Path, block: &Block) -> Result<Vec<&'static str>, String> {
     if is_shell(block) {
         let mut out = Vec::new();
