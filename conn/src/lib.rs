@@ -39,3 +39,5 @@ pub use options::{ConnectOptions, Header, TlsOptions};
 pub use rfc3339::{rfc3339, rfc3339_now, rfc3339_utc};
 pub use target::{SchemeSecurity, Target, TargetError};
 pub use tls::{TrustSource, trust_source};
+#[cfg(feature = "lean-writes")]
+pub use transport::CloseOnly;

@@ -161,6 +161,9 @@ impl Dialer {
                         Ok(stream) => {
                             // Small gRPC frames must not wait for Nagle.
                             stream.set_nodelay(true).map_err(|e| io_error(&e))?;
+                            #[cfg(feature = "lean-writes")]
+                            return Ok(Box::new(CloseOnly(stream)));
+                            #[cfg(not(feature = "lean-writes"))]
                             return Ok(Box::new(stream));
                         }
                         Err(e) => {
@@ -193,6 +196,59 @@ impl Dialer {
                 &path.display().to_string(),
             )),
         }
+    }
+}
+
+/// A TCP stream whose `poll_shutdown` does nothing: the stream is dropped
+/// (closed) right after, and `close` sends the same FIN that
+/// `shutdown(SHUT_WR)` would, one syscall later. What goes above it
+/// (TLS's close_notify, h2's GOAWAY) is still written and flushed first.
+///
+/// Public (with the feature) for the exporter's own HTTP listener, whose
+/// answers end the same way.
+#[cfg(feature = "lean-writes")]
+#[derive(Debug)]
+pub struct CloseOnly(pub tokio::net::TcpStream);
+
+#[cfg(feature = "lean-writes")]
+impl AsyncRead for CloseOnly {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+#[cfg(feature = "lean-writes")]
+impl AsyncWrite for CloseOnly {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -247,7 +303,26 @@ pub(crate) struct Watched {
     io: Box<dyn Io>,
     first: Option<FirstFrame>,
     on_drop: Option<oneshot::Sender<()>>,
+    #[cfg(feature = "lean-writes")]
+    preface: Preface,
 }
+
+/// The HTTP/2 client preface, which h2 writes alone (`write_all`, no
+/// flush) before it buffers its SETTINGS: held back here and sent in the
+/// same write as whatever comes next, one syscall (and, under TLS, one
+/// record) fewer per connection.
+#[cfg(feature = "lean-writes")]
+struct Preface {
+    /// True until the first write: only that one can be the preface.
+    first_write: bool,
+    held: [u8; PREFACE.len()],
+    /// `held[sent..len]` is still to go.
+    sent: usize,
+    len: usize,
+}
+
+#[cfg(feature = "lean-writes")]
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 struct FirstFrame {
     head: [u8; 9],
@@ -269,6 +344,13 @@ impl Watched {
                 tx,
             }),
             on_drop,
+            #[cfg(feature = "lean-writes")]
+            preface: Preface {
+                first_write: true,
+                held: [0; PREFACE.len()],
+                sent: 0,
+                len: 0,
+            },
         }
     }
 
@@ -360,6 +442,54 @@ impl Watched {
     }
 }
 
+#[cfg(feature = "lean-writes")]
+impl Watched {
+    /// Takes the preface if this first write is it.
+    fn hold_preface(&mut self, buf: &[u8]) -> bool {
+        let first = std::mem::replace(&mut self.preface.first_write, false);
+        if !first || buf != PREFACE {
+            return false;
+        }
+        self.preface.held.copy_from_slice(buf);
+        self.preface.len = buf.len();
+        true
+    }
+
+    /// Writes the held preface with `bufs` behind it in one vectored write.
+    /// `Ready(Ok(n))` counts only bytes of `bufs`, and is 0 only when
+    /// `bufs` are empty: a caller reads 0 as a closed stream.
+    fn write_held(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        while self.preface.sent < self.preface.len {
+            let mut slices = [io::IoSlice::new(&[]); 8];
+            slices[0] = io::IoSlice::new(&self.preface.held[self.preface.sent..self.preface.len]);
+            let mut count = 1;
+            for buf in bufs.iter().filter(|b| !b.is_empty()).take(slices.len() - 1) {
+                slices[count] = io::IoSlice::new(buf);
+                count += 1;
+            }
+            let held = self.preface.len - self.preface.sent;
+            let written = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => n,
+                other => return other,
+            };
+            if written > held {
+                self.preface.sent = self.preface.len;
+                return Poll::Ready(Ok(written - held));
+            }
+            self.preface.sent += written;
+        }
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -367,17 +497,44 @@ impl AsyncWrite for Watched {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        #[cfg(feature = "lean-writes")]
+        {
+            if this.hold_preface(buf) {
+                return Poll::Ready(Ok(buf.len()));
+            }
+            if this.preface.sent < this.preface.len {
+                let result = this.write_held(cx, &[io::IoSlice::new(buf)]);
+                return this.watch_write(result);
+            }
+        }
         let result = Pin::new(&mut this.io).poll_write(cx, buf);
         this.watch_write(result)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        #[cfg(feature = "lean-writes")]
+        if this.preface.sent < this.preface.len {
+            let result = this.write_held(cx, &[]);
+            if let Poll::Ready(Err(e)) = this.watch_write(result) {
+                return Poll::Ready(Err(e));
+            }
+            if this.preface.sent < this.preface.len {
+                return Poll::Pending;
+            }
+        }
         let result = Pin::new(&mut this.io).poll_flush(cx);
         this.watch_write(result)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        #[cfg(feature = "lean-writes")]
+        let this = {
+            let mut this = self;
+            std::task::ready!(this.as_mut().poll_flush(cx))?;
+            this.get_mut()
+        };
+        #[cfg(not(feature = "lean-writes"))]
         let this = self.get_mut();
         let result = Pin::new(&mut this.io).poll_shutdown(cx);
         this.watch_write(result)
@@ -389,6 +546,19 @@ impl AsyncWrite for Watched {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        #[cfg(feature = "lean-writes")]
+        {
+            if let [only] = bufs
+                && this.hold_preface(only)
+            {
+                return Poll::Ready(Ok(only.len()));
+            }
+            this.preface.first_write = false;
+            if this.preface.sent < this.preface.len {
+                let result = this.write_held(cx, bufs);
+                return this.watch_write(result);
+            }
+        }
         let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         this.watch_write(result)
     }
@@ -484,6 +654,87 @@ mod tests {
         }
         writer.abort();
         rx.await.expect("a verdict")
+    }
+
+    /// Reads what the peer has sent so far, without waiting for more.
+    #[cfg(feature = "lean-writes")]
+    async fn sent_so_far(peer: &mut tokio::io::DuplexStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(std::time::Duration::from_millis(20), peer.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    #[cfg(feature = "lean-writes")]
+    #[tokio::test]
+    async fn the_preface_waits_for_the_next_write_and_goes_first() {
+        let (client, mut peer) = tokio::io::duplex(4096);
+        let mut watched = Watched::new(Box::new(client), None, None);
+        watched.write_all(PREFACE).await.expect("preface");
+        assert!(sent_so_far(&mut peer).await.is_empty(), "held back");
+        let settings = [0u8, 0, 0, 4, 0, 0, 0, 0, 0];
+        let n = watched.write(&settings).await.expect("settings");
+        assert_eq!(n, settings.len(), "the caller's bytes, not the preface's");
+        let mut want = PREFACE.to_vec();
+        want.extend_from_slice(&settings);
+        assert_eq!(sent_so_far(&mut peer).await, want);
+        watched.write_all(b"more").await.expect("more");
+        assert_eq!(sent_so_far(&mut peer).await, b"more");
+    }
+
+    #[cfg(feature = "lean-writes")]
+    #[tokio::test]
+    async fn a_flush_or_shutdown_sends_the_held_preface() {
+        let (client, mut peer) = tokio::io::duplex(4096);
+        let mut watched = Watched::new(Box::new(client), None, None);
+        watched.write_all(PREFACE).await.expect("preface");
+        watched.flush().await.expect("flush");
+        assert_eq!(sent_so_far(&mut peer).await, PREFACE);
+
+        let (client, mut peer) = tokio::io::duplex(4096);
+        let mut watched = Watched::new(Box::new(client), None, None);
+        watched.write_all(PREFACE).await.expect("preface");
+        watched.shutdown().await.expect("shutdown");
+        assert_eq!(sent_so_far(&mut peer).await, PREFACE);
+    }
+
+    #[cfg(feature = "lean-writes")]
+    #[tokio::test]
+    async fn partial_writes_keep_the_bytes_in_order() {
+        // A 5-byte pipe: the preface and what follows go out in pieces.
+        let (client, mut peer) = tokio::io::duplex(5);
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            peer.read_to_end(&mut all).await.expect("read");
+            all
+        });
+        let mut watched = Watched::new(Box::new(client), None, None);
+        watched.write_all(PREFACE).await.expect("preface");
+        watched.write_all(b"0123456789abcdef").await.expect("body");
+        watched.shutdown().await.expect("shutdown");
+        drop(watched);
+        let mut want = PREFACE.to_vec();
+        want.extend_from_slice(b"0123456789abcdef");
+        assert_eq!(reader.await.expect("reader"), want);
+    }
+
+    #[cfg(feature = "lean-writes")]
+    #[tokio::test]
+    async fn other_first_writes_are_not_held() {
+        let (client, mut peer) = tokio::io::duplex(4096);
+        let mut watched = Watched::new(Box::new(client), None, None);
+        watched.write_all(b"hello").await.expect("write");
+        assert_eq!(sent_so_far(&mut peer).await, b"hello");
+        // Only the first write can be the preface.
+        watched.write_all(PREFACE).await.expect("write");
+        assert_eq!(sent_so_far(&mut peer).await, PREFACE);
     }
 
     #[tokio::test]

@@ -495,7 +495,7 @@ impl App {
             Format::OpenMetrics => expose::encode(&registry, format),
         };
         let debug = ProbeDebug {
-            log: plog.text(),
+            log: plog,
             metrics: classic,
             module,
         };

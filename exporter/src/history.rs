@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use crate::config::Module;
+use crate::log::ProbeLog;
 
 /// One recorded probe.
 #[derive(Debug, Clone)]
@@ -29,8 +30,8 @@ pub struct Entry {
 /// when `/logs?id=` or `debug=true` asks for it, not for every probe.
 #[derive(Debug, Clone)]
 pub struct ProbeDebug {
-    /// The probe's log lines, newline-terminated.
-    pub log: String,
+    /// The probe's log, formatted only when the page is rendered.
+    pub log: ProbeLog,
     /// The series it returned, in the classic text format.
     pub metrics: String,
     /// Its module (rendered with secrets masked).
@@ -42,7 +43,7 @@ impl ProbeDebug {
     pub fn render(&self) -> String {
         format!(
             "Logs for the probe:\n{}\n\n\nMetrics that would have been returned:\n{}\n\n\nModule configuration:\n{}",
-            self.log,
+            self.log.text(),
             self.metrics,
             self.module.masked_yaml()
         )
@@ -111,9 +112,11 @@ impl History {
 mod tests {
     use super::*;
 
-    fn debug(log: &str) -> ProbeDebug {
+    fn debug(msg: &str) -> ProbeDebug {
+        let mut log = ProbeLog::new("m", "t");
+        log.line(crate::log::Level::Info, msg, &[]);
         ProbeDebug {
-            log: log.to_owned(),
+            log,
             metrics: "probe_success 0\n".to_owned(),
             module: Module {
                 prober: "grpc".to_owned(),
@@ -130,7 +133,11 @@ mod tests {
         h.add("m", "t", true, debug("ok"));
         h.add("m", "t", true, debug("ok2"));
         let page = h.get(failed).expect("kept");
-        assert!(page.starts_with("Logs for the probe:\nbad\n"), "{page}");
+        assert!(page.starts_with("Logs for the probe:\ntime="), "{page}");
+        assert!(
+            page.contains(" level=info msg=bad module=m target=t\n"),
+            "{page}"
+        );
         assert!(
             page.contains("Metrics that would have been returned:\nprobe_success 0\n"),
             "{page}"

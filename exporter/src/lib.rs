@@ -136,7 +136,14 @@ pub fn run_cli() -> ExitCode {
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread for everything: a probe is a few short steps on sockets,
+    // and on a multi-thread runtime each of them woke the other worker
+    // (eventfd, futex) to hand over the connection tasks hyper and tonic
+    // spawn: 15 % of a probe's CPU (exporter/bench/ab.sh). One core runs
+    // ~3,000 plaintext probes a second, far above a Prometheus fleet's
+    // rate. Work that takes long on the CPU (bcrypt) runs on the blocking
+    // pool (see `server::bcrypt_off_thread`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -82,7 +82,18 @@ fn settings() -> Settings {
 
 /// Formats one line (without the newline).
 pub fn format_line(format: Format, level: Level, msg: &str, fields: &[(&str, &str)]) -> String {
-    let ts = grpc_toolkit_conn::rfc3339(SystemTime::now());
+    format_line_at(format, SystemTime::now(), level, msg, fields)
+}
+
+/// Formats one line stamped `at` (without the newline).
+fn format_line_at(
+    format: Format,
+    at: SystemTime,
+    level: Level,
+    msg: &str,
+    fields: &[(&str, &str)],
+) -> String {
+    let ts = grpc_toolkit_conn::rfc3339(at);
     let mut all: Vec<(&str, &str)> = vec![("time", &ts), ("level", level.name()), ("msg", msg)];
     all.extend_from_slice(fields);
     let mut line = String::new();
@@ -156,6 +167,11 @@ fn json_string(text: &str) -> String {
     out
 }
 
+/// True when lines at `level` reach stderr.
+fn enabled(level: Level) -> bool {
+    level >= settings().level
+}
+
 /// Writes a line to stderr when `level` is enabled.
 pub fn log(level: Level, msg: &str, fields: &[(&str, &str)]) {
     let s = settings();
@@ -225,11 +241,25 @@ impl Secrets {
 
 /// A probe's own log: every line at every level is kept (for `debug=true`
 /// and `/logs`); stderr gets the lines the process level lets through.
+///
+/// Lines are kept as their parts and formatted only when read
+/// ([`ProbeLog::text`]): few probes' logs are ever read, and formatting
+/// (timestamp, escaping, quoting) every line of every probe was ~5 % of a
+/// probe's CPU (exporter/bench/profile.sh).
 #[derive(Debug, Default, Clone)]
 pub struct ProbeLog {
-    lines: Vec<String>,
+    lines: Vec<Line>,
     context: Vec<(String, String)>,
     secrets: Secrets,
+}
+
+/// One line's parts, its values already passed through [`Secrets::hide`].
+#[derive(Debug, Clone)]
+struct Line {
+    at: SystemTime,
+    level: Level,
+    msg: String,
+    fields: Vec<(String, String)>,
 }
 
 impl ProbeLog {
@@ -252,28 +282,41 @@ impl ProbeLog {
 
     /// Records a line.
     pub fn line(&mut self, level: Level, msg: &str, fields: &[(&str, &str)]) {
-        let hidden: Vec<(&str, Cow<'_, str>)> = fields
-            .iter()
-            .map(|(k, v)| (*k, self.secrets.hide(v)))
-            .collect();
-        let mut all: Vec<(&str, &str)> = self
-            .context
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        all.extend(hidden.iter().map(|(k, v)| (*k, v.as_ref())));
-        self.lines
-            .push(format_line(settings().format, level, msg, &all));
+        let line = Line {
+            at: SystemTime::now(),
+            level,
+            msg: msg.to_owned(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), self.secrets.hide(v).into_owned()))
+                .collect(),
+        };
         // Probe lines reach stderr at debug only, as blackbox's
         // `--log.prober` default does: a failing target must not flood it.
-        log(Level::Debug, msg, &all);
+        if enabled(Level::Debug) {
+            log(Level::Debug, msg, &self.all_fields(&line));
+        }
+        self.lines.push(line);
+    }
+
+    /// The context's fields, then the line's own.
+    fn all_fields<'a>(&'a self, line: &'a Line) -> Vec<(&'a str, &'a str)> {
+        self.context
+            .iter()
+            .chain(&line.fields)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     /// The lines so far, newline-terminated.
     pub fn text(&self) -> String {
+        let format = settings().format;
         let mut out = String::new();
         for line in &self.lines {
-            out.push_str(line);
+            let fields = self.all_fields(line);
+            out.push_str(&format_line_at(
+                format, line.at, line.level, &line.msg, &fields,
+            ));
             out.push('\n');
         }
         out

@@ -504,8 +504,13 @@ pub async fn run(
 }
 
 /// The GOAWAY and close take a moment; the scrape does not wait for them.
+/// Dropping the last handle is enough: hyper's connection task, which
+/// outlives it, sends the GOAWAY and closes the socket as
+/// [`Connection::close`] would; the exporter, unlike a one-shot CLI, has
+/// no reason to wait for that (which cost a task, a channel and a timer per
+/// probe).
 fn close_later(connection: Connection) {
-    tokio::spawn(connection.close());
+    drop(connection);
 }
 
 fn connect_failed(

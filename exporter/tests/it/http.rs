@@ -5,7 +5,7 @@
 //! route prefix, `/metrics`, `/`, `/-/healthy`, `/config`, and reloads that
 //! keep the old config on error.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use testkit::servers::{HealthKind, TestServer};
@@ -426,4 +426,75 @@ async fn web_config_changes_apply_without_a_restart() {
     )
     .await;
     assert_eq!(r.status, 200);
+}
+
+/// bcrypt takes tens of milliseconds of CPU and the exporter has one
+/// runtime thread: comparisons queued by a flood of bad passwords must not
+/// hold up a client whose password is already verified.
+#[tokio::test]
+async fn a_bcrypt_flood_does_not_hold_up_verified_clients() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().expect("dir");
+    let web = dir.path().join("web.yml");
+    // Cost 12: ~0.2 s per comparison, as with a real user's hash.
+    let hash = bcrypt::hash("s3cret", 12).expect("hash");
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: {hash}\n")).expect("write");
+    let ex = exporter_with(CONFIG, |s| s.web_config_file = Some(web.clone())).await;
+    let good = basic("alice", "s3cret");
+    let r = get_with(ex.addr(), "/-/healthy", &[("Authorization", &good)]).await;
+    assert_eq!(r.status, 200, "verified once, then cached");
+    // The flood, from a thread of its own: four clients that keep sending
+    // wrong passwords until told to stop.
+    let addr = ex.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let clients: Vec<_> = (0..4)
+                    .map(|i| {
+                        let stop = stop.clone();
+                        tokio::spawn(async move {
+                            let bad = basic("alice", &format!("wrong{i}"));
+                            let mut refused = 0;
+                            while !stop.load(Ordering::Relaxed) {
+                                let r =
+                                    get_with(addr, "/-/healthy", &[("Authorization", &bad)]).await;
+                                assert_eq!(r.status, 401);
+                                refused += 1;
+                            }
+                            refused
+                        })
+                    })
+                    .collect();
+                let mut refused = 0;
+                for c in clients {
+                    refused += c.await.expect("client");
+                }
+                refused
+            })
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut fastest = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = get_with(addr, "/-/healthy", &[("Authorization", &good)]).await;
+        assert_eq!(r.status, 200);
+        fastest = fastest.min(started.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let refused = tokio::task::spawn_blocking(move || flood.join().expect("flood"))
+        .await
+        .expect("join");
+    assert!(refused > 0, "the flood was refused");
+    assert!(
+        fastest < Duration::from_millis(150),
+        "a verified client waited {fastest:?} behind bcrypt"
+    );
 }

@@ -432,3 +432,62 @@ async fn openmetrics_when_asked() {
     );
     assert!(r.body.ends_with("# EOF\n"), "{}", r.body);
 }
+
+/// The HTTP/2 frame types a client sent, in order, after its preface.
+fn frame_types(bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut rest = bytes.get(24..).unwrap_or_default();
+    while rest.len() >= 9 {
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        types.push(rest[3]);
+        rest = rest.get(9 + len..).unwrap_or_default();
+    }
+    types
+}
+
+#[tokio::test]
+async fn a_probe_ends_its_connection_with_goaway_then_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = TestPki::generate();
+    let ex = exporter(&config(&pki)).await;
+    let server = TestServer::start_with_health(HealthKind::SpecDefault).await;
+    // A proxy that records what the exporter sends, until it closes.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy_addr = proxy.local_addr().expect("addr");
+    let upstream = server.addr().to_owned();
+    let recorded = tokio::spawn(async move {
+        let (client, _) = proxy.accept().await.expect("accept");
+        let server = tokio::net::TcpStream::connect(upstream)
+            .await
+            .expect("connect");
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut server_read, mut server_write) = server.into_split();
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        });
+        let mut sent = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    sent.extend_from_slice(&buf[..n]);
+                    let _ = server_write.write_all(&buf[..n]).await;
+                }
+            }
+        }
+        sent
+    });
+    let r = probe(ex.addr(), "grpc_plain", &proxy_addr.to_string(), "5").await;
+    assert_eq!(value(&r.body, "probe_success"), Some(1.0), "{}", r.body);
+    let sent = tokio::time::timeout(Duration::from_secs(5), recorded)
+        .await
+        .expect("the exporter closes the connection after the probe")
+        .expect("proxy");
+    let types = frame_types(&sent);
+    // SETTINGS (4) first, GOAWAY (7) last, then the close ended the read.
+    assert_eq!(types.first(), Some(&4), "{types:?}");
+    assert_eq!(types.last(), Some(&7), "{types:?}");
+}
