@@ -101,6 +101,13 @@ async fn grpc_js_resources_by_cache_state_with_the_nack_reason() {
         "grpc-js names no target: {body}"
     );
     assert_eq!(s.get("grpc_channelz_scrape_success"), Some(&1.0), "{body}");
+    // grpc-js's Channelz lists the xds: channels, which no scope names.
+    for t in ["xds:///svc", "xds:///gone"] {
+        assert!(
+            s.contains_key(&format!("grpc_channelz_channels{{target=\"{t}\"}}")),
+            "{t}: {body}"
+        );
+    }
 
     // The NACK: one cluster nacked_but_cached, the other still acked, and
     // the NACK series with both versions and grpc-js's reason.
