@@ -298,7 +298,15 @@ async fn the_csds_client_decodes_grpc_js() {
             eds_service_name: "eds-gone".into()
         }
     );
+    // The bare names grpc-js sends are read as the type URLs grpcio sends.
+    for r in &scope.resources {
+        assert!(
+            r.type_url.starts_with("type.googleapis.com/envoy.config."),
+            "{r:?}"
+        );
+    }
     let cluster = by_name("cluster-svc");
+    assert_eq!(cluster.type_url, CLUSTER_URL);
     assert_eq!(cluster.status, ClientResourceStatus::Nacked);
     assert_eq!(cluster.summary, Summary::None, "grpc-js sends no config");
     let failure = cluster.failure.as_ref().expect("the NACK");
