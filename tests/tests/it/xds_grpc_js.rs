@@ -77,18 +77,30 @@ async fn wait_for(
     name: &str,
     status: ClientResourceStatus,
 ) -> GenericXdsConfig {
+    wait_until(addr, (scope, type_url, name), |r| {
+        r.client_status() == status
+    })
+    .await
+}
+
+/// Polls CSDS until the resource (scope, type URL, name) satisfies `done`.
+async fn wait_until(
+    addr: &str,
+    (scope, type_url, name): (&str, &str, &str),
+    done: impl Fn(&GenericXdsConfig) -> bool,
+) -> GenericXdsConfig {
     let mut last = None;
     for _ in 0..50 {
         let response = fetch(addr).await;
         if let Some(found) = find(&response, scope, type_url, name) {
-            if found.client_status() == status {
+            if done(found) {
                 return found.clone();
             }
             last = Some(found.clone());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{scope:?} {name} never became {status:?}; last seen {last:#?}");
+    panic!("{scope:?} {name} never got there; last seen {last:#?}");
 }
 
 async fn start_js() -> Option<Peer> {
@@ -408,4 +420,24 @@ async fn grpcio_and_grpc_js_report_one_nack_their_own_ways() {
     let after = fetch(&js.addr()).await;
     let j = find(&after, JS_SCOPE, CLUSTER, "cluster-svc").expect("cluster-svc");
     assert_eq!(j.client_status(), ClientResourceStatus::Nacked, "{j:?}");
+
+    // Other valid contents: both ACKED, at the same version.
+    for peer in [&mut grpcio, &mut js] {
+        assert_eq!(peer.command("change").await.expect("change"), "ok");
+    }
+    let (c_version, j_version) = (c.version_info.clone(), j.version_info.clone());
+    let c = wait_until(
+        &grpcio.addr(),
+        ("xds:/svc", CLUSTER_URL, "cluster-svc"),
+        |r| r.client_status() == ClientResourceStatus::Acked && r.version_info != c_version,
+    )
+    .await;
+    let j = wait_until(&js.addr(), (JS_SCOPE, CLUSTER, "cluster-svc"), |r| {
+        r.client_status() == ClientResourceStatus::Acked
+    })
+    .await;
+    assert_ne!(c.version_info, c_version, "grpcio took the change");
+    assert_ne!(j.version_info, j_version, "grpc-js took the change");
+    assert_eq!(c.version_info, j.version_info);
+    assert!(c.error_state.is_none() && j.error_state.is_none());
 }
