@@ -18,6 +18,7 @@
 //!   sends no `xds_config` for a resource that is not ACKED (the rejected
 //!   payload is in `error_state.failed_configuration`), so a NACKED
 //!   cluster has no decoded summary there;
+//! * on DOES_NOT_EXIST C-core adds an `error_state` saying so, grpc-js none;
 //! * a rollback to the accepted contents clears a NACK in grpcio and not
 //!   in grpc-js (it keeps reporting the stale NACK until contents change).
 
@@ -31,6 +32,7 @@ use testkit::peers::{Peer, PeerKind, or_skip};
 
 /// The type URL grpcio sends (and the payloads' `Any`s carry).
 const CLUSTER_URL: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+const LISTENER_URL: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
 // grpc-js-xds 1.14 sends the bare message names as `type_url`.
 const CLUSTER: &str = "envoy.config.cluster.v3.Cluster";
 const LISTENER: &str = "envoy.config.listener.v3.Listener";
@@ -420,6 +422,23 @@ async fn grpcio_and_grpc_js_report_one_nack_their_own_ways() {
     let after = fetch(&js.addr()).await;
     let j = find(&after, JS_SCOPE, CLUSTER, "cluster-svc").expect("cluster-svc");
     assert_eq!(j.client_status(), ClientResourceStatus::Nacked, "{j:?}");
+
+    // A deleted listener: both DOES_NOT_EXIST; C-core adds an error_state
+    // saying so, grpc-js none.
+    for peer in [&mut grpcio, &mut js] {
+        assert_eq!(peer.command("delete").await.expect("delete"), "ok");
+    }
+    let gone = ClientResourceStatus::DoesNotExist;
+    let c_gone = wait_for(&grpcio.addr(), "xds:/gone", LISTENER_URL, "gone", gone).await;
+    let j_gone = wait_for(&js.addr(), JS_SCOPE, LISTENER, "gone", gone).await;
+    assert!(
+        c_gone
+            .error_state
+            .as_ref()
+            .is_some_and(|e| e.details.contains("does not exist")),
+        "grpcio: {c_gone:?}"
+    );
+    assert!(j_gone.error_state.is_none(), "grpc-js: {j_gone:?}");
 
     // Other valid contents: both ACKED, at the same version.
     for peer in [&mut grpcio, &mut js] {
