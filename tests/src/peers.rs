@@ -51,7 +51,8 @@ pub enum PeerKind {
     /// `grpcio-channelz`.
     Python,
     /// Node `@grpc/grpc-js` 1.14 with its built-in Channelz and a health
-    /// service loaded from this repository's `health.proto`.
+    /// service loaded from this repository's `health.proto`; its xDS peer
+    /// adds `@grpc/grpc-js-xds` 1.14.1 ([`Peer::start_xds_of`]).
     Node,
     /// `grpc-go` from Debian's `golang-google-grpc-dev`, built offline.
     Go,
