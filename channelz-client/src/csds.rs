@@ -66,7 +66,8 @@ pub struct Scope {
 /// One resource as the client sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
-    /// The type URL (`type.googleapis.com/envoy.config.listener.v3.Listener`).
+    /// The type URL (`type.googleapis.com/envoy.config.listener.v3.Listener`;
+    /// a bare message name as grpc-js-xds sends it gets that prefix).
     pub type_url: String,
     /// The resource name.
     pub name: String,
@@ -204,7 +205,7 @@ fn resource(
     config: Option<prost_types::Any>,
 ) -> Resource {
     Resource {
-        type_url: cut(type_url),
+        type_url: cut(&type_url_of(type_url)),
         name: cut(name),
         status,
         version: cut(version),
@@ -403,6 +404,18 @@ pub fn summarize(any: &prost_types::Any) -> Summary {
 }
 
 /// At most [`MAX_TEXT`] characters.
+/// A resource's type URL: as sent, except a bare message name (grpc-js-xds
+/// 1.14 sends `envoy.config.cluster.v3.Cluster`) gets the
+/// `type.googleapis.com/` prefix its payload's `Any` has, so a type is one
+/// string whichever client reported it.
+fn type_url_of(sent: &str) -> std::borrow::Cow<'_, str> {
+    if sent.is_empty() || sent.contains('/') {
+        std::borrow::Cow::Borrowed(sent)
+    } else {
+        std::borrow::Cow::Owned(format!("type.googleapis.com/{sent}"))
+    }
+}
+
 fn cut(text: &str) -> String {
     text.chars().take(MAX_TEXT).collect()
 }
@@ -519,5 +532,30 @@ mod tests {
             (r.name.as_str(), r.version.as_str(), r.status),
             ("old", "7", ClientResourceStatus::Acked)
         );
+    }
+
+    /// grpc-js-xds 1.14 sends `envoy.config.cluster.v3.Cluster` as the
+    /// type_url: read as the type URL grpcio sends, so every tool names
+    /// and sorts one type one way; anything with a `/` stays as sent.
+    #[test]
+    fn a_bare_message_name_is_read_as_its_type_url() {
+        let mut bare = generic("c", None);
+        bare.type_url = "envoy.config.cluster.v3.Cluster".into();
+        let mut custom = generic("x", None);
+        custom.type_url = "type.example/acme.Secret".into();
+        let mut empty = generic("e", None);
+        empty.type_url = String::new();
+        let status = decode(ClientStatusResponse {
+            config: vec![ClientConfig {
+                generic_xds_configs: vec![bare, generic("full", None), custom, empty],
+                ..Default::default()
+            }],
+        });
+        let urls: Vec<&str> = status.scopes[0]
+            .resources
+            .iter()
+            .map(|r| r.type_url.as_str())
+            .collect();
+        assert_eq!(urls, [CLUSTER, CLUSTER, "type.example/acme.Secret", ""]);
     }
 }

@@ -51,7 +51,8 @@ pub enum PeerKind {
     /// `grpcio-channelz`.
     Python,
     /// Node `@grpc/grpc-js` 1.14 with its built-in Channelz and a health
-    /// service loaded from this repository's `health.proto`.
+    /// service loaded from this repository's `health.proto`; its xDS peer
+    /// adds `@grpc/grpc-js-xds` 1.14.1 ([`Peer::start_xds_of`]).
     Node,
     /// `grpc-go` from Debian's `golang-google-grpc-dev`, built offline.
     Go,
@@ -159,10 +160,39 @@ impl Peer {
     /// [`Peer::command`] (`nack`, `restore`, `delete`, `pending`, see the
     /// script's doc).
     pub async fn start_xds() -> Result<Peer, PeerError> {
-        let kind = PeerKind::Python;
-        install(kind).await?;
-        let mut command = Command::new(venv_python());
-        command.arg(source_dir().join("python/xds_peer.py"));
+        Peer::start_xds_of(PeerKind::Python).await
+    }
+
+    /// Starts the xDS peer of `kind`: [`PeerKind::Python`] is grpcio's
+    /// ([`Peer::start_xds`]); [`PeerKind::Node`] is `@grpc/grpc-js-xds`
+    /// (`node/xds_peer.js`), fed by the same management server (it runs
+    /// `python/xds_peer.py --management` as its child), with the same
+    /// start state and commands and CSDS plus Channelz on the admin port.
+    /// What the two report differs where the libraries do (grpc-js keeps
+    /// one xDS client with an empty `client_scope`; see
+    /// `tests/tests/it/xds_grpc_js.rs`). There is no grpc-go xDS peer:
+    /// Debian's grpc-go has no xDS resolver to build offline.
+    pub async fn start_xds_of(kind: PeerKind) -> Result<Peer, PeerError> {
+        // Both need the venv: the management server is Python's.
+        install(PeerKind::Python).await?;
+        let command = match kind {
+            PeerKind::Python => {
+                let mut command = Command::new(venv_python());
+                command.arg(source_dir().join("python/xds_peer.py"));
+                command
+            }
+            PeerKind::Node => {
+                install(kind).await?;
+                let mut command = program(kind, "", "node/xds_peer.js", "");
+                command
+                    .arg("--python")
+                    .arg(venv_python())
+                    .arg("--management-script")
+                    .arg(source_dir().join("python/xds_peer.py"));
+                command
+            }
+            PeerKind::Go => return Err(PeerError::new(kind, "there is no grpc-go xDS peer")),
+        };
         Peer::spawn(kind, command).await
     }
 

@@ -11,4 +11,5 @@ mod prometheus;
 mod rules;
 mod support;
 mod xds;
+mod xds_grpc_js;
 mod xds_hostile;

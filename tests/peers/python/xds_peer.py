@@ -16,16 +16,26 @@ resource ACKED) and a call through ``xds:///svc`` made.
 Protocol (like peer.py):
   * first stdout line: ``PORT <n>``, the admin (CSDS + Channelz) port;
   * stdin commands, one per line, each answered by one stdout line
-    (``ok ...`` or ``error: ...``):
+    (``ok ...`` or ``error: ...``); each new resource set bumps
+    its type's version by one:
       ``nack``    -> sends cluster ``cluster-svc`` again, now invalid (an
-                     unsupported LB policy): the client keeps version 1 and
-                     reports the rejected version 2 with the reason;
+                     unsupported LB policy): the client keeps the accepted
+                     version and reports the rejected one with the reason;
       ``delete``  -> removes listener ``gone`` (sent before): the client
                      marks it DOES_NOT_EXIST;
       ``pending`` -> opens ``xds:///pending``, a name the server never
                      answers: REQUESTED, and DOES_NOT_EXIST after 15 s;
-      ``restore`` -> sends a valid cluster ``cluster-svc`` (version 3);
+      ``restore`` -> sends a valid cluster ``cluster-svc`` again, the same
+                     contents as the accepted one (a rollback);
+      ``change``  -> sends a valid ``cluster-svc`` with other contents (a
+                     circuit breaker, ``max_requests`` 1000);
   * the peer exits as soon as stdin closes.
+
+With ``--management`` it is only the management server and the backend,
+for another xDS client to be fed by the same resources (the Node peer,
+``../node/xds_peer.js``, runs it so): first stdout line ``ADS <n>``, the
+ADS port; the commands ``nack``, ``restore``, ``change`` and ``delete`` as above
+(``pending`` is the client's to do, so it is refused here).
 """
 
 import json
@@ -94,12 +104,14 @@ def route(name, cluster):
     )
 
 
-def cluster(name, service, valid=True):
+def cluster(name, service, valid=True, max_requests=None):
     resource = cluster_pb2.Cluster(
         name=name,
         type=cluster_pb2.Cluster.EDS,
         lb_policy=cluster_pb2.Cluster.ROUND_ROBIN if valid else cluster_pb2.Cluster.MAGLEV,
     )
+    if max_requests is not None:
+        resource.circuit_breakers.thresholds.add().max_requests.value = max_requests
     resource.eds_cluster_config.service_name = service
     resource.eds_cluster_config.eds_config.ads.SetInParent()
     return resource
@@ -223,7 +235,9 @@ def serve(store, target):
 BACKEND_PORT = [0]
 
 
-def main():
+def start_management():
+    """Starts the backend and the ADS server with ``svc`` and ``gone``
+    served; returns the store, the ADS port and the servers (kept alive)."""
     # The backend the endpoints point at.
     backend = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     health_servicer = health.HealthServicer()
@@ -239,6 +253,46 @@ def main():
     management.start()
     for target in ("svc", "gone"):
         serve(store, target)
+    return store, ads_port, (backend, management)
+
+
+def steer(store, words):
+    """Applies one management command; False when `words` is not one."""
+    if words == ["nack"]:
+        store.put(CLUSTER, "cluster-svc", cluster("cluster-svc", "eds-svc", valid=False))
+    elif words == ["restore"]:
+        store.put(CLUSTER, "cluster-svc", cluster("cluster-svc", "eds-svc"))
+    elif words == ["delete"]:
+        store.delete(LISTENER, "gone")
+    elif words == ["change"]:
+        store.put(CLUSTER, "cluster-svc", cluster("cluster-svc", "eds-svc", max_requests=1000))
+    else:
+        return False
+    return True
+
+
+def management_only():
+    """``--management``: the ADS server alone, steered from stdin."""
+    store, ads_port, _servers = start_management()
+    print("ADS %d" % ads_port, flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if steer(store, words):
+            print("ok", flush=True)
+        else:
+            print("error: expected nack, restore, change or delete, got %r" % line.strip()[:80],
+                  flush=True)
+    os._exit(0)
+
+
+def main():
+    if sys.argv[1:] == ["--management"]:
+        management_only()
+    elif sys.argv[1:]:
+        sys.exit("error: the only argument is --management, got %r" % sys.argv[1:])
+    store, ads_port, _servers = start_management()
 
     bootstrap = {
         "xds_servers": [
@@ -282,21 +336,14 @@ def main():
         words = line.split()
         if not words:
             continue
-        if words == ["nack"]:
-            store.put(CLUSTER, "cluster-svc", cluster("cluster-svc", "eds-svc", valid=False))
-            print("ok", flush=True)
-        elif words == ["restore"]:
-            store.put(CLUSTER, "cluster-svc", cluster("cluster-svc", "eds-svc"))
-            print("ok", flush=True)
-        elif words == ["delete"]:
-            store.delete(LISTENER, "gone")
+        if steer(store, words):
             print("ok", flush=True)
         elif words == ["pending"]:
             # Connecting makes the resolver subscribe to the listener.
             open_channel("pending").subscribe(lambda _: None, try_to_connect=True)
             print("ok", flush=True)
         else:
-            print("error: expected nack, restore, delete or pending, got %r" % line.strip(),
+            print("error: expected nack, restore, change, delete or pending, got %r" % line.strip(),
                   flush=True)
 
     # Kept until now: each new xds: target makes an xDS client of its own.

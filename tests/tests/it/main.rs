@@ -31,4 +31,5 @@ mod tui_peers;
 mod tui_record;
 mod tui_transports;
 mod tui_xds;
+mod xds_grpc_js;
 mod xds_peer;
