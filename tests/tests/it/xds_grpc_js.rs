@@ -25,10 +25,9 @@
 use std::time::Duration;
 
 use grpc_toolkit_proto::envoy::admin::v3::ClientResourceStatus;
-use grpc_toolkit_proto::envoy::service::status::v3::client_config::GenericXdsConfig;
-use grpc_toolkit_proto::envoy::service::status::v3::client_status_discovery_service_client::ClientStatusDiscoveryServiceClient;
-use grpc_toolkit_proto::envoy::service::status::v3::{ClientStatusRequest, ClientStatusResponse};
 use testkit::peers::{Peer, PeerKind, or_skip};
+
+use crate::xds_peer::{fetch, find, wait_for, wait_until};
 
 /// The type URL grpcio sends (and the payloads' `Any`s carry).
 const CLUSTER_URL: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
@@ -41,69 +40,6 @@ const ENDPOINTS: &str = "envoy.config.endpoint.v3.ClusterLoadAssignment";
 
 /// grpc-js's one scope: it does not set `client_scope`.
 const JS_SCOPE: &str = "";
-
-async fn fetch(addr: &str) -> ClientStatusResponse {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .expect("connect to the xDS peer's admin port");
-    ClientStatusDiscoveryServiceClient::new(channel)
-        .fetch_client_status(ClientStatusRequest::default())
-        .await
-        .expect("FetchClientStatus")
-        .into_inner()
-}
-
-fn find<'a>(
-    response: &'a ClientStatusResponse,
-    scope: &str,
-    type_url: &str,
-    name: &str,
-) -> Option<&'a GenericXdsConfig> {
-    response
-        .config
-        .iter()
-        .filter(|config| config.client_scope == scope)
-        .flat_map(|config| &config.generic_xds_configs)
-        .find(|resource| resource.type_url == type_url && resource.name == name)
-}
-
-/// Polls CSDS until `name` in `scope` has `status` (the client applies an
-/// update a moment after the peer answers `ok`).
-async fn wait_for(
-    addr: &str,
-    scope: &str,
-    type_url: &str,
-    name: &str,
-    status: ClientResourceStatus,
-) -> GenericXdsConfig {
-    wait_until(addr, (scope, type_url, name), |r| {
-        r.client_status() == status
-    })
-    .await
-}
-
-/// Polls CSDS until the resource (scope, type URL, name) satisfies `done`.
-async fn wait_until(
-    addr: &str,
-    (scope, type_url, name): (&str, &str, &str),
-    done: impl Fn(&GenericXdsConfig) -> bool,
-) -> GenericXdsConfig {
-    let mut last = None;
-    for _ in 0..50 {
-        let response = fetch(addr).await;
-        if let Some(found) = find(&response, scope, type_url, name) {
-            if done(found) {
-                return found.clone();
-            }
-            last = Some(found.clone());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{scope:?} {name} never got there; last seen {last:#?}");
-}
 
 async fn start_js() -> Option<Peer> {
     or_skip(Peer::start_xds_of(PeerKind::Node).await)

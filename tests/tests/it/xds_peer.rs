@@ -14,7 +14,8 @@ use testkit::peers::{Peer, or_skip};
 const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 const LISTENER: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
 
-async fn fetch(addr: &str) -> ClientStatusResponse {
+/// One `FetchClientStatus` from the peer's admin port.
+pub(crate) async fn fetch(addr: &str) -> ClientStatusResponse {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .timeout(Duration::from_secs(5))
@@ -28,7 +29,8 @@ async fn fetch(addr: &str) -> ClientStatusResponse {
         .into_inner()
 }
 
-fn find<'a>(
+/// The resource (type URL, name) of `scope` in `response`.
+pub(crate) fn find<'a>(
     response: &'a ClientStatusResponse,
     scope: &str,
     type_url: &str,
@@ -44,25 +46,37 @@ fn find<'a>(
 
 /// Polls CSDS until `resource` in `scope` has `status` (the client applies
 /// an update a moment after the peer answers `ok`).
-async fn wait_for(
+pub(crate) async fn wait_for(
     addr: &str,
     scope: &str,
     type_url: &str,
     name: &str,
     status: ClientResourceStatus,
 ) -> GenericXdsConfig {
+    wait_until(addr, (scope, type_url, name), |r| {
+        r.client_status() == status
+    })
+    .await
+}
+
+/// Polls CSDS until the resource (scope, type URL, name) satisfies `done`.
+pub(crate) async fn wait_until(
+    addr: &str,
+    (scope, type_url, name): (&str, &str, &str),
+    done: impl Fn(&GenericXdsConfig) -> bool,
+) -> GenericXdsConfig {
     let mut last = None;
     for _ in 0..50 {
         let response = fetch(addr).await;
         if let Some(found) = find(&response, scope, type_url, name) {
-            if found.client_status() == status {
+            if done(found) {
                 return found.clone();
             }
             last = Some(found.clone());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{scope} {name} never became {status:?}; last seen {last:#?}");
+    panic!("{scope:?} {name} never got there; last seen {last:#?}");
 }
 
 #[tokio::test]
