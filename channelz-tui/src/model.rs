@@ -71,7 +71,7 @@ pub enum Screen {
     Tree,
     /// The xDS client status (CSDS): scopes and their resources.
     Xds,
-    /// One xDS resource, [`Model::xds_open`], with its decoded config.
+    /// One xDS resource (the one [`Model::xds_resource`] finds), with its decoded config.
     XdsResource,
 }
 

@@ -428,27 +428,27 @@ pub mod checker {
     /// The peers' by-hand command lines (`target/peers/…`), started.
     pub const PEER_LINES: &str =
         "grpc-toolkit-tests --test it doc_examples::peer_example_lines_start";
-    /// ```yaml exporter configs (`modules:`): `--config.check`.
+    /// `` ```yaml `` blocks: exporter configs (`modules:`): `--config.check`.
     pub const EXPORTER_CONFIG: &str =
         "grpc-exporter --test it docs::exporter_config_blocks_pass_config_check";
-    /// ```yaml Prometheus configs and rules: promtool.
+    /// `` ```yaml `` blocks: Prometheus configs and rules: promtool.
     pub const PROMETHEUS: &str = "grpc-exporter --test it docs::prometheus_blocks_pass_promtool";
-    /// ```yaml Kubernetes manifests: parsed, and their probe commands too.
+    /// `` ```yaml `` blocks: Kubernetes manifests: parsed, and their probe commands too.
     pub const KUBERNETES: &str = "grpc-exporter --test it docs::kubernetes_blocks_parse_as_yaml \
          + grpc-toolkit-tests --test it doc_examples::kubernetes_probe_commands_parse";
-    /// ```rust blocks of a README its crate includes as doctests.
+    /// `` ```rust `` blocks of a README its crate includes as doctests.
     pub const DOCTEST: &str = "cargo test --doc (the crate's lib includes the README)";
-    /// The recording format's grammar (```text, `preamble = …`): the bytes of a real recording.
+    /// The recording format's grammar (`` ```text ``, `preamble = …`): the bytes of a real recording.
     pub const RECORD_FORMAT: &str =
         "grpc-toolkit-tests --test it doc_examples::record_format_block_matches_a_recording";
-    /// ```json of channelz-tui's fleet `--json` (`"members"`, `[...]` elisions).
+    /// `` ```json `` blocks of channelz-tui's fleet `--json` (`"members"`, `[...]` elisions).
     pub const FLEET_JSON: &str =
         "grpc-toolkit-tests --test it doc_examples::fleet_json_example_matches_a_run";
-    /// ```json of channelz-tui's `xds` section (`"clientScope"`): the keys of
+    /// `` ```json `` blocks of channelz-tui's `xds` section (`"clientScope"`): the keys of
     /// a real `--json` of the grpcio xDS peer at every level.
     pub const XDS_JSON: &str =
         "grpc-toolkit-tests --test it tui_xds::json_shows_every_status_of_the_grpcio_peer";
-    /// ```json of `grpc-probe --json`: the same shape and values as a real run.
+    /// `` ```json `` blocks of `grpc-probe --json`: the same shape and values as a real run.
     pub const PROBE_JSON: &str =
         "grpc-toolkit-tests --test it doc_examples::probe_json_example_matches_a_run";
 }
