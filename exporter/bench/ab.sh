@@ -19,38 +19,9 @@ BLACKBOX=${BLACKBOX:-/usr/bin/prometheus-blackbox-exporter}
 
 [ -n "${SKIP_BUILD:-}" ] || cargo build -q --release -p grpc-exporter --features bench --example bench-targets --example bench-load
 EX=target/release/examples
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    exec 3>&- 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. exporter/bench/lib.sh
+start_targets 1
 
-mkfifo "$WORK/targets.in"
-"$EX/bench-targets" --channels 1 <"$WORK/targets.in" >"$WORK/targets.out" &
-PIDS+=($!)
-exec 3>"$WORK/targets.in"
-for _ in $(seq 300); do [ -s "$WORK/targets.out" ] && break; sleep 0.1; done
-read -r _ HEALTH _ TLSADDR _ CA _ _ <"$WORK/targets.out"
-
-cat >"$WORK/config.yml" <<YAML
-modules:
-  grpc_plain:
-    prober: grpc
-    grpc: {preferred_ip_protocol: ip4}
-  grpc_tls:
-    prober: grpc
-    grpc:
-      tls: true
-      preferred_ip_protocol: ip4
-      tls_config: {ca_file: $CA}
-YAML
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/-/healthy" >/dev/null && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
-cpu_of() { sed -n 's/.*cpu_ms_per_probe=\([0-9.]*\).*/\1/p' <<<"$1"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 declare -A RES
@@ -58,11 +29,7 @@ for round in $(seq "$ROUNDS"); do
     for bin in "$@"; do
         exe=$bin
         [ "$bin" = blackbox ] && exe=$BLACKBOX
-        PORT=$(port)
-        "$exe" --config.file="$WORK/config.yml" --web.listen-address="127.0.0.1:$PORT" --log.level=error 2>/dev/null &
-        PID=$!
-        PIDS+=("$PID")
-        wait_up "$PORT"
+        start_exporter "$exe"
         url="http://127.0.0.1:$PORT/probe?module=grpc_plain&target=127.0.0.1:$HEALTH"
         "$EX/bench-load" --url "$url" --count 200 --concurrency "$CONC" --pid "$PID" >/dev/null
         line=$("$EX/bench-load" --url "$url" --count "$COUNT" --concurrency "$CONC" --pid "$PID")

@@ -18,32 +18,9 @@ CARGO_TARGET_DIR=$PROF CARGO_PROFILE_RELEASE_STRIP=false \
     --example bench-targets --example bench-load
 BIN=$PROF/release/grpc-exporter
 EX=$PROF/release/examples
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    exec 3>&- 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-mkfifo "$WORK/targets.in"
-"$EX/bench-targets" --channels 1 <"$WORK/targets.in" >"$WORK/targets.out" &
-PIDS+=($!)
-exec 3>"$WORK/targets.in"
-for _ in $(seq 300); do [ -s "$WORK/targets.out" ] && break; sleep 0.1; done
-read -r _ HEALTH _ _ _ _ _ _ <"$WORK/targets.out"
-cat >"$WORK/config.yml" <<YAML
-modules:
-  grpc_plain:
-    prober: grpc
-    grpc: {preferred_ip_protocol: ip4}
-YAML
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" --config.file="$WORK/config.yml" --web.listen-address="127.0.0.1:$PORT" --log.level=error 2>/dev/null &
-PID=$!
-PIDS+=("$PID")
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/-/healthy" >/dev/null && break; sleep 0.1; done
+. exporter/bench/lib.sh
+start_targets 1
+start_exporter "$BIN"
 URL="http://127.0.0.1:$PORT/probe?module=grpc_plain&target=127.0.0.1:$HEALTH"
 "$EX/bench-load" --url "$URL" --count 200 --concurrency "$CONC" --pid "$PID" >/dev/null
 perf record -F 2000 -g -o "$PROF/perf.data" -p "$PID" 2>/dev/null &

@@ -16,54 +16,15 @@ BLACKBOX=${BLACKBOX:-/usr/bin/prometheus-blackbox-exporter}
 cargo build -q --release -p grpc-exporter --features bench --bin grpc-exporter --example bench-targets --example bench-load
 BIN=target/release/grpc-exporter
 EX=target/release/examples
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    exec 3>&- 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# Targets; stdin held open on fd 3 keeps them running.
-mkfifo "$WORK/targets.in"
-"$EX/bench-targets" --channels "$CHANNELS" <"$WORK/targets.in" >"$WORK/targets.out" &
-PIDS+=($!)
-exec 3>"$WORK/targets.in"
-for _ in $(seq 300); do [ -s "$WORK/targets.out" ] && break; sleep 0.1; done
-read -r _ HEALTH _ TLS _ CA _ CHANNELZ <"$WORK/targets.out"
-echo "targets: health :$HEALTH, tls $TLS, channelz :$CHANNELZ ($CHANNELS channels)"
-
-cat >"$WORK/config.yml" <<YAML
-modules:
-  grpc_plain:
-    prober: grpc
-    grpc: {preferred_ip_protocol: ip4}
-  grpc_tls:
-    prober: grpc
-    grpc:
-      tls: true
-      preferred_ip_protocol: ip4
-      tls_config: {ca_file: $CA}
-YAML
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/-/healthy" >/dev/null && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+. exporter/bench/lib.sh
+start_targets "$CHANNELS"
+echo "targets: health :$HEALTH, tls $TLSADDR, channelz :$CHANNELZ ($CHANNELS channels)"
 
 start() { # name -> sets PORT and PID
-    PORT=$(port)
-    if [ "$1" = ours ]; then
-        "$BIN" --config.file="$WORK/config.yml" --web.listen-address="127.0.0.1:$PORT" --log.level=error 2>/dev/null &
-    else
-        "$BLACKBOX" --config.file="$WORK/config.yml" --web.listen-address="127.0.0.1:$PORT" --log.level=error 2>/dev/null &
-    fi
-    PID=$!
-    PIDS+=("$PID")
-    wait_up "$PORT"
+    if [ "$1" = ours ]; then start_exporter "$BIN"; else start_exporter "$BLACKBOX"; fi
 }
 
 declare -A PLAIN TLSCPU
-cpu_of() { sed -n 's/.*cpu_ms_per_probe=\([0-9.]*\).*/\1/p' <<<"$1"; }
 
 run() { # name
     local name=$1 line
@@ -72,7 +33,7 @@ run() { # name
     line=$("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_plain&target=127.0.0.1:$HEALTH" --count "$COUNT" --concurrency "$CONC" --pid "$PID")
     PLAIN[$name]=$(cpu_of "$line")
     echo "$name plaintext: $line"
-    line=$("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_tls&target=$TLS" --count "$COUNT" --concurrency "$CONC" --pid "$PID")
+    line=$("$EX/bench-load" --url "http://127.0.0.1:$PORT/probe?module=grpc_tls&target=$TLSADDR" --count "$COUNT" --concurrency "$CONC" --pid "$PID")
     TLSCPU[$name]=$(cpu_of "$line")
     echo "$name tls:       $line"
     kill "$PID"
