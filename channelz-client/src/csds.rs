@@ -403,7 +403,38 @@ pub fn summarize(any: &prost_types::Any) -> Summary {
     }
 }
 
-/// At most [`MAX_TEXT`] characters.
+/// The Channelz target of a CSDS client scope. Since gRFC A71 each
+/// data-plane target has its own xDS client, and its `client_scope` is the
+/// target as C-core re-spells a parsed URI: `xds:///svc` becomes `xds:/svc`
+/// (an empty authority is dropped). Channelz shows the target as the
+/// application wrote it, so a scheme followed by one slash gets the empty
+/// authority back; a scope with an authority (`xds://auth/svc`), without a
+/// valid URI scheme, or in any other spelling is itself. Raw: escape it
+/// before printing.
+pub fn channelz_target(client_scope: &str) -> std::borrow::Cow<'_, str> {
+    match client_scope.split_once(':') {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && rest.starts_with('/')
+                && !rest.starts_with("//") =>
+        {
+            std::borrow::Cow::Owned(format!("{scheme}://{rest}"))
+        }
+        _ => std::borrow::Cow::Borrowed(client_scope),
+    }
+}
+
+/// Whether the Channelz channel `target` is the channel of CSDS scope
+/// `scope`: both spellings of one target (`xds:/svc`, `xds:///svc`) join,
+/// on either side; an empty scope (a client older than A71, or grpc-js,
+/// which keeps one xDS client for all channels) joins no channel.
+pub fn scope_joins_target(scope: &str, target: &str) -> bool {
+    !scope.is_empty() && channelz_target(scope) == channelz_target(target)
+}
+
 /// A resource's type URL: as sent, except a bare message name (grpc-js-xds
 /// 1.14 sends `envoy.config.cluster.v3.Cluster`) gets the
 /// `type.googleapis.com/` prefix its payload's `Any` has, so a type is one
@@ -416,6 +447,7 @@ fn type_url_of(sent: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// At most [`MAX_TEXT`] characters.
 fn cut(text: &str) -> String {
     text.chars().take(MAX_TEXT).collect()
 }

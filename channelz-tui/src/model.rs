@@ -705,14 +705,10 @@ impl Model {
     /// The top channel a CSDS scope configures (`xds:/svc` is the channel
     /// with target `xds:///svc`), the first by id when several share it.
     pub fn xds_channel(&self, scope: &Scope) -> Option<&Channel> {
-        if scope.client_scope.is_empty() {
-            return None;
-        }
-        let target = crate::xds::channelz_target(&scope.client_scope);
         self.top_channels.iter().find(|c| {
             c.data
                 .as_ref()
-                .is_some_and(|d| crate::xds::channelz_target(&d.target) == target)
+                .is_some_and(|d| crate::xds::scope_joins_target(&scope.client_scope, &d.target))
         })
     }
 

@@ -108,20 +108,8 @@ pub fn display_order(resources: &[CsdsResource]) -> Vec<usize> {
     keyed.into_iter().map(|k| k.5).collect()
 }
 
-/// The Channelz target of a CSDS client scope. Since gRFC A71 each
-/// data-plane target has its own xDS client, and its `client_scope` is the
-/// target as C-core re-spells a parsed URI: `xds:///svc` becomes
-/// `xds:/svc` (an empty authority is dropped). Channelz shows the target
-/// as the application wrote it, so `xds:/svc` is `xds:///svc`; a scope
-/// with an authority (`xds://auth/svc`) or any other spelling is itself.
-pub fn channelz_target(client_scope: &str) -> std::borrow::Cow<'_, str> {
-    match client_scope.split_once(':') {
-        Some((scheme, rest)) if rest.starts_with('/') && !rest.starts_with("//") => {
-            std::borrow::Cow::Owned(format!("{scheme}://{rest}"))
-        }
-        _ => std::borrow::Cow::Borrowed(client_scope),
-    }
-}
+/// Scopes and Channelz targets, joined as the exporter joins them.
+pub use grpc_toolkit_channelz_client::csds::{channelz_target, scope_joins_target};
 
 /// One CSDS read, as the dashboard keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +129,7 @@ pub enum XdsPoll {
 // own, re-exported, so that helpers others add to this file (and their
 // imports) cannot collide with these.
 
-pub use self::json_and_fleet::{STATUSES, StatusCounts, XdsCounts, scope_joins_target, short_type};
+pub use self::json_and_fleet::{STATUSES, StatusCounts, XdsCounts, short_type};
 
 mod json_and_fleet {
     //! Status counts, the fleet's NACKED/missing figures, short type
@@ -262,32 +250,9 @@ mod json_and_fleet {
         }
     }
 
-    /// Whether the Channelz channel `target` is the channel of CSDS scope
-    /// `scope`. gRFC A71 names a scope by its data-plane target, which gRPC
-    /// implementations write in its normalised form (`xds:/svc`) while
-    /// Channelz keeps the target as the application gave it (`xds:///svc`);
-    /// both spellings, and an exact match, join.
-    pub fn scope_joins_target(scope: &str, target: &str) -> bool {
-        if scope.is_empty() {
-            return false;
-        }
-        if scope == target {
-            return true;
-        }
-        let normal = |s: &str| -> Option<String> {
-            let rest = s.strip_prefix("xds:")?;
-            // `xds:///svc` and `xds:/svc` both name path `/svc` with an empty
-            // authority; `xds://auth/svc` has an authority and stays as is.
-            let path = rest
-                .strip_prefix("//")
-                .map_or(Some(rest), |after| after.starts_with('/').then_some(after))?;
-            Some(format!("xds:{path}"))
-        };
-        matches!((normal(scope), normal(target)), (Some(a), Some(b)) if a == b)
-    }
-
     #[cfg(test)]
     mod xjson_tests {
+        use super::super::scope_joins_target;
         use super::*;
 
         #[test]

@@ -285,20 +285,7 @@ fn grpc_target(scope: &str) -> String {
     if scope.is_empty() {
         return NO_SCOPE.to_owned();
     }
-    let normal = match scope.split_once(':') {
-        Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                && rest.starts_with('/')
-                && !rest.starts_with("//") =>
-        {
-            format!("{scheme}://{rest}")
-        }
-        _ => scope.to_owned(),
-    };
-    label(&normal)
+    label(&csds::channelz_target(scope))
 }
 
 /// The authority of an `xdstp://AUTHORITY/...` name, else `#old`.
