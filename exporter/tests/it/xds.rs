@@ -42,6 +42,35 @@ fn resources(target: &str, state: &str, kind: &str) -> String {
     ))
 }
 
+/// Every `grpc_xds_client_resource_nack_info` series of a scrape.
+pub fn nack_series(body: &str) -> Vec<String> {
+    samples(body)
+        .into_keys()
+        .filter(|k| k.starts_with("grpc_xds_client_resource_nack_info{"))
+        .collect()
+}
+
+/// The scrape's one NACK series: `cluster-svc` in `target`, both versions
+/// there and different, the reason containing `reason`.
+pub fn assert_one_nack(body: &str, target: &str, reason: &str) {
+    let nacks = nack_series(body);
+    assert_eq!(nacks.len(), 1, "{body}");
+    let nack = &nacks[0];
+    assert_eq!(label(nack, "name"), Some("cluster-svc"), "{nack}");
+    assert_eq!(label(nack, "grpc_target"), Some(target), "{nack}");
+    assert_eq!(label(nack, "grpc_xds_resource_type"), Some(CLUSTER));
+    let accepted = label(nack, "version").expect("version");
+    let rejected = label(nack, "rejected_version").expect("rejected_version");
+    assert!(
+        !accepted.is_empty() && !rejected.is_empty() && accepted != rejected,
+        "{nack}"
+    );
+    assert!(
+        label(nack, "reason").is_some_and(|r| r.contains(reason)),
+        "{nack}"
+    );
+}
+
 /// The value of label `key` in a canonical series `name{k="v",...}`.
 pub fn label<'a>(series: &'a str, key: &str) -> Option<&'a str> {
     // `{key="` or `,key="`: `version` must not find `rejected_version`.
@@ -122,25 +151,7 @@ async fn grpcio_resources_by_cache_state_with_the_nack_reason() {
     .await;
     let s = samples(&body);
     assert_eq!(s.get(&resources("xds:///svc", "acked", CLUSTER)), None);
-    let nacks: Vec<&String> = s
-        .keys()
-        .filter(|k| k.starts_with("grpc_xds_client_resource_nack_info{"))
-        .collect();
-    assert_eq!(nacks.len(), 1, "{body}");
-    let nack = nacks[0];
-    assert_eq!(label(nack, "name"), Some("cluster-svc"), "{nack}");
-    assert_eq!(label(nack, "grpc_target"), Some("xds:///svc"), "{nack}");
-    assert_eq!(label(nack, "grpc_xds_resource_type"), Some(CLUSTER));
-    let accepted = label(nack, "version").expect("version");
-    let rejected = label(nack, "rejected_version").expect("rejected_version");
-    assert!(
-        !accepted.is_empty() && !rejected.is_empty() && accepted != rejected,
-        "{nack}"
-    );
-    assert!(
-        label(nack, "reason").is_some_and(|r| r.contains("LB policy is not supported")),
-        "{nack}"
-    );
+    assert_one_nack(&body, "xds:///svc", "LB policy is not supported");
 
     // A name the server never answers: requested.
     assert_eq!(peer.command("pending").await.expect("pending"), "ok");

@@ -15,7 +15,7 @@ use std::time::Duration;
 use testkit::peers::{Peer, PeerKind, or_skip};
 
 use crate::support::{self, assert_promtool_metrics, exporter, samples};
-use crate::xds::label;
+use crate::xds::{assert_one_nack, nack_series};
 
 const CONFIG: &str = r#"
 modules:
@@ -61,13 +61,6 @@ async fn scrape_until(ex: SocketAddr, target: &str, series: &str, value: f64) ->
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{series} never was {value}; last scrape:\n{body}");
-}
-
-fn nack_series(body: &str) -> Vec<String> {
-    samples(body)
-        .into_keys()
-        .filter(|k| k.starts_with("grpc_xds_client_resource_nack_info{"))
-        .collect()
 }
 
 #[tokio::test]
@@ -124,22 +117,7 @@ async fn grpc_js_resources_by_cache_state_with_the_nack_reason() {
         Some(&1.0),
         "{body}"
     );
-    let nacks = nack_series(&body);
-    assert_eq!(nacks.len(), 1, "{body}");
-    let nack = &nacks[0];
-    assert_eq!(label(nack, "name"), Some("cluster-svc"), "{nack}");
-    assert_eq!(label(nack, "grpc_target"), Some(NO_SCOPE), "{nack}");
-    assert_eq!(label(nack, "grpc_xds_resource_type"), Some(CLUSTER));
-    let accepted = label(nack, "version").expect("version").to_owned();
-    let rejected = label(nack, "rejected_version").expect("rejected_version");
-    assert!(
-        !accepted.is_empty() && !rejected.is_empty() && accepted != rejected,
-        "{nack}"
-    );
-    assert!(
-        label(nack, "reason").is_some_and(|r| r.contains("unsupported lb_policy: MAGLEV")),
-        "{nack}"
-    );
+    assert_one_nack(&body, NO_SCOPE, "unsupported lb_policy: MAGLEV");
 
     // requested, then does_not_exist, in the same scope.
     assert_eq!(peer.command("pending").await.expect("pending"), "ok");
