@@ -304,25 +304,67 @@ pub(crate) struct Watched {
     first: Option<FirstFrame>,
     on_drop: Option<oneshot::Sender<()>>,
     #[cfg(feature = "lean-writes")]
-    preface: Preface,
+    behind: WriteBehind,
 }
 
-/// The HTTP/2 client preface, which h2 writes alone (`write_all`, no
-/// flush) before it buffers its SETTINGS: held back here and sent in the
-/// same write as whatever comes next, one syscall (and, under TLS, one
-/// record) fewer per connection.
+/// Write-behind for the HTTP/2 connection. h2 flushes after every round
+/// of frames, and a probe's request comes in rounds: the preface and
+/// SETTINGS, then HEADERS once the RPC reaches the connection task through
+/// tonic's buffer, then DATA once hyper's body pipe (a task of its own) is
+/// given flow-control capacity. Each flush would be a syscall (under TLS
+/// also a record; on loopback the write also pays for the receiver's
+/// softirq): four writes before the server hears the request. Here writes
+/// go to a buffer and a flush first yields to the scheduler, so that what
+/// the tasks running in between queue goes out in the same write: one
+/// turn per flush, and the first flush (nothing sent yet) waits up to
+/// [`FIRST_TURNS`] for a request's HEADERS, then one turn for its DATA.
+/// The whole request then leaves in one write with the preface.
 #[cfg(feature = "lean-writes")]
-struct Preface {
-    /// True until the first write: only that one can be the preface.
-    first_write: bool,
-    held: [u8; PREFACE.len()],
-    /// `held[sent..len]` is still to go.
+struct WriteBehind {
+    buf: Vec<u8>,
+    /// `buf[sent..]` is still to go.
     sent: usize,
-    len: usize,
+    /// Turns the current flush has yielded.
+    yielded: u8,
+    /// Nothing has been written yet.
+    first: bool,
+    /// The first flush has seen a request's HEADERS in the buffer.
+    seen_headers: bool,
 }
+
+/// How many turns the first flush waits for a request: the exporter's
+/// Check reaches the buffer in two. A connection that sends no request
+/// before the server's SETTINGS (Channelz's `connect`) sends its preface
+/// after these few turns, still without waiting for anything outside.
+#[cfg(feature = "lean-writes")]
+const FIRST_TURNS: u8 = 4;
+
+/// Beyond this, bytes are written through rather than buffered: a large
+/// DATA frame gains nothing from a copy.
+#[cfg(feature = "lean-writes")]
+const WRITE_BEHIND_LIMIT: usize = 16 * 1024;
 
 #[cfg(feature = "lean-writes")]
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether `buf` (our own bytes: the preface, then whole frames as h2
+/// encodes them) holds a HEADERS frame.
+#[cfg(feature = "lean-writes")]
+fn has_headers(buf: &[u8]) -> bool {
+    let mut at = if buf.starts_with(PREFACE) {
+        PREFACE.len()
+    } else {
+        0
+    };
+    while let Some(head) = buf.get(at..at + 9) {
+        if head[3] == 1 {
+            return true;
+        }
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        at += 9 + len;
+    }
+    false
+}
 
 struct FirstFrame {
     head: [u8; 9],
@@ -345,11 +387,12 @@ impl Watched {
             }),
             on_drop,
             #[cfg(feature = "lean-writes")]
-            preface: Preface {
-                first_write: true,
-                held: [0; PREFACE.len()],
+            behind: WriteBehind {
+                buf: Vec::new(),
                 sent: 0,
-                len: 0,
+                yielded: 0,
+                first: true,
+                seen_headers: false,
             },
         }
     }
@@ -444,49 +487,65 @@ impl Watched {
 
 #[cfg(feature = "lean-writes")]
 impl Watched {
-    /// Takes the preface if this first write is it.
-    fn hold_preface(&mut self, buf: &[u8]) -> bool {
-        let first = std::mem::replace(&mut self.preface.first_write, false);
-        if !first || buf != PREFACE {
-            return false;
+    /// Writes out the buffer; `Ready(Ok(()))` once it is empty.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let behind = &mut self.behind;
+        while behind.sent < behind.buf.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &behind.buf[behind.sent..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => behind.sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
         }
-        self.preface.held.copy_from_slice(buf);
-        self.preface.len = buf.len();
-        true
+        behind.buf.clear();
+        behind.sent = 0;
+        Poll::Ready(Ok(()))
     }
 
-    /// Writes the held preface with `bufs` behind it in one vectored write.
-    /// `Ready(Ok(n))` counts only bytes of `bufs`, and is 0 only when
-    /// `bufs` are empty: a caller reads 0 as a closed stream.
-    fn write_held(
+    /// Buffers `bufs` whole, or, past the limit, drains the buffer and
+    /// writes them through. Never takes part of `bufs` into the buffer, so
+    /// a `Ready(Ok(n))` always means `n` bytes are on their way.
+    fn write_behind(
         &mut self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        while self.preface.sent < self.preface.len {
-            let mut slices = [io::IoSlice::new(&[]); 8];
-            slices[0] = io::IoSlice::new(&self.preface.held[self.preface.sent..self.preface.len]);
-            let mut count = 1;
-            for buf in bufs.iter().filter(|b| !b.is_empty()).take(slices.len() - 1) {
-                slices[count] = io::IoSlice::new(buf);
-                count += 1;
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if self.behind.buf.len() - self.behind.sent + total > WRITE_BEHIND_LIMIT {
+            std::task::ready!(self.drain(cx))?;
+            if total > WRITE_BEHIND_LIMIT {
+                return Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
             }
-            let held = self.preface.len - self.preface.sent;
-            let written = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => n,
-                other => return other,
-            };
-            if written > held {
-                self.preface.sent = self.preface.len;
-                return Poll::Ready(Ok(written - held));
-            }
-            self.preface.sent += written;
         }
-        if bufs.iter().all(|b| b.is_empty()) {
-            return Poll::Ready(Ok(0));
+        for b in bufs {
+            self.behind.buf.extend_from_slice(b);
         }
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        Poll::Ready(Ok(total))
+    }
+
+    /// Yields one scheduler turn (waking itself), then drains the buffer.
+    fn flush_behind(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let b = &mut self.behind;
+        if b.first && !b.seen_headers && has_headers(&b.buf) {
+            // One turn more from here, for the request's DATA.
+            b.seen_headers = true;
+            b.yielded = 0;
+        }
+        let turns = if b.first && !b.seen_headers {
+            FIRST_TURNS
+        } else {
+            1
+        };
+        if b.sent < b.buf.len() && b.yielded < turns {
+            b.yielded += 1;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        std::task::ready!(self.drain(cx))?;
+        self.behind.yielded = 0;
+        self.behind.first = false;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -498,15 +557,8 @@ impl AsyncWrite for Watched {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         #[cfg(feature = "lean-writes")]
-        {
-            if this.hold_preface(buf) {
-                return Poll::Ready(Ok(buf.len()));
-            }
-            if this.preface.sent < this.preface.len {
-                let result = this.write_held(cx, &[io::IoSlice::new(buf)]);
-                return this.watch_write(result);
-            }
-        }
+        let result = this.write_behind(cx, &[io::IoSlice::new(buf)]);
+        #[cfg(not(feature = "lean-writes"))]
         let result = Pin::new(&mut this.io).poll_write(cx, buf);
         this.watch_write(result)
     }
@@ -514,14 +566,9 @@ impl AsyncWrite for Watched {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         #[cfg(feature = "lean-writes")]
-        if this.preface.sent < this.preface.len {
-            let result = this.write_held(cx, &[]);
-            if let Poll::Ready(Err(e)) = this.watch_write(result) {
-                return Poll::Ready(Err(e));
-            }
-            if this.preface.sent < this.preface.len {
-                return Poll::Pending;
-            }
+        {
+            let result = this.flush_behind(cx);
+            std::task::ready!(this.watch_write(result))?;
         }
         let result = Pin::new(&mut this.io).poll_flush(cx);
         this.watch_write(result)
@@ -547,24 +594,15 @@ impl AsyncWrite for Watched {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         #[cfg(feature = "lean-writes")]
-        {
-            if let [only] = bufs
-                && this.hold_preface(only)
-            {
-                return Poll::Ready(Ok(only.len()));
-            }
-            this.preface.first_write = false;
-            if this.preface.sent < this.preface.len {
-                let result = this.write_held(cx, bufs);
-                return this.watch_write(result);
-            }
-        }
+        let result = this.write_behind(cx, bufs);
+        #[cfg(not(feature = "lean-writes"))]
         let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         this.watch_write(result)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        // The write-behind buffer takes slices as cheaply as one buffer.
+        cfg!(feature = "lean-writes") || self.io.is_write_vectored()
     }
 }
 
@@ -656,85 +694,159 @@ mod tests {
         rx.await.expect("a verdict")
     }
 
-    /// Reads what the peer has sent so far, without waiting for more.
+    /// A stream that records each write it is given (taking at most
+    /// `max` bytes of it) and never has anything to read.
     #[cfg(feature = "lean-writes")]
-    async fn sent_so_far(peer: &mut tokio::io::DuplexStream) -> Vec<u8> {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 256];
-        while let Ok(Ok(n)) =
-            tokio::time::timeout(std::time::Duration::from_millis(20), peer.read(&mut buf)).await
-        {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
+    struct Recorder {
+        writes: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+        max: usize,
+    }
+
+    #[cfg(feature = "lean-writes")]
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            _buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
         }
-        got
+    }
+
+    #[cfg(feature = "lean-writes")]
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.max);
+            self.writes.lock().expect("lock").push(buf[..n].to_vec());
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A watched recorder taking `max` bytes a write, and its writes.
+    #[cfg(feature = "lean-writes")]
+    fn recorded(max: usize) -> (Watched, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+        let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let io = Recorder {
+            writes: writes.clone(),
+            max,
+        };
+        (Watched::new(Box::new(io), None, None), writes)
     }
 
     #[cfg(feature = "lean-writes")]
     #[tokio::test]
-    async fn the_preface_waits_for_the_next_write_and_goes_first() {
-        let (client, mut peer) = tokio::io::duplex(4096);
-        let mut watched = Watched::new(Box::new(client), None, None);
+    async fn rounds_of_frames_go_out_in_one_write_at_flush() {
+        let (mut watched, writes) = recorded(usize::MAX);
         watched.write_all(PREFACE).await.expect("preface");
-        assert!(sent_so_far(&mut peer).await.is_empty(), "held back");
-        let settings = [0u8, 0, 0, 4, 0, 0, 0, 0, 0];
-        let n = watched.write(&settings).await.expect("settings");
-        assert_eq!(n, settings.len(), "the caller's bytes, not the preface's");
-        let mut want = PREFACE.to_vec();
-        want.extend_from_slice(&settings);
-        assert_eq!(sent_so_far(&mut peer).await, want);
-        watched.write_all(b"more").await.expect("more");
-        assert_eq!(sent_so_far(&mut peer).await, b"more");
-    }
-
-    #[cfg(feature = "lean-writes")]
-    #[tokio::test]
-    async fn a_flush_or_shutdown_sends_the_held_preface() {
-        let (client, mut peer) = tokio::io::duplex(4096);
-        let mut watched = Watched::new(Box::new(client), None, None);
-        watched.write_all(PREFACE).await.expect("preface");
+        watched.write_all(b"settings").await.expect("settings");
+        let slices = [io::IoSlice::new(b"head"), io::IoSlice::new(b"ers")];
+        assert_eq!(watched.write_vectored(&slices).await.expect("headers"), 7);
+        assert!(writes.lock().expect("lock").is_empty(), "held until flush");
         watched.flush().await.expect("flush");
-        assert_eq!(sent_so_far(&mut peer).await, PREFACE);
+        assert_eq!(
+            *writes.lock().expect("lock"),
+            [[&PREFACE[..], b"settingsheaders"].concat()]
+        );
+        // A flush with nothing held writes nothing.
+        watched.flush().await.expect("flush");
+        assert_eq!(writes.lock().expect("lock").len(), 1);
+    }
 
-        let (client, mut peer) = tokio::io::duplex(4096);
-        let mut watched = Watched::new(Box::new(client), None, None);
+    /// Polls one flush of `watched` without a runtime to run other tasks.
+    #[cfg(feature = "lean-writes")]
+    fn poll_flush_once(watched: &mut Watched) -> Poll<io::Result<()>> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        Pin::new(watched).poll_flush(&mut cx)
+    }
+
+    #[cfg(feature = "lean-writes")]
+    const SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+    #[cfg(feature = "lean-writes")]
+    const HEADERS: [u8; 10] = [0, 0, 1, 1, 4, 0, 0, 0, 1, 0x82];
+    #[cfg(feature = "lean-writes")]
+    const DATA: [u8; 10] = [0, 0, 1, 0, 1, 0, 0, 0, 1, b'x'];
+
+    #[cfg(feature = "lean-writes")]
+    #[tokio::test]
+    async fn the_first_flush_waits_for_the_request_and_its_data() {
+        let (mut watched, writes) = recorded(usize::MAX);
         watched.write_all(PREFACE).await.expect("preface");
-        watched.shutdown().await.expect("shutdown");
-        assert_eq!(sent_so_far(&mut peer).await, PREFACE);
+        watched.write_all(&SETTINGS).await.expect("settings");
+        // No request yet: the preface waits (a bounded number of turns).
+        assert!(poll_flush_once(&mut watched).is_pending());
+        watched.write_all(&HEADERS).await.expect("headers");
+        // HEADERS seen: one turn more, for the DATA the body pipe sends.
+        assert!(poll_flush_once(&mut watched).is_pending());
+        assert!(writes.lock().expect("lock").is_empty());
+        watched.write_all(&DATA).await.expect("data");
+        assert!(matches!(poll_flush_once(&mut watched), Poll::Ready(Ok(()))));
+        let want = [&PREFACE[..], &SETTINGS, &HEADERS, &DATA].concat();
+        assert_eq!(*writes.lock().expect("lock"), [want]);
+        // Later flushes yield one turn each.
+        watched.write_all(b"GOAWAY").await.expect("goaway");
+        assert!(poll_flush_once(&mut watched).is_pending());
+        assert!(matches!(poll_flush_once(&mut watched), Poll::Ready(Ok(()))));
+        assert_eq!(writes.lock().expect("lock").len(), 2);
     }
 
     #[cfg(feature = "lean-writes")]
     #[tokio::test]
-    async fn partial_writes_keep_the_bytes_in_order() {
-        // A 5-byte pipe: the preface and what follows go out in pieces.
-        let (client, mut peer) = tokio::io::duplex(5);
-        let reader = tokio::spawn(async move {
-            let mut all = Vec::new();
-            peer.read_to_end(&mut all).await.expect("read");
-            all
-        });
-        let mut watched = Watched::new(Box::new(client), None, None);
+    async fn a_connection_with_no_request_still_sends_its_preface() {
+        let (mut watched, writes) = recorded(usize::MAX);
+        watched.write_all(PREFACE).await.expect("preface");
+        watched.write_all(&SETTINGS).await.expect("settings");
+        for _ in 0..FIRST_TURNS {
+            assert!(poll_flush_once(&mut watched).is_pending());
+        }
+        assert!(matches!(poll_flush_once(&mut watched), Poll::Ready(Ok(()))));
+        assert_eq!(
+            *writes.lock().expect("lock"),
+            [[&PREFACE[..], &SETTINGS].concat()]
+        );
+    }
+
+    #[cfg(feature = "lean-writes")]
+    #[tokio::test]
+    async fn partial_writes_and_large_writes_keep_the_bytes_in_order() {
+        // 5 bytes a write: the buffer goes out in pieces.
+        let (mut watched, writes) = recorded(5);
         watched.write_all(PREFACE).await.expect("preface");
         watched.write_all(b"0123456789abcdef").await.expect("body");
-        watched.shutdown().await.expect("shutdown");
-        drop(watched);
-        let mut want = PREFACE.to_vec();
-        want.extend_from_slice(b"0123456789abcdef");
-        assert_eq!(reader.await.expect("reader"), want);
+        // Past the limit, the buffer is drained and the bytes written through.
+        let large = vec![7u8; WRITE_BEHIND_LIMIT + 1];
+        watched.write_all(&large).await.expect("large");
+        watched.write_all(b"tail").await.expect("tail");
+        watched
+            .shutdown()
+            .await
+            .expect("shutdown sends what is held");
+        let want = [&PREFACE[..], b"0123456789abcdef", &large, b"tail"].concat();
+        assert_eq!(writes.lock().expect("lock").concat(), want);
+        assert!(writes.lock().expect("lock").iter().all(|w| w.len() <= 5));
     }
 
     #[cfg(feature = "lean-writes")]
     #[tokio::test]
-    async fn other_first_writes_are_not_held() {
-        let (client, mut peer) = tokio::io::duplex(4096);
-        let mut watched = Watched::new(Box::new(client), None, None);
-        watched.write_all(b"hello").await.expect("write");
-        assert_eq!(sent_so_far(&mut peer).await, b"hello");
-        // Only the first write can be the preface.
-        watched.write_all(PREFACE).await.expect("write");
-        assert_eq!(sent_so_far(&mut peer).await, PREFACE);
+    async fn a_failed_write_is_the_verdict_before_settings() {
+        let (client, peer) = tokio::io::duplex(64);
+        drop(peer);
+        let (tx, rx) = oneshot::channel();
+        let mut watched = Watched::new(Box::new(client), Some(tx), None);
+        watched.write_all(PREFACE).await.expect("held");
+        assert!(watched.flush().await.is_err(), "the peer is gone");
+        assert!(rx.await.expect("a verdict").is_err());
     }
 
     #[tokio::test]

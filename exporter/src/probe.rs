@@ -433,18 +433,13 @@ pub async fn run(
         },
         &[],
     );
-    let connection = match conn::connect(&options).await {
-        Ok(c) => c,
-        Err(err) => {
-            connect_failed(&mut values, log, &err, module);
-            values.check = Some(secs(check_start.elapsed()));
-            return Ok(Outcome {
-                success: false,
-                families: values.families(),
-            });
-        }
+    let opening = match conn::open(&options).await {
+        Ok(opening) => opening,
+        Err(err) => return Ok(not_connected(values, log, &err, module, check_start)),
     };
-    let handshake = connection.handshake().clone();
+    // The transport (and TLS) is up: its facts are known before anything
+    // is sent, so a TLS version outside the module's range sends nothing.
+    let handshake = opening.connection().handshake().clone();
     values.connect = Some(secs(handshake.dial));
     if let Some(t) = &handshake.tls {
         values.tls = Some(secs(t.duration));
@@ -469,7 +464,6 @@ pub async fn run(
             values.health = Some(None);
             values.fail("connect", "TLS_VERSION");
             values.check = Some(secs(check_start.elapsed()));
-            close_later(connection);
             return Ok(Outcome {
                 success: false,
                 families: values.families(),
@@ -477,10 +471,34 @@ pub async fn run(
         }
     }
 
+    // The first Check goes out now, in the same write as the HTTP/2
+    // preface (as grpc-probe's does), rather than a round trip later; its
+    // answer counts only once the connection is READY. List waits.
+    let services = module.checked_services();
+    let first = start_check(opening.connection(), &services[0], remaining());
+    let mut first = std::pin::pin!(first);
+    let mut first_done = None;
+    let ready = if module.list {
+        opening.ready().await
+    } else {
+        ready_while(opening, first.as_mut(), &mut first_done).await
+    };
+    let connection = match ready {
+        Ok(c) => c,
+        // Dropping `first` aborts the Check.
+        Err(err) => return Ok(not_connected(values, log, &err, module, check_start)),
+    };
+
     let success = if module.list {
         list(&connection, module, &mut values, log, deadline).await
     } else {
-        check(&connection, module, &mut values, log, deadline).await
+        let first = async move {
+            match first_done {
+                Some(answer) => answer,
+                None => first.await,
+            }
+        };
+        check(&connection, services, first, &mut values, log, deadline).await
     };
     values.check = Some(secs(check_start.elapsed()));
     // blackbox only learns the peer (and so TLS facts) from a Check that
@@ -501,6 +519,61 @@ pub async fn run(
         success,
         families: values.families(),
     })
+}
+
+/// A connection that did not become READY: blackbox's series for it.
+fn not_connected(
+    mut values: Values,
+    log: &mut ProbeLog,
+    err: &ConnectError,
+    module: &GrpcModule,
+    check_start: Instant,
+) -> Outcome {
+    connect_failed(&mut values, log, err, module);
+    values.check = Some(secs(check_start.elapsed()));
+    Outcome {
+        success: false,
+        families: values.families(),
+    }
+}
+
+/// What a Check answered, or why it did not.
+type CheckAnswer =
+    Result<tonic::Response<grpc_toolkit_proto::health::v1::HealthCheckResponse>, RpcError>;
+
+/// A Check of `service` on `connection`, bounded by `left`, owning all it
+/// needs so that it can start before the connection is READY.
+fn start_check(
+    connection: &Connection,
+    service: &str,
+    left: Duration,
+) -> impl Future<Output = CheckAnswer> + use<> {
+    let mut client = connection.health();
+    let request = connection.request(
+        HealthCheckRequest {
+            service: service.to_owned(),
+        },
+        Some(left),
+    );
+    async move { conn::call(Some(left), client.check(request)).await }
+}
+
+/// Waits for `opening` to be READY while `rpc` runs beside it; an answer
+/// that comes first is kept in `done`.
+async fn ready_while<F: Future>(
+    opening: conn::Opening,
+    mut rpc: std::pin::Pin<&mut F>,
+    done: &mut Option<F::Output>,
+) -> Result<Connection, ConnectError> {
+    let ready = opening.ready();
+    let mut ready = std::pin::pin!(ready);
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut ready => return result,
+            answer = rpc.as_mut(), if done.is_none() => *done = Some(answer),
+        }
+    }
 }
 
 /// The GOAWAY and close take a moment; the scrape does not wait for them.
@@ -539,24 +612,26 @@ fn rpc_code(err: &RpcError) -> tonic::Code {
     err.code()
 }
 
+/// Checks `services` in turn; the first one's answer is `first` (started
+/// before the connection was READY).
 async fn check(
     connection: &Connection,
-    module: &GrpcModule,
+    services: Vec<String>,
+    first: impl Future<Output = CheckAnswer>,
     values: &mut Values,
     log: &mut ProbeLog,
     deadline: tokio::time::Instant,
 ) -> bool {
     let mut all_serving = true;
-    for (i, service) in module.checked_services().into_iter().enumerate() {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let mut client = connection.health();
-        let request = connection.request(
-            HealthCheckRequest {
-                service: service.clone(),
-            },
-            Some(left),
-        );
-        let result = conn::call(Some(left), client.check(request)).await;
+    let mut first = Some(first);
+    for (i, service) in services.into_iter().enumerate() {
+        let result = match first.take() {
+            Some(first) => first.await,
+            None => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                start_check(connection, &service, left).await
+            }
+        };
         let answer = match result {
             Ok(response) => {
                 let status = ServingStatus::try_from(response.into_inner().status)
