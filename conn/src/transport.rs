@@ -162,7 +162,13 @@ impl Dialer {
                             // Small gRPC frames must not wait for Nagle.
                             stream.set_nodelay(true).map_err(|e| io_error(&e))?;
                             #[cfg(feature = "lean-writes")]
-                            return Ok(Box::new(CloseOnly(stream)));
+                            return Ok(Box::new(CloseOnly {
+                                stream,
+                                // See `ack_quickly`: under TLS the handshake's
+                                // round trips would pay for more ACKs than
+                                // the stall it avoids, which TLS did not show.
+                                quick_ack: self.tls.is_none(),
+                            }));
                             #[cfg(not(feature = "lean-writes"))]
                             return Ok(Box::new(stream));
                         }
@@ -208,7 +214,41 @@ impl Dialer {
 /// answers end the same way.
 #[cfg(feature = "lean-writes")]
 #[derive(Debug)]
-pub struct CloseOnly(pub tokio::net::TcpStream);
+pub struct CloseOnly {
+    stream: tokio::net::TcpStream,
+    /// `TCP_QUICKACK` after each write: see [`CloseOnly::ack_quickly`].
+    quick_ack: bool,
+}
+
+#[cfg(feature = "lean-writes")]
+impl CloseOnly {
+    /// `stream`, closed without a shutdown, its ACKs left to the kernel.
+    pub fn new(stream: tokio::net::TcpStream) -> Self {
+        Self {
+            stream,
+            quick_ack: false,
+        }
+    }
+
+    /// After each write of ours, ACK the peer's next segments at once
+    /// (`TCP_QUICKACK`, which the kernel clears again by itself). A server
+    /// with Nagle on (a tonic server fed by `serve_with_incoming`, which
+    /// ignores `tcp_nodelay`, as the bench's target is) answers a request
+    /// that came whole in one write with two small segments, its SETTINGS
+    /// ACK then the response, and holds the second until the first is
+    /// ACKed: our delayed ACK (40 ms on Linux) then stalled most probes.
+    /// grpc-go, grpcio and grpc-js servers (nodelay on) showed no stall
+    /// either way. The syscall costs less than the timer and wakeups a
+    /// delayed ACK takes.
+    fn ack_quickly(&self, written: &Poll<io::Result<usize>>) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let (true, Poll::Ready(Ok(1..))) = (self.quick_ack, written) {
+            let _ = self.stream.set_quickack(true);
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = written;
+    }
+}
 
 #[cfg(feature = "lean-writes")]
 impl AsyncRead for CloseOnly {
@@ -217,34 +257,38 @@ impl AsyncRead for CloseOnly {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
 #[cfg(feature = "lean-writes")]
 impl AsyncWrite for CloseOnly {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+        let written = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.ack_quickly(&written);
+        written
     }
 
     fn poll_write_vectored(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.ack_quickly(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.stream.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -179,7 +179,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         // Closed without a `shutdown(SHUT_WR)` first: the FIN is the same,
         // one syscall fewer per request.
-        let stream = grpc_toolkit_conn::CloseOnly(stream);
+        let stream = grpc_toolkit_conn::CloseOnly::new(stream);
         let app = app.clone();
         let web = source.current();
         let acceptor = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
