@@ -1066,7 +1066,10 @@ async fn real_peers_over_tls_and_unix_sockets() {
             continue;
         };
         let addr = peer.addr();
-        let run = probe(&pki.tls_args(&["-addr", &addr])).await;
+        // 5 s, not the default 1 s: a TLS handshake with a peer on the
+        // loaded 2-core CI machine once took longer (the answer is what
+        // this asserts; deadlines have tests of their own).
+        let run = probe(&pki.tls_args(&["-addr", &addr, "-connect-timeout=5s"])).await;
         assert_only_line(&run, 0, "status: SERVING");
         let run = probe(&["-addr", &addr, "-connect-timeout=5s"]).await;
         assert_eq!(run.code, 2, "{kind}: plaintext to a TLS peer: {run:?}");
