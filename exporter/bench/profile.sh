@@ -29,6 +29,7 @@ sleep 0.5
 "$EX/bench-load" --url "$URL" --count "$COUNT" --concurrency "$CONC" --pid "$PID"
 kill -INT "$PERF"
 wait "$PERF" || true
-perf report -i "$PROF/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v '^$' | grep '%' | head -60 >"$PROF/self.txt"
-perf report -i "$PROF/perf.data" --children --sort sym --stdio -g none 2>/dev/null | grep '%' | head -80 >"$PROF/children.txt"
+# `|| true`: head closing the pipe early is not a failure (pipefail).
+perf report -i "$PROF/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v '^$' | grep '%' | head -60 >"$PROF/self.txt" || true
+perf report -i "$PROF/perf.data" --children --sort sym --stdio -g none 2>/dev/null | grep '%' | head -80 >"$PROF/children.txt" || true
 echo "self time: $PROF/self.txt; with children: $PROF/children.txt"

@@ -5,7 +5,8 @@
 # concurrency 8, peak RSS while probing 1,000 targets every 15 s, and the
 # time and RSS of /channelz for a server with 10,000 channels, then the
 # CPU ratio blackbox/ours. Needs prometheus-blackbox-exporter (Debian
-# package) for the comparison; without it only ours is measured.
+# package) for the comparison; without it only ours is measured. BIN= runs
+# another build of ours, e.g. the static musl one that release/build.sh ships.
 #
 # The per-probe CPU figures are medians over ROUNDS (5) measurements of
 # COUNT (2000) probes each, taken in turn from both exporters, which run
@@ -25,7 +26,7 @@ CHANNELS=${CHANNELS:-10000}
 BLACKBOX=${BLACKBOX:-/usr/bin/prometheus-blackbox-exporter}
 
 cargo build -q --release -p grpc-exporter --features bench --bin grpc-exporter --example bench-targets --example bench-load
-BIN=target/release/grpc-exporter
+BIN=${BIN:-target/release/grpc-exporter}
 EX=target/release/examples
 . exporter/bench/lib.sh
 start_targets "$CHANNELS"
