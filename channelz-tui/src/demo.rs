@@ -12,7 +12,11 @@
 //!   counts show failures (NOT_FOUND) next to successes;
 //! - a second backend on another local port that flaps: up a few seconds,
 //!   down a few seconds. The channel calling it walks through CONNECTING,
-//!   READY, IDLE and TRANSIENT_FAILURE and logs trace events as it goes.
+//!   READY, IDLE and TRANSIENT_FAILURE and logs trace events as it goes;
+//! - CSDS beside Channelz, as gRPC's admin server has it: the status of one
+//!   xDS client mid-way through a canary rollout, one resource NACKED and
+//!   one missing ([`xds`]), with a Channelz channel of its target
+//!   (`xds:///demo-backend`) for the xDS screen to join it to.
 //!
 //! Both uses by `channelz-tui`:
 //!
@@ -49,8 +53,10 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Endpoint, Server};
 use tonic_channelz::admin::Admin;
 use tonic_channelz::health::{HealthReporter, HealthServer, HealthService};
-use tonic_channelz::registry::ServerHandle;
+use tonic_channelz::registry::{ChannelHandle, ConnectivityState, ServerHandle};
 use tonic_channelz::{ChannelzService, InstrumentedChannel, Registry};
+
+pub mod xds;
 
 /// How often each demo channel makes a call.
 const CALL_INTERVAL: Duration = Duration::from_millis(250);
@@ -101,6 +107,9 @@ pub struct DemoServer {
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
+    /// Listed in Channelz while the demo runs: the channel the CSDS
+    /// status is of.
+    _xds_channel: ChannelHandle,
 }
 
 impl DemoServer {
@@ -133,6 +142,7 @@ impl DemoServer {
         health.set_serving::<ChannelzServer<ChannelzService>>();
         health.set_serving::<HealthServer<HealthService>>();
         let admin = Admin::new(&registry, &health);
+        let csds = xds::DemoCsds::new(std::time::SystemTime::now()).into_server();
         let server = tokio::spawn({
             let stopped = stopped.clone();
             async move {
@@ -141,6 +151,7 @@ impl DemoServer {
                 let _ = Server::builder()
                     .layer(demo.layer())
                     .add_routes(admin.routes())
+                    .add_service(csds)
                     .serve_with_incoming_shutdown(incoming, async {
                         wait_stop(stopped).await;
                         // Open Watch streams would hold the graceful
@@ -162,19 +173,24 @@ impl DemoServer {
             stopped.clone(),
         ))];
 
-        let self_addr = reachable(local_addr);
-        background.push(tokio::spawn(traffic(
-            registry.clone(),
-            self_addr,
-            true,
-            stopped.clone(),
-        )));
-        background.push(tokio::spawn(traffic(
-            registry.clone(),
-            flap_addr,
-            false,
-            stopped,
-        )));
+        // The traffic's channels are made here, before the xDS one, so
+        // that Channelz lists the busy channel first.
+        for (addr, with_failures) in [(reachable(local_addr), true), (flap_addr, false)] {
+            if let Some(channel) = demo_channel(&registry, addr) {
+                background.push(tokio::spawn(traffic(
+                    channel,
+                    with_failures,
+                    stopped.clone(),
+                )));
+            }
+        }
+        let xds_channel = registry.register_channel(xds::TARGET);
+        xds_channel.node().set_state(ConnectivityState::Ready);
+        xds_channel.node().trace.add(
+            tonic_channelz::registry::Severity::Info,
+            "the demo's xDS client status is in CSDS (press x); this channel makes no calls",
+            None,
+        );
 
         Ok(Self {
             local_addr,
@@ -182,6 +198,7 @@ impl DemoServer {
             stop,
             server: Some(server),
             background,
+            _xds_channel: xds_channel,
         })
     }
 
@@ -280,22 +297,24 @@ async fn flap(server: ServerHandle, listener: TcpListener, stopped: watch::Recei
     }
 }
 
-/// Calls `Health/Check` on `addr` through an instrumented channel until
-/// stopped; with `with_failures`, every few calls ask for an unknown
-/// service.
-async fn traffic(
-    registry: Registry,
-    addr: SocketAddr,
-    with_failures: bool,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
-        return;
-    };
+/// An instrumented channel to `addr`, reported in `registry` (`None`
+/// only if `http://addr` were not a URI, which a socket address always
+/// makes).
+fn demo_channel(registry: &Registry, addr: SocketAddr) -> Option<InstrumentedChannel> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}")).ok()?;
     let endpoint = endpoint
         .connect_timeout(Duration::from_secs(1))
         .timeout(CALL_TIMEOUT);
-    let channel = InstrumentedChannel::lazy(&registry, endpoint);
+    Some(InstrumentedChannel::lazy(registry, endpoint))
+}
+
+/// Calls `Health/Check` through `channel` until stopped; with
+/// `with_failures`, every few calls ask for an unknown service.
+async fn traffic(
+    channel: InstrumentedChannel,
+    with_failures: bool,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut client = HealthClient::new(channel);
     let mut ticker = tokio::time::interval(CALL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

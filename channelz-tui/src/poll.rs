@@ -545,16 +545,19 @@ mod tests {
     use crate::view::view;
 
     async fn demo_api(demo: &DemoServer) -> Api {
-        let addr = demo.local_addr();
+        api_of(demo.local_addr().port()).await
+    }
+
+    async fn api_of(port: u16) -> Api {
         let options = ConnectOptions::plaintext(
             Target::Tcp {
                 host: "127.0.0.1".to_owned(),
-                port: addr.port(),
+                port,
             },
             "poll-test",
         );
         Api::new(
-            connect(&options).await.expect("connects to the demo"),
+            connect(&options).await.expect("connects to the server"),
             Duration::from_secs(5),
         )
     }
@@ -588,12 +591,13 @@ mod tests {
         assert!(gate.due(t0 + Duration::from_secs(1)));
     }
 
-    /// The live poll against the demo (no CSDS): the poll succeeds, says
-    /// Unsupported once, and the next poll does not ask again.
+    /// A live poll of a Channelz server without CSDS: the poll succeeds, says
+    /// Unsupported once, and the next poll does not ask again. The demo,
+    /// which serves CSDS, is asked on every poll.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_poll_of_a_server_without_csds_says_unsupported_once() {
-        let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
-        let api = demo_api(&demo).await;
+        let server = testkit::channelz::start_without_csds().await;
+        let api = api_of(server.port()).await;
         let mut gate = XdsGate::default();
         let xds = |msgs: &[Msg]| {
             msgs.iter()
@@ -612,6 +616,20 @@ mod tests {
             .await
             .expect("a second poll");
         assert_eq!(xds(&second), vec![], "not asked again within 30 s");
+
+        let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
+        let api = demo_api(&demo).await;
+        let mut gate = XdsGate::default();
+        for _ in 0..2 {
+            let msgs = poll_once(&api, &Focus::Overview, &mut gate)
+                .await
+                .expect("a poll of the demo");
+            let polls = xds(&msgs);
+            assert!(
+                matches!(polls.as_slice(), [XdsPoll::Status(s)] if s.scopes.len() == 1),
+                "the demo's one xDS scope, every poll: {polls:?}"
+            );
+        }
         demo.shutdown().await;
     }
 

@@ -431,8 +431,9 @@ async fn fleet_screen_in_a_real_terminal() {
 }
 
 /// The fleet screen's `nack/miss` column in a real terminal: the real
-/// grpcio xDS peer with a NACKED cluster and a DOES_NOT_EXIST listener is
-/// `1/1`, a demo without CSDS is `–`.
+/// grpcio xDS peer goes from `0/0` to `1/1` with a NACKED cluster and a
+/// DOES_NOT_EXIST listener; the demo's own CSDS (one NACKED, one missing)
+/// is `1/1` throughout; a server without CSDS is `–`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_screen_shows_xds_nacked_and_missing() {
     if !have_tmux() {
@@ -443,9 +444,11 @@ async fn fleet_screen_shows_xds_nacked_and_missing() {
     };
     let bin = PathBuf::from(BIN);
     let (demo, _demo) = own_demo(&bin).await;
+    let plain_server = testkit::channelz::start_without_csds().await;
+    let plain = plain_server.addr().to_owned();
     let xds = peer.addr();
     let script = format!(
-        "{} {xds} {demo} --interval 300ms; echo \"exit=$?\"; sleep 120",
+        "{} {xds} {demo} {plain} --interval 300ms; echo \"exit=$?\"; sleep 120",
         bin.display()
     );
     let tmux = Tmux::start("fleet-xds", &script);
@@ -457,17 +460,72 @@ async fn fleet_screen_shows_xds_nacked_and_missing() {
             .unwrap_or_default()
             .to_owned()
     };
-    let screen = tmux.wait_for("both rows, all ACKED", |s| {
-        s.contains("2 of 2 members answering") && row(s, &xds).contains(" 0/0 ")
+    let screen = tmux.wait_for("all rows, the peer all ACKED", |s| {
+        s.contains("3 of 3 members answering") && row(s, &xds).contains(" 0/0 ")
     });
     assert!(screen.contains("nack/miss"), "{screen}");
-    assert!(row(&screen, &demo).contains(" – "), "{screen}");
+    assert!(row(&screen, &demo).contains(" 1/1 "), "{screen}");
+    assert!(row(&screen, &plain).contains(" – "), "{screen}");
     assert_eq!(peer.command("nack").await.expect("nack"), "ok");
     assert_eq!(peer.command("delete").await.expect("delete"), "ok");
     let screen = tmux.wait_for("one NACKED, one missing", |s| {
         row(s, &xds).contains(" 1/1 ")
     });
-    assert!(row(&screen, &demo).contains(" – "), "{screen}");
+    assert!(row(&screen, &demo).contains(" 1/1 "), "{screen}");
+    assert!(row(&screen, &plain).contains(" – "), "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("exit", |s| s.contains("exit="));
+    assert!(screen.contains("exit=0"), "{screen}");
+}
+
+/// `--demo` as a new user runs it: `x` opens the demo's xDS screen, which
+/// joins the CSDS scope to its Channelz channel, puts the NACKED cluster
+/// first with its reason, and Enter on it shows the rejected version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_its_xds_client_status() {
+    if !have_tmux() {
+        return;
+    }
+    let script = format!("{} --demo; echo \"exit=$?\"; sleep 120", BIN);
+    // Wide enough for whole names and the start of the reason.
+    let tmux = Tmux::start_sized("demo-xds", &script, 160, 40);
+    tmux.wait_for("the overview", |s| {
+        s.contains("● connected") && s.contains("xds:///demo-backend")
+    });
+    tmux.keys(&["x"]);
+    let screen = tmux.wait_for("the xDS screen", |s| s.contains("xds resources (6)"));
+    assert!(
+        screen.contains("1 scope · 6 resources · 1 NACKED · 1 missing or failed"),
+        "{screen}"
+    );
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} on\n{screen}"))
+    };
+    let scope = at("xds:/demo-backend");
+    assert!(
+        lines[scope].contains("READY"),
+        "joined to its channel: {screen}"
+    );
+    let nacked = at("│Cluster               demo-backend-v2");
+    assert_eq!(nacked, scope + 1, "the NACKED resource first: {screen}");
+    assert!(lines[nacked].contains(" NACKED "), "{screen}");
+    assert!(
+        lines[nacked].contains("rejected 4: errors validating Cluster"),
+        "{screen}"
+    );
+    assert!(screen.contains("2/3 endpoints healthy"), "{screen}");
+    assert!(screen.contains("DOES_NOT_EXIST"), "{screen}");
+    tmux.keys(&["j", "Enter"]);
+    let screen = tmux.wait_for("the resource", |s| s.contains("last rejected update"));
+    assert!(
+        screen.contains(channelz_tui::demo::xds::NACK_REASON),
+        "{screen}"
+    );
+    assert!(screen.contains("3 (accepted)"), "{screen}");
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("exit", |s| s.contains("exit="));
     assert!(screen.contains("exit=0"), "{screen}");

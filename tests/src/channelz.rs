@@ -75,6 +75,31 @@ fn channel_ref(id: i64) -> ChannelRef {
     }
 }
 
+/// One honest top channel (id 1, the given target) and nothing below it.
+pub fn one_channel(target: &str) -> ChannelzServer<Hostile> {
+    let mut top = channel(1, &[], &[]);
+    if let Some(data) = top.data.as_mut() {
+        data.target = target.to_owned();
+    }
+    ChannelzServer::new(Hostile {
+        channels: [(1, top)].into_iter().collect(),
+        top: vec![1],
+        ..Default::default()
+    })
+}
+
+/// A server with Channelz ([`one_channel`]) and nothing else: no CSDS
+/// (`FetchClientStatus` is UNIMPLEMENTED), as on a server without xDS.
+pub async fn start_without_csds() -> TestServer {
+    let channelz = one_channel("dns:///backend:50051");
+    TestServer::builder()
+        .routes(move |r| {
+            r.add_service(channelz);
+        })
+        .start()
+        .await
+}
+
 /// A channel with calls and the given children.
 pub fn channel(id: i64, channels: &[i64], subchannels: &[i64]) -> Channel {
     Channel {

@@ -150,7 +150,9 @@ impl HostileCsds {
     /// Serves it on a loopback port of its own (panics if it cannot
     /// listen: a test cannot go on).
     pub async fn start(self) -> TestServer {
-        let channelz = self.channelz.then(honest_channelz);
+        let channelz = self
+            .channelz
+            .then(|| crate::channelz::one_channel("xds:///hostile"));
         let csds = ClientStatusDiscoveryServiceServer::new(self)
             .max_encoding_message_size(usize::MAX)
             .max_decoding_message_size(1 << 20);
@@ -164,21 +166,6 @@ impl HostileCsds {
             .start()
             .await
     }
-}
-
-/// One top channel, target `xds:///hostile`, and nothing below it.
-fn honest_channelz()
--> grpc_toolkit_proto::channelz::v1::channelz_server::ChannelzServer<crate::channelz::Hostile> {
-    let mut top = crate::channelz::channel(1, &[], &[]);
-    if let Some(data) = top.data.as_mut() {
-        data.target = "xds:///hostile".to_owned();
-    }
-    let hostile = crate::channelz::Hostile {
-        channels: [(1, top)].into_iter().collect(),
-        top: vec![1],
-        ..Default::default()
-    };
-    grpc_toolkit_proto::channelz::v1::channelz_server::ChannelzServer::new(hostile)
 }
 
 fn generic(type_url: &str, name: &str, status: ClientResourceStatus) -> GenericXdsConfig {

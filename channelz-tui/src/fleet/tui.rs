@@ -483,10 +483,15 @@ mod tests {
         let xds = probe(server.addr()).await.summary.xds.expect("CSDS counts");
         // One NACKED; DOES_NOT_EXIST and TIMEOUT are missing; REQUESTED is not.
         assert_eq!((xds.nacked, xds.missing, xds.total), (1, 2, 8));
+        // The demo's CSDS: one NACKED, one DOES_NOT_EXIST of six.
         let demo = DemoServer::start("127.0.0.1:0").await.expect("demo");
-        let summary = probe(&demo.local_addr().to_string()).await.summary;
+        let xds = probe(&demo.local_addr().to_string()).await.summary.xds;
+        let xds = xds.expect("the demo's CSDS counts");
+        assert_eq!((xds.nacked, xds.missing, xds.total), (1, 1, 6));
+        demo.shutdown().await;
+        let plain = testkit::channelz::start_without_csds().await;
+        let summary = probe(plain.addr()).await.summary;
         assert_eq!(summary.xds, None);
         assert!(summary.channels() > 0);
-        demo.shutdown().await;
     }
 }

@@ -858,7 +858,18 @@ async fn demo_server_is_healthy_and_shows_its_channels_and_servers() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(channels.iter().all(|c| !c.subchannel_ref.is_empty()));
+    // The traffic's channels have subchannels; the xDS one (the channel
+    // the demo's CSDS status is of) makes no calls and has none.
+    fn target(c: &pb::Channel) -> &str {
+        c.data.as_ref().map_or("", |d| d.target.as_str())
+    }
+    let (xds, traffic): (Vec<_>, Vec<_>) = channels
+        .iter()
+        .partition(|c| target(c) == channelz_tui::demo::xds::TARGET);
+    assert_eq!(xds.len(), 1, "{channels:?}");
+    assert!(xds[0].subchannel_ref.is_empty());
+    assert_eq!(traffic.len(), 2, "{channels:?}");
+    assert!(traffic.iter().all(|c| !c.subchannel_ref.is_empty()));
 
     let servers = channelz
         .get_servers(pb::GetServersRequest::default())

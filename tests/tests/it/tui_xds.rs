@@ -229,8 +229,8 @@ async fn json_shows_every_status_of_the_grpcio_peer() {
 /// document as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_without_csds_says_unsupported_and_exits_0() {
-    let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
-    let addr = demo.local_addr().to_string();
+    let server = testkit::channelz::start_without_csds().await;
+    let addr = server.addr().to_owned();
     let out = run(&[&addr, "--json"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "");
@@ -248,6 +248,68 @@ async fn json_without_csds_says_unsupported_and_exits_0() {
         ["channels", "incomplete", "servers", "target", "time", "xds"],
         "one new key"
     );
+}
+
+/// The demo serves CSDS beside Channelz (`--demo` shows xDS with no
+/// management server): its `xds` section has the one scope joined to the
+/// demo's `xds:///demo-backend` channel, one NACKED with both versions and
+/// the reason, one DOES_NOT_EXIST, and each payload decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_an_xds_client_status() {
+    let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
+    let out = run(&[&demo.local_addr().to_string(), "--json"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    let xds = &doc["xds"];
+    assert_eq!(
+        (xds["nacked"].as_u64(), xds["missing"].as_u64()),
+        (Some(1), Some(1)),
+        "{xds}"
+    );
+    assert_eq!(xds["counts"]["ACKED"], 4, "{xds}");
+    let scope = &xds["scopes"][0];
+    assert_eq!(scope["clientScope"], "xds:/demo-backend");
+    assert_eq!(scope["nodeId"], channelz_tui::demo::xds::NODE_ID);
+    let channel = doc["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["data"]["target"] == channelz_tui::demo::xds::TARGET)
+        .unwrap_or_else(|| panic!("the xDS channel in {doc}"));
+    assert_eq!(
+        scope["channelId"], channel["ref"]["channelId"],
+        "joined: {doc}"
+    );
+    assert!(
+        status_is(
+            xds,
+            "xds:/demo-backend",
+            CLUSTER,
+            "demo-backend-v2",
+            "NACKED"
+        ),
+        "{xds}"
+    );
+    let resources = scope["resources"].as_array().expect("resources");
+    let nacked = resources
+        .iter()
+        .find(|r| r["status"] == "NACKED")
+        .expect("the NACKED one");
+    assert_eq!(
+        (&nacked["version"], &nacked["failure"]["version"]),
+        (&"3".into(), &"4".into())
+    );
+    assert_eq!(
+        nacked["failure"]["details"],
+        channelz_tui::demo::xds::NACK_REASON
+    );
+    let kinds: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| r["summary"]["kind"].as_str())
+        .collect();
+    for kind in ["listener", "route", "cluster", "endpoints"] {
+        assert!(kinds.contains(&kind), "a decoded {kind}: {xds}");
+    }
     demo.shutdown().await;
 }
 
@@ -308,8 +370,8 @@ async fn a_recording_made_before_csds_replays_as_it_did() {
     assert!(out.json().get("xds").is_none());
 }
 
-/// A fleet of the xds peer (one NACKED, one DOES_NOT_EXIST) and the demo
-/// (no CSDS): the fleet document carries each member's counts, and the
+/// A fleet of the xds peer (one NACKED, one DOES_NOT_EXIST) and a server
+/// without CSDS: the fleet document carries each member's counts, and the
 /// fleet screen's nack/miss column shows `1/1` and `–`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_shows_each_members_nacked_and_missing() {
@@ -329,10 +391,10 @@ async fn a_fleet_shows_each_members_nacked_and_missing() {
             && status_is(x, "xds:/gone", LISTENER, "gone", "DOES_NOT_EXIST")
     })
     .await;
-    let demo = DemoServer::start("127.0.0.1:0").await.expect("demo starts");
-    let demo_addr = demo.local_addr().to_string();
+    let plain = testkit::channelz::start_without_csds().await;
+    let plain_addr = plain.addr().to_owned();
 
-    let out = run(&[&addr, &demo_addr, "--json"]).await;
+    let out = run(&[&addr, &plain_addr, "--json"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc = out.json();
     let members = doc["members"].as_array().expect("a fleet document");
@@ -350,7 +412,7 @@ async fn a_fleet_shows_each_members_nacked_and_missing() {
         "{peer_xds}"
     );
     assert_eq!(
-        xds_of(&demo_addr),
+        xds_of(&plain_addr),
         serde_json::json!({ "unsupported": true })
     );
 
@@ -361,7 +423,7 @@ async fn a_fleet_shows_each_members_nacked_and_missing() {
         Duration::from_secs(1),
         std::time::SystemTime::now(),
     );
-    let ids: Vec<MemberId> = [&addr, &demo_addr]
+    let ids: Vec<MemberId> = [&addr, &plain_addr]
         .iter()
         .map(|a| MemberId {
             name: (*a).clone(),
@@ -409,8 +471,7 @@ async fn a_fleet_shows_each_members_nacked_and_missing() {
     };
     assert!(screen.contains("nack/miss"), "{screen}");
     assert!(row(&addr).contains(" 1/1 "), "{screen}");
-    assert!(row(&demo_addr).contains(" – "), "{screen}");
-    demo.shutdown().await;
+    assert!(row(&plain_addr).contains(" – "), "{screen}");
 }
 
 /// The hostile server's modes reach the reader as they say: text past
