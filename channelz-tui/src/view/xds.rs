@@ -192,34 +192,37 @@ fn scope_row(model: &Model, scope: &Scope) -> Row<'static> {
     } else {
         scope.client_scope.clone()
     };
-    let channel = match model.xds_channel(scope) {
+    // The channel leads the detail column, the widest: in the 15-wide
+    // status column `ch 12 TRANSIENT_FAILURE` was cut.
+    let mut detail = match model.xds_channel(scope) {
         Some(c) => {
             let id = c.r#ref.as_ref().map_or(0, |r| r.channel_id);
             let state = channel_state(c);
-            Line::from(vec![
+            vec![
                 Span::raw(format!("ch {id} ")),
                 Span::styled(decode::state_name(state), state_style(state)),
-            ])
+            ]
         }
-        None => Line::styled("no channel", Style::new().fg(Color::DarkGray)),
+        None => vec![Span::styled("no channel", Style::new().fg(Color::DarkGray))],
     };
     let nacked = scope
         .resources
         .iter()
         .filter(|r| r.status == ClientResourceStatus::Nacked)
         .count();
-    let mut detail = format!(
-        "node {} · {} resources",
+    let mut text = format!(
+        " · node {} · {} resources",
         scope.node_id,
         scope.resources.len()
     );
     if nacked > 0 {
-        detail.push_str(&format!(" · {nacked} NACKED"));
+        text.push_str(&format!(" · {nacked} NACKED"));
     }
+    detail.push(Span::raw(text));
     Row::new(vec![
         Line::from("scope"),
         Line::from(name),
-        channel,
+        Line::from(""),
         Line::from(""),
         Line::from(""),
         Line::from(detail),

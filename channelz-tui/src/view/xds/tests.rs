@@ -76,13 +76,21 @@ fn svc_status() -> XdsStatus {
 /// A connected model with a top channel `xds:///svc` (id 7), on the xDS
 /// screen, after one CSDS read of `status`.
 fn on_xds(status: XdsStatus) -> Model {
+    on_xds_with(
+        status,
+        fixtures::channel(7, "xds:///svc", 3, (0, 0, 0), &[]),
+    )
+}
+
+/// [`on_xds`] with `channel` as the one top channel.
+fn on_xds_with(status: XdsStatus, channel: grpc_toolkit_proto::channelz::v1::Channel) -> Model {
     let mut m = Model::new("localhost:50051", Duration::from_secs(1), now());
     update(&mut m, Msg::Connected);
     update(
         &mut m,
         Msg::Overview {
             at: now(),
-            channels: vec![fixtures::channel(7, "xds:///svc", 3, (0, 0, 0), &[])],
+            channels: vec![channel],
             servers: vec![],
             server_socket_counts: vec![],
             incomplete: vec![],
@@ -162,6 +170,23 @@ fn nacked_rows_come_first_in_red_with_both_versions_and_the_reason() {
     assert_eq!(b[(x + 1, y)].fg, Color::Green);
     // The accepted version in its column.
     assert!(line.contains(" 1 "), "{line}");
+}
+
+/// The longest state of a channel with a long id stays whole on the
+/// scope's heading (it was cut to `ch 12345 TRANSIE` in the status column).
+#[test]
+fn the_scope_heading_keeps_a_long_channel_state_whole() {
+    let channel = fixtures::channel(12345, "xds:///svc", 4, (0, 0, 0), &[]);
+    let m = on_xds_with(svc_status(), channel);
+    let b = draw(&m, 100, 20);
+    let scope = &text(&b)[usize::from(row_of(&b, "xds:/svc"))];
+    assert!(scope.contains("ch 12345 TRANSIENT_FAILURE"), "{scope}");
+    let b = draw(&m, 160, 20);
+    let scope = &text(&b)[usize::from(row_of(&b, "xds:/svc"))];
+    assert!(
+        scope.contains("ch 12345 TRANSIENT_FAILURE · node node-1 · 6 resources"),
+        "{scope}"
+    );
 }
 
 #[test]
