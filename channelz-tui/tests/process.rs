@@ -531,6 +531,60 @@ async fn the_demo_shows_its_xds_client_status() {
     assert!(screen.contains("exit=0"), "{screen}");
 }
 
+/// The xDS screen of a hostile CSDS server in a real terminal: names,
+/// versions, node ids and NACK reasons full of terminal controls (clear
+/// screen, a title change, C1 and bidi controls, longer than any bound)
+/// reach the terminal escaped. The screen's frame stays whole, the pane's
+/// title is not changed, and the program quits normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xds_screen_of_a_hostile_csds_server() {
+    use testkit::hostile_csds::{HostileCsds, Mode};
+    if !have_tmux() {
+        return;
+    }
+    let server = HostileCsds::new(Mode::ControlBytes).start().await;
+    let tmux = Tmux::start_sized(
+        "xds-hostile",
+        &script(Path::new(BIN), server.addr()),
+        160,
+        40,
+    );
+    let title = || tmux.run(&["display-message", "-p", "-t", "tui", "#{pane_title}"]);
+    let before = title();
+    tmux.wait_for("the overview", |s| s.contains("● connected"));
+    tmux.keys(&["x"]);
+    let screen = tmux.wait_for("the xDS screen", |s| s.contains("xds resources ("));
+    // The frame is intact: the header, the box's corners, the key help.
+    let lines: Vec<&str> = screen.lines().collect();
+    assert!(lines[0].contains("channelz-tui"), "{screen}");
+    assert!(screen.contains("┌ xds resources ("), "{screen}");
+    assert!(screen.contains("NACKED"), "{screen}");
+    // The controls arrive as text: `\x1b`, `\r`, `\n`, `\u{202e}`...
+    assert!(screen.contains("\\x1b[2J"), "ESC shown escaped: {screen}");
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{202e}'),
+        "{screen:?}"
+    );
+    assert_eq!(title(), before, "a title change reached the terminal");
+    // The scope has no channel (Enter on it stays); the NACKED resource
+    // below it opens, its whole reason wrapped, escaped.
+    tmux.keys(&["j", "Enter"]);
+    let screen = tmux.wait_for("the NACKED resource", |s| {
+        s.contains("last rejected update")
+    });
+    assert!(screen.contains("overview › xds › Listener"), "{screen}");
+    assert!(screen.contains("\\x07\\r\\n\\x00"), "{screen}");
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+        "{screen:?}"
+    );
+    assert!(screen.lines().count() <= 40, "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("exit", exited_and_reported_mode);
+    assert!(screen.contains("exit=0"), "{screen}");
+    assert_eq!(title(), before, "a title change reached the terminal");
+}
+
 /// A directory of this test process's own under the system's temp dir.
 fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("channelz-tui-process-{}", std::process::id()));

@@ -334,12 +334,18 @@ pub(super) fn resource(model: &Model, frame: &mut Frame<'_>, area: Rect) {
             ),
         );
     };
-    let label = |text: &str| Span::styled(format!("{text:<10}"), Style::new().fg(Color::Gray));
+    let label = |text: &str| Span::styled(format!("{text:<LABEL$}"), Style::new().fg(Color::Gray));
     let mut status = Span::styled(status_name(r.status), status_style(r.status));
     if model.xds_recently_changed(&key(scope, r)) {
         status = status.patch_style(Style::new().add_modifier(Modifier::REVERSED));
     }
-    let mut lines = vec![
+    let block = Block::bordered().title(" xds resource ");
+    let inner = block.inner(area);
+    let width = usize::from(inner.width);
+    // Every line but the reason's is one terminal line, cut with `…`: a
+    // server's 1,024-character scope or name (four times that escaped)
+    // must not push the status and the reason off the screen.
+    let mut lines: Vec<Line<'static>> = vec![
         Line::from(vec![
             label("scope"),
             Span::raw(format!("{} (node {})", scope.client_scope, scope.node_id)),
@@ -362,27 +368,112 @@ pub(super) fn resource(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         Line::styled("config", Style::new().add_modifier(Modifier::BOLD)),
     ];
     lines.extend(config_lines(&r.summary));
+    let mut lines: Vec<Line<'static>> = lines.into_iter().map(|l| fit(l, width)).collect();
     if let Some(f) = &r.failure {
         lines.push(Line::from(""));
         lines.push(Line::styled(
             "last rejected update",
             status_style(ClientResourceStatus::Nacked),
         ));
-        lines.push(Line::from(vec![
-            label("version"),
-            Span::raw(format!("{}, {}", or_dash(&f.version), age(f.at, model.now))),
-        ]));
-        lines.push(Line::from(vec![
-            label("reason"),
-            Span::raw(f.details.clone()),
-        ]));
+        lines.push(fit(
+            Line::from(vec![
+                label("version"),
+                Span::raw(format!("{}, {}", or_dash(&f.version), age(f.at, model.now))),
+            ]),
+            width,
+        ));
+        // The reason is what the screen is for: whole, wrapped under its
+        // label, by character (an escaped reason has few spaces).
+        for (i, chunk) in hard_wrap(&f.details, width.saturating_sub(LABEL))
+            .into_iter()
+            .enumerate()
+        {
+            lines.push(Line::from(vec![
+                label(if i == 0 { "reason" } else { "" }),
+                Span::raw(chunk),
+            ]));
+        }
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(Block::bordered().title(" xds resource "))
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    let height = usize::from(inner.height);
+    if lines.len() > height && height > 0 {
+        let more = lines.len() - (height - 1);
+        lines.truncate(height - 1);
+        lines.push(fit(
+            Line::styled(
+                format!("… {more} more lines: --json shows this resource whole"),
+                Style::new().fg(Color::Yellow),
+            ),
+            width,
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The label column of the resource screen.
+const LABEL: usize = 10;
+
+/// `line` cut to `width` columns, its last one `…` when it was longer.
+fn fit(line: Line<'static>, width: usize) -> Line<'static> {
+    if line.width() <= width {
+        return line;
+    }
+    let room = width.saturating_sub(1);
+    let mut used = 0;
+    let mut spans = Vec::new();
+    for span in line.spans {
+        let mut text = String::new();
+        for c in span.content.chars() {
+            let w = char_width(c);
+            if used + w > room {
+                break;
+            }
+            used += w;
+            text.push(c);
+        }
+        let full = text.len() == span.content.len();
+        spans.push(Span::styled(text, span.style));
+        if !full {
+            break;
+        }
+    }
+    if width > 0 {
+        spans.push(Span::raw("…"));
+    }
+    Line::from(spans).style(line.style)
+}
+
+/// `text` in pieces of at most `width` columns: after the last space of a
+/// piece when there is one in its second half, else by character (an
+/// escaped reason may have no space at all). At least one character a
+/// piece, so a zero width still ends.
+fn hard_wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = char_width(c);
+        if used + w > width && used > 0 {
+            let cut = line
+                .rfind(' ')
+                .filter(|&at| line[..at].chars().map(char_width).sum::<usize>() >= width / 2);
+            let rest = match cut {
+                Some(at) => line.split_off(at + 1),
+                None => String::new(),
+            };
+            out.push(std::mem::replace(&mut line, rest));
+            used = line.chars().map(char_width).sum();
+        }
+        used += w;
+        line.push(c);
+    }
+    out.push(line);
+    out
+}
+
+/// The columns `c` takes, as ratatui counts them.
+fn char_width(c: char) -> usize {
+    let mut buf = [0u8; 4];
+    Span::raw(&*c.encode_utf8(&mut buf)).width()
 }
 
 fn config_lines(summary: &Summary) -> Vec<Line<'static>> {

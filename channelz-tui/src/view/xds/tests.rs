@@ -467,6 +467,62 @@ fn nacked_first_then_by_type_problems_first() {
     assert!(is_problem(Timeout) && is_problem(Nacked) && !is_problem(Requested));
 }
 
+/// A server's longest texts (1,024 characters, each control four to eight
+/// once escaped) do not push the status or the reason off the resource
+/// screen: every field but the reason is one line cut with `…`, the reason
+/// wraps under its label, and what does not fit says so.
+#[test]
+fn long_fields_keep_the_status_and_reason_on_screen() {
+    let mut status = svc_status();
+    let long = "\\x1b[2J".repeat(1024);
+    status.scopes[0].client_scope = format!("xds:/svc{long}");
+    status.scopes[0].node_id = long.clone();
+    let nacked = &mut status.scopes[0].resources[5];
+    nacked.name = format!("cluster-svc{long}");
+    nacked.failure.as_mut().expect("the NACK").details = format!("bad{long}");
+    let mut m = on_xds(status);
+    update(&mut m, Msg::Action(Action::Down));
+    update(&mut m, Msg::Action(Action::Enter));
+    assert_eq!(m.screen(), Screen::XdsResource);
+    let b = draw(&m, 80, 24);
+    let lines = text(&b);
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(&format!("│{prefix}")))
+            .unwrap_or_else(|| panic!("{prefix:?} on\n{}", lines.join("\n")))
+    };
+    for (prefix, row) in [("scope", 3), ("type", 4), ("name", 5), ("status", 6)] {
+        assert_eq!(at(prefix), row, "{prefix}: {}", lines.join("\n"));
+    }
+    assert!(
+        lines[3].ends_with("…│") && lines[5].ends_with("…│"),
+        "{}",
+        lines.join("\n")
+    );
+    assert!(lines[at("reason")].contains("reason    bad\\x1b[2J"));
+    // The reason's next line is under the text, not the label.
+    let next = &lines[at("reason") + 1];
+    assert!(
+        next.starts_with("│          ") && !next.starts_with("│           "),
+        "{next}"
+    );
+    let last = &lines[lines.len() - 3];
+    assert!(
+        last.contains("more lines: --json shows this resource whole"),
+        "{}",
+        lines.join("\n")
+    );
+    // A reason of words breaks between them.
+    assert_eq!(
+        hard_wrap("alpha beta gamma delta", 12),
+        ["alpha beta ", "gamma delta"]
+    );
+    assert_eq!(hard_wrap("abcdefgh", 3), ["abc", "def", "gh"]);
+    assert_eq!(hard_wrap("", 3), [""]);
+    assert_eq!(hard_wrap("ab", 0), ["a", "b"]);
+}
+
 #[test]
 fn xds_screen_snapshot() {
     let m = on_xds(svc_status());
