@@ -383,7 +383,7 @@ pub(super) fn resource(model: &Model, frame: &mut Frame<'_>, area: Rect) {
             width,
         ));
         // The reason is what the screen is for: whole, wrapped under its
-        // label, by character (an escaped reason has few spaces).
+        // label (`hard_wrap`: at spaces when it can, else by character).
         for (i, chunk) in hard_wrap(&f.details, width.saturating_sub(LABEL))
             .into_iter()
             .enumerate()
